@@ -1,0 +1,18 @@
+//! The peak-users domain: types, rules, permissions and the ports (traits)
+//! that adapters implement. Pure: no AWS, HTTP or database types here.
+
+pub mod catalogue;
+pub mod cursor;
+pub mod error;
+pub mod ids;
+pub mod permissions;
+pub mod policy;
+pub mod ports;
+pub mod profile;
+pub mod profiles;
+pub mod role;
+
+pub use error::{Error, FieldError};
+pub use ids::{ProfileId, TenantId};
+pub use policy::{Action, Caller};
+pub use role::Role;

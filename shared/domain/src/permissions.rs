@@ -1,0 +1,107 @@
+//! Effective permissions: what a user may do, from their role and profile
+//! (extension groups add to it in a later step).
+
+use crate::catalogue::Catalogue;
+use crate::profile::ProfileSettings;
+use crate::role::Role;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// For each catalogue setting that applies to the role, the chosen option.
+/// Settings that do not apply to the role are absent: whatever the profile
+/// says about them has no effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EffectivePermissions {
+    pub role: Role,
+    pub settings: BTreeMap<&'static str, String>,
+}
+
+impl EffectivePermissions {
+    /// The chosen option, or `None` if the setting does not apply to the role
+    /// (or does not exist).
+    pub fn get(&self, setting_id: &str) -> Option<&str> {
+        self.settings.get(setting_id).map(String::as_str)
+    }
+
+    /// True when the setting applies and is set to one of `options`.
+    pub fn allows(&self, setting_id: &str, options: &[&str]) -> bool {
+        self.get(setting_id).is_some_and(|v| options.contains(&v))
+    }
+}
+
+pub fn effective_permissions(
+    catalogue: &Catalogue,
+    role: Role,
+    settings: &ProfileSettings,
+) -> EffectivePermissions {
+    EffectivePermissions {
+        role,
+        settings: catalogue
+            .settings()
+            .filter(|s| s.applies_to(role))
+            .map(|s| (s.id, settings.get(s).to_owned()))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::catalogue;
+    use serde_json::Value;
+
+    /// Exhaustive over the catalogue: for every role, every setting and every
+    /// option, the effective value is the chosen option exactly when the
+    /// setting applies to the role, and absent otherwise; no other setting
+    /// moves.
+    #[test]
+    fn every_option_of_every_setting_for_every_role() {
+        let c = catalogue();
+        let base = ProfileSettings::defaults(c);
+        for role in Role::ALL {
+            let base_eff = effective_permissions(c, role, &base);
+            for setting in c.settings() {
+                for option in setting.options {
+                    let changes = [(setting.id.to_owned(), Value::from(option.id))].into();
+                    let s = base.apply(c, &changes).expect("catalogue option is valid");
+                    let eff = effective_permissions(c, role, &s);
+                    if setting.applies_to(role) {
+                        assert_eq!(eff.get(setting.id), Some(option.id), "{role} {}", setting.id);
+                        assert!(eff.allows(setting.id, &[option.id]));
+                    } else {
+                        assert_eq!(eff.get(setting.id), None, "{role} {}", setting.id);
+                        assert_eq!(eff, base_eff, "{role}: {} must have no effect", setting.id);
+                    }
+                    for other in c.settings().filter(|o| o.id != setting.id) {
+                        assert_eq!(eff.get(other.id), base_eff.get(other.id));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn my_customers_never_reaches_customers_or_admins() {
+        let c = catalogue();
+        let changes = [(
+            "my_customers.customer_users".to_owned(),
+            Value::from("manage"),
+        )]
+        .into();
+        let s = ProfileSettings::defaults(c).apply(c, &changes).unwrap();
+        assert!(effective_permissions(c, Role::SalesRep, &s).allows("my_customers.customer_users", &["manage"]));
+        assert!(effective_permissions(c, Role::Partner, &s).allows("my_customers.customer_users", &["manage"]));
+        assert!(!effective_permissions(c, Role::Customer, &s).allows("my_customers.customer_users", &["manage"]));
+        assert!(!effective_permissions(c, Role::Admin, &s).allows("my_customers.customer_users", &["manage"]));
+    }
+
+    #[test]
+    fn defaults_apply_for_a_new_profile() {
+        let c = catalogue();
+        let eff = effective_permissions(c, Role::Customer, &ProfileSettings::defaults(c));
+        assert_eq!(eff.get("pay_invoices.payment_methods"), Some("card_and_bank_account"));
+        assert_eq!(eff.get("my_subscriptions.cancel"), Some("disabled"));
+        let applicable = c.settings().filter(|s| s.applies_to(Role::Customer)).count();
+        assert_eq!(eff.settings.len(), applicable);
+    }
+}
