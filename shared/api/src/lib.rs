@@ -1,0 +1,20 @@
+//! HTTP glue shared by every Lambda function and the local server: the route
+//! table, authentication of the caller, request parsing, problem+json errors,
+//! and the handlers that call the domain's use cases.
+//!
+//! A handler takes a `lambda_http::Request`, so the same code serves API
+//! Gateway events in Lambda, `sam local invoke -e events/…`, and the local
+//! server (which converts its requests into the same type).
+
+pub mod app;
+pub mod auth;
+mod handlers;
+pub mod lambda;
+pub mod problem;
+pub mod request;
+pub mod routes;
+pub mod telemetry;
+pub mod views;
+
+pub use app::{AppState, handle, handle_routes};
+pub use routes::{ROUTES, Route, RouteSpec};

@@ -1,0 +1,175 @@
+//! RFC 9457 problem details. Every error a client sees is built here, with a
+//! stable `code` a frontend can switch on. Internal error text goes to the
+//! log (with the request id), never to the client.
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use peak_domain::{Error, FieldError};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    /// Text for the log only (internal errors).
+    pub internal: Option<String>,
+    /// Allowed methods, for 405.
+    pub allow: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Body9457<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [FieldError],
+    request_id: &'a str,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            internal: None,
+            allow: None,
+        }
+    }
+
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", detail)
+    }
+
+    pub fn malformed_json(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON", detail)
+    }
+
+    pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
+        let mut p = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "Invalid request",
+            "the request has invalid fields; see errors",
+        );
+        p.errors = errors;
+        p
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Unsupported media type",
+            "send the body as application/json",
+        )
+    }
+
+    pub fn route_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "route_not_found", "Not found", "no such route")
+    }
+
+    pub fn method_not_allowed(allow: String) -> Self {
+        let mut p = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+            format!("this route accepts: {allow}"),
+        );
+        p.allow = Some(allow);
+        p
+    }
+
+    pub fn internal(log_text: impl Into<String>) -> Self {
+        let mut p = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal error",
+            "something went wrong on our side; quote the request id if you contact support",
+        );
+        p.internal = Some(log_text.into());
+        p
+    }
+
+    pub fn into_response(self, request_id: &str) -> Response<Body> {
+        let body = Body9457 {
+            kind: format!("urn:peak-users:problem:{}", self.code),
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+            errors: &self.errors,
+            request_id,
+        };
+        let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
+        let mut resp = Response::new(Body::Text(json));
+        *resp.status_mut() = self.status;
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+            h.insert(header::ALLOW, allow);
+        }
+        resp
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", err.to_string()),
+            Error::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found", err.to_string()),
+            Error::Conflict { code, detail } => Problem::new(StatusCode::CONFLICT, code, "Conflict", detail),
+            Error::PreconditionFailed(_) => Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "stale_version",
+                "Precondition failed",
+                err.to_string(),
+            ),
+            Error::PreconditionRequired(_) => Problem::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                "if_match_required",
+                "Precondition required",
+                err.to_string(),
+            ),
+            Error::Validation(errors) => Problem::invalid_fields(errors),
+            Error::BadRequest { code, detail } => Problem::new(StatusCode::BAD_REQUEST, code, "Bad request", detail),
+            Error::Unavailable(msg) => {
+                let mut p = Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "Service unavailable",
+                    "a backend is temporarily unavailable; retry shortly",
+                );
+                p.internal = Some(msg);
+                p
+            }
+            Error::Internal(msg) => Problem::internal(msg),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_text_never_reaches_the_client() {
+        let resp = Problem::from(Error::Internal("db password=hunter2 at line 3".into())).into_response("req-1");
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let Body::Text(text) = resp.body() else { panic!("text body") };
+        assert!(!text.contains("hunter2"));
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(v["code"], "internal_error");
+        assert_eq!(v["request_id"], "req-1");
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/problem+json");
+    }
+}

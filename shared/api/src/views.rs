@@ -1,0 +1,95 @@
+//! What clients receive: JSON representations of domain types.
+
+use peak_domain::catalogue::Catalogue;
+use peak_domain::profile::Profile;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+#[derive(Serialize)]
+pub struct ProfileSummary<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub version: u64,
+    /// How many users hold the profile (a profile in use cannot be deleted).
+    pub user_count: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl<'a> From<&'a Profile> for ProfileSummary<'a> {
+    fn from(p: &'a Profile) -> Self {
+        Self {
+            id: p.id.as_str(),
+            name: p.name.as_str(),
+            description: &p.description,
+            version: p.version,
+            user_count: p.holder_count,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A profile in full: the flat `settings` map (what an edit sends back) and
+/// the same choices laid out as the seven tabs, for a read-only view.
+#[derive(Serialize)]
+pub struct ProfileView<'a> {
+    #[serde(flatten)]
+    pub summary: ProfileSummary<'a>,
+    pub settings: &'a std::collections::BTreeMap<String, String>,
+    pub tabs: Vec<TabView<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct TabView<'a> {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub settings: Vec<SettingView<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct SettingView<'a> {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub value: &'a str,
+    pub value_label: &'static str,
+    pub applies_to: &'static [peak_domain::Role],
+}
+
+pub fn profile_view<'a>(catalogue: &'static Catalogue, p: &'a Profile) -> ProfileView<'a> {
+    ProfileView {
+        summary: p.into(),
+        settings: p.settings.as_map(),
+        tabs: catalogue
+            .tabs
+            .iter()
+            .map(|tab| TabView {
+                id: tab.id,
+                label: tab.label,
+                settings: tab
+                    .settings
+                    .iter()
+                    .map(|s| {
+                        let value = p.settings.get(s);
+                        SettingView {
+                            id: s.id,
+                            label: s.label,
+                            value,
+                            value_label: s.option(value).map(|o| o.label).unwrap_or(""),
+                            applies_to: s.applies_to,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+#[derive(Serialize)]
+pub struct PageView<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
