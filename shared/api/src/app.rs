@@ -9,10 +9,10 @@ use crate::routes::{Matched, PathParams, ROUTES, Route, RouteSpec, match_route};
 use http::HeaderValue;
 use lambda_http::{Body, Request, Response};
 use peak_auth::JwtVerifier;
+use peak_domain::Caller;
 use peak_domain::catalogue::Catalogue;
 use peak_domain::policy::{Action, authorize};
 use peak_domain::ports::ProfileStore;
-use peak_domain::Caller;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,7 +31,11 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
 }
 
 /// Serves only `routes` (one Lambda function); other paths are 404.
-pub async fn handle_routes(state: &AppState, routes: &[&'static RouteSpec], req: Request) -> Response<Body> {
+pub async fn handle_routes(
+    state: &AppState,
+    routes: &[&'static RouteSpec],
+    req: Request,
+) -> Response<Body> {
     let started = Instant::now();
     let request_id = request_id(&req);
     let method = req.method().clone();
@@ -49,7 +53,11 @@ pub async fn handle_routes(state: &AppState, routes: &[&'static RouteSpec], req:
             (spec.path, result)
         }
         Matched::MethodNotAllowed(allowed) => {
-            let allow = allowed.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+            let allow = allowed
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
             ("-", Err(Problem::method_not_allowed(allow)))
         }
         Matched::NotFound => ("-", Err(Problem::route_not_found())),
@@ -78,7 +86,11 @@ pub async fn handle_routes(state: &AppState, routes: &[&'static RouteSpec], req:
     response
 }
 
-async fn authenticate_for(state: &AppState, spec: &RouteSpec, req: &Request) -> Result<Option<Caller>, Problem> {
+async fn authenticate_for(
+    state: &AppState,
+    spec: &RouteSpec,
+    req: &Request,
+) -> Result<Option<Caller>, Problem> {
     if spec.authenticated {
         authenticate(&state.verifier, req).await.map(Some)
     } else {
@@ -111,7 +123,10 @@ async fn dispatch(
         return Err(Problem::unauthenticated("this route needs an access token"));
     };
     authorize(&caller, action(spec.route))?;
-    let id = params.iter().find(|(n, _)| *n == "id").map(|(_, v)| v.as_str());
+    let id = params
+        .iter()
+        .find(|(n, _)| *n == "id")
+        .map(|(_, v)| v.as_str());
     match spec.route {
         Route::GetCatalogue => handlers::catalogue::get(state),
         Route::ListProfiles => handlers::profiles::list(state, &caller, &req).await,

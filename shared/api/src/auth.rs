@@ -11,14 +11,14 @@ use peak_auth::{AuthError, JwtVerifier};
 use peak_domain::{Caller, Role, TenantId};
 
 pub async fn authenticate(verifier: &JwtVerifier, req: &Request) -> Result<Caller, Problem> {
-    let token = bearer_token(req)
-        .ok_or_else(|| Problem::unauthenticated("send an access token as `Authorization: Bearer <token>`"))?;
+    let token = bearer_token(req).ok_or_else(|| {
+        Problem::unauthenticated("send an access token as `Authorization: Bearer <token>`")
+    })?;
     let verified = verifier.verify(token).await.map_err(|e| match e {
         AuthError::KeysUnavailable(msg) => {
             let mut p = Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
-                "Service unavailable",
                 "the identity provider's signing keys could not be fetched; retry shortly",
             );
             p.internal = Some(msg);
@@ -26,16 +26,20 @@ pub async fn authenticate(verifier: &JwtVerifier, req: &Request) -> Result<Calle
         }
         other => Problem::unauthenticated(describe(&other)),
     })?;
-    let tenant_id = TenantId::parse(&verified.tenant)
-        .ok_or_else(|| Problem::unauthenticated("the token's tenant claim is not a valid tenant id"))?;
-    let role = verified.role.as_deref().and_then(Role::parse).ok_or_else(|| {
-        Problem::new(
-            StatusCode::FORBIDDEN,
-            "no_role",
-            "Forbidden",
-            "the token carries no PeakCommerce role (admin, sales_rep, partner or customer)",
-        )
+    let tenant_id = TenantId::parse(&verified.tenant).ok_or_else(|| {
+        Problem::unauthenticated("the token's tenant claim is not a valid tenant id")
     })?;
+    let role = verified
+        .role
+        .as_deref()
+        .and_then(Role::parse)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::FORBIDDEN,
+                "no_role",
+                "the token carries no PeakCommerce role (admin, sales_rep, partner or customer)",
+            )
+        })?;
     Ok(Caller {
         tenant_id,
         subject: verified.subject,

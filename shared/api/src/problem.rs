@@ -11,7 +11,6 @@ use serde::Serialize;
 pub struct Problem {
     pub status: StatusCode,
     pub code: &'static str,
-    pub title: &'static str,
     pub detail: String,
     pub errors: Vec<FieldError>,
     /// Text for the log only (internal errors).
@@ -34,11 +33,12 @@ struct Body9457<'a> {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+    /// `title` is the status's standard reason phrase; `code` and `detail`
+    /// say what went wrong.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
         Self {
             status,
             code,
-            title,
             detail: detail.into(),
             errors: Vec::new(),
             internal: None,
@@ -47,18 +47,17 @@ impl Problem {
     }
 
     pub fn unauthenticated(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", detail)
+        Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
     }
 
     pub fn malformed_json(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON", detail)
+        Problem::new(StatusCode::BAD_REQUEST, "malformed_json", detail)
     }
 
     pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
-        let mut p = Self::new(
+        let mut p = Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
-            "Invalid request",
             "the request has invalid fields; see errors",
         );
         p.errors = errors;
@@ -66,23 +65,21 @@ impl Problem {
     }
 
     pub fn unsupported_media_type() -> Self {
-        Self::new(
+        Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "Unsupported media type",
             "send the body as application/json",
         )
     }
 
     pub fn route_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "route_not_found", "Not found", "no such route")
+        Problem::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
     }
 
     pub fn method_not_allowed(allow: String) -> Self {
-        let mut p = Self::new(
+        let mut p = Problem::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
-            "Method not allowed",
             format!("this route accepts: {allow}"),
         );
         p.allow = Some(allow);
@@ -90,10 +87,9 @@ impl Problem {
     }
 
     pub fn internal(log_text: impl Into<String>) -> Self {
-        let mut p = Self::new(
+        let mut p = Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
-            "Internal error",
             "something went wrong on our side; quote the request id if you contact support",
         );
         p.internal = Some(log_text.into());
@@ -103,7 +99,7 @@ impl Problem {
     pub fn into_response(self, request_id: &str) -> Response<Body> {
         let body = Body9457 {
             kind: format!("urn:peak-users:problem:{}", self.code),
-            title: self.title,
+            title: self.status.canonical_reason().unwrap_or("Error"),
             status: self.status.as_u16(),
             detail: &self.detail,
             code: self.code,
@@ -114,8 +110,15 @@ impl Problem {
         let mut resp = Response::new(Body::Text(json));
         *resp.status_mut() = self.status;
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
             h.insert(header::ALLOW, allow);
         }
         resp
@@ -125,28 +128,29 @@ impl Problem {
 impl From<Error> for Problem {
     fn from(err: Error) -> Self {
         match err {
-            Error::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", err.to_string()),
-            Error::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found", err.to_string()),
-            Error::Conflict { code, detail } => Problem::new(StatusCode::CONFLICT, code, "Conflict", detail),
+            Error::Forbidden(_) => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", err.to_string())
+            }
+            Error::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
+            Error::Conflict { code, detail } => Problem::new(StatusCode::CONFLICT, code, detail),
             Error::PreconditionFailed(_) => Problem::new(
                 StatusCode::PRECONDITION_FAILED,
                 "stale_version",
-                "Precondition failed",
                 err.to_string(),
             ),
             Error::PreconditionRequired(_) => Problem::new(
                 StatusCode::PRECONDITION_REQUIRED,
                 "if_match_required",
-                "Precondition required",
                 err.to_string(),
             ),
             Error::Validation(errors) => Problem::invalid_fields(errors),
-            Error::BadRequest { code, detail } => Problem::new(StatusCode::BAD_REQUEST, code, "Bad request", detail),
+            Error::BadRequest { code, detail } => {
+                Problem::new(StatusCode::BAD_REQUEST, code, detail)
+            }
             Error::Unavailable(msg) => {
                 let mut p = Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily_unavailable",
-                    "Service unavailable",
                     "a backend is temporarily unavailable; retry shortly",
                 );
                 p.internal = Some(msg);
@@ -163,13 +167,19 @@ mod tests {
 
     #[test]
     fn internal_text_never_reaches_the_client() {
-        let resp = Problem::from(Error::Internal("db password=hunter2 at line 3".into())).into_response("req-1");
+        let resp = Problem::from(Error::Internal("db password=hunter2 at line 3".into()))
+            .into_response("req-1");
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let Body::Text(text) = resp.body() else { panic!("text body") };
+        let Body::Text(text) = resp.body() else {
+            panic!("text body")
+        };
         assert!(!text.contains("hunter2"));
         let v: serde_json::Value = serde_json::from_str(text).unwrap();
         assert_eq!(v["code"], "internal_error");
         assert_eq!(v["request_id"], "req-1");
-        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
     }
 }

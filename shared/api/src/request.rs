@@ -21,8 +21,14 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|ct| {
-            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
         })
         .unwrap_or(false);
     if !is_json {
@@ -38,12 +44,13 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
         return Err(Problem::new(
             http::StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            "Body too large",
             format!("the body must be at most {MAX_JSON_BODY} bytes"),
         ));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Problem::malformed_json("the body is empty; send a JSON object"));
+        return Err(Problem::malformed_json(
+            "the body is empty; send a JSON object",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
@@ -53,7 +60,10 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
             let inner = err.into_inner();
             return Err(if inner.is_data() {
                 let field = if path == "." { "body".to_owned() } else { path };
-                Problem::invalid_fields(vec![FieldError::new(field, strip_position(&inner.to_string()))])
+                Problem::invalid_fields(vec![FieldError::new(
+                    field,
+                    strip_position(&inner.to_string()),
+                )])
             } else {
                 Problem::malformed_json(format!("the body is not valid JSON: {inner}"))
             });
@@ -95,7 +105,11 @@ impl IfMatch {
 }
 
 pub fn if_match(req: &Request) -> IfMatch {
-    let Some(raw) = req.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
+    let Some(raw) = req
+        .headers()
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
         return IfMatch::Absent;
     };
     let raw = raw.trim();
@@ -135,13 +149,20 @@ pub fn page_request(req: &Request) -> Result<PageRequest, Problem> {
 pub fn bearer_token(req: &Request) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The path as the client sent it (API Gateway's raw path when present).
 pub fn path(req: &Request) -> String {
     let raw = req.raw_http_path();
-    if raw.is_empty() { req.uri().path().to_owned() } else { raw.to_owned() }
+    if raw.is_empty() {
+        req.uri().path().to_owned()
+    } else {
+        raw.to_owned()
+    }
 }
 
 /// API Gateway's request id; else a client-sent `x-request-id` if it is
@@ -155,7 +176,11 @@ pub fn request_id(req: &Request) -> String {
     req.headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| ulid::Ulid::new().to_string())
 }

@@ -100,7 +100,10 @@ pub fn match_route(routes: &[&'static RouteSpec], method: &Method, path: &str) -
 }
 
 fn match_path(template: &'static str, path: &str) -> Option<PathParams> {
-    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
     let mut want = template.split('/');
     let mut got = path.split('/');
     let mut params = Vec::new();
@@ -150,15 +153,26 @@ mod tests {
             match_route(&all(), &Method::PUT, "/profiles/x"),
             Matched::MethodNotAllowed(m) if m.len() == 3
         ));
-        assert!(matches!(match_route(&all(), &Method::GET, "/profiles/x/y"), Matched::NotFound));
-        assert!(matches!(match_route(&all(), &Method::GET, "/profiles//"), Matched::NotFound));
+        assert!(matches!(
+            match_route(&all(), &Method::GET, "/profiles/x/y"),
+            Matched::NotFound
+        ));
+        assert!(matches!(
+            match_route(&all(), &Method::GET, "/profiles//"),
+            Matched::NotFound
+        ));
     }
 
     #[test]
     fn every_route_is_unique_and_every_function_serves_one_route() {
         let mut seen = std::collections::HashSet::new();
         for s in ROUTES {
-            assert!(seen.insert((s.method.clone(), s.path)), "{} {}", s.method, s.path);
+            assert!(
+                seen.insert((s.method.clone(), s.path)),
+                "{} {}",
+                s.method,
+                s.path
+            );
             assert_eq!(spec(s.route).function, s.function);
         }
     }

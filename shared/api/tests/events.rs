@@ -4,7 +4,7 @@
 
 use http::StatusCode;
 use lambda_http::{Body, Request};
-use peak_api::{AppState, handle, handle_routes, routes::spec, Route};
+use peak_api::{AppState, Route, handle, handle_routes, routes::spec};
 use peak_auth::{DevIdentityProvider, JwtVerifier, StaticJwks};
 use peak_domain::catalogue::catalogue;
 use peak_store_sqlite::SqliteStore;
@@ -21,7 +21,11 @@ struct Harness {
 
 fn harness() -> Harness {
     let idp = DevIdentityProvider::generate("https://issuer.test/", "https://api.test").unwrap();
-    let verifier = JwtVerifier::new(idp.issuer(), idp.audience(), Arc::new(StaticJwks(idp.jwks())));
+    let verifier = JwtVerifier::new(
+        idp.issuer(),
+        idp.audience(),
+        Arc::new(StaticJwks(idp.jwks())),
+    );
     Harness {
         state: AppState {
             profiles: Arc::new(SqliteStore::open_in_memory().unwrap()),
@@ -36,9 +40,20 @@ impl Harness {
     fn event(&self, file: &str, role: &str, profile_id: &str) -> Request {
         let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
         let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let token = self.idp.token_for("auth0|sample", "sample-tenant", role, Duration::from_secs(300)).unwrap();
-        let raw = raw.replace(TOKEN_PLACEHOLDER, &token).replace(SAMPLE_ID, profile_id);
-        lambda_http::request::from_str(&raw).unwrap_or_else(|e| panic!("{file} is not an API Gateway event: {e}"))
+        let token = self
+            .idp
+            .token_for(
+                "auth0|sample",
+                "sample-tenant",
+                role,
+                Duration::from_secs(300),
+            )
+            .unwrap();
+        let raw = raw
+            .replace(TOKEN_PLACEHOLDER, &token)
+            .replace(SAMPLE_ID, profile_id);
+        lambda_http::request::from_str(&raw)
+            .unwrap_or_else(|e| panic!("{file} is not an API Gateway event: {e}"))
     }
 }
 
@@ -55,7 +70,10 @@ async fn every_sample_event_gets_its_functions_answer() {
     let created = handle(&h.state, h.event("profile-create.json", "admin", SAMPLE_ID)).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let id = json(&created)["id"].as_str().unwrap().to_owned();
-    assert_eq!(created.headers()["location"], format!("/profiles/{id}").as_str());
+    assert_eq!(
+        created.headers()["location"],
+        format!("/profiles/{id}").as_str()
+    );
     assert_eq!(created.headers()["etag"], "\"1\"");
 
     for (file, expected) in [
@@ -91,14 +109,29 @@ async fn the_update_event_changes_what_it_says() {
 async fn a_function_serves_only_its_own_route() {
     let h = harness();
     let only_get = [spec(Route::GetCatalogue)];
-    let resp = handle_routes(&h.state, &only_get, h.event("profile-create.json", "admin", SAMPLE_ID)).await;
+    let resp = handle_routes(
+        &h.state,
+        &only_get,
+        h.event("profile-create.json", "admin", SAMPLE_ID),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let list = h.state.profiles.list_profiles(
-        &peak_domain::TenantId::parse("sample-tenant").unwrap(),
-        &peak_domain::ports::PageRequest::first(10),
-    ).await.unwrap();
+    let list = h
+        .state
+        .profiles
+        .list_profiles(
+            &peak_domain::TenantId::parse("sample-tenant").unwrap(),
+            &peak_domain::ports::PageRequest::first(10),
+        )
+        .await
+        .unwrap();
     assert!(list.items.is_empty(), "nothing was created");
-    let resp = handle_routes(&h.state, &only_get, h.event("profile-catalogue.json", "customer", SAMPLE_ID)).await;
+    let resp = handle_routes(
+        &h.state,
+        &only_get,
+        h.event("profile-catalogue.json", "customer", SAMPLE_ID),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(json(&resp)["tabs"].as_array().unwrap().len(), 7);
 }

@@ -427,7 +427,10 @@ async fn failed_fetch_is_retried_after_a_short_pause() {
         Err(AuthError::KeysUnavailable(_))
     ));
     assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
-    offset.store(crate::verifier::RETRY_AFTER_FAILURE.as_secs(), Ordering::SeqCst);
+    offset.store(
+        crate::verifier::RETRY_AFTER_FAILURE.as_secs(),
+        Ordering::SeqCst,
+    );
     assert!(verifier.verify(&sign(&claims())).await.is_ok());
     assert_eq!(source.fetches.load(Ordering::SeqCst), 2);
 }

@@ -424,7 +424,11 @@ mod tests {
                     tab.id
                 );
                 assert!(s.options.len() >= 2, "{} offers no choice", s.id);
-                assert!(s.option(s.default).is_some(), "{} default is not an option", s.id);
+                assert!(
+                    s.option(s.default).is_some(),
+                    "{} default is not an option",
+                    s.id
+                );
                 assert!(!s.applies_to.is_empty(), "{} applies to nobody", s.id);
                 let opts: HashSet<_> = s.options.iter().map(|o| o.id).collect();
                 assert_eq!(opts.len(), s.options.len(), "{} repeats an option", s.id);
@@ -434,7 +438,11 @@ mod tests {
 
     #[test]
     fn my_customers_applies_only_to_sales_reps_and_partners() {
-        let tab = catalogue().tabs.iter().find(|t| t.id == "my_customers").unwrap();
+        let tab = catalogue()
+            .tabs
+            .iter()
+            .find(|t| t.id == "my_customers")
+            .unwrap();
         for s in tab.settings {
             assert_eq!(s.applies_to, &[Role::SalesRep, Role::Partner], "{}", s.id);
         }

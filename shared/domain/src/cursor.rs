@@ -53,7 +53,13 @@ mod tests {
         assert_eq!(decode(&a, "profiles", &c).unwrap(), "01J0");
         assert_eq!(decode(&b, "profiles", &c), Err(StoreError::InvalidCursor));
         assert_eq!(decode(&a, "users", &c), Err(StoreError::InvalidCursor));
-        assert_eq!(decode(&a, "profiles", "%%%"), Err(StoreError::InvalidCursor));
-        assert_eq!(decode(&a, "profiles", "e30"), Err(StoreError::InvalidCursor));
+        assert_eq!(
+            decode(&a, "profiles", "%%%"),
+            Err(StoreError::InvalidCursor)
+        );
+        assert_eq!(
+            decode(&a, "profiles", "e30"),
+            Err(StoreError::InvalidCursor)
+        );
     }
 }

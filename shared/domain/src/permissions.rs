@@ -66,7 +66,12 @@ mod tests {
                     let s = base.apply(c, &changes).expect("catalogue option is valid");
                     let eff = effective_permissions(c, role, &s);
                     if setting.applies_to(role) {
-                        assert_eq!(eff.get(setting.id), Some(option.id), "{role} {}", setting.id);
+                        assert_eq!(
+                            eff.get(setting.id),
+                            Some(option.id),
+                            "{role} {}",
+                            setting.id
+                        );
                         assert!(eff.allows(setting.id, &[option.id]));
                     } else {
                         assert_eq!(eff.get(setting.id), None, "{role} {}", setting.id);
@@ -89,19 +94,37 @@ mod tests {
         )]
         .into();
         let s = ProfileSettings::defaults(c).apply(c, &changes).unwrap();
-        assert!(effective_permissions(c, Role::SalesRep, &s).allows("my_customers.customer_users", &["manage"]));
-        assert!(effective_permissions(c, Role::Partner, &s).allows("my_customers.customer_users", &["manage"]));
-        assert!(!effective_permissions(c, Role::Customer, &s).allows("my_customers.customer_users", &["manage"]));
-        assert!(!effective_permissions(c, Role::Admin, &s).allows("my_customers.customer_users", &["manage"]));
+        assert!(
+            effective_permissions(c, Role::SalesRep, &s)
+                .allows("my_customers.customer_users", &["manage"])
+        );
+        assert!(
+            effective_permissions(c, Role::Partner, &s)
+                .allows("my_customers.customer_users", &["manage"])
+        );
+        assert!(
+            !effective_permissions(c, Role::Customer, &s)
+                .allows("my_customers.customer_users", &["manage"])
+        );
+        assert!(
+            !effective_permissions(c, Role::Admin, &s)
+                .allows("my_customers.customer_users", &["manage"])
+        );
     }
 
     #[test]
     fn defaults_apply_for_a_new_profile() {
         let c = catalogue();
         let eff = effective_permissions(c, Role::Customer, &ProfileSettings::defaults(c));
-        assert_eq!(eff.get("pay_invoices.payment_methods"), Some("card_and_bank_account"));
+        assert_eq!(
+            eff.get("pay_invoices.payment_methods"),
+            Some("card_and_bank_account")
+        );
         assert_eq!(eff.get("my_subscriptions.cancel"), Some("disabled"));
-        let applicable = c.settings().filter(|s| s.applies_to(Role::Customer)).count();
+        let applicable = c
+            .settings()
+            .filter(|s| s.applies_to(Role::Customer))
+            .count();
         assert_eq!(eff.settings.len(), applicable);
     }
 }

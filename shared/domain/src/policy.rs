@@ -93,7 +93,11 @@ mod tests {
                     subject: "auth0|x".into(),
                     role,
                 };
-                assert_eq!(authorize(&caller, action).is_ok(), expected, "{role} {action:?}");
+                assert_eq!(
+                    authorize(&caller, action).is_ok(),
+                    expected,
+                    "{role} {action:?}"
+                );
             }
         }
     }

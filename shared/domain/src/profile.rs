@@ -28,7 +28,10 @@ impl ProfileName {
             ));
         }
         if name.chars().any(char::is_control) {
-            return Err(FieldError::new("name", "must not contain control characters"));
+            return Err(FieldError::new(
+                "name",
+                "must not contain control characters",
+            ));
         }
         Ok(Self(name.to_owned()))
     }
@@ -80,7 +83,10 @@ impl ProfileSettings {
     }
 
     pub fn get(&self, setting: &Setting) -> &str {
-        self.0.get(setting.id).map(String::as_str).unwrap_or(setting.default)
+        self.0
+            .get(setting.id)
+            .map(String::as_str)
+            .unwrap_or(setting.default)
     }
 
     pub fn as_map(&self) -> &BTreeMap<String, String> {
@@ -113,7 +119,11 @@ impl ProfileSettings {
                 )),
             }
         }
-        if errors.is_empty() { Ok(next) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(next)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -214,7 +224,10 @@ mod tests {
     fn names_are_trimmed_bounded_and_compared_ignoring_case() {
         let a = ProfileName::parse("  VIP Customers ").unwrap();
         assert_eq!(a.as_str(), "VIP Customers");
-        assert_eq!(a.unique_key(), ProfileName::parse("vip customers").unwrap().unique_key());
+        assert_eq!(
+            a.unique_key(),
+            ProfileName::parse("vip customers").unwrap().unique_key()
+        );
         assert!(ProfileName::parse("   ").is_err());
         assert!(ProfileName::parse(&"x".repeat(101)).is_err());
         assert!(ProfileName::parse("a\u{0}b").is_err());

@@ -6,7 +6,9 @@ use crate::error::Error;
 use crate::ids::ProfileId;
 use crate::policy::{Action, Caller, authorize};
 use crate::ports::{Page, PageRequest, ProfileStore, StoreError};
-use crate::profile::{NewProfile, Profile, ProfileName, ProfilePatch, ProfileSettings, parse_description};
+use crate::profile::{
+    NewProfile, Profile, ProfileName, ProfilePatch, ProfileSettings, parse_description,
+};
 use time::OffsetDateTime;
 
 const PROFILE: &str = "profile";
@@ -20,7 +22,9 @@ pub async fn create_profile(
 ) -> Result<Profile, Error> {
     authorize(caller, Action::CreateProfile)?;
     let mut errors = Vec::new();
-    let name = ProfileName::parse(&input.name).map_err(|e| errors.push(e)).ok();
+    let name = ProfileName::parse(&input.name)
+        .map_err(|e| errors.push(e))
+        .ok();
     let description = parse_description(input.description.as_deref())
         .map_err(|e| errors.push(e))
         .ok();

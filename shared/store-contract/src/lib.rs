@@ -71,7 +71,10 @@ fn edited(p: &Profile, name: &str) -> Profile {
     changes.insert("my_cases.view".to_owned(), "hidden".into());
     let mut next = p.clone();
     next.name = ProfileName::parse(name).expect("valid name");
-    next.settings = p.settings.apply(catalogue(), &changes).expect("valid change");
+    next.settings = p
+        .settings
+        .apply(catalogue(), &changes)
+        .expect("valid change");
     next.version = p.version + 1;
     next.updated_at = now();
     next
@@ -96,7 +99,10 @@ pub async fn same_id_twice_is_refused(store: &dyn ProfileStore) {
     store.insert_profile(&p).await.expect("insert");
     let mut again = sample_profile(&t, "Second");
     again.id = p.id.clone();
-    assert_eq!(store.insert_profile(&again).await, Err(StoreError::AlreadyExists));
+    assert_eq!(
+        store.insert_profile(&again).await,
+        Err(StoreError::AlreadyExists)
+    );
     assert_eq!(get(store, &p).await, Some(p));
     // The refused insert did not reserve its name either.
     store
@@ -125,7 +131,10 @@ pub async fn update_with_current_version_succeeds(store: &dyn ProfileStore) {
     let t = fresh_tenant();
     let mut p = sample_profile(&t, "Standard");
     store.insert_profile(&p).await.expect("insert");
-    store.change_profile_holders(&t, &p.id, 2).await.expect("holders");
+    store
+        .change_profile_holders(&t, &p.id, 2)
+        .await
+        .expect("holders");
     p.holder_count = 2;
     let next = edited(&p, "Standard");
     store.update_profile(&p, &next).await.expect("update");
@@ -169,13 +178,22 @@ pub async fn rename_frees_the_old_name_and_respects_taken_ones(store: &dyn Profi
     store.insert_profile(&b).await.expect("insert b");
 
     let clash = edited(&a, "BETA");
-    assert_eq!(store.update_profile(&a, &clash).await, Err(StoreError::NameTaken));
+    assert_eq!(
+        store.update_profile(&a, &clash).await,
+        Err(StoreError::NameTaken)
+    );
     assert_eq!(get(store, &a).await, Some(a.clone()), "nothing changed");
 
     let case_only = edited(&a, "ALPHA");
-    store.update_profile(&a, &case_only).await.expect("case-only rename");
+    store
+        .update_profile(&a, &case_only)
+        .await
+        .expect("case-only rename");
     let renamed = edited(&case_only, "Gamma");
-    store.update_profile(&case_only, &renamed).await.expect("rename");
+    store
+        .update_profile(&case_only, &renamed)
+        .await
+        .expect("rename");
     store
         .insert_profile(&sample_profile(&t, "alpha"))
         .await
@@ -195,7 +213,10 @@ pub async fn delete_respects_version_and_holders(store: &dyn ProfileStore) {
         store.delete_profile(&t, &p.id, Some(7)).await,
         Err(StoreError::VersionMismatch)
     );
-    store.change_profile_holders(&t, &p.id, 1).await.expect("+1");
+    store
+        .change_profile_holders(&t, &p.id, 1)
+        .await
+        .expect("+1");
     assert_eq!(
         store.delete_profile(&t, &p.id, Some(1)).await,
         Err(StoreError::InUse { holders: 1 })
@@ -205,8 +226,14 @@ pub async fn delete_respects_version_and_holders(store: &dyn ProfileStore) {
         Err(StoreError::InUse { holders: 1 })
     );
     assert!(get(store, &p).await.is_some(), "still there");
-    store.change_profile_holders(&t, &p.id, -1).await.expect("-1");
-    store.delete_profile(&t, &p.id, Some(1)).await.expect("delete");
+    store
+        .change_profile_holders(&t, &p.id, -1)
+        .await
+        .expect("-1");
+    store
+        .delete_profile(&t, &p.id, Some(1))
+        .await
+        .expect("delete");
     assert_eq!(get(store, &p).await, None);
     assert_eq!(
         store.delete_profile(&t, &p.id, None).await,
@@ -237,7 +264,13 @@ pub async fn pagination_is_stable_complete_and_opaque(store: &dyn ProfileStore) 
     let mut cursor = None;
     loop {
         let page = store
-            .list_profiles(&t, &PageRequest { limit: 3, cursor: cursor.clone() })
+            .list_profiles(
+                &t,
+                &PageRequest {
+                    limit: 3,
+                    cursor: cursor.clone(),
+                },
+            )
             .await
             .expect("list");
         sizes.push(page.items.len());
@@ -258,14 +291,26 @@ pub async fn pagination_is_stable_complete_and_opaque(store: &dyn ProfileStore) 
     let foreign = fresh_tenant();
     assert_eq!(
         store
-            .list_profiles(&foreign, &PageRequest { limit: 3, cursor: first.next_cursor })
+            .list_profiles(
+                &foreign,
+                &PageRequest {
+                    limit: 3,
+                    cursor: first.next_cursor
+                }
+            )
             .await,
         Err(StoreError::InvalidCursor),
         "a cursor is useless in another tenant"
     );
     assert_eq!(
         store
-            .list_profiles(&t, &PageRequest { limit: 3, cursor: Some("garbage!".into()) })
+            .list_profiles(
+                &t,
+                &PageRequest {
+                    limit: 3,
+                    cursor: Some("garbage!".into())
+                }
+            )
             .await,
         Err(StoreError::InvalidCursor)
     );
@@ -289,14 +334,20 @@ pub async fn tenants_are_isolated(store: &dyn ProfileStore) {
         store.update_profile(&as_b, &edited(&as_b, "Stolen")).await,
         Err(StoreError::NotFound)
     );
-    assert_eq!(store.delete_profile(&b, &p.id, None).await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.delete_profile(&b, &p.id, None).await,
+        Err(StoreError::NotFound)
+    );
     assert_eq!(
         store.change_profile_holders(&b, &p.id, 5).await,
         Err(StoreError::NotFound)
     );
     // Same id inserted under tenant B is a different item, not a clash.
     store.insert_profile(&as_b).await.expect("B's own item");
-    let listed = store.list_profiles(&b, &PageRequest::first(100)).await.expect("list");
+    let listed = store
+        .list_profiles(&b, &PageRequest::first(100))
+        .await
+        .expect("list");
     assert_eq!(listed.items, vec![as_b]);
     assert_eq!(get(store, &p).await, Some(p), "A's profile untouched");
 }

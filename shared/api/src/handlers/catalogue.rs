@@ -8,7 +8,9 @@ use lambda_http::{Body, Response};
 /// frontend needs to draw the profile editor.
 pub fn get(state: &AppState) -> Result<Response<Body>, Problem> {
     let mut resp = json(StatusCode::OK, state.catalogue);
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=300"));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=300"),
+    );
     Ok(resp)
 }

@@ -12,8 +12,10 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body
     let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
     let mut resp = Response::new(Body::Text(body));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 

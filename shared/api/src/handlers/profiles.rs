@@ -22,7 +22,11 @@ fn with_etag(mut resp: Response<Body>, p: &Profile) -> Response<Body> {
     resp
 }
 
-pub async fn list(state: &AppState, caller: &Caller, req: &Request) -> Result<Response<Body>, Problem> {
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
     let page = page_request(req)?;
     let result = profiles::list_profiles(state.profiles.as_ref(), caller, &page).await?;
     let view = PageView {
@@ -32,7 +36,11 @@ pub async fn list(state: &AppState, caller: &Caller, req: &Request) -> Result<Re
     Ok(json(StatusCode::OK, &view))
 }
 
-pub async fn create(state: &AppState, caller: &Caller, req: &Request) -> Result<Response<Body>, Problem> {
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
     let input: NewProfile = json_body(req)?;
     let p = profiles::create_profile(
         state.profiles.as_ref(),
@@ -42,17 +50,27 @@ pub async fn create(state: &AppState, caller: &Caller, req: &Request) -> Result<
         OffsetDateTime::now_utc(),
     )
     .await?;
-    let mut resp = with_etag(json(StatusCode::CREATED, &profile_view(state.catalogue, &p)), &p);
+    let mut resp = with_etag(
+        json(StatusCode::CREATED, &profile_view(state.catalogue, &p)),
+        &p,
+    );
     if let Ok(loc) = HeaderValue::from_str(&format!("/profiles/{}", p.id)) {
         resp.headers_mut().insert(header::LOCATION, loc);
     }
     Ok(resp)
 }
 
-pub async fn get(state: &AppState, caller: &Caller, id: Option<&str>) -> Result<Response<Body>, Problem> {
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    id: Option<&str>,
+) -> Result<Response<Body>, Problem> {
     let id = profile_id(id)?;
     let p = profiles::get_profile(state.profiles.as_ref(), caller, &id).await?;
-    Ok(with_etag(json(StatusCode::OK, &profile_view(state.catalogue, &p)), &p))
+    Ok(with_etag(
+        json(StatusCode::OK, &profile_view(state.catalogue, &p)),
+        &p,
+    ))
 }
 
 pub async fn update(
@@ -73,7 +91,10 @@ pub async fn update(
         OffsetDateTime::now_utc(),
     )
     .await?;
-    Ok(with_etag(json(StatusCode::OK, &profile_view(state.catalogue, &p)), &p))
+    Ok(with_etag(
+        json(StatusCode::OK, &profile_view(state.catalogue, &p)),
+        &p,
+    ))
 }
 
 pub async fn delete(
@@ -83,6 +104,12 @@ pub async fn delete(
     req: &Request,
 ) -> Result<Response<Body>, Problem> {
     let id = profile_id(id)?;
-    profiles::delete_profile(state.profiles.as_ref(), caller, &id, if_match(req).as_version()).await?;
+    profiles::delete_profile(
+        state.profiles.as_ref(),
+        caller,
+        &id,
+        if_match(req).as_version(),
+    )
+    .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -1,0 +1,6 @@
+//! Lambda `profile-create`: a new profile, every setting at its default.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    peak_functions::run(&[peak_api::Route::CreateProfile]).await
+}

@@ -1,0 +1,6 @@
+//! Lambda `profile-delete`: deletion of a profile no user holds.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    peak_functions::run(&[peak_api::Route::DeleteProfile]).await
+}

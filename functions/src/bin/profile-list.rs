@@ -1,0 +1,6 @@
+//! Lambda `profile-list`: a page of the tenant's profiles.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    peak_functions::run(&[peak_api::Route::ListProfiles]).await
+}

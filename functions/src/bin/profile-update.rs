@@ -1,0 +1,6 @@
+//! Lambda `profile-update`: an edit of a profile, guarded by If-Match.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    peak_functions::run(&[peak_api::Route::UpdateProfile]).await
+}

@@ -1,0 +1,77 @@
+//! `peak-local`: run the whole API on this machine.
+//!
+//!   peak-local                 serve on 127.0.0.1:3000 (PORT to change)
+//!   peak-local token [--role admin|sales_rep|partner|customer]
+//!                    [--tenant demo] [--sub dev|demo-admin] [--hours 12]
+//!                              print a token signed by the dev identity provider
+
+use peak_local::{
+    Config, DEMO_ADMIN, DEMO_TENANT, identity_provider, open_store, seed_demo, start,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("peak-local: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), peak_local::BoxError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = Config::from_env();
+    match args.first().map(String::as_str) {
+        None | Some("serve") => serve(config).await,
+        Some("token") => {
+            let idp = identity_provider(&config.data_dir)?;
+            let mut role = "admin".to_owned();
+            let mut tenant = DEMO_TENANT.to_owned();
+            let mut sub = DEMO_ADMIN.to_owned();
+            let mut hours = 12u64;
+            let mut it = args[1..].iter();
+            while let Some(flag) = it.next() {
+                let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+                match flag.as_str() {
+                    "--role" => role = value.clone(),
+                    "--tenant" => tenant = value.clone(),
+                    "--sub" => sub = value.clone(),
+                    "--hours" => hours = value.parse().map_err(|_| "--hours takes a number")?,
+                    other => return Err(format!("unknown flag {other}").into()),
+                }
+            }
+            println!(
+                "{}",
+                idp.token_for(&sub, &tenant, &role, Duration::from_secs(hours * 3600))?
+            );
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other}; try `serve` or `token`").into()),
+    }
+}
+
+async fn serve(config: Config) -> Result<(), peak_local::BoxError> {
+    peak_api::telemetry::init();
+    std::fs::create_dir_all(&config.data_dir)?;
+    let idp = Arc::new(identity_provider(&config.data_dir)?);
+    let store = open_store(&config.store).await?;
+    if seed_demo(store.as_ref(), &config.data_dir).await? {
+        println!("first start: seeded tenant `{DEMO_TENANT}` with a `Standard` profile");
+    }
+    let running = start(config.bind, store, Arc::clone(&idp)).await?;
+    println!(
+        "peak-users local API on {} ({})",
+        running.url(),
+        config.describe_store()
+    );
+    println!("tenant `{DEMO_TENANT}`, admin `{DEMO_ADMIN}`; get an admin token with:");
+    println!("  export TOKEN=$(cargo run -q -p peak-local -- token)");
+    println!(
+        "JWKS: {}/.well-known/jwks.json   stop: Ctrl-C",
+        running.url()
+    );
+    tokio::signal::ctrl_c().await?;
+    running.stop().await;
+    Ok(())
+}

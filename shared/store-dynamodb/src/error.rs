@@ -1,0 +1,110 @@
+//! SDK errors → [`StoreError`]. Messages name the operation and the error
+//! code only: never item contents, keys or personal data.
+
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use peak_domain::ports::StoreError;
+
+/// Service error codes that mean "try again later".
+const RETRYABLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+];
+
+/// Maps any SDK failure of `op` that the caller did not handle itself.
+pub(crate) fn sdk<E: ProvideErrorMetadata>(
+    op: &str,
+    err: &SdkError<E, HttpResponse>,
+) -> StoreError {
+    match err {
+        SdkError::TimeoutError(_) => StoreError::Unavailable(format!("{op}: timed out")),
+        SdkError::DispatchFailure(_) => {
+            StoreError::Unavailable(format!("{op}: could not reach DynamoDB"))
+        }
+        SdkError::ConstructionFailure(_) => {
+            StoreError::Backend(format!("{op}: could not build the request"))
+        }
+        SdkError::ServiceError(e) => service(op, e.err().code(), e.raw().status().as_u16()),
+        SdkError::ResponseError(e) => {
+            let status = e.raw().status().as_u16();
+            if status >= 500 {
+                StoreError::Unavailable(format!("{op}: HTTP {status}"))
+            } else {
+                StoreError::Backend(format!("{op}: unreadable response (HTTP {status})"))
+            }
+        }
+        _ => StoreError::Backend(format!("{op}: unexpected SDK error")),
+    }
+}
+
+fn service(op: &str, code: Option<&str>, status: u16) -> StoreError {
+    let code = code.unwrap_or("unknown error");
+    if status >= 500 || RETRYABLE_CODES.contains(&code) {
+        StoreError::Unavailable(format!("{op}: {code}"))
+    } else {
+        StoreError::Backend(format!("{op}: {code}"))
+    }
+}
+
+/// A transaction refused for a reason other than our own conditions: a
+/// conflict with a concurrent transaction is worth retrying.
+pub(crate) fn cancelled(op: &str, reasons: &[Option<&str>]) -> StoreError {
+    let codes: Vec<&str> = reasons
+        .iter()
+        .map(|c| c.unwrap_or("None"))
+        .filter(|c| *c != "None")
+        .collect();
+    if codes.iter().any(|c| {
+        matches!(
+            *c,
+            "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+        )
+    }) {
+        StoreError::Unavailable(format!(
+            "{op}: transaction cancelled ({})",
+            codes.join(", ")
+        ))
+    } else {
+        StoreError::Backend(format!(
+            "{op}: transaction cancelled ({})",
+            codes.join(", ")
+        ))
+    }
+}
+
+pub(crate) fn malformed(what: &str) -> StoreError {
+    StoreError::Backend(format!("malformed item: {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_and_server_errors_are_retryable() {
+        assert!(matches!(
+            service("get", Some("ThrottlingException"), 400),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            service("get", None, 503),
+            StoreError::Unavailable(_)
+        ));
+        assert_eq!(
+            service("get", Some("ValidationException"), 400),
+            StoreError::Backend("get: ValidationException".into())
+        );
+        assert!(matches!(
+            cancelled("insert", &[Some("None"), Some("TransactionConflict")]),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            cancelled("insert", &[Some("ValidationError"), None]),
+            StoreError::Backend(_)
+        ));
+    }
+}
