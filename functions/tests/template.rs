@@ -1,0 +1,132 @@
+//! `infra/template.yaml`, the route table the local server serves, and the
+//! binaries in `functions/` must describe the same set of functions and
+//! routes: a route or function on one side only fails here.
+
+use peak_api::ROUTES;
+use serde_yaml::Value;
+use std::collections::BTreeSet;
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml");
+    let text = std::fs::read_to_string(path).expect("read template");
+    serde_yaml::from_str(&text).expect("template is YAML")
+}
+
+/// (method, path, binary) for every HttpApi event of every function.
+fn template_routes(t: &Value) -> BTreeSet<(String, String, String)> {
+    let mut routes = BTreeSet::new();
+    for (name, res) in t["Resources"].as_mapping().expect("Resources") {
+        if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = res["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name:?} names no Binary"));
+        assert_eq!(
+            res["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{name:?}"
+        );
+        for (_, event) in res["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let p = &event["Properties"];
+                routes.insert((
+                    p["Method"].as_str().expect("Method").to_uppercase(),
+                    p["Path"].as_str().expect("Path").to_owned(),
+                    binary.to_owned(),
+                ));
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn template_routes_equal_the_served_routes() {
+    let served: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_string(),
+                r.path.to_owned(),
+                r.function.to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(template_routes(&template()), served);
+}
+
+#[test]
+fn every_function_has_its_binary() {
+    for route in ROUTES {
+        let bin = format!(
+            "{}/src/bin/{}.rs",
+            env!("CARGO_MANIFEST_DIR"),
+            route.function
+        );
+        assert!(std::path::Path::new(&bin).exists(), "missing {bin}");
+    }
+    let bins = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin")).expect("bin dir");
+    for entry in bins {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_owned();
+        assert!(
+            ROUTES.iter().any(|r| r.function == name),
+            "binary {name} serves no route"
+        );
+    }
+}
+
+#[test]
+fn functions_get_only_the_table_actions_they_need() {
+    let t = template();
+    let policy_actions = |resource: &str| -> BTreeSet<String> {
+        let mut actions = BTreeSet::new();
+        for policy in t["Resources"][resource]["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for st in policy["Statement"].as_sequence().into_iter().flatten() {
+                for a in st["Action"].as_sequence().into_iter().flatten() {
+                    actions.insert(a.as_str().expect("action").to_owned());
+                }
+            }
+        }
+        actions
+    };
+    assert!(policy_actions("ProfileCatalogueFunction").is_empty());
+    assert_eq!(
+        policy_actions("ProfileGetFunction"),
+        BTreeSet::from(["dynamodb:GetItem".to_owned()])
+    );
+    assert_eq!(
+        policy_actions("ProfileListFunction"),
+        BTreeSet::from(["dynamodb:Query".to_owned()])
+    );
+    for (_, res) in t["Resources"].as_mapping().expect("Resources") {
+        for policy in res["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for st in policy["Statement"].as_sequence().into_iter().flatten() {
+                for a in st["Action"].as_sequence().into_iter().flatten() {
+                    let a = a.as_str().unwrap_or("");
+                    assert!(
+                        !a.contains('*') && a != "dynamodb:Scan",
+                        "over-broad action {a}"
+                    );
+                }
+            }
+        }
+    }
+}
