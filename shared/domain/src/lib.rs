@@ -1,16 +1,19 @@
 //! The peak-users domain: types, rules, permissions and the ports (traits)
 //! that adapters implement. Pure: no AWS, HTTP or database types here.
 
+pub mod audit;
 pub mod catalogue;
 pub mod cursor;
 pub mod error;
 pub mod ids;
+pub mod outbox;
 pub mod permissions;
 pub mod policy;
 pub mod ports;
 pub mod profile;
 pub mod profiles;
 pub mod role;
+pub mod user;
 
 pub use error::{Error, FieldError};
 pub use ids::{ProfileId, TenantId};

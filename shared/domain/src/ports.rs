@@ -2,10 +2,14 @@
 //! implement them and pass one shared contract suite
 //! (`peak-store-contract`).
 
+use crate::audit::AuditEvent;
 use crate::error::Error;
 use crate::ids::{ProfileId, TenantId};
+use crate::outbox::OutboxEmail;
 use crate::profile::Profile;
+use crate::user::{Email, User, UserId, UserQuery};
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 /// Why a store call failed, in terms a use case can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +28,12 @@ pub enum StoreError {
     InUse { holders: u64 },
     #[error("invalid cursor")]
     InvalidCursor,
+    /// Another user of the tenant has this login email.
+    #[error("the email address is taken in this tenant")]
+    EmailTaken,
+    /// The profile a user write refers to does not exist (any more).
+    #[error("the referenced profile does not exist")]
+    ProfileMissing,
     /// Throttling, timeouts, a backend that is down: worth retrying.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -115,4 +125,132 @@ pub trait ProfileStore: Send + Sync {
         id: &ProfileId,
         delta: i64,
     ) -> Result<(), StoreError>;
+}
+
+/// One atomic change to a user and everything that must change with it.
+///
+/// The store derives the rest from `previous` → `next`: the email guard
+/// (normalized email, unique per tenant), the identity-provider subject
+/// lookup, the invitation-token lookup, per-account membership entries and
+/// list indexes, and the holder counts of the profiles involved (+1 on the
+/// new profile, -1 on the old). Everything — including `audit` and `outbox`
+/// — is written in one transaction, or nothing is.
+#[derive(Debug, Clone, Copy)]
+pub struct UserWrite<'a> {
+    /// The stored user this write replaces, checked by `version`
+    /// (`VersionMismatch` if it moved, `NotFound` if gone); `None` creates.
+    pub previous: Option<&'a User>,
+    /// The user after the write; `None` deletes the user, its lookups and
+    /// memberships, and removes personal data from its past audit events.
+    pub next: Option<&'a User>,
+    pub audit: &'a [AuditEvent],
+    pub outbox: &'a [OutboxEmail],
+}
+
+/// What an idempotency key already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// First use: the caller owns the key and must `complete` it.
+    Claimed,
+    /// A request with this key is still running.
+    InProgress,
+    /// Done before; replay this response.
+    Completed(SavedResponse),
+    /// The key was used for a different request body.
+    Mismatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Users, with their invitations, audit trail and outbox. Every method but
+/// the public invitation lookup is scoped to one tenant.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Applies `write` atomically. Errors: `AlreadyExists` (create with a
+    /// taken id), `EmailTaken`, `VersionMismatch`, `NotFound`,
+    /// `ProfileMissing`.
+    async fn write_user(&self, write: UserWrite<'_>) -> Result<(), StoreError>;
+
+    async fn get_user(&self, tenant: &TenantId, id: &UserId) -> Result<Option<User>, StoreError>;
+
+    /// By login email, compared case-insensitively.
+    async fn find_user_by_email(
+        &self,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// By identity-provider subject (`auth0|…`).
+    async fn find_user_by_subject(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// By the hash of an invitation token: public, so across tenants. Only
+    /// the user's current invitation resolves.
+    async fn find_user_by_invitation(&self, token_hash: &str) -> Result<Option<User>, StoreError>;
+
+    /// A page of users matching `query`, ordered by (name key, id), or by
+    /// (normalized email, id) when `email_prefix` is set.
+    async fn list_users(
+        &self,
+        tenant: &TenantId,
+        query: &UserQuery,
+        page: &PageRequest,
+    ) -> Result<Page<User>, StoreError>;
+
+    /// Audit events, newest first: one user's history, or the tenant's.
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        user: Option<&UserId>,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, StoreError>;
+
+    /// Emails not yet sent, oldest first, across tenants (the local mailer).
+    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEmail>, StoreError>;
+
+    /// Marks an email sent; `false` if it was already marked (another
+    /// mailer won), so the caller must not send it again.
+    async fn mark_outbox_sent(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
+
+    /// Claims `key` for a request with body `fingerprint` (a hash), or says
+    /// what the key holds. Keys expire after `ttl_secs`.
+    async fn claim_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        fingerprint: &str,
+        now: OffsetDateTime,
+        ttl_secs: u64,
+    ) -> Result<IdempotencyClaim, StoreError>;
+
+    /// Stores the response of a claimed key, for replay.
+    async fn complete_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        response: &SavedResponse,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets a claimed key whose request failed before changing anything,
+    /// so the client may retry with it.
+    async fn release_idempotency_key(&self, tenant: &TenantId, key: &str)
+    -> Result<(), StoreError>;
+
+    /// Counts one hit on `bucket` in the fixed window containing `now`;
+    /// `false` when the window already had `max` hits.
+    async fn take_rate_limit(
+        &self,
+        bucket: &str,
+        now: OffsetDateTime,
+        window_secs: u64,
+        max: u32,
+    ) -> Result<bool, StoreError>;
 }

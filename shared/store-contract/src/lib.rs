@@ -3,6 +3,8 @@
 //! [`profile_store_contract!`] with a way to build a store; every case uses
 //! fresh random tenants, so the cases can share one database or table.
 
+pub mod users;
+
 use peak_domain::TenantId;
 use peak_domain::catalogue::catalogue;
 use peak_domain::ids::ProfileId;
@@ -34,6 +36,46 @@ macro_rules! profile_store_contract {
             async fn $case() {
                 let store = $make.await;
                 $crate::$case(&*store).await;
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per user-store case. `$make` is an async
+/// expression yielding an `Arc` of a store serving both ports.
+#[macro_export]
+macro_rules! user_store_contract {
+    ($make:expr) => {
+        $crate::user_store_contract!(@cases $make;
+            user_round_trips_with_its_lookups,
+            missing_profile_is_refused_and_nothing_is_written,
+            emails_are_unique_per_tenant_ignoring_case,
+            stale_writes_are_refused_and_change_nothing,
+            changes_move_the_lookups_and_holder_counts,
+            delete_removes_the_user_and_personal_data,
+            lists_filter_by_index_in_a_stable_order,
+            audit_lists_newest_first_per_user_and_tenant,
+            outbox_is_written_with_the_change_and_sent_once,
+            idempotency_keys_claim_replay_and_release,
+            rate_limits_count_per_bucket_and_window,
+        );
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_creates_of_one_email_make_one_user() {
+            let store: std::sync::Arc<dyn $crate::users::FullStore> = $make.await;
+            $crate::users::concurrent_creates_of_one_email_make_one_user(store).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_edits_of_one_version_let_one_win() {
+            let store: std::sync::Arc<dyn $crate::users::FullStore> = $make.await;
+            $crate::users::concurrent_edits_of_one_version_let_one_win(store).await;
+        }
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let store = $make.await;
+                $crate::users::$case(&*store).await;
             }
         )*
     };

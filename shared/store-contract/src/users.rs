@@ -1,0 +1,960 @@
+//! The user-store contract: users with their guards (email, subject,
+//! invitation), memberships, profile holder counts, audit trail, outbox,
+//! idempotency keys and rate limits.
+
+use crate::{fresh_tenant, sample_profile};
+use peak_domain::TenantId;
+use peak_domain::audit::{AuditEvent, FieldChange};
+use peak_domain::ids::ProfileId;
+use peak_domain::outbox::{EmailKind, OutboxEmail};
+use peak_domain::ports::{
+    IdempotencyClaim, PageRequest, ProfileStore, SavedResponse, StoreError, UserStore, UserWrite,
+};
+use peak_domain::role::Role;
+use peak_domain::user::{
+    AccountNumber, Email, Invitation, InvitationState, PersonName, User, UserId, UserQuery,
+    UserStatus,
+};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+/// What the user contract needs: one adapter serving both ports.
+pub trait FullStore: ProfileStore + UserStore {}
+impl<T: ProfileStore + UserStore> FullStore for T {}
+
+fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .expect("valid nanosecond")
+}
+
+fn hash(seed: &str) -> String {
+    format!(
+        "{:0>64}",
+        seed.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+    .chars()
+    .rev()
+    .take(64)
+    .collect()
+}
+
+pub async fn profile(store: &dyn FullStore, tenant: &TenantId, name: &str) -> ProfileId {
+    let p = sample_profile(tenant, name);
+    store.insert_profile(&p).await.expect("insert profile");
+    p.id
+}
+
+pub fn sample_user(
+    tenant: &TenantId,
+    profile: &ProfileId,
+    first: &str,
+    last: &str,
+    email: &str,
+) -> User {
+    let t = now();
+    User {
+        tenant_id: tenant.clone(),
+        id: UserId::generate(),
+        email: Email::parse(email).expect("email"),
+        pending_email: None,
+        first_name: PersonName::parse("first_name", first).expect("first"),
+        last_name: PersonName::parse("last_name", last).expect("last"),
+        account_number: Some(AccountNumber::parse("account_number", "ACC-1").expect("acct")),
+        customer_accounts: vec![AccountNumber::parse("a", "ACME").expect("acct")],
+        role: Role::Customer,
+        profile_id: profile.clone(),
+        extension_groups: vec!["customer_order_entry".into()],
+        status: UserStatus::Invited,
+        idp_subject: None,
+        invitation: Some(Invitation {
+            token_hash: hash(&format!("{email}{}", ulid::Ulid::new())),
+            state: InvitationState::Pending,
+            expires_at: t + Duration::days(7),
+            sent_at: t,
+            accepted_at: None,
+        }),
+        version: 1,
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+fn audit(u: &User, action: &str, changes: Vec<FieldChange>) -> AuditEvent {
+    AuditEvent::new(&u.tenant_id, "actor-1", action, Some(&u.id), "req-1", now())
+        .with_changes(changes)
+}
+
+fn email_to(u: &User, kind: EmailKind) -> OutboxEmail {
+    OutboxEmail {
+        tenant_id: u.tenant_id.clone(),
+        id: ulid::Ulid::new().to_string(),
+        kind,
+        to: u.email.clone(),
+        user_id: u.id.clone(),
+        data: serde_json::json!({"link": "https://portal.example/accept?token=abc"}),
+        created_at: now(),
+    }
+}
+
+async fn create(store: &dyn FullStore, u: &User) -> Result<(), StoreError> {
+    store
+        .write_user(UserWrite {
+            previous: None,
+            next: Some(u),
+            audit: &[audit(u, "user.invited", vec![])],
+            outbox: &[],
+        })
+        .await
+}
+
+async fn update(store: &dyn FullStore, prev: &User, next: &User) -> Result<(), StoreError> {
+    store
+        .write_user(UserWrite {
+            previous: Some(prev),
+            next: Some(next),
+            audit: &[],
+            outbox: &[],
+        })
+        .await
+}
+
+fn bumped(u: &User) -> User {
+    let mut n = u.clone();
+    n.version += 1;
+    n.updated_at = now();
+    n
+}
+
+async fn holders(store: &dyn FullStore, t: &TenantId, p: &ProfileId) -> u64 {
+    store
+        .get_profile(t, p)
+        .await
+        .expect("get")
+        .expect("profile")
+        .holder_count
+}
+
+pub async fn user_round_trips_with_its_lookups(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let p = profile(store, &t, "Standard").await;
+    let u = sample_user(&t, &p, "Ada", "Lovelace", "Ada@Example.com");
+    create(store, &u).await.expect("create");
+    assert_eq!(
+        store.get_user(&t, &u.id).await.expect("get"),
+        Some(u.clone())
+    );
+    let by_email = Email::parse("ada@EXAMPLE.com").expect("email");
+    assert_eq!(
+        store.find_user_by_email(&t, &by_email).await.expect("find"),
+        Some(u.clone())
+    );
+    let hash = &u.invitation.as_ref().expect("inv").token_hash;
+    assert_eq!(
+        store.find_user_by_invitation(hash).await.expect("find"),
+        Some(u.clone())
+    );
+    assert_eq!(
+        holders(store, &t, &p).await,
+        1,
+        "the user holds the profile"
+    );
+    assert_eq!(
+        store
+            .find_user_by_subject(&t, "auth0|nobody")
+            .await
+            .expect("find"),
+        None
+    );
+    let mut same_id = sample_user(&t, &p, "Other", "Person", "other@example.com");
+    same_id.id = u.id.clone();
+    assert_eq!(
+        create(store, &same_id).await,
+        Err(StoreError::AlreadyExists)
+    );
+}
+
+pub async fn missing_profile_is_refused_and_nothing_is_written(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let u = sample_user(
+        &t,
+        &ProfileId::generate(),
+        "No",
+        "Profile",
+        "np@example.com",
+    );
+    assert_eq!(create(store, &u).await, Err(StoreError::ProfileMissing));
+    assert_eq!(store.get_user(&t, &u.id).await.expect("get"), None);
+    assert_eq!(
+        store.find_user_by_email(&t, &u.email).await.expect("find"),
+        None
+    );
+}
+
+pub async fn emails_are_unique_per_tenant_ignoring_case(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let p = profile(store, &t, "Standard").await;
+    create(store, &sample_user(&t, &p, "A", "One", "same@example.com"))
+        .await
+        .expect("first");
+    let dup = sample_user(&t, &p, "B", "Two", "SAME@example.com");
+    assert_eq!(create(store, &dup).await, Err(StoreError::EmailTaken));
+    assert_eq!(store.get_user(&t, &dup.id).await.expect("get"), None);
+    assert_eq!(
+        holders(store, &t, &p).await,
+        1,
+        "the refused user holds nothing"
+    );
+    let other = fresh_tenant();
+    let op = profile(store, &other, "Standard").await;
+    create(
+        store,
+        &sample_user(&other, &op, "C", "Three", "same@example.com"),
+    )
+    .await
+    .expect("same email in another tenant");
+}
+
+pub async fn stale_writes_are_refused_and_change_nothing(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let p = profile(store, &t, "Standard").await;
+    let u = sample_user(&t, &p, "Ada", "Lovelace", "ada@example.com");
+    create(store, &u).await.expect("create");
+    let mut v2 = bumped(&u);
+    v2.first_name = PersonName::parse("first_name", "Augusta").expect("name");
+    update(store, &u, &v2).await.expect("v2");
+    let mut stale = bumped(&u);
+    stale.status = UserStatus::Suspended;
+    let side_audit = [audit(&u, "user.suspended", vec![])];
+    let side_mail = [email_to(&u, EmailKind::PasswordReset)];
+    assert_eq!(
+        store
+            .write_user(UserWrite {
+                previous: Some(&u),
+                next: Some(&stale),
+                audit: &side_audit,
+                outbox: &side_mail
+            })
+            .await,
+        Err(StoreError::VersionMismatch)
+    );
+    assert_eq!(
+        store.get_user(&t, &u.id).await.expect("get"),
+        Some(v2.clone())
+    );
+    let history = store
+        .list_audit(&t, Some(&u.id), &PageRequest::first(50))
+        .await
+        .expect("audit");
+    assert!(
+        history.items.iter().all(|e| e.action != "user.suspended"),
+        "no audit from a refused write"
+    );
+    assert!(
+        store
+            .pending_outbox(1000)
+            .await
+            .expect("outbox")
+            .iter()
+            .all(|m| m.user_id != u.id),
+        "no email from a refused write"
+    );
+    let ghost = sample_user(&t, &p, "Ghost", "User", "ghost@example.com");
+    assert_eq!(
+        update(store, &ghost, &bumped(&ghost)).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+pub async fn changes_move_the_lookups_and_holder_counts(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let p1 = profile(store, &t, "One").await;
+    let p2 = profile(store, &t, "Two").await;
+    let u = sample_user(&t, &p1, "Ada", "Lovelace", "ada@example.com");
+    create(store, &u).await.expect("create");
+    let taken = sample_user(&t, &p1, "Taken", "Address", "taken@example.com");
+    create(store, &taken).await.expect("create other");
+
+    let mut onto_taken = bumped(&u);
+    onto_taken.email = Email::parse("Taken@example.com").expect("email");
+    assert_eq!(
+        update(store, &u, &onto_taken).await,
+        Err(StoreError::EmailTaken)
+    );
+    assert_eq!(
+        store.get_user(&t, &u.id).await.expect("get"),
+        Some(u.clone())
+    );
+
+    let mut next = bumped(&u);
+    next.email = Email::parse("ada@new.example.com").expect("email");
+    next.profile_id = p2.clone();
+    next.idp_subject = Some("auth0|ada".into());
+    let old_hash = u.invitation.as_ref().expect("inv").token_hash.clone();
+    let mut inv = u.invitation.clone().expect("inv");
+    inv.token_hash = hash("resent");
+    next.invitation = Some(inv);
+    update(store, &u, &next).await.expect("update");
+
+    assert_eq!(
+        store.find_user_by_email(&t, &u.email).await.expect("find"),
+        None,
+        "old email freed"
+    );
+    assert_eq!(
+        store
+            .find_user_by_email(&t, &next.email)
+            .await
+            .expect("find"),
+        Some(next.clone())
+    );
+    assert_eq!(
+        store
+            .find_user_by_subject(&t, "auth0|ada")
+            .await
+            .expect("find"),
+        Some(next.clone())
+    );
+    assert_eq!(
+        store
+            .find_user_by_invitation(&old_hash)
+            .await
+            .expect("find"),
+        None,
+        "old link dead"
+    );
+    assert_eq!(
+        store
+            .find_user_by_invitation(&hash("resent"))
+            .await
+            .expect("find"),
+        Some(next.clone())
+    );
+    assert_eq!(
+        (holders(store, &t, &p1).await, holders(store, &t, &p2).await),
+        (1, 1)
+    );
+    create(
+        store,
+        &sample_user(&t, &p1, "Reuse", "Old", "ada@example.com"),
+    )
+    .await
+    .expect("the old address is free for someone else");
+    assert_eq!(
+        store.delete_profile(&t, &p2, None).await,
+        Err(StoreError::InUse { holders: 1 }),
+        "a held profile cannot be deleted"
+    );
+}
+
+pub async fn delete_removes_the_user_and_personal_data(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let p = profile(store, &t, "Standard").await;
+    let mut u = sample_user(&t, &p, "Ada", "Lovelace", "ada@example.com");
+    u.idp_subject = Some("auth0|ada".into());
+    create(store, &u).await.expect("create");
+    let mut renamed = bumped(&u);
+    renamed.first_name = PersonName::parse("first_name", "Augusta").expect("name");
+    let change = [audit(
+        &u,
+        "user.updated",
+        vec![
+            FieldChange {
+                field: "first_name".into(),
+                before: Some("Ada".into()),
+                after: Some("Augusta".into()),
+            },
+            FieldChange {
+                field: "status".into(),
+                before: Some("invited".into()),
+                after: Some("active".into()),
+            },
+        ],
+    )];
+    store
+        .write_user(UserWrite {
+            previous: Some(&u),
+            next: Some(&renamed),
+            audit: &change,
+            outbox: &[],
+        })
+        .await
+        .expect("rename");
+    let gone = [AuditEvent::new(
+        &t,
+        "actor-1",
+        "user.deleted",
+        Some(&u.id),
+        "req-9",
+        now(),
+    )];
+    store
+        .write_user(UserWrite {
+            previous: Some(&renamed),
+            next: None,
+            audit: &gone,
+            outbox: &[],
+        })
+        .await
+        .expect("delete");
+
+    assert_eq!(store.get_user(&t, &u.id).await.expect("get"), None);
+    assert_eq!(
+        store.find_user_by_email(&t, &u.email).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_user_by_subject(&t, "auth0|ada")
+            .await
+            .expect("find"),
+        None
+    );
+    let hash = &u.invitation.as_ref().expect("inv").token_hash;
+    assert_eq!(
+        store.find_user_by_invitation(hash).await.expect("find"),
+        None
+    );
+    assert_eq!(holders(store, &t, &p).await, 0);
+    assert!(
+        store
+            .list_users(&t, &UserQuery::default(), &PageRequest::first(10))
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
+
+    let history = store
+        .list_audit(&t, Some(&u.id), &PageRequest::first(10))
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = history.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["user.deleted", "user.updated", "user.invited"],
+        "newest first, actions kept"
+    );
+    let text = serde_json::to_string(&history.items).expect("json");
+    assert!(
+        !text.contains("Ada") && !text.contains("Augusta"),
+        "personal data removed: {text}"
+    );
+    assert!(text.contains("\"active\""), "non-personal changes kept");
+    // The address can be invited again.
+    create(
+        store,
+        &sample_user(&t, &p, "Ada", "Again", "ada@example.com"),
+    )
+    .await
+    .expect("re-invite");
+    assert_eq!(
+        store
+            .write_user(UserWrite {
+                previous: Some(&renamed),
+                next: None,
+                audit: &[],
+                outbox: &[]
+            })
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+pub async fn lists_filter_by_index_in_a_stable_order(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let p1 = profile(store, &t, "One").await;
+    let p2 = profile(store, &t, "Two").await;
+    let acct = |a: &str| AccountNumber::parse("a", a).expect("acct");
+    let mut users = Vec::new();
+    for (first, last, email, status, role, prof, accounts) in [
+        (
+            "Ada",
+            "Lovelace",
+            "ada@x.example",
+            UserStatus::Active,
+            Role::Customer,
+            &p1,
+            vec!["ACME"],
+        ),
+        (
+            "Alan",
+            "Turing",
+            "alan@y.example",
+            UserStatus::Invited,
+            Role::Customer,
+            &p1,
+            vec!["ACME", "GLOBEX"],
+        ),
+        (
+            "Grace",
+            "Hopper",
+            "grace@x.example",
+            UserStatus::Suspended,
+            Role::SalesRep,
+            &p2,
+            vec!["GLOBEX"],
+        ),
+        (
+            "Linus",
+            "Torvalds",
+            "linus@z.example",
+            UserStatus::Active,
+            Role::Admin,
+            &p2,
+            vec![],
+        ),
+        (
+            "Barbara",
+            "Liskov",
+            "barbara@x.example",
+            UserStatus::Active,
+            Role::Customer,
+            &p2,
+            vec!["INITECH"],
+        ),
+        (
+            "Ken",
+            "Thompson",
+            "ken@y.example",
+            UserStatus::Active,
+            Role::Partner,
+            &p1,
+            vec!["ACME"],
+        ),
+    ] {
+        let mut u = sample_user(&t, prof, first, last, email);
+        u.status = status;
+        u.role = role;
+        u.customer_accounts = accounts.into_iter().map(acct).collect();
+        create(store, &u).await.expect("create");
+        users.push(u);
+    }
+    let other = fresh_tenant();
+    let op = profile(store, &other, "One").await;
+    create(
+        store,
+        &sample_user(&other, &op, "Eve", "Lovelace", "eve@x.example"),
+    )
+    .await
+    .expect("other tenant");
+
+    let names = |q: UserQuery| list_names(store, &t, q);
+    assert_eq!(
+        names(UserQuery::default()).await,
+        [
+            "Hopper", "Liskov", "Lovelace", "Thompson", "Torvalds", "Turing"
+        ]
+    );
+    assert_eq!(
+        names(UserQuery {
+            status: Some(UserStatus::Active),
+            ..Default::default()
+        })
+        .await,
+        ["Liskov", "Lovelace", "Thompson", "Torvalds"]
+    );
+    assert_eq!(
+        names(UserQuery {
+            role: Some(Role::Customer),
+            ..Default::default()
+        })
+        .await,
+        ["Liskov", "Lovelace", "Turing"]
+    );
+    assert_eq!(
+        names(UserQuery {
+            profile: Some(p2.clone()),
+            ..Default::default()
+        })
+        .await,
+        ["Hopper", "Liskov", "Torvalds"]
+    );
+    assert_eq!(
+        names(UserQuery {
+            account: Some(acct("ACME")),
+            ..Default::default()
+        })
+        .await,
+        ["Lovelace", "Thompson", "Turing"]
+    );
+    assert_eq!(
+        names(UserQuery {
+            name_prefix: Some("LO".into()),
+            ..Default::default()
+        })
+        .await,
+        ["Lovelace"]
+    );
+    assert_eq!(
+        names(UserQuery {
+            name_prefix: Some("t".into()),
+            ..Default::default()
+        })
+        .await,
+        ["Thompson", "Torvalds", "Turing"]
+    );
+    assert_eq!(
+        names(UserQuery {
+            email_prefix: Some("A".into()),
+            ..Default::default()
+        })
+        .await,
+        ["Lovelace", "Turing"],
+        "ordered by email"
+    );
+    assert_eq!(
+        names(UserQuery {
+            account: Some(acct("ACME")),
+            status: Some(UserStatus::Active),
+            role: Some(Role::Customer),
+            ..Default::default()
+        })
+        .await,
+        ["Lovelace"]
+    );
+    assert_eq!(
+        names(UserQuery {
+            email_prefix: Some("grace@".into()),
+            status: Some(UserStatus::Active),
+            ..Default::default()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    assert!(
+        names(UserQuery {
+            account: Some(acct("NOPE")),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+
+    let first = store
+        .list_users(&t, &UserQuery::default(), &PageRequest::first(2))
+        .await
+        .expect("list");
+    assert_eq!(
+        store
+            .list_users(
+                &other,
+                &UserQuery::default(),
+                &PageRequest {
+                    limit: 2,
+                    cursor: first.next_cursor
+                }
+            )
+            .await,
+        Err(StoreError::InvalidCursor)
+    );
+    // A name change moves the user in every index that orders by name.
+    let ada = users[0].clone();
+    let mut renamed = bumped(&ada);
+    renamed.last_name = PersonName::parse("last_name", "Zuse").expect("name");
+    update(store, &ada, &renamed).await.expect("rename");
+    assert_eq!(
+        names(UserQuery {
+            account: Some(acct("ACME")),
+            ..Default::default()
+        })
+        .await,
+        ["Thompson", "Turing", "Zuse"]
+    );
+    assert_eq!(
+        names(UserQuery {
+            name_prefix: Some("lo".into()),
+            ..Default::default()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+}
+
+/// Every page of `q` at 2 per page: the last names, in list order.
+async fn list_names(store: &dyn FullStore, t: &TenantId, q: UserQuery) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_users(t, &q, &PageRequest { limit: 2, cursor })
+            .await
+            .expect("list");
+        assert!(page.items.len() <= 2);
+        out.extend(page.items.iter().map(|u| u.last_name.as_str().to_owned()));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break out,
+        }
+        assert!(out.len() < 100, "pagination does not end");
+    }
+}
+
+pub async fn audit_lists_newest_first_per_user_and_tenant(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let p = profile(store, &t, "Standard").await;
+    let a = sample_user(&t, &p, "A", "One", "a@example.com");
+    let b = sample_user(&t, &p, "B", "Two", "b@example.com");
+    create(store, &a).await.expect("a");
+    create(store, &b).await.expect("b");
+    let mut prev = a.clone();
+    for i in 0..3 {
+        let next = bumped(&prev);
+        let ev = [audit(&a, &format!("user.step{i}"), vec![])];
+        store
+            .write_user(UserWrite {
+                previous: Some(&prev),
+                next: Some(&next),
+                audit: &ev,
+                outbox: &[],
+            })
+            .await
+            .expect("write");
+        prev = next;
+    }
+    let mine = store
+        .list_audit(&t, Some(&a.id), &PageRequest::first(2))
+        .await
+        .expect("audit");
+    assert_eq!(
+        mine.items
+            .iter()
+            .map(|e| e.action.as_str())
+            .collect::<Vec<_>>(),
+        ["user.step2", "user.step1"]
+    );
+    let rest = store
+        .list_audit(
+            &t,
+            Some(&a.id),
+            &PageRequest {
+                limit: 10,
+                cursor: mine.next_cursor,
+            },
+        )
+        .await
+        .expect("audit");
+    assert_eq!(
+        rest.items
+            .iter()
+            .map(|e| e.action.as_str())
+            .collect::<Vec<_>>(),
+        ["user.step0", "user.invited"]
+    );
+    assert!(rest.next_cursor.is_none());
+    let all = store
+        .list_audit(&t, None, &PageRequest::first(10))
+        .await
+        .expect("audit");
+    assert_eq!(all.items.len(), 5);
+    assert_eq!(all.items[0].action, "user.step2");
+    assert!(
+        store
+            .list_audit(&fresh_tenant(), None, &PageRequest::first(10))
+            .await
+            .expect("audit")
+            .items
+            .is_empty()
+    );
+}
+
+pub async fn outbox_is_written_with_the_change_and_sent_once(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let p = profile(store, &t, "Standard").await;
+    let u = sample_user(&t, &p, "Ada", "Lovelace", "ada@example.com");
+    let mail = [email_to(&u, EmailKind::Invitation)];
+    store
+        .write_user(UserWrite {
+            previous: None,
+            next: Some(&u),
+            audit: &[],
+            outbox: &mail,
+        })
+        .await
+        .expect("create");
+    let pending = store.pending_outbox(10_000).await.expect("outbox");
+    let mine: Vec<_> = pending.iter().filter(|m| m.user_id == u.id).collect();
+    assert_eq!(mine, [&mail[0]]);
+    assert!(store.mark_outbox_sent(&t, &mail[0].id).await.expect("mark"));
+    assert!(
+        !store.mark_outbox_sent(&t, &mail[0].id).await.expect("mark"),
+        "second mailer loses"
+    );
+    assert!(
+        store
+            .pending_outbox(10_000)
+            .await
+            .expect("outbox")
+            .iter()
+            .all(|m| m.id != mail[0].id)
+    );
+}
+
+pub async fn idempotency_keys_claim_replay_and_release(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let at = now();
+    assert_eq!(
+        store
+            .claim_idempotency_key(&t, "k1", "fp-a", at, 86_400)
+            .await
+            .expect("claim"),
+        IdempotencyClaim::Claimed
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(&t, "k1", "fp-a", at, 86_400)
+            .await
+            .expect("claim"),
+        IdempotencyClaim::InProgress
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(&t, "k1", "fp-b", at, 86_400)
+            .await
+            .expect("claim"),
+        IdempotencyClaim::Mismatch
+    );
+    let saved = SavedResponse {
+        status: 201,
+        headers: vec![("location".into(), "/users/1".into())],
+        body: "{\"id\":\"1\"}".into(),
+    };
+    store
+        .complete_idempotency_key(&t, "k1", &saved)
+        .await
+        .expect("complete");
+    assert_eq!(
+        store
+            .claim_idempotency_key(&t, "k1", "fp-a", at, 86_400)
+            .await
+            .expect("claim"),
+        IdempotencyClaim::Completed(saved)
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(&fresh_tenant(), "k1", "fp-a", at, 86_400)
+            .await
+            .expect("claim"),
+        IdempotencyClaim::Claimed,
+        "keys are per tenant"
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(&t, "k2", "fp", at, 86_400)
+            .await
+            .expect("claim"),
+        IdempotencyClaim::Claimed
+    );
+    store
+        .release_idempotency_key(&t, "k2")
+        .await
+        .expect("release");
+    assert_eq!(
+        store
+            .claim_idempotency_key(&t, "k2", "fp", at, 86_400)
+            .await
+            .expect("claim"),
+        IdempotencyClaim::Claimed
+    );
+    // An expired key is claimable again.
+    let later = at + Duration::seconds(90_000);
+    assert_eq!(
+        store
+            .claim_idempotency_key(&t, "k1", "fp-z", later, 86_400)
+            .await
+            .expect("claim"),
+        IdempotencyClaim::Claimed
+    );
+}
+
+pub async fn rate_limits_count_per_bucket_and_window(store: &dyn FullStore) {
+    let bucket = format!("reset:{}", ulid::Ulid::new());
+    let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
+    for _ in 0..3 {
+        assert!(
+            store
+                .take_rate_limit(&bucket, at, 3600, 3)
+                .await
+                .expect("take")
+        );
+    }
+    assert!(
+        !store
+            .take_rate_limit(&bucket, at, 3600, 3)
+            .await
+            .expect("take")
+    );
+    assert!(
+        store
+            .take_rate_limit(&format!("{bucket}-other"), at, 3600, 3)
+            .await
+            .expect("take")
+    );
+    assert!(
+        store
+            .take_rate_limit(&bucket, at + Duration::hours(1), 3600, 3)
+            .await
+            .expect("take"),
+        "next window"
+    );
+}
+
+pub async fn concurrent_creates_of_one_email_make_one_user(store: Arc<dyn FullStore>) {
+    let t = fresh_tenant();
+    let p = profile(store.as_ref(), &t, "Standard").await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = Arc::clone(&store);
+        let u = sample_user(&t, &p, "Racer", &format!("No{i}"), "race@example.com");
+        tasks.push(tokio::spawn(
+            async move { create(store.as_ref(), &u).await },
+        ));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.expect("join") {
+            Ok(()) => ok += 1,
+            Err(StoreError::EmailTaken) | Err(StoreError::Unavailable(_)) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    let all = store
+        .list_users(&t, &UserQuery::default(), &PageRequest::first(100))
+        .await
+        .expect("list");
+    assert_eq!(all.items.len(), 1);
+    assert_eq!(holders(store.as_ref(), &t, &p).await, 1);
+}
+
+pub async fn concurrent_edits_of_one_version_let_one_win(store: Arc<dyn FullStore>) {
+    let t = fresh_tenant();
+    let p = profile(store.as_ref(), &t, "Standard").await;
+    let u = sample_user(&t, &p, "Ada", "Lovelace", "ada@example.com");
+    create(store.as_ref(), &u).await.expect("create");
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = Arc::clone(&store);
+        let prev = u.clone();
+        let mut next = bumped(&u);
+        next.first_name = PersonName::parse("first_name", &format!("Editor{i}")).expect("name");
+        tasks.push(tokio::spawn(async move {
+            (next.clone(), update(store.as_ref(), &prev, &next).await)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (next, result) = task.await.expect("join");
+        match result {
+            Ok(()) => winners.push(next),
+            Err(StoreError::VersionMismatch) | Err(StoreError::Unavailable(_)) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(
+        store.get_user(&t, &u.id).await.expect("get"),
+        Some(winners[0].clone()),
+        "the winner's edit is what is stored"
+    );
+}
