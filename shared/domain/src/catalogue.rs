@@ -11,6 +11,25 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 pub struct Catalogue {
     pub tabs: &'static [Tab],
+    /// Named sets of extra permissions granted on top of a profile.
+    pub extension_groups: &'static [ExtensionGroup],
+}
+
+/// Extra permissions: each grant raises a setting to at least the given
+/// option (options are listed least to most permissive), for roles the
+/// setting applies to.
+#[derive(Debug, Serialize)]
+pub struct ExtensionGroup {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub description: &'static str,
+    pub grants: &'static [Grant],
+}
+
+#[derive(Debug, Serialize)]
+pub struct Grant {
+    pub setting: &'static str,
+    pub option: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +72,11 @@ impl Setting {
     pub fn option_ids(&self) -> Vec<&'static str> {
         self.options.iter().map(|o| o.id).collect()
     }
+
+    /// Position in `options`, which are listed least to most permissive.
+    pub fn rank(&self, option: &str) -> Option<usize> {
+        self.options.iter().position(|o| o.id == option)
+    }
 }
 
 impl Catalogue {
@@ -62,6 +86,10 @@ impl Catalogue {
 
     pub fn setting(&self, id: &str) -> Option<&'static Setting> {
         self.settings().find(|s| s.id == id)
+    }
+
+    pub fn extension_group(&self, id: &str) -> Option<&'static ExtensionGroup> {
+        self.extension_groups.iter().find(|g| g.id == id)
     }
 }
 
@@ -90,8 +118,54 @@ const HOSTED_PAGE: &[BubbleOption] = &[
 const PORTAL_ROLES: &[Role] = &[Role::Customer, Role::SalesRep, Role::Partner];
 const ALL_ROLES: &[Role] = &[Role::Admin, Role::SalesRep, Role::Partner, Role::Customer];
 const REPS_AND_PARTNERS: &[Role] = &[Role::SalesRep, Role::Partner];
+const CUSTOMERS: &[Role] = &[Role::Customer];
+
+const fn grant(setting: &'static str, option: &'static str) -> Grant {
+    Grant { setting, option }
+}
 
 static CATALOGUE: Catalogue = Catalogue {
+    extension_groups: &[
+        ExtensionGroup {
+            id: "customer_order_entry",
+            label: "Customer Order Entry",
+            description: "Enter orders: add and update subscriptions for every associated account.",
+            grants: &[
+                grant("my_subscriptions.subscriptions", "view"),
+                grant("my_subscriptions.add", "enabled"),
+                grant("my_subscriptions.update", "enabled"),
+            ],
+        },
+        ExtensionGroup {
+            id: "billing_manager",
+            label: "Billing Manager",
+            description: "See and pay invoices and manage saved payment methods.",
+            grants: &[
+                grant("pay_invoices.view", "view"),
+                grant("pay_invoices.pay", "enabled"),
+                grant("my_account.payment_methods", "manage"),
+            ],
+        },
+        ExtensionGroup {
+            id: "case_manager",
+            label: "Case Manager",
+            description: "See, create and edit support cases.",
+            grants: &[
+                grant("my_cases.view", "view"),
+                grant("my_cases.create", "enabled"),
+                grant("my_cases.edit", "enabled"),
+            ],
+        },
+        ExtensionGroup {
+            id: "user_manager",
+            label: "User Manager",
+            description: "Invite and manage the other users of their own customer accounts.",
+            grants: &[
+                grant("my_account.account_users", "manage"),
+                grant("my_account.invite_users", "enabled"),
+            ],
+        },
+    ],
     tabs: &[
         Tab {
             id: "my_account",
@@ -121,6 +195,22 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HIDDEN_VIEW_MANAGE,
                     default: "view",
                     applies_to: PORTAL_ROLES,
+                },
+                Setting {
+                    id: "my_account.account_users",
+                    label: "Account users",
+                    description: "See or manage (edit, suspend, enable, reset passwords of) the other users of their own customer accounts.",
+                    options: HIDDEN_VIEW_MANAGE,
+                    default: "hidden",
+                    applies_to: CUSTOMERS,
+                },
+                Setting {
+                    id: "my_account.invite_users",
+                    label: "Invite users",
+                    description: "Invite new users to their own customer accounts.",
+                    options: DISABLED_ENABLED,
+                    default: "disabled",
+                    applies_to: CUSTOMERS,
                 },
             ],
         },
@@ -434,6 +524,26 @@ mod tests {
                 assert_eq!(opts.len(), s.options.len(), "{} repeats an option", s.id);
             }
         }
+    }
+
+    #[test]
+    fn extension_groups_grant_real_options() {
+        let c = catalogue();
+        for g in c.extension_groups {
+            assert!(!g.grants.is_empty(), "{}", g.id);
+            for gr in g.grants {
+                let s = c
+                    .setting(gr.setting)
+                    .unwrap_or_else(|| panic!("{} grants unknown {}", g.id, gr.setting));
+                assert!(
+                    s.option(gr.option).is_some(),
+                    "{} grants unknown option {}",
+                    g.id,
+                    gr.option
+                );
+            }
+        }
+        assert!(c.extension_group("customer_order_entry").is_some());
     }
 
     #[test]

@@ -28,6 +28,16 @@ pub enum Error {
     /// Nothing of that kind with that id in the caller's tenant.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Known caller, refused for a reason they can act on (suspended,
+    /// unknown user): a 403 with its own code.
+    #[error("{detail}")]
+    AccessDenied { code: &'static str, detail: String },
+    /// A link that worked once and no longer does (expired, revoked, used).
+    #[error("{detail}")]
+    Gone { code: &'static str, detail: String },
+    /// Too many requests for this key; try again after the window.
+    #[error("too many requests; try again in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     /// The request conflicts with current state (name taken, still in use).
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
@@ -66,6 +76,11 @@ impl Error {
                 detail: "the cursor is not one this list gave out".into(),
             },
             StoreError::Unavailable(msg) => Error::Unavailable(msg),
+            StoreError::EmailTaken => Error::Conflict {
+                code: "email_taken",
+                detail: "another user of this tenant already has this email address".into(),
+            },
+            StoreError::ProfileMissing => Error::invalid("profile_id", "no such profile"),
             other => Error::Internal(other.to_string()),
         }
     }

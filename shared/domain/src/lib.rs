@@ -5,6 +5,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod cursor;
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod outbox;
 pub mod permissions;
@@ -14,6 +15,8 @@ pub mod profile;
 pub mod profiles;
 pub mod role;
 pub mod user;
+pub mod user_policy;
+pub mod users;
 
 pub use error::{Error, FieldError};
 pub use ids::{ProfileId, TenantId};

@@ -1,5 +1,5 @@
-//! Effective permissions: what a user may do, from their role and profile
-//! (extension groups add to it in a later step).
+//! Effective permissions: what a user may do, from their role, profile and
+//! extension groups.
 
 use crate::catalogue::Catalogue;
 use crate::profile::ProfileSettings;
@@ -34,13 +34,40 @@ pub fn effective_permissions(
     role: Role,
     settings: &ProfileSettings,
 ) -> EffectivePermissions {
+    with_extension_groups(catalogue, role, settings, &[])
+}
+
+/// The profile's choices, each raised to what the user's extension groups
+/// grant (never lowered). Grants on settings that do not apply to the role
+/// have no effect, like the settings themselves; unknown group ids are
+/// ignored (a retired group grants nothing).
+pub fn with_extension_groups(
+    catalogue: &Catalogue,
+    role: Role,
+    settings: &ProfileSettings,
+    groups: &[String],
+) -> EffectivePermissions {
+    let mut eff: BTreeMap<&'static str, String> = catalogue
+        .settings()
+        .filter(|s| s.applies_to(role))
+        .map(|s| (s.id, settings.get(s).to_owned()))
+        .collect();
+    for group in groups.iter().filter_map(|g| catalogue.extension_group(g)) {
+        for grant in group.grants {
+            let Some(setting) = catalogue.setting(grant.setting) else {
+                continue;
+            };
+            let Some(current) = eff.get_mut(setting.id) else {
+                continue;
+            };
+            if setting.rank(grant.option) > setting.rank(current) {
+                *current = grant.option.to_owned();
+            }
+        }
+    }
     EffectivePermissions {
         role,
-        settings: catalogue
-            .settings()
-            .filter(|s| s.applies_to(role))
-            .map(|s| (s.id, settings.get(s).to_owned()))
-            .collect(),
+        settings: eff,
     }
 }
 
@@ -109,6 +136,47 @@ mod tests {
         assert!(
             !effective_permissions(c, Role::Admin, &s)
                 .allows("my_customers.customer_users", &["manage"])
+        );
+    }
+
+    /// Exhaustive over groups × roles × every option the profile may hold
+    /// for a granted setting: the result is the more permissive of the two
+    /// when the setting applies to the role, and absent otherwise.
+    #[test]
+    fn extension_groups_raise_but_never_lower() {
+        let c = catalogue();
+        for group in c.extension_groups {
+            for role in Role::ALL {
+                for grant in group.grants {
+                    let setting = c.setting(grant.setting).unwrap();
+                    for option in setting.options {
+                        let changes = [(setting.id.to_owned(), Value::from(option.id))].into();
+                        let s = ProfileSettings::defaults(c).apply(c, &changes).unwrap();
+                        let eff = with_extension_groups(c, role, &s, &[group.id.to_owned()]);
+                        if !setting.applies_to(role) {
+                            assert_eq!(eff.get(setting.id), None);
+                            continue;
+                        }
+                        let expected = if setting.rank(grant.option) > setting.rank(option.id) {
+                            grant.option
+                        } else {
+                            option.id
+                        };
+                        assert_eq!(
+                            eff.get(setting.id),
+                            Some(expected),
+                            "{} {role} {}",
+                            group.id,
+                            option.id
+                        );
+                    }
+                }
+            }
+        }
+        let base = ProfileSettings::defaults(c);
+        assert_eq!(
+            with_extension_groups(c, Role::Customer, &base, &["retired_group".into()]),
+            effective_permissions(c, Role::Customer, &base)
         );
     }
 

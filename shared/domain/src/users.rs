@@ -1,0 +1,1216 @@
+//! User use cases. Each one: validate input, decide with the policy, then
+//! one atomic store write carrying its audit event and emails.
+
+use crate::audit::{AuditEvent, FieldChange};
+use crate::catalogue::Catalogue;
+use crate::error::{Error, FieldError};
+use crate::identity::{IdentityProvider, IdpError, hash_link_token, new_link_token, sha256_hex};
+use crate::ids::{ProfileId, TenantId};
+use crate::outbox::{EmailKind, OutboxEmail};
+use crate::permissions::with_extension_groups;
+use crate::ports::{Page, PageRequest, ProfileStore, StoreError, UserStore, UserWrite};
+use crate::profile::ProfileSettings;
+use crate::role::Role;
+use crate::user::{
+    AccountNumber, Email, Invitation, InvitationState, PendingEmail, PersonName, User, UserId,
+    UserQuery, UserStatus,
+};
+use crate::user_policy::{
+    Actor, UserAction, authorize_invite, authorize_user, check_delegated_grant, list_scope,
+};
+use serde::Deserialize;
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+const USER: &str = "user";
+pub const MAX_ACCOUNTS: usize = 25;
+pub const MAX_GROUPS: usize = 10;
+
+/// Deployment settings for user flows.
+#[derive(Debug, Clone)]
+pub struct UserSettings {
+    /// How long an invitation link works (7 days by default).
+    pub invitation_ttl: Duration,
+    /// How long an email-change verification link works.
+    pub email_change_ttl: Duration,
+    /// Invitation links are `{invitation_url}/{token}`.
+    pub invitation_url: String,
+    /// Email verification links are `{email_verification_url}/{token}`.
+    pub email_verification_url: String,
+    /// The portal users sign in to (for email text).
+    pub portal_url: String,
+    /// Signed-out reset requests per address per hour.
+    pub reset_requests_per_hour: u32,
+}
+
+impl Default for UserSettings {
+    fn default() -> Self {
+        Self {
+            invitation_ttl: Duration::days(7),
+            email_change_ttl: Duration::hours(24),
+            invitation_url: "http://127.0.0.1:3000/invitations".into(),
+            email_verification_url: "http://127.0.0.1:3000/email-verifications".into(),
+            portal_url: "http://127.0.0.1:3000".into(),
+            reset_requests_per_hour: 5,
+        }
+    }
+}
+
+/// What every use case works with.
+pub struct Ctx<'a> {
+    pub users: &'a dyn UserStore,
+    pub profiles: &'a dyn ProfileStore,
+    pub catalogue: &'static Catalogue,
+    pub settings: &'a UserSettings,
+    pub now: OffsetDateTime,
+    pub request_id: &'a str,
+}
+
+fn store_err(e: StoreError) -> Error {
+    Error::from_store(e, USER)
+}
+
+// ---------------------------------------------------------------- the caller
+
+/// The signed-in user behind a verified token: must exist in the token's
+/// tenant and be active. Checked on every request, so a suspension is
+/// effective at once, whatever the token's lifetime.
+pub async fn resolve_actor(
+    ctx: &Ctx<'_>,
+    tenant: &TenantId,
+    subject: &str,
+) -> Result<Actor, Error> {
+    let user = ctx
+        .users
+        .find_user_by_subject(tenant, subject)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| Error::AccessDenied {
+            code: "unknown_user",
+            detail: "your sign-in is valid but you are not a user of this portal".into(),
+        })?;
+    match user.status {
+        UserStatus::Active => {}
+        UserStatus::Suspended => {
+            return Err(Error::AccessDenied {
+                code: "user_suspended",
+                detail: "your access to this portal is suspended; contact your administrator"
+                    .into(),
+            });
+        }
+        UserStatus::Invited => {
+            return Err(Error::AccessDenied {
+                code: "user_not_active",
+                detail: "finish setting your password from your invitation first".into(),
+            });
+        }
+    }
+    let settings = match ctx.profiles.get_profile(tenant, &user.profile_id).await {
+        Ok(Some(p)) => p.settings,
+        // A profile cannot be deleted while held, so this is a race with a
+        // brand-new store; fall back to defaults rather than lock the user out.
+        Ok(None) => ProfileSettings::defaults(ctx.catalogue),
+        Err(e) => return Err(Error::from_store(e, "profile")),
+    };
+    let permissions =
+        with_extension_groups(ctx.catalogue, user.role, &settings, &user.extension_groups);
+    Ok(Actor { user, permissions })
+}
+
+// ------------------------------------------------------------------- input
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub role: String,
+    pub profile_id: String,
+    #[serde(default)]
+    pub extension_groups: Vec<String>,
+    #[serde(default)]
+    pub customer_accounts: Vec<String>,
+    #[serde(default)]
+    pub account_number: Option<String>,
+}
+
+/// An edit: absent fields stay as they are. `account_number: null` clears it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default, with = "double_option")]
+    pub account_number: Option<Option<String>>,
+    #[serde(default)]
+    pub customer_accounts: Option<Vec<String>>,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub profile_id: Option<String>,
+    #[serde(default)]
+    pub extension_groups: Option<Vec<String>>,
+}
+
+/// What a user may change about themselves (`PATCH /me`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfPatch {
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
+fn parse_role(raw: &str, errors: &mut Vec<FieldError>) -> Option<Role> {
+    let r = Role::parse(raw.trim());
+    if r.is_none() {
+        errors.push(FieldError::new(
+            "role",
+            "must be one of: admin, sales_rep, partner, customer",
+        ));
+    }
+    r
+}
+
+fn parse_accounts(raw: &[String], errors: &mut Vec<FieldError>) -> Vec<AccountNumber> {
+    if raw.len() > MAX_ACCOUNTS {
+        errors.push(FieldError::new(
+            "customer_accounts",
+            format!("at most {MAX_ACCOUNTS} accounts"),
+        ));
+        return Vec::new();
+    }
+    let mut out: Vec<AccountNumber> = raw
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| {
+            AccountNumber::parse(&format!("customer_accounts[{i}]"), a)
+                .map_err(|e| errors.push(e))
+                .ok()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn parse_groups(
+    catalogue: &Catalogue,
+    raw: &[String],
+    errors: &mut Vec<FieldError>,
+) -> Vec<String> {
+    if raw.len() > MAX_GROUPS {
+        errors.push(FieldError::new(
+            "extension_groups",
+            format!("at most {MAX_GROUPS} groups"),
+        ));
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, g) in raw.iter().enumerate() {
+        match catalogue.extension_group(g.trim()) {
+            Some(group) => out.push(group.id.to_owned()),
+            None => errors.push(FieldError::new(
+                format!("extension_groups[{i}]"),
+                "unknown extension group",
+            )),
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn parse_account_number(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<AccountNumber> {
+    let raw = raw.map(str::trim).filter(|r| !r.is_empty())?;
+    AccountNumber::parse("account_number", raw)
+        .map_err(|e| errors.push(e))
+        .ok()
+}
+
+fn keep<T>(r: Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> {
+    r.map_err(|e| errors.push(e)).ok()
+}
+
+async fn existing_profile(ctx: &Ctx<'_>, tenant: &TenantId, raw: &str) -> Result<ProfileId, Error> {
+    let id = ProfileId::parse(raw.trim())
+        .ok_or_else(|| Error::invalid("profile_id", "no such profile"))?;
+    match ctx.profiles.get_profile(tenant, &id).await {
+        Ok(Some(_)) => Ok(id),
+        Ok(None) => Err(Error::invalid("profile_id", "no such profile")),
+        Err(e) => Err(Error::from_store(e, "profile")),
+    }
+}
+
+fn customer_needs_account(role: Role, accounts: &[AccountNumber]) -> Result<(), Error> {
+    if role == Role::Customer && accounts.is_empty() {
+        return Err(Error::invalid(
+            "customer_accounts",
+            "a customer must be associated with at least one customer account",
+        ));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------- audit
+
+fn list(v: &[impl AsRef<str>]) -> String {
+    v.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(",")
+}
+
+/// Field-by-field changes from `before` to `after`.
+pub fn changes(before: Option<&User>, after: Option<&User>) -> Vec<FieldChange> {
+    fn fields(u: &User) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("email", Some(u.email.as_str().to_owned())),
+            (
+                "pending_email",
+                u.pending_email
+                    .as_ref()
+                    .map(|p| p.email.as_str().to_owned()),
+            ),
+            ("first_name", Some(u.first_name.as_str().to_owned())),
+            ("last_name", Some(u.last_name.as_str().to_owned())),
+            (
+                "account_number",
+                u.account_number.as_ref().map(|a| a.as_str().to_owned()),
+            ),
+            (
+                "customer_accounts",
+                Some(list(
+                    &u.customer_accounts
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>(),
+                )),
+            ),
+            ("role", Some(u.role.as_str().to_owned())),
+            ("profile_id", Some(u.profile_id.as_str().to_owned())),
+            ("extension_groups", Some(list(&u.extension_groups))),
+            ("status", Some(u.status.as_str().to_owned())),
+        ]
+    }
+    let b = before.map(fields);
+    let a = after.map(fields);
+    let names = b
+        .as_ref()
+        .or(a.as_ref())
+        .map(|f| f.iter().map(|(n, _)| *n).collect::<Vec<_>>())
+        .unwrap_or_default();
+    names
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, field)| {
+            let before = b.as_ref().and_then(|f| f[i].1.clone());
+            let after = a.as_ref().and_then(|f| f[i].1.clone());
+            (before != after).then(|| FieldChange {
+                field: field.to_owned(),
+                before,
+                after,
+            })
+        })
+        .collect()
+}
+
+/// The audit event for a change of `before` into `after` (same user).
+fn event(
+    ctx: &Ctx<'_>,
+    actor: &str,
+    action: &str,
+    before: Option<&User>,
+    after: &User,
+) -> AuditEvent {
+    AuditEvent::new(
+        &after.tenant_id,
+        actor,
+        action,
+        Some(&after.id),
+        ctx.request_id,
+        ctx.now,
+    )
+    .with_changes(changes(before, Some(after)))
+}
+
+fn mail(
+    ctx: &Ctx<'_>,
+    user: &User,
+    to: &Email,
+    kind: EmailKind,
+    data: serde_json::Value,
+) -> OutboxEmail {
+    OutboxEmail {
+        tenant_id: user.tenant_id.clone(),
+        id: ulid::Ulid::new().to_string(),
+        kind,
+        to: to.clone(),
+        user_id: user.id.clone(),
+        data,
+        created_at: ctx.now,
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn invitation_mail(
+    ctx: &Ctx<'_>,
+    inviter: &User,
+    user: &User,
+    token: &str,
+    kind: EmailKind,
+) -> OutboxEmail {
+    let expires = user
+        .invitation
+        .as_ref()
+        .map(|i| rfc3339(i.expires_at))
+        .unwrap_or_default();
+    mail(
+        ctx,
+        user,
+        &user.email,
+        kind,
+        json!({
+            "first_name": user.first_name.as_str(),
+            "inviter_name": inviter.full_name(),
+            "tenant": user.tenant_id.as_str(),
+            "link": format!("{}/{token}", ctx.settings.invitation_url.trim_end_matches('/')),
+            "expires_at": expires,
+            "portal_url": ctx.settings.portal_url,
+        }),
+    )
+}
+
+fn fresh_invitation(ctx: &Ctx<'_>) -> (String, Invitation) {
+    let (token, token_hash) = new_link_token();
+    (
+        token,
+        Invitation {
+            token_hash,
+            state: InvitationState::Pending,
+            expires_at: ctx.now + ctx.settings.invitation_ttl,
+            sent_at: ctx.now,
+            accepted_at: None,
+        },
+    )
+}
+
+async fn write(
+    ctx: &Ctx<'_>,
+    previous: Option<&User>,
+    next: Option<&User>,
+    audit: &[AuditEvent],
+    outbox: &[OutboxEmail],
+) -> Result<(), Error> {
+    ctx.users
+        .write_user(UserWrite {
+            previous,
+            next,
+            audit,
+            outbox,
+        })
+        .await
+        .map_err(store_err)
+}
+
+fn bump(u: &User, now: OffsetDateTime) -> User {
+    let mut n = u.clone();
+    n.version += 1;
+    n.updated_at = now;
+    n
+}
+
+// ------------------------------------------------------------------ invite
+
+/// Invites one user: stored as `invited` with an invitation link that
+/// expires, and the invitation email queued in the same write. An address
+/// already in the tenant is a conflict — unless its owner is an invited user
+/// whose invitation expired or was revoked: then this is a fresh invite.
+pub async fn invite(ctx: &Ctx<'_>, actor: &Actor, req: InviteRequest) -> Result<User, Error> {
+    let tenant = &actor.user.tenant_id;
+    let mut errors = Vec::new();
+    let first = keep(
+        PersonName::parse("first_name", &req.first_name),
+        &mut errors,
+    );
+    let last = keep(PersonName::parse("last_name", &req.last_name), &mut errors);
+    let email = keep(Email::parse(&req.email), &mut errors);
+    let role = parse_role(&req.role, &mut errors);
+    let accounts = parse_accounts(&req.customer_accounts, &mut errors);
+    let groups = parse_groups(ctx.catalogue, &req.extension_groups, &mut errors);
+    let account_number = parse_account_number(req.account_number.as_deref(), &mut errors);
+    let (Some(first), Some(last), Some(email), Some(role), true) =
+        (first, last, email, role, errors.is_empty())
+    else {
+        return Err(Error::Validation(errors));
+    };
+    customer_needs_account(role, &accounts)?;
+    authorize_invite(actor, role, &accounts, &groups)?;
+    let profile_id = existing_profile(ctx, tenant, &req.profile_id).await?;
+
+    let existing = ctx
+        .users
+        .find_user_by_email(tenant, &email)
+        .await
+        .map_err(store_err)?;
+    let reinvitable = existing.as_ref().is_some_and(|u| {
+        u.status == UserStatus::Invited
+            && !u.invitation.as_ref().is_some_and(|i| i.is_live(ctx.now))
+    });
+    if existing.is_some() && !reinvitable {
+        return Err(Error::Conflict {
+            code: "email_taken",
+            detail: "a user with this email address already exists in this tenant".into(),
+        });
+    }
+    let (token, invitation) = fresh_invitation(ctx);
+    let user = User {
+        tenant_id: tenant.clone(),
+        id: existing
+            .as_ref()
+            .map(|u| u.id.clone())
+            .unwrap_or_else(UserId::generate),
+        email,
+        pending_email: None,
+        first_name: first,
+        last_name: last,
+        account_number,
+        customer_accounts: accounts,
+        role,
+        profile_id,
+        extension_groups: groups,
+        status: UserStatus::Invited,
+        idp_subject: None,
+        invitation: Some(invitation),
+        version: existing.as_ref().map(|u| u.version + 1).unwrap_or(1),
+        created_at: existing.as_ref().map(|u| u.created_at).unwrap_or(ctx.now),
+        updated_at: ctx.now,
+    };
+    let action = if existing.is_some() {
+        "user.reinvited"
+    } else {
+        "user.invited"
+    };
+    let audit = [event(
+        ctx,
+        actor.user.id.as_str(),
+        action,
+        existing.as_ref(),
+        &user,
+    )];
+    let outbox = [invitation_mail(
+        ctx,
+        &actor.user,
+        &user,
+        &token,
+        EmailKind::Invitation,
+    )];
+    write(ctx, existing.as_ref(), Some(&user), &audit, &outbox).await?;
+    Ok(user)
+}
+
+/// A new link (the old one stops working) with a fresh expiry.
+pub async fn resend_invitation(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<User, Error> {
+    let current = load(ctx, &actor.user.tenant_id, id).await?;
+    authorize_user(actor, UserAction::ResendInvitation, &current)?;
+    if current.status != UserStatus::Invited {
+        return Err(Error::Conflict {
+            code: "not_invited",
+            detail: "this user has already accepted their invitation".into(),
+        });
+    }
+    let (token, invitation) = fresh_invitation(ctx);
+    let mut next = bump(&current, ctx.now);
+    next.invitation = Some(invitation);
+    next.idp_subject = current.idp_subject.clone();
+    let audit = [event(
+        ctx,
+        actor.user.id.as_str(),
+        "invitation.resent",
+        Some(&current),
+        &next,
+    )];
+    let outbox = [invitation_mail(
+        ctx,
+        &actor.user,
+        &next,
+        &token,
+        EmailKind::InvitationResent,
+    )];
+    write(ctx, Some(&current), Some(&next), &audit, &outbox).await?;
+    Ok(next)
+}
+
+/// The link stops working and says it was revoked. The invited user stays
+/// (so their details are kept for a later resend) until deleted.
+pub async fn revoke_invitation(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<User, Error> {
+    let current = load(ctx, &actor.user.tenant_id, id).await?;
+    authorize_user(actor, UserAction::RevokeInvitation, &current)?;
+    let live = current
+        .invitation
+        .as_ref()
+        .is_some_and(|i| i.state == InvitationState::Pending);
+    if current.status != UserStatus::Invited || !live {
+        return Err(Error::Conflict {
+            code: "no_pending_invitation",
+            detail: "this user has no pending invitation to revoke".into(),
+        });
+    }
+    let mut next = bump(&current, ctx.now);
+    if let Some(inv) = next.invitation.as_mut() {
+        inv.state = InvitationState::Revoked;
+    }
+    let audit = [event(
+        ctx,
+        actor.user.id.as_str(),
+        "invitation.revoked",
+        Some(&current),
+        &next,
+    )];
+    write(ctx, Some(&current), Some(&next), &audit, &[]).await?;
+    Ok(next)
+}
+
+/// What an invitation link shows before anyone acts on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationView {
+    pub tenant: TenantId,
+    pub first_name: String,
+    pub masked_email: String,
+    pub expires_at: OffsetDateTime,
+}
+
+async fn invitation_user(ctx: &Ctx<'_>, token: &str) -> Result<User, Error> {
+    if token.is_empty() || token.len() > 128 {
+        return Err(invitation_not_found());
+    }
+    let user = ctx
+        .users
+        .find_user_by_invitation(&hash_link_token(token))
+        .await
+        .map_err(store_err)?
+        .ok_or_else(invitation_not_found)?;
+    let inv = user.invitation.as_ref().ok_or_else(invitation_not_found)?;
+    match inv.state {
+        InvitationState::Revoked => Err(Error::Gone {
+            code: "invitation_revoked",
+            detail: "this invitation was revoked; ask your administrator for a new one".into(),
+        }),
+        InvitationState::Accepted if user.status != UserStatus::Invited => Err(Error::Gone {
+            code: "invitation_used",
+            detail: "this invitation was already used; sign in with your email and password".into(),
+        }),
+        InvitationState::Pending if inv.is_expired(ctx.now) => Err(Error::Gone {
+            code: "invitation_expired",
+            detail: "this invitation has expired; ask your administrator to send a new one".into(),
+        }),
+        _ => Ok(user),
+    }
+}
+
+/// Unknown, or replaced by a newer link: the same answer for both.
+fn invitation_not_found() -> Error {
+    Error::NotFound("invitation")
+}
+
+/// Opening the link: reads only, so a mail scanner following it consumes
+/// nothing.
+pub async fn view_invitation(ctx: &Ctx<'_>, token: &str) -> Result<InvitationView, Error> {
+    let user = invitation_user(ctx, token).await?;
+    Ok(InvitationView {
+        tenant: user.tenant_id.clone(),
+        first_name: user.first_name.as_str().to_owned(),
+        masked_email: user.email.masked(),
+        expires_at: user
+            .invitation
+            .as_ref()
+            .map(|i| i.expires_at)
+            .unwrap_or(ctx.now),
+    })
+}
+
+/// Accepting (an explicit POST): creates or finds the login at the identity
+/// provider — the first time the provider hears of this person — and
+/// returns where they set their password. Accepting again before the
+/// password is set gives a fresh link.
+pub async fn accept_invitation(
+    ctx: &Ctx<'_>,
+    idp: &dyn IdentityProvider,
+    token: &str,
+) -> Result<String, Error> {
+    let current = invitation_user(ctx, token).await?;
+    let subject = match &current.idp_subject {
+        Some(s) => s.clone(),
+        None => idp.ensure_user(&current).await.map_err(idp_err)?,
+    };
+    let mut next = bump(&current, ctx.now);
+    next.idp_subject = Some(subject.clone());
+    if let Some(inv) = next.invitation.as_mut() {
+        inv.state = InvitationState::Accepted;
+        inv.accepted_at.get_or_insert(ctx.now);
+    }
+    if next != bump(&current, ctx.now) || current.idp_subject.is_none() {
+        let audit = [event(
+            ctx,
+            "anonymous:invitee",
+            "invitation.accepted",
+            Some(&current),
+            &next,
+        )];
+        write(ctx, Some(&current), Some(&next), &audit, &[]).await?;
+    }
+    idp.password_setup_link(&next, &subject)
+        .await
+        .map_err(idp_err)
+}
+
+fn idp_err(e: IdpError) -> Error {
+    match e {
+        IdpError::Unavailable(m) => Error::Unavailable(m),
+        IdpError::Rejected(m) => Error::Internal(format!("identity provider rejected: {m}")),
+    }
+}
+
+/// The identity provider reports that the user set their password: an
+/// invited user becomes active. Idempotent.
+pub async fn password_was_set(
+    ctx: &Ctx<'_>,
+    tenant: &TenantId,
+    subject: &str,
+) -> Result<Option<User>, Error> {
+    let Some(current) = ctx
+        .users
+        .find_user_by_subject(tenant, subject)
+        .await
+        .map_err(store_err)?
+    else {
+        return Ok(None);
+    };
+    if current.status != UserStatus::Invited {
+        return Ok(Some(current));
+    }
+    let mut next = bump(&current, ctx.now);
+    next.status = UserStatus::Active;
+    let audit = [event(
+        ctx,
+        "system:identity-provider",
+        "user.activated",
+        Some(&current),
+        &next,
+    )];
+    write(ctx, Some(&current), Some(&next), &audit, &[]).await?;
+    Ok(Some(next))
+}
+
+// -------------------------------------------------------------- read paths
+
+async fn load(ctx: &Ctx<'_>, tenant: &TenantId, id: &UserId) -> Result<User, Error> {
+    ctx.users
+        .get_user(tenant, id)
+        .await
+        .map_err(store_err)?
+        .ok_or(Error::NotFound(USER))
+}
+
+pub async fn get_user(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<User, Error> {
+    let user = load(ctx, &actor.user.tenant_id, id).await?;
+    authorize_user(actor, UserAction::View, &user)?;
+    Ok(user)
+}
+
+/// A page of the users the actor may see. Non-admins list one of their own
+/// accounts at a time (`account`; optional when they have exactly one), and
+/// see only customer users.
+pub async fn list_users(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    mut query: UserQuery,
+    page: &PageRequest,
+) -> Result<Page<User>, Error> {
+    if let Some(mine) = list_scope(actor)? {
+        match &query.account {
+            Some(a) if mine.contains(a) => {}
+            Some(_) => return Err(Error::Forbidden("list users of accounts you do not serve")),
+            None if mine.len() == 1 => query.account = mine.first().cloned(),
+            None => {
+                return Err(Error::invalid(
+                    "account",
+                    "choose one of your customer accounts to list",
+                ));
+            }
+        }
+        match query.role {
+            None | Some(Role::Customer) => query.role = Some(Role::Customer),
+            Some(_) => {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next_cursor: None,
+                });
+            }
+        }
+    }
+    ctx.users
+        .list_users(&actor.user.tenant_id, &query, page)
+        .await
+        .map_err(store_err)
+}
+
+pub async fn list_audit(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    user: Option<&UserId>,
+    page: &PageRequest,
+) -> Result<Page<AuditEvent>, Error> {
+    if actor.user.role != Role::Admin {
+        return Err(Error::Forbidden("read audit trails"));
+    }
+    ctx.users
+        .list_audit(&actor.user.tenant_id, user, page)
+        .await
+        .map_err(store_err)
+}
+
+// ---------------------------------------------------------------- changes
+
+fn check_version(current: &User, if_match: Option<u64>, required: bool) -> Result<(), Error> {
+    match if_match {
+        None if required => Err(Error::PreconditionRequired(USER)),
+        Some(v) if v != current.version => Err(Error::PreconditionFailed(USER)),
+        _ => Ok(()),
+    }
+}
+
+/// Starts an email change: the new address must be confirmed through the
+/// link sent to it; the old address is told. Same address in another case
+/// is just a correction and applies at once.
+fn change_email(
+    ctx: &Ctx<'_>,
+    current: &User,
+    next: &mut User,
+    new: Email,
+    outbox: &mut Vec<OutboxEmail>,
+) {
+    if new.normalized() == current.email.normalized() {
+        next.email = new;
+        return;
+    }
+    let (random, token_hash) = new_link_token();
+    // The token names its user so that verification needs no extra index.
+    let token = format!("{}.{}.{}", current.tenant_id, current.id, random);
+    next.pending_email = Some(PendingEmail {
+        email: new.clone(),
+        token_hash,
+        expires_at: ctx.now + ctx.settings.email_change_ttl,
+    });
+    let link = format!(
+        "{}/{token}",
+        ctx.settings.email_verification_url.trim_end_matches('/')
+    );
+    outbox.push(mail(
+        ctx,
+        current,
+        &new,
+        EmailKind::EmailChangeVerification,
+        json!({
+            "first_name": current.first_name.as_str(),
+            "link": link,
+            "portal_url": ctx.settings.portal_url,
+        }),
+    ));
+    outbox.push(mail(
+        ctx,
+        current,
+        &current.email,
+        EmailKind::EmailChangeNotice,
+        json!({
+            "first_name": current.first_name.as_str(),
+            "new_email_masked": new.masked(),
+            "portal_url": ctx.settings.portal_url,
+        }),
+    ));
+}
+
+/// Edits a user; `If-Match` is required and a stale version is refused.
+pub async fn edit_user(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &UserId,
+    if_match: Option<u64>,
+    patch: UserPatch,
+) -> Result<User, Error> {
+    let tenant = &actor.user.tenant_id;
+    let current = load(ctx, tenant, id).await?;
+    authorize_user(actor, UserAction::Edit, &current)?;
+    check_version(&current, if_match, true)?;
+
+    let mut errors = Vec::new();
+    let mut next = bump(&current, ctx.now);
+    if let Some(f) = &patch.first_name {
+        next.first_name =
+            keep(PersonName::parse("first_name", f), &mut errors).unwrap_or(next.first_name);
+    }
+    if let Some(l) = &patch.last_name {
+        next.last_name =
+            keep(PersonName::parse("last_name", l), &mut errors).unwrap_or(next.last_name);
+    }
+    let email = patch
+        .email
+        .as_deref()
+        .and_then(|e| keep(Email::parse(e), &mut errors));
+    if let Some(a) = &patch.account_number {
+        next.account_number = parse_account_number(a.as_deref(), &mut errors);
+    }
+    if let Some(accts) = &patch.customer_accounts {
+        next.customer_accounts = parse_accounts(accts, &mut errors);
+    }
+    if let Some(r) = &patch.role
+        && let Some(role) = parse_role(r, &mut errors)
+    {
+        next.role = role;
+    }
+    if let Some(g) = &patch.extension_groups {
+        next.extension_groups = parse_groups(ctx.catalogue, g, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    if let Some(p) = &patch.profile_id {
+        next.profile_id = existing_profile(ctx, tenant, p).await?;
+    }
+    customer_needs_account(next.role, &next.customer_accounts)?;
+    if actor.user.id == current.id && next.role != current.role {
+        return Err(Error::Conflict {
+            code: "cannot_act_on_self",
+            detail: "you cannot change your own role; ask another admin".into(),
+        });
+    }
+    if next.role != current.role
+        || next.customer_accounts != current.customer_accounts
+        || next.extension_groups != current.extension_groups
+    {
+        check_delegated_grant(
+            actor,
+            next.role,
+            &next.customer_accounts,
+            &next.extension_groups,
+        )?;
+    }
+    let mut outbox = Vec::new();
+    if let Some(e) = email {
+        change_email(ctx, &current, &mut next, e, &mut outbox);
+    }
+    let audit = [event(
+        ctx,
+        actor.user.id.as_str(),
+        "user.updated",
+        Some(&current),
+        &next,
+    )];
+    write(ctx, Some(&current), Some(&next), &audit, &outbox).await?;
+    Ok(next)
+}
+
+/// `PATCH /me`: first and last name, and the login email (verified).
+pub async fn edit_self(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    if_match: Option<u64>,
+    patch: SelfPatch,
+) -> Result<User, Error> {
+    let as_user_patch = UserPatch {
+        first_name: patch.first_name,
+        last_name: patch.last_name,
+        email: patch.email,
+        ..UserPatch::default()
+    };
+    let current = load(ctx, &actor.user.tenant_id, &actor.user.id).await?;
+    check_version(&current, if_match, true)?;
+    // Changing one's own names and email needs no permission beyond being
+    // signed in: edit as if with full rights, over these three fields only.
+    let elevated = Actor {
+        user: User {
+            role: Role::Admin,
+            ..actor.user.clone()
+        },
+        permissions: actor.permissions.clone(),
+    };
+    edit_user(ctx, &elevated, &current.id, if_match, as_user_patch)
+        .await
+        .map_err(|e| match e {
+            Error::Conflict {
+                code: "cannot_act_on_self",
+                ..
+            } => Error::Forbidden("change your own role"),
+            other => other,
+        })
+}
+
+/// Following the link sent to a new address makes it the login email.
+pub async fn verify_email(ctx: &Ctx<'_>, token: &str) -> Result<User, Error> {
+    let mut parts = token.splitn(3, '.');
+    let (Some(t), Some(u), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(Error::NotFound("email verification"));
+    };
+    let (Some(tenant), Some(id)) = (TenantId::parse(t), UserId::parse(u)) else {
+        return Err(Error::NotFound("email verification"));
+    };
+    let current = ctx
+        .users
+        .get_user(&tenant, &id)
+        .await
+        .map_err(store_err)?
+        .ok_or(Error::NotFound("email verification"))?;
+    let Some(pending) = current.pending_email.clone() else {
+        return Err(Error::Gone {
+            code: "verification_used",
+            detail: "this link was already used or replaced".into(),
+        });
+    };
+    if !constant_time_eq(
+        pending.token_hash.as_bytes(),
+        hash_link_token(token.rsplit('.').next().unwrap_or("")).as_bytes(),
+    ) {
+        return Err(Error::Gone {
+            code: "verification_used",
+            detail: "this link was already used or replaced".into(),
+        });
+    }
+    if ctx.now >= pending.expires_at {
+        return Err(Error::Gone {
+            code: "verification_expired",
+            detail: "this link has expired; change your email again to get a new one".into(),
+        });
+    }
+    let mut next = bump(&current, ctx.now);
+    next.email = pending.email;
+    next.pending_email = None;
+    let audit = [event(
+        ctx,
+        current.id.as_str(),
+        "user.email_verified",
+        Some(&current),
+        &next,
+    )];
+    write(ctx, Some(&current), Some(&next), &audit, &[]).await?;
+    Ok(next)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn set_status(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &UserId,
+    if_match: Option<u64>,
+    action: UserAction,
+) -> Result<User, Error> {
+    let current = load(ctx, &actor.user.tenant_id, id).await?;
+    authorize_user(actor, action, &current)?;
+    check_version(&current, if_match, false)?;
+    let (from, to, name) = match action {
+        UserAction::Suspend => (UserStatus::Active, UserStatus::Suspended, "user.suspended"),
+        _ => (UserStatus::Suspended, UserStatus::Active, "user.enabled"),
+    };
+    if current.status == to {
+        return Ok(current);
+    }
+    if current.status != from {
+        return Err(Error::Conflict {
+            code: "invalid_status",
+            detail: format!(
+                "a user who is {} cannot be {}",
+                current.status.as_str(),
+                if to == UserStatus::Suspended {
+                    "suspended"
+                } else {
+                    "enabled"
+                }
+            ),
+        });
+    }
+    let mut next = bump(&current, ctx.now);
+    next.status = to;
+    let audit = [event(
+        ctx,
+        actor.user.id.as_str(),
+        name,
+        Some(&current),
+        &next,
+    )];
+    write(ctx, Some(&current), Some(&next), &audit, &[]).await?;
+    Ok(next)
+}
+
+/// Active → suspended: refused by this API from this moment.
+pub async fn suspend_user(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &UserId,
+    if_match: Option<u64>,
+) -> Result<User, Error> {
+    set_status(ctx, actor, id, if_match, UserAction::Suspend).await
+}
+
+/// Suspended → active again.
+pub async fn enable_user(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &UserId,
+    if_match: Option<u64>,
+) -> Result<User, Error> {
+    set_status(ctx, actor, id, if_match, UserAction::Enable).await
+}
+
+/// Removes the user, their lookups, invitation and pending emails; the
+/// audit trail keeps what happened without who they were.
+pub async fn delete_user(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &UserId,
+    if_match: Option<u64>,
+) -> Result<(), Error> {
+    let current = load(ctx, &actor.user.tenant_id, id).await?;
+    authorize_user(actor, UserAction::Delete, &current)?;
+    check_version(&current, if_match, false)?;
+    let audit = [AuditEvent::new(
+        &current.tenant_id,
+        actor.user.id.as_str(),
+        "user.deleted",
+        Some(&current.id),
+        ctx.request_id,
+        ctx.now,
+    )];
+    write(ctx, Some(&current), None, &audit, &[]).await
+}
+
+fn reset_mail(ctx: &Ctx<'_>, user: &User, initiated_by: &str) -> OutboxEmail {
+    mail(
+        ctx,
+        user,
+        &user.email,
+        EmailKind::PasswordReset,
+        json!({
+            "first_name": user.first_name.as_str(),
+            "initiated_by": initiated_by,
+            "portal_url": ctx.settings.portal_url,
+        }),
+    )
+}
+
+/// Queues a password-reset email; the mailer gets the password-change link
+/// from the identity provider when it sends.
+pub async fn reset_password(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<(), Error> {
+    let current = load(ctx, &actor.user.tenant_id, id).await?;
+    authorize_user(actor, UserAction::ResetPassword, &current)?;
+    if current.status != UserStatus::Active || current.idp_subject.is_none() {
+        return Err(Error::Conflict {
+            code: "invalid_status",
+            detail: "only an active user can reset their password; an invited user sets it from the invitation (resend it)".into(),
+        });
+    }
+    let initiated_by = if actor.user.id == current.id {
+        "self"
+    } else {
+        "admin"
+    };
+    let next = bump(&current, ctx.now);
+    let audit = [event(
+        ctx,
+        actor.user.id.as_str(),
+        "user.password_reset_requested",
+        Some(&current),
+        &next,
+    )];
+    write(
+        ctx,
+        Some(&current),
+        Some(&next),
+        &audit,
+        &[reset_mail(ctx, &current, initiated_by)],
+    )
+    .await
+}
+
+/// The login page's "forgot password": the same answer whether or not the
+/// address exists; rate-limited per address (hashed) per hour.
+pub async fn request_password_reset(
+    ctx: &Ctx<'_>,
+    tenant_raw: &str,
+    email_raw: &str,
+) -> Result<(), Error> {
+    let mut errors = Vec::new();
+    let tenant = TenantId::parse(tenant_raw.trim());
+    if tenant.is_none() {
+        errors.push(FieldError::new("tenant", "is not a valid tenant id"));
+    }
+    let email = keep(Email::parse(email_raw), &mut errors);
+    let (Some(tenant), Some(email)) = (tenant, email) else {
+        return Err(Error::Validation(errors));
+    };
+    let bucket = format!(
+        "reset:{}",
+        sha256_hex(&format!("{}|{}", tenant, email.normalized()))
+    );
+    let allowed = ctx
+        .users
+        .take_rate_limit(&bucket, ctx.now, 3600, ctx.settings.reset_requests_per_hour)
+        .await
+        .map_err(store_err)?;
+    if !allowed {
+        return Err(Error::TooManyRequests {
+            retry_after_secs: 3600 - (ctx.now.unix_timestamp().rem_euclid(3600)) as u64,
+        });
+    }
+    let Some(user) = ctx
+        .users
+        .find_user_by_email(&tenant, &email)
+        .await
+        .map_err(store_err)?
+    else {
+        return Ok(());
+    };
+    if user.status != UserStatus::Active || user.idp_subject.is_none() {
+        return Ok(());
+    }
+    let next = bump(&user, ctx.now);
+    let audit = [event(
+        ctx,
+        "anonymous",
+        "user.password_reset_requested",
+        Some(&user),
+        &next,
+    )];
+    match write(
+        ctx,
+        Some(&user),
+        Some(&next),
+        &audit,
+        &[reset_mail(ctx, &user, "self")],
+    )
+    .await
+    {
+        // A concurrent change: the answer is the same either way.
+        Ok(()) | Err(Error::PreconditionFailed(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
