@@ -5,8 +5,44 @@
 use peak_api::AppState;
 use peak_auth::{HttpJwks, JwtVerifier};
 use peak_domain::catalogue::catalogue;
+use peak_domain::identity::{IdentityProvider, IdpError};
+use peak_domain::user::User;
+use peak_domain::users::UserSettings;
 use peak_store_dynamodb::{DynamoStore, client_from_env};
 use std::sync::Arc;
+
+/// Until the Auth0 Management API client lands (its own issue), accepting
+/// an invitation in AWS answers 503 with this reason rather than pretending.
+struct Auth0NotConfigured;
+
+#[async_trait::async_trait]
+impl IdentityProvider for Auth0NotConfigured {
+    async fn ensure_user(&self, _: &User) -> Result<String, IdpError> {
+        Err(IdpError::Unavailable(
+            "the Auth0 Management API client is not configured yet".into(),
+        ))
+    }
+    async fn password_setup_link(&self, _: &User, _: &str) -> Result<String, IdpError> {
+        Err(IdpError::Unavailable(
+            "the Auth0 Management API client is not configured yet".into(),
+        ))
+    }
+}
+
+/// User-flow settings from `PUBLIC_API_URL` (where invitation and
+/// verification links point), `PORTAL_URL`, `INVITATION_TTL_DAYS` and
+/// `INVITATION_TTL_DAYS_BY_TENANT`.
+fn user_settings() -> Result<UserSettings, lambda_http::Error> {
+    let api = required("PUBLIC_API_URL")?;
+    let api = api.trim_end_matches('/');
+    let s = UserSettings {
+        invitation_url: format!("{api}/invitations"),
+        email_verification_url: format!("{api}/email-verifications"),
+        portal_url: std::env::var("PORTAL_URL").unwrap_or_else(|_| api.to_owned()),
+        ..UserSettings::default()
+    };
+    Ok(s.with_invitation_ttls(|k| std::env::var(k).ok())?)
+}
 
 fn required(name: &str) -> Result<String, lambda_http::Error> {
     std::env::var(name)
@@ -32,16 +68,25 @@ pub async fn state_from_env() -> Result<AppState, lambda_http::Error> {
     // later (peak_auth::RETRY_AFTER_FAILURE).
     let _ = verifier.warm().await;
     let client = client_from_env().await;
+    let store = Arc::new(DynamoStore::new(client, table));
     Ok(AppState {
-        profiles: Arc::new(DynamoStore::new(client, table)),
+        profiles: store.clone(),
+        users: store,
+        idp: Arc::new(Auth0NotConfigured),
         verifier: Arc::new(verifier),
         catalogue: catalogue(),
+        settings: Arc::new(user_settings()?),
     })
 }
 
-/// The body of every function's `main`.
-pub async fn run(routes: &[peak_api::Route]) -> Result<(), lambda_http::Error> {
+/// The body of every function's `main`: serve the routes the route table
+/// gives this function.
+pub async fn run(function: &str) -> Result<(), lambda_http::Error> {
     peak_api::telemetry::init();
+    let routes = peak_api::routes::function_routes(function);
+    if routes.is_empty() {
+        return Err(format!("no routes for function {function}").into());
+    }
     let state = state_from_env().await?;
-    peak_api::lambda::serve(state, routes).await
+    peak_api::lambda::serve(state, &routes).await
 }

@@ -103,15 +103,22 @@ fn functions_get_only_the_table_actions_they_need() {
         }
         actions
     };
-    assert!(policy_actions("ProfileCatalogueFunction").is_empty());
+    let set = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>();
+    // Every function reads the caller's user record; readers do nothing else.
     assert_eq!(
-        policy_actions("ProfileGetFunction"),
-        BTreeSet::from(["dynamodb:GetItem".to_owned()])
+        policy_actions("ProfileCatalogueFunction"),
+        set(&["dynamodb:GetItem"])
     );
     assert_eq!(
-        policy_actions("ProfileListFunction"),
-        BTreeSet::from(["dynamodb:Query".to_owned()])
+        policy_actions("UserGetFunction"),
+        set(&["dynamodb:GetItem"])
     );
+    assert_eq!(
+        policy_actions("UserListFunction"),
+        set(&["dynamodb:GetItem", "dynamodb:Query"])
+    );
+    assert!(!policy_actions("ProfileGetFunction").contains("dynamodb:PutItem"));
+    assert!(!policy_actions("UserInviteFunction").contains("dynamodb:Query"));
     for (_, res) in t["Resources"].as_mapping().expect("Resources") {
         for policy in res["Properties"]["Policies"]
             .as_sequence()

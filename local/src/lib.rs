@@ -13,12 +13,18 @@ use lambda_http::Body;
 use peak_api::AppState;
 use peak_auth::{DevIdentityProvider, JwtVerifier, StaticJwks};
 use peak_domain::catalogue::catalogue;
-use peak_domain::ports::ProfileStore;
+use peak_domain::ports::{ProfileStore, UserStore};
+use peak_domain::users::UserSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+pub mod dev_idp;
+pub mod mailer;
+
+pub use dev_idp::LocalIdentityProvider;
 
 /// Tokens of the development identity provider carry these.
 pub const DEV_ISSUER: &str = "https://dev-idp.peak-users.localhost/";
@@ -26,6 +32,7 @@ pub const DEV_AUDIENCE: &str = "https://api.peak-users.localhost";
 /// The tenant and admin seeded on first start.
 pub const DEMO_TENANT: &str = "demo";
 pub const DEMO_ADMIN: &str = "dev|demo-admin";
+pub const DEMO_ADMIN_EMAIL: &str = "admin@demo.example";
 
 /// Requests bigger than this are refused before parsing (API Gateway's own
 /// limit is 10 MB; ours is far below what any JSON route needs).
@@ -87,9 +94,26 @@ pub fn identity_provider(data_dir: &std::path::Path) -> Result<DevIdentityProvid
     )?)
 }
 
-pub async fn open_store(choice: &StoreChoice) -> Result<Arc<dyn ProfileStore>, BoxError> {
+/// Both ports, served by one adapter.
+#[derive(Clone)]
+pub struct Stores {
+    pub profiles: Arc<dyn ProfileStore>,
+    pub users: Arc<dyn UserStore>,
+}
+
+impl Stores {
+    pub fn from<S: ProfileStore + UserStore + 'static>(store: S) -> Self {
+        let store = Arc::new(store);
+        Self {
+            profiles: store.clone(),
+            users: store,
+        }
+    }
+}
+
+pub async fn open_store(choice: &StoreChoice) -> Result<Stores, BoxError> {
     Ok(match choice {
-        StoreChoice::Sqlite(path) => Arc::new(peak_store_sqlite::SqliteStore::open(path)?),
+        StoreChoice::Sqlite(path) => Stores::from(peak_store_sqlite::SqliteStore::open(path)?),
         StoreChoice::Dynamo {
             table,
             create_table,
@@ -98,54 +122,122 @@ pub async fn open_store(choice: &StoreChoice) -> Result<Arc<dyn ProfileStore>, B
             if *create_table {
                 peak_store_dynamodb::create_table(&client, table).await?;
             }
-            Arc::new(peak_store_dynamodb::DynamoStore::new(client, table.clone()))
+            Stores::from(peak_store_dynamodb::DynamoStore::new(client, table.clone()))
         }
     })
 }
 
-/// First start only: gives the demo tenant a `Standard` profile, so the
-/// tenant and its admin have something to look at. A marker file in the data
-/// dir records that seeding happened (deleting the profile later does not
-/// bring it back).
-pub async fn seed_demo(
-    store: &dyn ProfileStore,
-    data_dir: &std::path::Path,
-) -> Result<bool, BoxError> {
+/// First start only: gives the demo tenant a `Standard` profile and an
+/// active admin user (`dev|demo-admin`), so the README's token works at once.
+/// A marker file in the data dir records that seeding happened.
+pub async fn seed_demo(stores: &Stores, data_dir: &std::path::Path) -> Result<bool, BoxError> {
     let marker = data_dir.join("seeded");
     if marker.exists() {
         return Ok(false);
     }
-    let admin = peak_domain::Caller {
-        tenant_id: peak_domain::TenantId::parse(DEMO_TENANT).ok_or("bad demo tenant id")?,
-        subject: DEMO_ADMIN.to_owned(),
-        role: peak_domain::Role::Admin,
-    };
-    let standard = peak_domain::profile::NewProfile {
-        name: "Standard".into(),
-        description: Some("Every setting at its default".into()),
-    };
-    match peak_domain::profiles::create_profile(
-        store,
-        catalogue(),
-        &admin,
-        standard,
-        time::OffsetDateTime::now_utc(),
-    )
-    .await
-    {
-        Ok(_) | Err(peak_domain::Error::Conflict { .. }) => {}
-        Err(e) => return Err(format!("seeding the demo tenant failed: {e}").into()),
-    }
+    seed_admin(stores, DEMO_TENANT, DEMO_ADMIN, DEMO_ADMIN_EMAIL).await?;
     std::fs::write(&marker, b"demo tenant seeded\n")?;
     Ok(true)
+}
+
+/// Makes sure `tenant` has a `Standard` profile and an active admin with
+/// this subject and email (the bootstrap of a new tenant: the first admin
+/// cannot be invited by anyone).
+pub async fn seed_admin(
+    stores: &Stores,
+    tenant: &str,
+    subject: &str,
+    email: &str,
+) -> Result<peak_domain::user::User, BoxError> {
+    use peak_domain::ports::{PageRequest, UserWrite};
+    use peak_domain::user::{Email, PersonName, User, UserId, UserStatus};
+    let tenant_id = peak_domain::TenantId::parse(tenant).ok_or("bad tenant id")?;
+    if let Some(existing) = stores
+        .users
+        .find_user_by_subject(&tenant_id, subject)
+        .await?
+    {
+        return Ok(existing);
+    }
+    let bootstrap = peak_domain::Caller {
+        tenant_id: tenant_id.clone(),
+        subject: subject.to_owned(),
+        role: peak_domain::Role::Admin,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let existing = stores
+        .profiles
+        .list_profiles(&tenant_id, &PageRequest::first(100))
+        .await?;
+    let profile = match existing
+        .items
+        .into_iter()
+        .find(|p| p.name.unique_key() == "standard")
+    {
+        Some(p) => p,
+        None => {
+            let standard = peak_domain::profile::NewProfile {
+                name: "Standard".into(),
+                description: Some("Every setting at its default".into()),
+            };
+            peak_domain::profiles::create_profile(
+                stores.profiles.as_ref(),
+                catalogue(),
+                &bootstrap,
+                standard,
+                now,
+            )
+            .await
+            .map_err(|e| format!("seeding the tenant's profile failed: {e}"))?
+        }
+    };
+    let admin = User {
+        tenant_id: tenant_id.clone(),
+        id: UserId::generate(),
+        email: Email::parse(email).map_err(|e| e.reason)?,
+        pending_email: None,
+        first_name: PersonName::parse("first_name", "Tenant").map_err(|e| e.reason)?,
+        last_name: PersonName::parse("last_name", "Admin").map_err(|e| e.reason)?,
+        account_number: None,
+        customer_accounts: Vec::new(),
+        role: peak_domain::Role::Admin,
+        profile_id: profile.id,
+        extension_groups: Vec::new(),
+        status: UserStatus::Active,
+        idp_subject: Some(subject.to_owned()),
+        invitation: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let audit = [peak_domain::audit::AuditEvent::new(
+        &tenant_id,
+        "system:bootstrap",
+        "user.seeded",
+        Some(&admin.id),
+        "bootstrap",
+        now,
+    )];
+    stores
+        .users
+        .write_user(UserWrite {
+            previous: None,
+            next: Some(&admin),
+            audit: &audit,
+            outbox: &[],
+        })
+        .await?;
+    Ok(admin)
 }
 
 /// A running local server. Dropping it stops the server.
 pub struct Running {
     pub addr: SocketAddr,
     pub idp: Arc<DevIdentityProvider>,
+    pub state: Arc<AppState>,
+    pub local_idp: Arc<LocalIdentityProvider>,
     shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -153,7 +245,8 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// A token for a user of `tenant` with `role`, valid for an hour.
+    /// A token for `subject` in `tenant`, valid for an hour. (The role
+    /// claim is informational: the API uses the user record's role.)
     pub fn token(&self, tenant: &str, subject: &str, role: &str) -> Result<String, BoxError> {
         Ok(self
             .idp
@@ -164,7 +257,8 @@ impl Running {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(task) = self.task.take() {
+        for task in self.tasks.drain(..) {
+            task.abort();
             let _ = task.await;
         }
     }
@@ -175,37 +269,79 @@ impl Drop for Running {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
-/// Starts the server with `store` and `idp`; binds `bind` (port 0 = any free).
+/// Options of [`start`].
+#[derive(Default)]
+pub struct StartOptions {
+    /// Run the console mailer, writing emails into this folder. Tests leave
+    /// it off and read the outbox instead.
+    pub mail_dir: Option<PathBuf>,
+    /// Overrides of the invitation lifetime settings, as environment
+    /// variables would give them (`INVITATION_TTL_DAYS`,
+    /// `INVITATION_TTL_DAYS_BY_TENANT`).
+    pub settings_env: Vec<(String, String)>,
+}
+
+/// Starts the server over `stores` with `idp` signing tokens; binds `bind`
+/// (port 0 = any free).
 pub async fn start(
     bind: SocketAddr,
-    store: Arc<dyn ProfileStore>,
+    stores: Stores,
     idp: Arc<DevIdentityProvider>,
+    options: StartOptions,
 ) -> Result<Running, BoxError> {
+    let listener = TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+    let local_idp = Arc::new(LocalIdentityProvider::new(base.clone()));
     let verifier = JwtVerifier::new(
         idp.issuer(),
         idp.audience(),
         Arc::new(StaticJwks(idp.jwks())),
     );
-    let state = AppState {
-        profiles: store,
+    let settings = UserSettings {
+        invitation_url: format!("{base}/invitations"),
+        email_verification_url: format!("{base}/email-verifications"),
+        portal_url: base.clone(),
+        ..UserSettings::default()
+    };
+    let settings = settings.with_invitation_ttls(|k| {
+        options
+            .settings_env
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    })?;
+    let state = Arc::new(AppState {
+        profiles: stores.profiles,
+        users: stores.users,
+        idp: local_idp.clone(),
         verifier: Arc::new(verifier),
         catalogue: catalogue(),
-    };
+        settings: Arc::new(settings),
+    });
     let jwks = serde_json::to_value(idp.jwks())?;
+    let idp_routes = Router::new()
+        .route(
+            "/dev-idp/set-password",
+            get(dev_idp::set_password_page).post(dev_idp::set_password),
+        )
+        .with_state((state.clone(), local_idp.clone()));
     let app = Router::new()
         .route(
             "/.well-known/jwks.json",
             get(move || async move { axum::Json(jwks) }),
         )
         .fallback(serve_api)
-        .with_state(Arc::new(state));
-    let listener = TcpListener::bind(bind).await?;
-    let addr = listener.local_addr()?;
+        .with_state(state.clone())
+        .merge(idp_routes);
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
+    let mut tasks = vec![tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = rx.await;
@@ -214,12 +350,21 @@ pub async fn start(
         if let Err(e) = served {
             tracing::error!(error = %e, "local server stopped");
         }
-    });
+    })];
+    if let Some(dir) = options.mail_dir {
+        tasks.push(mailer::spawn_console_mailer(
+            state.clone(),
+            local_idp.clone(),
+            dir,
+        ));
+    }
     Ok(Running {
         addr,
         idp,
+        state,
+        local_idp,
         shutdown: Some(tx),
-        task: Some(task),
+        tasks,
     })
 }
 

@@ -6,7 +6,7 @@
 //!                              print a token signed by the dev identity provider
 
 use peak_local::{
-    Config, DEMO_ADMIN, DEMO_TENANT, identity_provider, open_store, seed_demo, start,
+    Config, DEMO_ADMIN, DEMO_TENANT, StartOptions, identity_provider, open_store, seed_demo, start,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,11 +55,21 @@ async fn serve(config: Config) -> Result<(), peak_local::BoxError> {
     peak_api::telemetry::init();
     std::fs::create_dir_all(&config.data_dir)?;
     let idp = Arc::new(identity_provider(&config.data_dir)?);
-    let store = open_store(&config.store).await?;
-    if seed_demo(store.as_ref(), &config.data_dir).await? {
-        println!("first start: seeded tenant `{DEMO_TENANT}` with a `Standard` profile");
+    let stores = open_store(&config.store).await?;
+    if seed_demo(&stores, &config.data_dir).await? {
+        println!(
+            "first start: seeded tenant `{DEMO_TENANT}` with a `Standard` profile and its admin"
+        );
     }
-    let running = start(config.bind, store, Arc::clone(&idp)).await?;
+    let mail_dir = config.data_dir.join("mail");
+    let options = StartOptions {
+        mail_dir: Some(mail_dir.clone()),
+        settings_env: ["INVITATION_TTL_DAYS", "INVITATION_TTL_DAYS_BY_TENANT"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+            .collect(),
+    };
+    let running = start(config.bind, stores, Arc::clone(&idp), options).await?;
     println!(
         "peak-users local API on {} ({})",
         running.url(),

@@ -3,8 +3,9 @@
 //! chosen store, and talk to it over real HTTP.
 
 use peak_auth::DevIdentityProvider;
-use peak_domain::ports::ProfileStore;
-use peak_local::{DEV_AUDIENCE, DEV_ISSUER, Running};
+use peak_domain::outbox::OutboxEmail;
+use peak_domain::ports::UserWrite;
+use peak_local::{DEV_AUDIENCE, DEV_ISSUER, Running, StartOptions, Stores};
 use reqwest::{Method, RequestBuilder, Response};
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
@@ -19,11 +20,12 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// A tenant no other test uses.
     pub tenant: String,
+    pub stores: Stores,
 }
 
 pub async fn spawn_sqlite() -> TestApp {
     let store = peak_store_sqlite::SqliteStore::open_in_memory().expect("sqlite");
-    spawn(Arc::new(store)).await
+    spawn(Stores::from(store)).await
 }
 
 /// Over DynamoDB Local. Fails (never skips) when it is not running.
@@ -43,36 +45,262 @@ pub async fn spawn_dynamodb() -> TestApp {
     peak_store_dynamodb::create_table(&client, &table)
         .await
         .expect("create table in DynamoDB Local");
-    spawn(Arc::new(peak_store_dynamodb::DynamoStore::new(
+    spawn(Stores::from(peak_store_dynamodb::DynamoStore::new(
         client, table,
     )))
     .await
 }
 
-pub async fn spawn(store: Arc<dyn ProfileStore>) -> TestApp {
+/// Roles seeded in every test tenant, one user each, with subject
+/// `auth0|<role>`; the non-admins serve customer account `ACME`.
+pub const SEEDED_ROLES: [&str; 4] = ["admin", "sales_rep", "partner", "customer"];
+
+pub async fn spawn(stores: Stores) -> TestApp {
+    // Logs (JSON, per request, internal errors included) show on failure.
+    peak_api::telemetry::init();
     let running = peak_local::start(
         SocketAddr::from(([127, 0, 0, 1], 0)),
-        store,
+        stores.clone(),
         Arc::clone(&IDP),
+        StartOptions::default(),
     )
     .await
     .expect("start local server");
-    TestApp {
+    let app = TestApp {
         running,
         http: reqwest::Client::new(),
         tenant: format!("t{}", ulid::Ulid::new()).to_lowercase(),
+        stores,
+    };
+    peak_local::seed_admin(
+        &app.stores,
+        &app.tenant,
+        "auth0|admin",
+        "admin@tenant.example",
+    )
+    .await
+    .expect("seed admin");
+    for role in &SEEDED_ROLES[1..] {
+        app.seed_user_with_subject(&format!("auth0|{role}"), role, &["ACME"], &[], &[])
+            .await;
     }
+    app
 }
 
 impl TestApp {
+    /// A token of the seeded user with this role.
     pub fn token(&self, role: &str) -> String {
         self.token_in(&self.tenant, role)
     }
 
+    /// A token for subject `auth0|<role>` in `tenant` (no user exists
+    /// there unless the tenant was seeded: then 403 `unknown_user`).
     pub fn token_in(&self, tenant: &str, role: &str) -> String {
         self.running
             .token(tenant, &format!("auth0|{role}"), role)
             .expect("sign token")
+    }
+
+    /// A token for any subject of this tenant.
+    pub fn token_for_subject(&self, subject: &str) -> String {
+        self.running
+            .token(&self.tenant, subject, "customer")
+            .expect("sign token")
+    }
+
+    /// Seeds another tenant with its own admin; returns (tenant, token).
+    pub async fn other_tenant_admin(&self) -> (String, String) {
+        let tenant = format!("t{}", ulid::Ulid::new()).to_lowercase();
+        peak_local::seed_admin(&self.stores, &tenant, "auth0|admin", "admin@other.example")
+            .await
+            .expect("seed other tenant");
+        let token = self.token_in(&tenant, "admin");
+        (tenant, token)
+    }
+
+    /// Seeds an active user (no email, no invitation) with a profile
+    /// holding `profile_settings` (defaults otherwise); returns (id, token).
+    pub async fn seed_user(
+        &self,
+        role: &str,
+        accounts: &[&str],
+        profile_settings: &[(&str, &str)],
+        extension_groups: &[&str],
+    ) -> (String, String) {
+        let subject = format!("auth0|{role}-{}", ulid::Ulid::new());
+        let id = self
+            .seed_user_with_subject(&subject, role, accounts, profile_settings, extension_groups)
+            .await;
+        (id, self.token_for_subject(&subject))
+    }
+
+    pub async fn seed_user_with_subject(
+        &self,
+        subject: &str,
+        role: &str,
+        accounts: &[&str],
+        profile_settings: &[(&str, &str)],
+        extension_groups: &[&str],
+    ) -> String {
+        use peak_domain::catalogue::catalogue;
+        use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
+        use peak_domain::user::{AccountNumber, Email, PersonName, User, UserId, UserStatus};
+        let tenant = peak_domain::TenantId::parse(&self.tenant).expect("tenant");
+        let now = time::OffsetDateTime::now_utc();
+        let changes = profile_settings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+            .collect();
+        let settings = ProfileSettings::defaults(catalogue())
+            .apply(catalogue(), &changes)
+            .expect("valid profile settings");
+        // Default settings share the tenant's seeded `Standard` profile;
+        // custom settings get a profile of their own.
+        let profile_id = if profile_settings.is_empty() {
+            let page = self
+                .stores
+                .profiles
+                .list_profiles(&tenant, &peak_domain::ports::PageRequest::first(100))
+                .await
+                .expect("list profiles");
+            page.items
+                .into_iter()
+                .find(|p| p.name.as_str() == "Standard")
+                .expect("seeded Standard profile")
+                .id
+        } else {
+            let profile = Profile {
+                tenant_id: tenant.clone(),
+                id: peak_domain::ProfileId::generate(),
+                name: ProfileName::parse(&format!("seed {}", ulid::Ulid::new())).expect("name"),
+                description: String::new(),
+                settings,
+                version: 1,
+                holder_count: 0,
+                created_at: now,
+                updated_at: now,
+            };
+            self.stores
+                .profiles
+                .insert_profile(&profile)
+                .await
+                .expect("seed profile");
+            profile.id
+        };
+        let id = UserId::generate();
+        let user = User {
+            tenant_id: tenant,
+            id: id.clone(),
+            email: Email::parse(&format!("{}@seed.example", id.as_str().to_lowercase()))
+                .expect("email"),
+            pending_email: None,
+            first_name: PersonName::parse("first_name", "Seeded").expect("name"),
+            last_name: PersonName::parse("last_name", role).expect("name"),
+            account_number: None,
+            customer_accounts: accounts
+                .iter()
+                .map(|a| AccountNumber::parse("a", a).expect("account"))
+                .collect(),
+            role: peak_domain::Role::parse(role).expect("role"),
+            profile_id,
+            extension_groups: extension_groups.iter().map(|g| (*g).to_owned()).collect(),
+            status: UserStatus::Active,
+            idp_subject: Some(subject.to_owned()),
+            invitation: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        self.stores
+            .users
+            .write_user(UserWrite {
+                previous: None,
+                next: Some(&user),
+                audit: &[],
+                outbox: &[],
+            })
+            .await
+            .expect("seed user");
+        id.to_string()
+    }
+
+    /// Pending emails of this app's store (all tenants).
+    pub async fn outbox(&self) -> Vec<OutboxEmail> {
+        self.stores
+            .users
+            .pending_outbox(10_000)
+            .await
+            .expect("outbox")
+    }
+
+    /// Pending emails to users of this test's tenant.
+    pub async fn my_outbox(&self) -> Vec<OutboxEmail> {
+        self.outbox()
+            .await
+            .into_iter()
+            .filter(|m| m.tenant_id.as_str() == self.tenant)
+            .collect()
+    }
+
+    /// Accepts the invitation with this link token, sets a password on the
+    /// dev identity provider, and returns a token of the now-active user.
+    pub async fn activate(&self, invitation_token: &str) -> String {
+        let resp = self
+            .anonymous(
+                Method::POST,
+                &format!("/invitations/{invitation_token}/accept"),
+            )
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 200, "accept");
+        let body: serde_json::Value = resp.json().await.expect("json");
+        let url = body["password_setup_url"]
+            .as_str()
+            .expect("password_setup_url");
+        let ticket = peak_local::LocalIdentityProvider::ticket_of(url).expect("ticket");
+        let (tenant, subject) = self
+            .running
+            .local_idp
+            .set_password(&self.running.state, ticket, "correct horse battery")
+            .await
+            .expect("set password");
+        self.running
+            .token(tenant.as_str(), &subject, "customer")
+            .expect("token")
+    }
+
+    pub fn with_token(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.running.url()))
+            .bearer_auth(token)
+    }
+
+    /// Every page of a list endpoint's `items`.
+    pub async fn all_items(&self, token: &str, path: &str) -> Vec<serde_json::Value> {
+        let mut items = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let url = match &next {
+                Some(c) => format!("{path}{sep}cursor={c}"),
+                None => path.to_owned(),
+            };
+            let page: serde_json::Value = self
+                .with_token(token, Method::GET, &url)
+                .send()
+                .await
+                .expect("send")
+                .json()
+                .await
+                .expect("json");
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(c) => next = Some(c.to_owned()),
+                None => break items,
+            }
+            assert!(items.len() < 10_000, "pagination does not end");
+        }
     }
 
     /// A request as an admin of this test's tenant.

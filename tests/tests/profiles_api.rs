@@ -56,8 +56,15 @@ async fn walk_through_create_list_view_edit_stale_edit_delete(app: TestApp) {
         .json()
         .await
         .unwrap();
-    assert_eq!(list["items"][0]["name"], "VIP Customers");
-    assert_eq!(list["items"][0]["user_count"], 0);
+    // (after the tenant's seeded Standard profile)
+    let mine = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id.as_str())
+        .expect("listed");
+    assert_eq!(mine["name"], "VIP Customers");
+    assert_eq!(mine["user_count"], 0);
 
     // View: read-only representation laid out as the seven tabs.
     let resp = app.admin(Method::GET, &location).send().await.unwrap();
@@ -183,12 +190,14 @@ async fn names_are_unique_ignoring_case(app: TestApp) {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 2);
-    assert!(names.contains(&"Retail") && names.contains(&"Wholesale"));
+    assert_eq!(names.len(), 3);
+    assert!(
+        names.contains(&"Retail") && names.contains(&"Wholesale") && names.contains(&"Standard")
+    );
 }
 
 async fn edits_are_validated_against_the_catalogue(app: TestApp) {
-    let p = app.create_profile("Standard").await;
+    let p = app.create_profile("Basic").await;
     let path = format!("/profiles/{}", p["id"].as_str().unwrap());
     let resp = app
         .admin(Method::PATCH, &path)
@@ -243,7 +252,7 @@ async fn edits_are_validated_against_the_catalogue(app: TestApp) {
 }
 
 async fn edit_needs_if_match(app: TestApp) {
-    let p = app.create_profile("Standard").await;
+    let p = app.create_profile("Basic").await;
     let path = format!("/profiles/{}", p["id"].as_str().unwrap());
     let edit = json!({"settings": {"my_cases.edit": "enabled"}});
     let resp = app
@@ -287,7 +296,7 @@ async fn edit_needs_if_match(app: TestApp) {
 async fn profiles_of_another_tenant_are_invisible(app: TestApp) {
     let p = app.create_profile("Tenant A only").await;
     let path = format!("/profiles/{}", p["id"].as_str().unwrap());
-    let intruder = app.token_in("another-tenant", "admin");
+    let (_, intruder) = app.other_tenant_admin().await;
     let url = format!("{}{path}", app.running.url());
     let get = app
         .http
@@ -327,7 +336,13 @@ async fn profiles_of_another_tenant_are_invisible(app: TestApp) {
         .json()
         .await
         .unwrap();
-    assert_eq!(list["items"], json!([]));
+    let seen: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, ["Standard"], "only the other tenant's own profile");
     let mine: Value = app
         .admin(Method::GET, &path)
         .send()
@@ -373,7 +388,7 @@ async fn list_pages_with_opaque_cursors(app: TestApp) {
         assert!(pages <= 3, "pages never end");
     }
     names.sort();
-    assert_eq!(names, ["P0", "P1", "P2", "P3", "P4"]);
+    assert_eq!(names, ["P0", "P1", "P2", "P3", "P4", "Standard"]);
     let resp = app
         .admin(Method::GET, "/profiles?cursor=bogus")
         .send()
@@ -409,25 +424,31 @@ async fn authentication_is_required_and_checked(app: TestApp) {
         .unwrap();
     let body = problem(resp, 401).await;
     assert!(body["detail"].as_str().unwrap().contains("RS256"));
-    // A token with no role cannot act.
+    // A valid token whose subject is no user of this tenant cannot act,
+    // whatever role it claims: the role comes from the user record.
+    let stranger = app.token_for_subject("auth0|stranger");
+    let resp = app
+        .anonymous(Method::GET, "/profile-catalogue")
+        .bearer_auth(stranger)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(resp, 403).await["code"], "unknown_user");
+    // A customer's token claiming "admin" is still a customer's.
     let claims = app.running.idp.claims_for(
-        "auth0|x",
+        "auth0|customer",
         &app.tenant,
         "admin",
         std::time::Duration::from_secs(60),
     );
-    let no_role = peak_auth::DevClaims {
-        role: None,
-        ..claims
-    };
-    let token = app.running.idp.sign(&no_role).unwrap();
+    let token = app.running.idp.sign(&claims).unwrap();
     let resp = app
         .anonymous(Method::GET, "/profiles")
         .bearer_auth(token)
         .send()
         .await
         .unwrap();
-    assert_eq!(problem(resp, 403).await["code"], "no_role");
+    assert_eq!(problem(resp, 403).await["code"], "forbidden");
 }
 
 async fn only_admins_manage_profiles(app: TestApp) {
@@ -479,7 +500,11 @@ async fn only_admins_manage_profiles(app: TestApp) {
         .json()
         .await
         .unwrap();
-    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        2,
+        "Standard and Admins only"
+    );
 }
 
 async fn bad_requests_get_clear_errors_and_change_nothing(app: TestApp) {
@@ -574,5 +599,11 @@ async fn bad_requests_get_clear_errors_and_change_nothing(app: TestApp) {
         .json()
         .await
         .unwrap();
-    assert_eq!(list["items"], json!([]), "no bad request created anything");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Standard"], "no bad request created anything");
 }

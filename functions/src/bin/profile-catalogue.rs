@@ -1,6 +1,6 @@
-//! Lambda `profile-catalogue`: the profile settings catalogue (seven tabs).
+//! Lambda `profile-catalogue`: the profile settings catalogue (seven tabs and extension groups).
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run(&[peak_api::Route::GetCatalogue]).await
+    peak_functions::run("profile-catalogue").await
 }

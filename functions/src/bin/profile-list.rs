@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run(&[peak_api::Route::ListProfiles]).await
+    peak_functions::run("profile-list").await
 }

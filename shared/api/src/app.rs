@@ -11,8 +11,11 @@ use lambda_http::{Body, Request, Response};
 use peak_auth::JwtVerifier;
 use peak_domain::Caller;
 use peak_domain::catalogue::Catalogue;
+use peak_domain::identity::IdentityProvider;
 use peak_domain::policy::{Action, authorize};
-use peak_domain::ports::ProfileStore;
+use peak_domain::ports::{ProfileStore, UserStore};
+use peak_domain::user_policy::Actor;
+use peak_domain::users::{Ctx, UserSettings};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,8 +23,25 @@ use std::time::Instant;
 #[derive(Clone)]
 pub struct AppState {
     pub profiles: Arc<dyn ProfileStore>,
+    pub users: Arc<dyn UserStore>,
+    pub idp: Arc<dyn IdentityProvider>,
     pub verifier: Arc<JwtVerifier>,
     pub catalogue: &'static Catalogue,
+    pub settings: Arc<UserSettings>,
+}
+
+impl AppState {
+    /// The use-case context for one request.
+    pub fn ctx<'a>(&'a self, request_id: &'a str) -> Ctx<'a> {
+        Ctx {
+            users: self.users.as_ref(),
+            profiles: self.profiles.as_ref(),
+            catalogue: self.catalogue,
+            settings: &self.settings,
+            now: time::OffsetDateTime::now_utc(),
+            request_id,
+        }
+    }
 }
 
 /// Serves every route (the local server).
@@ -43,10 +63,10 @@ pub async fn handle_routes(
     let mut tenant = None;
     let (route, result) = match match_route(routes, &method, &path) {
         Matched::Found(spec, params) => {
-            let result = match authenticate_for(state, spec, &req).await {
-                Ok(caller) => {
-                    tenant = caller.as_ref().map(|c| c.tenant_id.to_string());
-                    dispatch(state, spec, params, caller, req).await
+            let result = match authenticate_for(state, spec, &req, &request_id).await {
+                Ok(actor) => {
+                    tenant = actor.as_ref().map(|a| a.user.tenant_id.to_string());
+                    crate::idempotency::run(state, spec, params, actor, req, &request_id).await
                 }
                 Err(p) => Err(p),
             };
@@ -90,49 +110,96 @@ async fn authenticate_for(
     state: &AppState,
     spec: &RouteSpec,
     req: &Request,
-) -> Result<Option<Caller>, Problem> {
+    request_id: &str,
+) -> Result<Option<Actor>, Problem> {
     if spec.authenticated {
-        authenticate(&state.verifier, req).await.map(Some)
+        authenticate(state, req, request_id).await.map(Some)
     } else {
         Ok(None)
     }
 }
 
-/// The policy action each route needs; checked before the body is read.
-fn action(route: Route) -> Action {
-    match route {
+/// The profile policy action a route needs, checked before the body is read
+/// (user routes are decided by the user policy inside their use cases).
+fn profile_action(route: Route) -> Option<Action> {
+    Some(match route {
         Route::GetCatalogue => Action::ViewCatalogue,
         Route::ListProfiles => Action::ListProfiles,
         Route::CreateProfile => Action::CreateProfile,
         Route::GetProfile => Action::ViewProfile,
         Route::UpdateProfile => Action::EditProfile,
         Route::DeleteProfile => Action::DeleteProfile,
-    }
+        _ => return None,
+    })
 }
 
-async fn dispatch(
+pub(crate) async fn dispatch(
     state: &AppState,
     spec: &RouteSpec,
     params: PathParams,
-    caller: Option<Caller>,
+    actor: Option<Actor>,
     req: Request,
+    request_id: &str,
 ) -> Result<Response<Body>, Problem> {
-    let Some(caller) = caller else {
-        // Every route so far is authenticated; a public one would be handled
-        // above this line.
-        return Err(Problem::unauthenticated("this route needs an access token"));
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
     };
-    authorize(&caller, action(spec.route))?;
-    let id = params
-        .iter()
-        .find(|(n, _)| *n == "id")
-        .map(|(_, v)| v.as_str());
+    let id = param("id");
+    let id = id.as_deref();
+    let ctx = state.ctx(request_id);
+    let Some(actor) = actor else {
+        let token = param("token").unwrap_or_default();
+        return match spec.route {
+            Route::ViewInvitation => handlers::public::view_invitation(&ctx, &token).await,
+            Route::AcceptInvitation => {
+                handlers::public::accept_invitation(&ctx, state, &token).await
+            }
+            Route::ViewEmailVerification => handlers::public::view_email_verification(&token),
+            Route::ConfirmEmailVerification => handlers::public::confirm_email(&ctx, &token).await,
+            Route::RequestPasswordReset => {
+                handlers::public::request_password_reset(&ctx, &req).await
+            }
+            _ => Err(Problem::unauthenticated("this route needs an access token")),
+        };
+    };
+    let caller = Caller {
+        tenant_id: actor.user.tenant_id.clone(),
+        subject: actor.user.idp_subject.clone().unwrap_or_default(),
+        role: actor.user.role,
+    };
+    if let Some(action) = profile_action(spec.route) {
+        authorize(&caller, action)?;
+    }
+    use handlers::{me, profiles, users};
     match spec.route {
         Route::GetCatalogue => handlers::catalogue::get(state),
-        Route::ListProfiles => handlers::profiles::list(state, &caller, &req).await,
-        Route::CreateProfile => handlers::profiles::create(state, &caller, &req).await,
-        Route::GetProfile => handlers::profiles::get(state, &caller, id).await,
-        Route::UpdateProfile => handlers::profiles::update(state, &caller, id, &req).await,
-        Route::DeleteProfile => handlers::profiles::delete(state, &caller, id, &req).await,
+        Route::ListProfiles => profiles::list(state, &caller, &req).await,
+        Route::CreateProfile => profiles::create(state, &caller, &req).await,
+        Route::GetProfile => profiles::get(state, &caller, id).await,
+        Route::UpdateProfile => profiles::update(state, &caller, id, &req).await,
+        Route::DeleteProfile => profiles::delete(state, &caller, id, &req).await,
+        Route::ListUsers => users::list(&ctx, &actor, &req).await,
+        Route::InviteUser => users::invite(&ctx, &actor, &req).await,
+        Route::GetUser => users::get(&ctx, &actor, id).await,
+        Route::UpdateUser => users::update(&ctx, &actor, id, &req).await,
+        Route::DeleteUser => users::delete(&ctx, &actor, id, &req).await,
+        Route::SuspendUser => users::suspend(&ctx, &actor, id, &req).await,
+        Route::EnableUser => users::enable(&ctx, &actor, id, &req).await,
+        Route::ResetUserPassword => users::reset_password(&ctx, &actor, id).await,
+        Route::ResendInvitation => users::resend(&ctx, &actor, id).await,
+        Route::RevokeInvitation => users::revoke(&ctx, &actor, id).await,
+        Route::UserAudit => users::audit(&ctx, &actor, id, &req).await,
+        Route::TenantAudit => users::tenant_audit(&ctx, &actor, &req).await,
+        Route::GetMe => me::get(&ctx, &actor).await,
+        Route::UpdateMe => me::update(&ctx, &actor, &req).await,
+        Route::ResetMyPassword => me::reset_password(&ctx, &actor).await,
+        Route::ViewInvitation
+        | Route::AcceptInvitation
+        | Route::ViewEmailVerification
+        | Route::ConfirmEmailVerification
+        | Route::RequestPasswordReset => Err(Problem::route_not_found()),
     }
 }

@@ -1,20 +1,29 @@
-//! Who is calling: the bearer token, verified, becomes a domain `Caller`.
+//! Who is calling: the bearer token, verified, and the caller's user record.
 //! The tenant comes only from the verified token, never from the path or
-//! body. (Once user records exist, the caller's status and role are also
-//! checked against their record on every request.)
+//! body.
 
+use crate::app::AppState;
 use crate::problem::Problem;
 use crate::request::bearer_token;
 use http::StatusCode;
 use lambda_http::Request;
-use peak_auth::{AuthError, JwtVerifier};
-use peak_domain::{Caller, Role, TenantId};
+use peak_auth::AuthError;
+use peak_domain::TenantId;
+use peak_domain::user_policy::Actor;
+use peak_domain::users::resolve_actor;
 
-pub async fn authenticate(verifier: &JwtVerifier, req: &Request) -> Result<Caller, Problem> {
+/// Verifies the token, then loads the caller's user record: it must exist
+/// in the token's tenant and be active, on every request — so a suspension
+/// or deletion takes effect at once. The role is the record's, not a claim.
+pub async fn authenticate(
+    state: &AppState,
+    req: &Request,
+    request_id: &str,
+) -> Result<Actor, Problem> {
     let token = bearer_token(req).ok_or_else(|| {
         Problem::unauthenticated("send an access token as `Authorization: Bearer <token>`")
     })?;
-    let verified = verifier.verify(token).await.map_err(|e| match e {
+    let verified = state.verifier.verify(token).await.map_err(|e| match e {
         AuthError::KeysUnavailable(msg) => {
             let mut p = Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -26,25 +35,10 @@ pub async fn authenticate(verifier: &JwtVerifier, req: &Request) -> Result<Calle
         }
         other => Problem::unauthenticated(describe(&other)),
     })?;
-    let tenant_id = TenantId::parse(&verified.tenant).ok_or_else(|| {
+    let tenant = TenantId::parse(&verified.tenant).ok_or_else(|| {
         Problem::unauthenticated("the token's tenant claim is not a valid tenant id")
     })?;
-    let role = verified
-        .role
-        .as_deref()
-        .and_then(Role::parse)
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::FORBIDDEN,
-                "no_role",
-                "the token carries no PeakCommerce role (admin, sales_rep, partner or customer)",
-            )
-        })?;
-    Ok(Caller {
-        tenant_id,
-        subject: verified.subject,
-        role,
-    })
+    Ok(resolve_actor(&state.ctx(request_id), &tenant, &verified.subject).await?)
 }
 
 fn describe(err: &AuthError) -> &'static str {

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod auth;
 mod handlers;
+mod idempotency;
 pub mod lambda;
 pub mod problem;
 pub mod request;

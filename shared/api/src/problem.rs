@@ -15,8 +15,8 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
     /// Text for the log only (internal errors).
     pub internal: Option<String>,
-    /// Allowed methods, for 405.
-    pub allow: Option<String>,
+    /// One extra response header (`Allow` for 405, `Retry-After` for 429).
+    pub header: Option<Box<(http::HeaderName, String)>>,
 }
 
 #[derive(Serialize)]
@@ -42,7 +42,7 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             internal: None,
-            allow: None,
+            header: None,
         }
     }
 
@@ -82,7 +82,7 @@ impl Problem {
             "method_not_allowed",
             format!("this route accepts: {allow}"),
         );
-        p.allow = Some(allow);
+        p.header = Some(Box::new((header::ALLOW, allow)));
         p
     }
 
@@ -114,12 +114,13 @@ impl Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Some(allow) = self
-            .allow
-            .as_deref()
-            .and_then(|a| HeaderValue::from_str(a).ok())
+        if let Some((name, value)) = self.header.as_deref()
+            && let Ok(v) = HeaderValue::from_str(value)
         {
-            h.insert(header::ALLOW, allow);
+            h.insert(name.clone(), v);
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }
@@ -132,6 +133,22 @@ impl From<Error> for Problem {
                 Problem::new(StatusCode::FORBIDDEN, "forbidden", err.to_string())
             }
             Error::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
+            Error::AccessDenied { code, detail } => {
+                Problem::new(StatusCode::FORBIDDEN, code, detail)
+            }
+            Error::Gone { code, detail } => Problem::new(StatusCode::GONE, code, detail),
+            Error::TooManyRequests { retry_after_secs } => {
+                let mut p = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    format!("too many requests; try again in {retry_after_secs} seconds"),
+                );
+                p.header = Some(Box::new((
+                    header::RETRY_AFTER,
+                    retry_after_secs.to_string(),
+                )));
+                p
+            }
             Error::Conflict { code, detail } => Problem::new(StatusCode::CONFLICT, code, detail),
             Error::PreconditionFailed(_) => Problem::new(
                 StatusCode::PRECONDITION_FAILED,

@@ -12,6 +12,26 @@ pub enum Route {
     GetProfile,
     UpdateProfile,
     DeleteProfile,
+    ListUsers,
+    InviteUser,
+    GetUser,
+    UpdateUser,
+    DeleteUser,
+    SuspendUser,
+    EnableUser,
+    ResetUserPassword,
+    ResendInvitation,
+    RevokeInvitation,
+    UserAudit,
+    TenantAudit,
+    GetMe,
+    UpdateMe,
+    ResetMyPassword,
+    ViewInvitation,
+    AcceptInvitation,
+    ViewEmailVerification,
+    ConfirmEmailVerification,
+    RequestPasswordReset,
 }
 
 #[derive(Debug, Clone)]
@@ -22,53 +42,171 @@ pub struct RouteSpec {
     pub path: &'static str,
     /// The Lambda binary (in `functions/`) that serves it.
     pub function: &'static str,
-    /// False only for public routes (none yet).
+    /// False only for public routes (invitation links, email verification,
+    /// the signed-out password reset).
     pub authenticated: bool,
+    /// A POST that creates: honours `Idempotency-Key`.
+    pub idempotent: bool,
+}
+
+const fn route(
+    route: Route,
+    method: Method,
+    path: &'static str,
+    function: &'static str,
+) -> RouteSpec {
+    RouteSpec {
+        route,
+        method,
+        path,
+        function,
+        authenticated: true,
+        idempotent: false,
+    }
+}
+
+const fn public(mut spec: RouteSpec) -> RouteSpec {
+    spec.authenticated = false;
+    spec
+}
+
+const fn creates(mut spec: RouteSpec) -> RouteSpec {
+    spec.idempotent = true;
+    spec
 }
 
 pub const ROUTES: &[RouteSpec] = &[
-    RouteSpec {
-        route: Route::GetCatalogue,
-        method: Method::GET,
-        path: "/profile-catalogue",
-        function: "profile-catalogue",
-        authenticated: true,
-    },
-    RouteSpec {
-        route: Route::ListProfiles,
-        method: Method::GET,
-        path: "/profiles",
-        function: "profile-list",
-        authenticated: true,
-    },
-    RouteSpec {
-        route: Route::CreateProfile,
-        method: Method::POST,
-        path: "/profiles",
-        function: "profile-create",
-        authenticated: true,
-    },
-    RouteSpec {
-        route: Route::GetProfile,
-        method: Method::GET,
-        path: "/profiles/{id}",
-        function: "profile-get",
-        authenticated: true,
-    },
-    RouteSpec {
-        route: Route::UpdateProfile,
-        method: Method::PATCH,
-        path: "/profiles/{id}",
-        function: "profile-update",
-        authenticated: true,
-    },
-    RouteSpec {
-        route: Route::DeleteProfile,
-        method: Method::DELETE,
-        path: "/profiles/{id}",
-        function: "profile-delete",
-        authenticated: true,
-    },
+    route(
+        Route::GetCatalogue,
+        Method::GET,
+        "/profile-catalogue",
+        "profile-catalogue",
+    ),
+    route(
+        Route::ListProfiles,
+        Method::GET,
+        "/profiles",
+        "profile-list",
+    ),
+    creates(route(
+        Route::CreateProfile,
+        Method::POST,
+        "/profiles",
+        "profile-create",
+    )),
+    route(
+        Route::GetProfile,
+        Method::GET,
+        "/profiles/{id}",
+        "profile-get",
+    ),
+    route(
+        Route::UpdateProfile,
+        Method::PATCH,
+        "/profiles/{id}",
+        "profile-update",
+    ),
+    route(
+        Route::DeleteProfile,
+        Method::DELETE,
+        "/profiles/{id}",
+        "profile-delete",
+    ),
+    route(Route::ListUsers, Method::GET, "/users", "user-list"),
+    creates(route(
+        Route::InviteUser,
+        Method::POST,
+        "/users",
+        "user-invite",
+    )),
+    route(Route::GetUser, Method::GET, "/users/{id}", "user-get"),
+    route(
+        Route::UpdateUser,
+        Method::PATCH,
+        "/users/{id}",
+        "user-update",
+    ),
+    route(
+        Route::DeleteUser,
+        Method::DELETE,
+        "/users/{id}",
+        "user-delete",
+    ),
+    route(
+        Route::SuspendUser,
+        Method::POST,
+        "/users/{id}/suspend",
+        "user-status",
+    ),
+    route(
+        Route::EnableUser,
+        Method::POST,
+        "/users/{id}/enable",
+        "user-status",
+    ),
+    route(
+        Route::ResetUserPassword,
+        Method::POST,
+        "/users/{id}/password-reset",
+        "user-password-reset",
+    ),
+    route(
+        Route::ResendInvitation,
+        Method::POST,
+        "/users/{id}/invitation/resend",
+        "invitation-manage",
+    ),
+    route(
+        Route::RevokeInvitation,
+        Method::POST,
+        "/users/{id}/invitation/revoke",
+        "invitation-manage",
+    ),
+    route(
+        Route::UserAudit,
+        Method::GET,
+        "/users/{id}/audit",
+        "audit-list",
+    ),
+    route(Route::TenantAudit, Method::GET, "/audit", "audit-list"),
+    route(Route::GetMe, Method::GET, "/me", "me"),
+    route(Route::UpdateMe, Method::PATCH, "/me", "me"),
+    route(
+        Route::ResetMyPassword,
+        Method::POST,
+        "/me/password-reset",
+        "me",
+    ),
+    public(route(
+        Route::ViewInvitation,
+        Method::GET,
+        "/invitations/{token}",
+        "invitation-public",
+    )),
+    public(route(
+        Route::AcceptInvitation,
+        Method::POST,
+        "/invitations/{token}/accept",
+        "invitation-public",
+    )),
+    public(route(
+        Route::ViewEmailVerification,
+        Method::GET,
+        "/email-verifications/{token}",
+        "email-verification",
+    )),
+    public(route(
+        Route::ConfirmEmailVerification,
+        Method::POST,
+        "/email-verifications/{token}",
+        "email-verification",
+    )),
+    public(route(
+        Route::RequestPasswordReset,
+        Method::POST,
+        "/password-resets",
+        "password-reset-request",
+    )),
 ];
 
 /// Path parameters captured by a match, in template order.
@@ -132,6 +270,15 @@ pub fn spec(route: Route) -> &'static RouteSpec {
         .unwrap_or(&ROUTES[0])
 }
 
+/// Every route of one function, for its Lambda binary.
+pub fn function_routes(function: &str) -> Vec<Route> {
+    ROUTES
+        .iter()
+        .filter(|r| r.function == function)
+        .map(|r| r.route)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +299,10 @@ mod tests {
         assert!(matches!(
             match_route(&all(), &Method::PUT, "/profiles/x"),
             Matched::MethodNotAllowed(m) if m.len() == 3
+        ));
+        assert!(matches!(
+            match_route(&all(), &Method::POST, "/users/01ABC/suspend"),
+            Matched::Found(s, _) if s.route == Route::SuspendUser
         ));
         assert!(matches!(
             match_route(&all(), &Method::GET, "/profiles/x/y"),

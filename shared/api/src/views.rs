@@ -93,3 +93,68 @@ pub struct PageView<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
+
+/// A user as clients see it. Never includes token hashes.
+#[derive(Serialize)]
+pub struct UserView<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    /// A new login email awaiting verification.
+    pub pending_email: Option<&'a str>,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub account_number: Option<&'a str>,
+    pub customer_accounts: Vec<&'a str>,
+    pub role: peak_domain::Role,
+    pub profile_id: &'a str,
+    pub extension_groups: &'a [String],
+    pub status: peak_domain::user::UserStatus,
+    pub invitation: Option<InvitationSummary>,
+    pub version: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Serialize)]
+pub struct InvitationSummary {
+    pub state: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl<'a> From<&'a peak_domain::user::User> for UserView<'a> {
+    fn from(u: &'a peak_domain::user::User) -> Self {
+        use peak_domain::user::InvitationState;
+        let now = OffsetDateTime::now_utc();
+        Self {
+            id: u.id.as_str(),
+            email: u.email.as_str(),
+            pending_email: u.pending_email.as_ref().map(|p| p.email.as_str()),
+            first_name: u.first_name.as_str(),
+            last_name: u.last_name.as_str(),
+            account_number: u.account_number.as_ref().map(|a| a.as_str()),
+            customer_accounts: u.customer_accounts.iter().map(|a| a.as_str()).collect(),
+            role: u.role,
+            profile_id: u.profile_id.as_str(),
+            extension_groups: &u.extension_groups,
+            status: u.status,
+            invitation: u.invitation.as_ref().map(|i| InvitationSummary {
+                state: match i.state {
+                    InvitationState::Pending if i.is_expired(now) => "expired",
+                    InvitationState::Pending => "pending",
+                    InvitationState::Accepted => "accepted",
+                    InvitationState::Revoked => "revoked",
+                },
+                sent_at: i.sent_at,
+                expires_at: i.expires_at,
+            }),
+            version: u.version,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}

@@ -45,7 +45,7 @@ impl AuditEvent {
     ) -> Self {
         Self {
             tenant_id: tenant_id.clone(),
-            id: ulid::Ulid::new().to_string(),
+            id: crate::ids::monotonic_ulid().to_string(),
             actor: actor.into(),
             action: action.to_owned(),
             target_user: target_user.cloned(),

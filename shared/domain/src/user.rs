@@ -14,7 +14,7 @@ pub struct UserId(String);
 
 impl UserId {
     pub fn generate() -> Self {
-        Self(ulid::Ulid::new().to_string())
+        Self(crate::ids::monotonic_ulid().to_string())
     }
 
     pub fn parse(raw: &str) -> Option<Self> {

@@ -31,6 +31,8 @@ pub const MAX_GROUPS: usize = 10;
 pub struct UserSettings {
     /// How long an invitation link works (7 days by default).
     pub invitation_ttl: Duration,
+    /// Tenants whose invitations last another time than `invitation_ttl`.
+    pub invitation_ttl_by_tenant: std::collections::HashMap<TenantId, Duration>,
     /// How long an email-change verification link works.
     pub email_change_ttl: Duration,
     /// Invitation links are `{invitation_url}/{token}`.
@@ -43,10 +45,52 @@ pub struct UserSettings {
     pub reset_requests_per_hour: u32,
 }
 
+impl UserSettings {
+    pub fn invitation_ttl_for(&self, tenant: &TenantId) -> Duration {
+        self.invitation_ttl_by_tenant
+            .get(tenant)
+            .copied()
+            .unwrap_or(self.invitation_ttl)
+    }
+
+    /// Reads `INVITATION_TTL_DAYS` (all tenants) and
+    /// `INVITATION_TTL_DAYS_BY_TENANT` (`acme=14,globex=3`) from the given
+    /// lookup (the environment), refusing malformed values.
+    pub fn with_invitation_ttls(
+        mut self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        if let Some(days) = get("INVITATION_TTL_DAYS") {
+            self.invitation_ttl = parse_days(&days)?;
+        }
+        if let Some(map) = get("INVITATION_TTL_DAYS_BY_TENANT") {
+            for pair in map.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (tenant, days) = pair.split_once('=').ok_or_else(|| {
+                    format!("INVITATION_TTL_DAYS_BY_TENANT: `{pair}` is not tenant=days")
+                })?;
+                let tenant = TenantId::parse(tenant.trim()).ok_or_else(|| {
+                    format!("INVITATION_TTL_DAYS_BY_TENANT: bad tenant `{tenant}`")
+                })?;
+                self.invitation_ttl_by_tenant
+                    .insert(tenant, parse_days(days)?);
+            }
+        }
+        Ok(self)
+    }
+}
+
+fn parse_days(raw: &str) -> Result<Duration, String> {
+    match raw.trim().parse::<i64>() {
+        Ok(d) if (1..=90).contains(&d) => Ok(Duration::days(d)),
+        _ => Err(format!("invitation lifetime `{raw}` must be 1 to 90 days")),
+    }
+}
+
 impl Default for UserSettings {
     fn default() -> Self {
         Self {
             invitation_ttl: Duration::days(7),
+            invitation_ttl_by_tenant: std::collections::HashMap::new(),
             email_change_ttl: Duration::hours(24),
             invitation_url: "http://127.0.0.1:3000/invitations".into(),
             email_verification_url: "http://127.0.0.1:3000/email-verifications".into(),
@@ -357,7 +401,7 @@ fn mail(
 ) -> OutboxEmail {
     OutboxEmail {
         tenant_id: user.tenant_id.clone(),
-        id: ulid::Ulid::new().to_string(),
+        id: crate::ids::monotonic_ulid().to_string(),
         kind,
         to: to.clone(),
         user_id: user.id.clone(),
@@ -399,14 +443,14 @@ fn invitation_mail(
     )
 }
 
-fn fresh_invitation(ctx: &Ctx<'_>) -> (String, Invitation) {
+fn fresh_invitation(ctx: &Ctx<'_>, tenant: &TenantId) -> (String, Invitation) {
     let (token, token_hash) = new_link_token();
     (
         token,
         Invitation {
             token_hash,
             state: InvitationState::Pending,
-            expires_at: ctx.now + ctx.settings.invitation_ttl,
+            expires_at: ctx.now + ctx.settings.invitation_ttl_for(tenant),
             sent_at: ctx.now,
             accepted_at: None,
         },
@@ -481,7 +525,7 @@ pub async fn invite(ctx: &Ctx<'_>, actor: &Actor, req: InviteRequest) -> Result<
             detail: "a user with this email address already exists in this tenant".into(),
         });
     }
-    let (token, invitation) = fresh_invitation(ctx);
+    let (token, invitation) = fresh_invitation(ctx, tenant);
     let user = User {
         tenant_id: tenant.clone(),
         id: existing
@@ -537,7 +581,7 @@ pub async fn resend_invitation(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Res
             detail: "this user has already accepted their invitation".into(),
         });
     }
-    let (token, invitation) = fresh_invitation(ctx);
+    let (token, invitation) = fresh_invitation(ctx, &current.tenant_id);
     let mut next = bump(&current, ctx.now);
     next.invitation = Some(invitation);
     next.idp_subject = current.idp_subject.clone();
@@ -773,19 +817,45 @@ pub async fn list_users(
         .map_err(store_err)
 }
 
+/// Audit events, newest first: one user's history or the tenant's. Admins
+/// only. A user id follows the same rule as every `/users/{id}` route — 404
+/// when the caller cannot see that user — except that an admin still reads
+/// the history of a user who was deleted (while the tenant holds events for
+/// that id).
 pub async fn list_audit(
     ctx: &Ctx<'_>,
     actor: &Actor,
     user: Option<&UserId>,
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>, Error> {
-    if actor.user.role != Role::Admin {
-        return Err(Error::Forbidden("read audit trails"));
-    }
-    ctx.users
-        .list_audit(&actor.user.tenant_id, user, page)
+    let tenant = &actor.user.tenant_id;
+    let Some(id) = user else {
+        if actor.user.role != Role::Admin {
+            return Err(Error::Forbidden("read audit trails"));
+        }
+        return ctx
+            .users
+            .list_audit(tenant, None, page)
+            .await
+            .map_err(store_err);
+    };
+    let exists = match ctx.users.get_user(tenant, id).await.map_err(store_err)? {
+        Some(target) => {
+            authorize_user(actor, UserAction::ViewAudit, &target)?;
+            true
+        }
+        None if actor.user.role == Role::Admin => false,
+        None => return Err(Error::NotFound(USER)),
+    };
+    let events = ctx
+        .users
+        .list_audit(tenant, Some(id), page)
         .await
-        .map_err(store_err)
+        .map_err(store_err)?;
+    if !exists && events.items.is_empty() && page.cursor.is_none() {
+        return Err(Error::NotFound(USER));
+    }
+    Ok(events)
 }
 
 // ---------------------------------------------------------------- changes
@@ -1212,5 +1282,86 @@ pub async fn request_password_reset(
         // A concurrent change: the answer is the same either way.
         Ok(()) | Err(Error::PreconditionFailed(_)) => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn invitation_lifetime_is_configurable_per_tenant() {
+        let s = UserSettings::default()
+            .with_invitation_ttls(env(&[
+                ("INVITATION_TTL_DAYS", "5"),
+                ("INVITATION_TTL_DAYS_BY_TENANT", "acme=14, globex=2"),
+            ]))
+            .unwrap();
+        let t = |id: &str| TenantId::parse(id).unwrap();
+        assert_eq!(s.invitation_ttl_for(&t("acme")), Duration::days(14));
+        assert_eq!(s.invitation_ttl_for(&t("globex")), Duration::days(2));
+        assert_eq!(s.invitation_ttl_for(&t("initech")), Duration::days(5));
+        assert_eq!(
+            UserSettings::default().invitation_ttl_for(&t("x")),
+            Duration::days(7)
+        );
+        assert!(
+            UserSettings::default()
+                .with_invitation_ttls(env(&[("INVITATION_TTL_DAYS", "0")]))
+                .is_err()
+        );
+        assert!(
+            UserSettings::default()
+                .with_invitation_ttls(env(&[("INVITATION_TTL_DAYS_BY_TENANT", "acme")]))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn changes_list_only_what_moved() {
+        let now = OffsetDateTime::now_utc();
+        let t = TenantId::parse("t").unwrap();
+        let u = User {
+            tenant_id: t,
+            id: UserId::generate(),
+            email: Email::parse("a@example.com").unwrap(),
+            pending_email: None,
+            first_name: PersonName::parse("f", "Ada").unwrap(),
+            last_name: PersonName::parse("l", "Lovelace").unwrap(),
+            account_number: None,
+            customer_accounts: vec![],
+            role: Role::Admin,
+            profile_id: ProfileId::generate(),
+            extension_groups: vec![],
+            status: UserStatus::Active,
+            idp_subject: None,
+            invitation: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut v = u.clone();
+        v.status = UserStatus::Suspended;
+        assert_eq!(
+            changes(Some(&u), Some(&v)),
+            vec![FieldChange {
+                field: "status".into(),
+                before: Some("active".into()),
+                after: Some("suspended".into())
+            }]
+        );
+        assert_eq!(
+            changes(None, Some(&u)).len(),
+            8,
+            "a creation lists every field with a value"
+        );
     }
 }

@@ -164,7 +164,7 @@ impl TryFrom<ProfileItem> for Profile {
     }
 }
 
-fn timestamp(t: OffsetDateTime) -> Result<String, StoreError> {
+pub(crate) fn timestamp(t: OffsetDateTime) -> Result<String, StoreError> {
     t.format(&Rfc3339)
         .map_err(|_| StoreError::Backend("timestamp out of the RFC 3339 range".into()))
 }
@@ -189,7 +189,7 @@ pub fn get_u64(item: &Item, name: &str) -> Result<u64, StoreError> {
     }
 }
 
-fn get_time(item: &Item, name: &str) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn get_time(item: &Item, name: &str) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::parse(get_s(item, name)?, &Rfc3339)
         .map_err(|_| malformed(&format!("`{name}` is not an RFC 3339 timestamp")))
 }

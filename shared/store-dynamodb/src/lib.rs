@@ -1,17 +1,27 @@
-//! DynamoDB adapter of the domain's store ports: one table for every
+//! DynamoDB adapter of the domain's store ports ([`ProfileStore`] and
+//! [`UserStore`](peak_domain::ports::UserStore)): one table for every
 //! entity (single-table design), defined once in infra/template.yaml.
 //!
 //! Profiles live under their tenant's partition (`PK = TENANT#<tenant>`):
 //! the profile itself at `SK = PROFILE#<id>`, and a name guard at
 //! `SK = PROFILENAME#<lowercased name>` that keeps names unique per tenant.
-//! Every write that touches both is one transaction. No call scans: see
+//! Every write that touches both is one transaction.
+//!
+//! Users have a partition each (`TENANT#<tenant>#USER#<id>`) and are listed
+//! through five secondary indexes and per-account membership copies; their
+//! guards, audit events, outbox emails, idempotency keys and rate counters
+//! are laid out in [`user_item`], and a user write is one transaction
+//! (see src/users.rs). No call scans: see
 //! docs/dynamodb.md for the access patterns.
 
 mod error;
 pub mod item;
 pub mod table;
+pub mod user_item;
+mod users;
 
 pub use table::{TABLE_RESOURCE, TEMPLATE, TableDefinition, create_table};
+pub use users::MAX_TRANSACTION_ITEMS;
 
 use crate::error::{cancelled, sdk};
 use crate::item::{
@@ -71,7 +81,8 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// [`ProfileStore`] on one DynamoDB table.
+/// [`ProfileStore`] and [`UserStore`](peak_domain::ports::UserStore) on one
+/// DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,

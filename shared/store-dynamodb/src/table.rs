@@ -290,13 +290,30 @@ mod tests {
             .global_secondary_indexes
             .iter()
             .map(|i| {
-                (
-                    i.index_name.as_str(),
-                    i.key_schema[0].attribute_name.as_str(),
-                )
+                let keys: Vec<_> = i
+                    .key_schema
+                    .iter()
+                    .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
+                    .collect();
+                (i.index_name.as_str(), keys)
             })
             .collect();
-        assert_eq!(indexes, [("GSI1", "GSI1PK"), ("GSI2", "GSI2PK")]);
+        // What the store queries (user_item::index), hash then range.
+        let expected: Vec<_> = crate::user_item::index::USER_INDEXES
+            .iter()
+            .map(|(name, pk, sk)| (*name, vec![(*pk, "HASH"), (*sk, "RANGE")]))
+            .collect();
+        assert_eq!(indexes, expected);
+        for (_, pk, sk) in crate::user_item::index::USER_INDEXES {
+            for key in [pk, sk] {
+                assert!(
+                    def.attribute_definitions
+                        .iter()
+                        .any(|a| a.attribute_name == key),
+                    "{key} is defined"
+                );
+            }
+        }
         assert!(
             def.global_secondary_indexes
                 .iter()

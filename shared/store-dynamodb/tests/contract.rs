@@ -81,7 +81,10 @@ async fn the_table_is_created_from_the_template() {
         indexes,
         [
             ("GSI1", vec!["GSI1PK", "GSI1SK"]),
-            ("GSI2", vec!["GSI2PK", "GSI2SK"])
+            ("GSI2", vec!["GSI2PK", "GSI2SK"]),
+            ("GSI3", vec!["GSI3PK", "GSI3SK"]),
+            ("GSI4", vec!["GSI4PK", "GSI4SK"]),
+            ("GSI5", vec!["GSI5PK", "GSI5SK"]),
         ]
     );
 

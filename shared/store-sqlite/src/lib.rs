@@ -1,5 +1,6 @@
 //! The embedded durable store: one SQLite file (the local run's default),
-//! implementing the domain's store ports.
+//! implementing the domain's store ports: [`ProfileStore`] here and
+//! [`UserStore`](peak_domain::ports::UserStore) in the `users` module.
 //!
 //! rusqlite is synchronous, so the single [`Connection`] lives behind a
 //! `Mutex` in an `Arc` and every call runs on tokio's blocking pool
@@ -16,6 +17,8 @@
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
+
+mod users;
 
 use async_trait::async_trait;
 use peak_domain::catalogue::catalogue;
@@ -56,6 +59,120 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, id),
         UNIQUE (tenant_id, name_key)
     ) STRICT, WITHOUT ROWID;",
+    // 2: users with their memberships, audit trail, outbox, idempotency keys
+    // and rate limits.
+    "CREATE TABLE users (
+        tenant_id                TEXT    NOT NULL,
+        id                       TEXT    NOT NULL,
+        email                    TEXT    NOT NULL,
+        -- Email::normalized: unique per tenant, the email lookup and order
+        email_norm               TEXT    NOT NULL,
+        pending_email            TEXT,
+        pending_email_hash       TEXT,
+        pending_email_expires_at TEXT,
+        first_name               TEXT    NOT NULL,
+        last_name                TEXT    NOT NULL,
+        -- User::name_key: the list order
+        name_key                 TEXT    NOT NULL,
+        account_number           TEXT,
+        -- JSON array of account numbers (also rows of user_accounts)
+        customer_accounts        TEXT    NOT NULL,
+        role                     TEXT    NOT NULL,
+        profile_id               TEXT    NOT NULL,
+        -- JSON array of extension group ids
+        extension_groups         TEXT    NOT NULL,
+        status                   TEXT    NOT NULL,
+        idp_subject              TEXT,
+        invitation_hash          TEXT,
+        invitation_state         TEXT,
+        invitation_expires_at    TEXT,
+        invitation_sent_at       TEXT,
+        invitation_accepted_at   TEXT,
+        version                  INTEGER NOT NULL,
+        -- RFC 3339, with the original offset and sub-second precision
+        created_at               TEXT    NOT NULL,
+        updated_at               TEXT    NOT NULL,
+        PRIMARY KEY (tenant_id, id),
+        UNIQUE (tenant_id, email_norm),
+        -- NULLs are distinct: any number of users without a subject
+        UNIQUE (tenant_id, idp_subject),
+        -- the public invitation lookup, across tenants
+        UNIQUE (invitation_hash),
+        FOREIGN KEY (tenant_id, profile_id) REFERENCES profiles (tenant_id, id),
+        CHECK ((pending_email IS NULL) = (pending_email_hash IS NULL)
+           AND (pending_email IS NULL) = (pending_email_expires_at IS NULL)),
+        CHECK ((invitation_hash IS NULL) = (invitation_state IS NULL)
+           AND (invitation_hash IS NULL) = (invitation_expires_at IS NULL)
+           AND (invitation_hash IS NULL) = (invitation_sent_at IS NULL)
+           AND (invitation_hash IS NOT NULL OR invitation_accepted_at IS NULL))
+    ) STRICT;
+    -- One index per list order and filter (see users::plan_user_list).
+    CREATE INDEX users_by_name    ON users (tenant_id, name_key, id);
+    CREATE INDEX users_by_email   ON users (tenant_id, email_norm, id);
+    CREATE INDEX users_by_status  ON users (tenant_id, status, name_key, id);
+    CREATE INDEX users_by_role    ON users (tenant_id, role, name_key, id);
+    CREATE INDEX users_by_profile ON users (tenant_id, profile_id, name_key, id);
+
+    -- One row per (user, customer account): the account filter.
+    CREATE TABLE user_accounts (
+        tenant_id TEXT NOT NULL,
+        account   TEXT NOT NULL,
+        -- a copy of users.name_key, kept in step on every write
+        name_key  TEXT NOT NULL,
+        user_id   TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, account, user_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX user_accounts_by_name ON user_accounts (tenant_id, account, name_key, user_id);
+
+    -- seq is the write order: lists are newest (highest seq) first. ULID
+    -- ids alone cannot order events written within one millisecond.
+    CREATE TABLE audit_events (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant_id   TEXT    NOT NULL,
+        id          TEXT    NOT NULL,
+        target_user TEXT,
+        -- the AuditEvent as JSON
+        body        TEXT    NOT NULL,
+        UNIQUE (tenant_id, id)
+    ) STRICT;
+    CREATE INDEX audit_events_by_tenant ON audit_events (tenant_id, seq);
+    CREATE INDEX audit_events_by_user   ON audit_events (tenant_id, target_user, seq);
+
+    -- seq is the write order: pending emails go oldest (lowest seq) first.
+    CREATE TABLE outbox (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant_id TEXT    NOT NULL,
+        id        TEXT    NOT NULL,
+        -- the OutboxEmail as JSON; dropped (NULL) once sent, since its
+        -- links may hold one-time tokens
+        body      TEXT,
+        sent_at   TEXT,
+        UNIQUE (tenant_id, id),
+        CHECK ((body IS NULL) = (sent_at IS NOT NULL))
+    ) STRICT;
+    CREATE INDEX outbox_pending ON outbox (seq) WHERE sent_at IS NULL;
+
+    CREATE TABLE idempotency_keys (
+        tenant_id       TEXT    NOT NULL,
+        idempotency_key TEXT    NOT NULL,
+        fingerprint     TEXT    NOT NULL,
+        state           TEXT    NOT NULL CHECK (state IN ('claimed', 'completed')),
+        -- the SavedResponse as JSON, once completed
+        response        TEXT,
+        -- Unix time in milliseconds
+        expires_at      INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, idempotency_key),
+        CHECK ((state = 'completed') = (response IS NOT NULL))
+    ) STRICT;
+    CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (tenant_id, expires_at);
+
+    CREATE TABLE rate_limits (
+        bucket       TEXT    NOT NULL,
+        -- Unix time in seconds, a multiple of the window length
+        window_start INTEGER NOT NULL,
+        hits         INTEGER NOT NULL CHECK (hits >= 0),
+        PRIMARY KEY (bucket, window_start)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes and understands: the number of
@@ -72,7 +189,8 @@ const PROFILES_LIST: &str = "profiles";
 const PROFILE_COLUMNS: &str =
     "tenant_id, id, name, description, settings, version, holder_count, created_at, updated_at";
 
-/// A [`ProfileStore`] backed by one SQLite database.
+/// A [`ProfileStore`] and [`UserStore`](peak_domain::ports::UserStore)
+/// backed by one SQLite database.
 ///
 /// Cloning is cheap and shares the connection.
 #[derive(Clone)]

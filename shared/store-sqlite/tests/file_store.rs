@@ -145,3 +145,182 @@ async fn insert_reports_an_id_clash_before_a_name_clash() {
         Err(StoreError::AlreadyExists)
     );
 }
+
+/// Migration 1 exactly as the first release wrote it: the starting point of
+/// files in the field.
+const SCHEMA_V1: &str = "CREATE TABLE profiles (
+        tenant_id    TEXT    NOT NULL,
+        id           TEXT    NOT NULL,
+        name         TEXT    NOT NULL,
+        name_key     TEXT    NOT NULL,
+        description  TEXT    NOT NULL,
+        settings     TEXT    NOT NULL,
+        version      INTEGER NOT NULL,
+        holder_count INTEGER NOT NULL DEFAULT 0 CHECK (holder_count >= 0),
+        created_at   TEXT    NOT NULL,
+        updated_at   TEXT    NOT NULL,
+        PRIMARY KEY (tenant_id, id),
+        UNIQUE (tenant_id, name_key)
+    ) STRICT, WITHOUT ROWID;";
+
+#[tokio::test]
+async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
+    use peak_domain::ports::{UserStore, UserWrite};
+    use time::format_description::well_known::Rfc3339;
+
+    let dir = TempDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join("peak-users.db");
+    let t = fresh_tenant();
+    let mut p = sample_profile(&t, "Legacy");
+    p.holder_count = 2;
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO profiles (tenant_id, id, name, name_key, description, settings,
+                                   version, holder_count, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            rusqlite::params![
+                p.tenant_id.as_str(),
+                p.id.as_str(),
+                p.name.as_str(),
+                p.name.unique_key(),
+                p.description,
+                serde_json::to_string(p.settings.as_map()).unwrap(),
+                p.version as i64,
+                p.holder_count as i64,
+                p.created_at.format(&Rfc3339).unwrap(),
+                p.updated_at.format(&Rfc3339).unwrap(),
+            ],
+        )
+        .unwrap();
+    }
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.get_profile(&t, &p.id).await.unwrap(), Some(p.clone()));
+    // The new tables are there and work with the old profile.
+    let u =
+        peak_store_contract::users::sample_user(&t, &p.id, "Ada", "Lovelace", "ada@example.com");
+    store
+        .write_user(UserWrite {
+            previous: None,
+            next: Some(&u),
+            audit: &[],
+            outbox: &[],
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.get_user(&t, &u.id).await.unwrap(), Some(u));
+    let held = store.get_profile(&t, &p.id).await.unwrap().unwrap();
+    assert_eq!(held.holder_count, 3);
+    drop(store);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: u32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(SCHEMA_VERSION, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_connections_to_one_file_make_one_user() {
+    use peak_domain::ports::{UserStore, UserWrite};
+    use peak_domain::user::UserQuery;
+    let dir = TempDir::new();
+    let path = dir.0.join("peak-users.db");
+    // Separate connections: only SQLite's locking keeps them apart.
+    let stores: Vec<Arc<SqliteStore>> = (0..3)
+        .map(|_| Arc::new(SqliteStore::open(&path).unwrap()))
+        .collect();
+    let t = fresh_tenant();
+    let p = sample_profile(&t, "Standard");
+    stores[0].insert_profile(&p).await.unwrap();
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = Arc::clone(&stores[i % stores.len()]);
+            let u = peak_store_contract::users::sample_user(
+                &t,
+                &p.id,
+                "Racer",
+                &format!("No{i}"),
+                "race@example.com",
+            );
+            tokio::spawn(async move {
+                store
+                    .write_user(UserWrite {
+                        previous: None,
+                        next: Some(&u),
+                        audit: &[],
+                        outbox: &[],
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::EmailTaken | StoreError::Unavailable(_)) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    for store in &stores {
+        let all = store
+            .list_users(&t, &UserQuery::default(), &PageRequest::first(100))
+            .await
+            .unwrap();
+        assert_eq!(all.items.len(), 1);
+        let held = store.get_profile(&t, &p.id).await.unwrap().unwrap();
+        assert_eq!(held.holder_count, 1);
+    }
+}
+
+#[tokio::test]
+async fn a_sent_email_keeps_no_content() {
+    use peak_domain::outbox::{EmailKind, OutboxEmail};
+    use peak_domain::ports::{UserStore, UserWrite};
+    let dir = TempDir::new();
+    let path = dir.0.join("peak-users.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let t = fresh_tenant();
+    let p = sample_profile(&t, "Standard");
+    store.insert_profile(&p).await.unwrap();
+    let u =
+        peak_store_contract::users::sample_user(&t, &p.id, "Ada", "Lovelace", "ada@example.com");
+    let mail = OutboxEmail {
+        tenant_id: t.clone(),
+        id: ProfileId::generate().to_string(),
+        kind: EmailKind::Invitation,
+        to: u.email.clone(),
+        user_id: u.id.clone(),
+        data: serde_json::json!({"link": "https://portal.example/accept?token=secret"}),
+        created_at: u.created_at,
+    };
+    store
+        .write_user(UserWrite {
+            previous: None,
+            next: Some(&u),
+            audit: &[],
+            outbox: std::slice::from_ref(&mail),
+        })
+        .await
+        .unwrap();
+    assert!(store.mark_outbox_sent(&t, &mail.id).await.unwrap());
+    drop(store);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (body, sent_at): (Option<String>, Option<String>) = conn
+        .query_row(
+            "SELECT body, sent_at FROM outbox WHERE tenant_id = ?1 AND id = ?2",
+            [t.as_str(), mail.id.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(body, None, "the token and address are gone");
+    assert!(sent_at.is_some());
+}

@@ -2,7 +2,10 @@
 //! and shapes the response.
 
 pub mod catalogue;
+pub mod me;
 pub mod profiles;
+pub mod public;
+pub mod users;
 
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};

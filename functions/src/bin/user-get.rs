@@ -1,0 +1,6 @@
+//! Lambda `user-get`: one user.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    peak_functions::run("user-get").await
+}

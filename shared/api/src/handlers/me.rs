@@ -1,0 +1,51 @@
+//! `/me`: the signed-in user's own record.
+
+use super::json;
+use super::users::user_response;
+use crate::problem::Problem;
+use crate::request::{if_match, json_body};
+use crate::views::UserView;
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use peak_domain::user_policy::Actor;
+use peak_domain::users::{self, Ctx, SelfPatch};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct MeView<'a> {
+    #[serde(flatten)]
+    user: UserView<'a>,
+    /// What the portal should let this user do.
+    permissions: &'a peak_domain::permissions::EffectivePermissions,
+}
+
+pub async fn get(_ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<Body>, Problem> {
+    let mut resp = json(
+        StatusCode::OK,
+        &MeView {
+            user: UserView::from(&actor.user),
+            permissions: &actor.permissions,
+        },
+    );
+    resp.headers_mut()
+        .insert(http::header::ETAG, crate::request::etag(actor.user.version));
+    Ok(resp)
+}
+
+pub async fn update(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
+    let patch: SelfPatch = json_body(req)?;
+    let user = users::edit_self(ctx, actor, if_match(req).as_version(), patch).await?;
+    Ok(user_response(StatusCode::OK, &user))
+}
+
+pub async fn reset_password(ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<Body>, Problem> {
+    users::reset_password(ctx, actor, &actor.user.id).await?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({"status": "queued"}),
+    ))
+}

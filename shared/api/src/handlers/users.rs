@@ -1,0 +1,217 @@
+use super::{empty, json};
+use crate::problem::Problem;
+use crate::request::{etag, if_match, json_body, page_request, query};
+use crate::views::{PageView, UserView};
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use peak_domain::FieldError;
+use peak_domain::ids::ProfileId;
+use peak_domain::role::Role;
+use peak_domain::user::{AccountNumber, User, UserId, UserQuery, UserStatus};
+use peak_domain::user_policy::Actor;
+use peak_domain::users::{self, Ctx, InviteRequest, UserPatch};
+
+/// A path id that is not a ULID cannot name any user.
+pub(crate) fn user_id(raw: Option<&str>) -> Result<UserId, Problem> {
+    raw.and_then(UserId::parse)
+        .ok_or_else(|| Problem::from(peak_domain::Error::NotFound("user")))
+}
+
+pub(crate) fn user_response(status: StatusCode, u: &User) -> Response<Body> {
+    let mut resp = json(status, &UserView::from(u));
+    resp.headers_mut().insert(header::ETAG, etag(u.version));
+    resp
+}
+
+/// `?status=&role=&profile=&account=&q=&email=&limit=&cursor=`
+fn user_query(req: &Request) -> Result<UserQuery, Problem> {
+    let q = query(req);
+    let mut errors = Vec::new();
+    let mut out = UserQuery::default();
+    if let Some(s) = q.get("status") {
+        out.status = UserStatus::parse(s);
+        if out.status.is_none() {
+            errors.push(FieldError::new(
+                "status",
+                "must be one of: invited, active, suspended",
+            ));
+        }
+    }
+    if let Some(r) = q.get("role") {
+        out.role = Role::parse(r);
+        if out.role.is_none() {
+            errors.push(FieldError::new(
+                "role",
+                "must be one of: admin, sales_rep, partner, customer",
+            ));
+        }
+    }
+    if let Some(p) = q.get("profile") {
+        out.profile = ProfileId::parse(p);
+        if out.profile.is_none() {
+            errors.push(FieldError::new("profile", "is not a profile id"));
+        }
+    }
+    if let Some(a) = q.get("account") {
+        out.account = AccountNumber::parse("account", a)
+            .map_err(|e| errors.push(e))
+            .ok();
+    }
+    let prefix = |name: &str, errors: &mut Vec<FieldError>| {
+        let v = q.get(name)?.trim().to_lowercase();
+        if v.is_empty() || v.chars().count() > 100 {
+            errors.push(FieldError::new(name, "must be 1 to 100 characters"));
+            return None;
+        }
+        Some(v)
+    };
+    out.name_prefix = prefix("q", &mut errors);
+    out.email_prefix = prefix("email", &mut errors);
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Problem::invalid_fields(errors))
+    }
+}
+
+pub async fn list(ctx: &Ctx<'_>, actor: &Actor, req: &Request) -> Result<Response<Body>, Problem> {
+    let q = user_query(req)?;
+    let page = page_request(req)?;
+    let result = users::list_users(ctx, actor, q, &page).await?;
+    Ok(json(
+        StatusCode::OK,
+        &PageView {
+            items: result.items.iter().map(UserView::from).collect(),
+            next_cursor: result.next_cursor,
+        },
+    ))
+}
+
+pub async fn invite(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
+    let input: InviteRequest = json_body(req)?;
+    let user = users::invite(ctx, actor, input).await?;
+    let mut resp = user_response(StatusCode::CREATED, &user);
+    if let Ok(loc) = HeaderValue::from_str(&format!("/users/{}", user.id)) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+pub async fn get(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: Option<&str>,
+) -> Result<Response<Body>, Problem> {
+    let user = users::get_user(ctx, actor, &user_id(id)?).await?;
+    Ok(user_response(StatusCode::OK, &user))
+}
+
+pub async fn update(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: Option<&str>,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
+    let id = user_id(id)?;
+    let patch: UserPatch = json_body(req)?;
+    let user = users::edit_user(ctx, actor, &id, if_match(req).as_version(), patch).await?;
+    Ok(user_response(StatusCode::OK, &user))
+}
+
+pub async fn delete(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: Option<&str>,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
+    users::delete_user(ctx, actor, &user_id(id)?, if_match(req).as_version()).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn suspend(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: Option<&str>,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
+    let user = users::suspend_user(ctx, actor, &user_id(id)?, if_match(req).as_version()).await?;
+    Ok(user_response(StatusCode::OK, &user))
+}
+
+pub async fn enable(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: Option<&str>,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
+    let user = users::enable_user(ctx, actor, &user_id(id)?, if_match(req).as_version()).await?;
+    Ok(user_response(StatusCode::OK, &user))
+}
+
+pub async fn reset_password(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: Option<&str>,
+) -> Result<Response<Body>, Problem> {
+    users::reset_password(ctx, actor, &user_id(id)?).await?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({"status": "queued"}),
+    ))
+}
+
+pub async fn resend(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: Option<&str>,
+) -> Result<Response<Body>, Problem> {
+    let user = users::resend_invitation(ctx, actor, &user_id(id)?).await?;
+    Ok(user_response(StatusCode::OK, &user))
+}
+
+pub async fn revoke(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: Option<&str>,
+) -> Result<Response<Body>, Problem> {
+    let user = users::revoke_invitation(ctx, actor, &user_id(id)?).await?;
+    Ok(user_response(StatusCode::OK, &user))
+}
+
+pub async fn audit(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: Option<&str>,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
+    let id = user_id(id)?;
+    let page = page_request(req)?;
+    let events = users::list_audit(ctx, actor, Some(&id), &page).await?;
+    Ok(json(
+        StatusCode::OK,
+        &PageView {
+            items: events.items,
+            next_cursor: events.next_cursor,
+        },
+    ))
+}
+
+pub async fn tenant_audit(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
+    let page = page_request(req)?;
+    let events = users::list_audit(ctx, actor, None, &page).await?;
+    Ok(json(
+        StatusCode::OK,
+        &PageView {
+            items: events.items,
+            next_cursor: events.next_cursor,
+        },
+    ))
+}

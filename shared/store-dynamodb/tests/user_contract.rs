@@ -1,0 +1,444 @@
+//! The user-store contract against the real Amazon DynamoDB Local, plus
+//! what is particular to this adapter.
+//!
+//! Needs `DYNAMODB_ENDPOINT`: `scripts/dynamodb-local.sh start` prints it.
+//! One table per test binary, created from infra/template.yaml; every case
+//! uses fresh tenants, so they share it.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use peak_domain::ports::{PageRequest, StoreError, UserStore, UserWrite};
+use peak_domain::user::{AccountNumber, PersonName, User, UserQuery, UserStatus};
+use peak_store_contract::fresh_tenant;
+use peak_store_contract::users::{profile, sample_user};
+use peak_store_dynamodb::{DynamoStore, client_from_env, create_table};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+static TABLE: OnceCell<String> = OnceCell::const_new();
+
+/// A client for the test's own runtime (each `#[tokio::test]` has one, and
+/// a client's connections belong to the runtime that opened them).
+async fn client() -> Client {
+    if std::env::var("DYNAMODB_ENDPOINT").map_or(true, |v| v.is_empty()) {
+        panic!(
+            "DynamoDB Local is not running: start it with `scripts/dynamodb-local.sh start` \
+             and export DYNAMODB_ENDPOINT, or run scripts/test.sh"
+        );
+    }
+    client_from_env().await
+}
+
+/// The table of this test binary, created once.
+async fn table(client: &Client) -> &'static str {
+    TABLE
+        .get_or_init(|| async {
+            let name = format!("peak-users-test-{}", ulid::Ulid::new());
+            create_table(client, &name).await.unwrap_or_else(|e| {
+                panic!("could not create the test table ({e}): is DynamoDB Local running at DYNAMODB_ENDPOINT?")
+            });
+            name
+        })
+        .await
+}
+
+async fn make_store() -> Arc<DynamoStore> {
+    let client = client().await;
+    let table = table(&client).await;
+    Arc::new(DynamoStore::new(client, table))
+}
+
+peak_store_contract::user_store_contract!(make_store());
+
+// Beyond the contract: what is particular to this adapter.
+
+async fn create(store: &DynamoStore, u: &User) -> Result<(), StoreError> {
+    store
+        .write_user(UserWrite {
+            previous: None,
+            next: Some(u),
+            audit: &[],
+            outbox: &[],
+        })
+        .await
+}
+
+/// Every page of `q` at `limit` per page: the full names, in list order.
+async fn all_pages(
+    store: &DynamoStore,
+    t: &peak_domain::TenantId,
+    q: &UserQuery,
+    limit: u32,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_users(t, q, &PageRequest { limit, cursor })
+            .await
+            .expect("list");
+        assert!(page.items.len() <= limit as usize);
+        out.extend(page.items.iter().map(User::full_name));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break out,
+        }
+        assert!(out.len() < 1000, "pagination does not end");
+    }
+}
+
+#[tokio::test]
+async fn names_with_spaces_sort_like_name_then_id() {
+    // "smith ann" must come before "smith ann marie" (a '#' separator would
+    // put it after: '#' sorts above ' ').
+    let store = make_store().await;
+    let t = fresh_tenant();
+    let p = profile(&*store, &t, "Standard").await;
+    for (first, last, email) in [
+        ("Ann Marie", "Smith", "am@example.com"),
+        ("Ann", "Smith", "ann@example.com"),
+        ("Bob", "Smit", "bob@example.com"),
+        ("Zed", "Smith Jones", "zed@example.com"),
+        ("Al", "Lo", "al@example.com"),
+        ("Lou", "Lo Bianco", "lou@example.com"),
+    ] {
+        create(&store, &sample_user(&t, &p, first, last, email))
+            .await
+            .expect("create");
+    }
+    let expected = [
+        "Al Lo",
+        "Lou Lo Bianco",
+        "Bob Smit",
+        "Ann Smith",
+        "Ann Marie Smith",
+        "Zed Smith Jones",
+    ];
+    for limit in [1, 2, 100] {
+        assert_eq!(
+            all_pages(&store, &t, &UserQuery::default(), limit).await,
+            expected
+        );
+    }
+    let prefixed = |p: &str| UserQuery {
+        name_prefix: Some(p.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        all_pages(&store, &t, &prefixed("Smith Ann"), 1).await,
+        ["Ann Smith", "Ann Marie Smith"]
+    );
+    assert_eq!(
+        all_pages(&store, &t, &prefixed("lo"), 1).await,
+        ["Al Lo", "Lou Lo Bianco"]
+    );
+    assert_eq!(
+        all_pages(&store, &t, &prefixed("lo b"), 1).await,
+        ["Lou Lo Bianco"],
+        "the space is part of the prefix"
+    );
+    assert_eq!(
+        all_pages(&store, &t, &prefixed("smith "), 1).await,
+        ["Ann Smith", "Ann Marie Smith", "Zed Smith Jones"]
+    );
+    assert!(
+        all_pages(&store, &t, &prefixed("lo\u{1}"), 1)
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn sparse_filters_page_through_the_whole_partition() {
+    // Filters that the chosen index does not serve drop items after they
+    // are read: pages must still be full and the cursor exact.
+    let store = make_store().await;
+    let t = fresh_tenant();
+    let p = profile(&*store, &t, "Standard").await;
+    let mut expected = Vec::new();
+    for i in 0..15 {
+        let mut u = sample_user(
+            &t,
+            &p,
+            "User",
+            &format!("N{i:02}"),
+            &format!("u{i:02}@example.com"),
+        );
+        if i % 4 == 1 {
+            u.status = UserStatus::Active;
+            u.role = peak_domain::Role::Partner;
+            expected.push(u.full_name());
+        } else if i % 4 == 2 {
+            u.status = UserStatus::Active;
+        }
+        create(&store, &u).await.expect("create");
+    }
+    let q = UserQuery {
+        status: Some(UserStatus::Active),
+        role: Some(peak_domain::Role::Partner),
+        account: Some(AccountNumber::parse("a", "ACME").expect("acct")),
+        ..Default::default()
+    };
+    for limit in [1, 2, 3, 100] {
+        assert_eq!(all_pages(&store, &t, &q, limit).await, expected);
+    }
+    let by_email = UserQuery {
+        email_prefix: Some("U".into()),
+        ..q.clone()
+    };
+    assert_eq!(all_pages(&store, &t, &by_email, 1).await, expected);
+}
+
+#[tokio::test]
+async fn a_cursor_survives_its_user_moving_away() {
+    let store = make_store().await;
+    let t = fresh_tenant();
+    let p = profile(&*store, &t, "Standard").await;
+    let mut users = Vec::new();
+    for last in ["Able", "Baker", "Charlie", "Delta"] {
+        let u = sample_user(
+            &t,
+            &p,
+            "X",
+            last,
+            &format!("{}@example.com", last.to_lowercase()),
+        );
+        create(&store, &u).await.expect("create");
+        users.push(u);
+    }
+    let acme = UserQuery {
+        account: Some(AccountNumber::parse("a", "ACME").expect("acct")),
+        ..Default::default()
+    };
+    for q in [UserQuery::default(), acme] {
+        let first = store
+            .list_users(&t, &q, &PageRequest::first(2))
+            .await
+            .expect("list");
+        assert_eq!(first.items, users[..2]);
+        // The last user of the page is renamed to the end, then the list
+        // resumes where that user was.
+        let baker = store
+            .get_user(&t, &users[1].id)
+            .await
+            .expect("get")
+            .expect("present");
+        let mut renamed = baker.clone();
+        renamed.version += 1;
+        renamed.last_name = PersonName::parse("last_name", "Zulu").expect("name");
+        store
+            .write_user(UserWrite {
+                previous: Some(&baker),
+                next: Some(&renamed),
+                audit: &[],
+                outbox: &[],
+            })
+            .await
+            .expect("rename");
+        let rest = store
+            .list_users(
+                &t,
+                &q,
+                &PageRequest {
+                    limit: 10,
+                    cursor: first.next_cursor,
+                },
+            )
+            .await
+            .expect("list");
+        let names: Vec<&str> = rest.items.iter().map(|u| u.last_name.as_str()).collect();
+        assert_eq!(names, ["Charlie", "Delta", "Zulu"]);
+        // Put it back for the next query.
+        let mut back = renamed.clone();
+        back.version += 1;
+        back.last_name = baker.last_name.clone();
+        store
+            .write_user(UserWrite {
+                previous: Some(&renamed),
+                next: Some(&back),
+                audit: &[],
+                outbox: &[],
+            })
+            .await
+            .expect("rename back");
+        users[1] = back;
+    }
+}
+
+#[tokio::test]
+async fn memberships_follow_every_change() {
+    let store = make_store().await;
+    let t = fresh_tenant();
+    let p = profile(&*store, &t, "Standard").await;
+    let acct = |a: &str| AccountNumber::parse("a", a).expect("acct");
+    let mut u = sample_user(&t, &p, "Ada", "Lovelace", "ada@example.com");
+    u.customer_accounts = vec![acct("ACME"), acct("GLOBEX")];
+    create(&store, &u).await.expect("create");
+    let mut next = u.clone();
+    next.version = 2;
+    next.status = UserStatus::Suspended;
+    next.customer_accounts = vec![acct("GLOBEX"), acct("INITECH")];
+    store
+        .write_user(UserWrite {
+            previous: Some(&u),
+            next: Some(&next),
+            audit: &[],
+            outbox: &[],
+        })
+        .await
+        .expect("update");
+    let in_account = |a: &str, status: Option<UserStatus>| UserQuery {
+        account: Some(acct(a)),
+        status,
+        ..Default::default()
+    };
+    let list = |q: UserQuery| {
+        let store = Arc::clone(&store);
+        let t = t.clone();
+        async move {
+            store
+                .list_users(&t, &q, &PageRequest::first(10))
+                .await
+                .expect("list")
+                .items
+        }
+    };
+    assert!(list(in_account("ACME", None)).await.is_empty(), "left ACME");
+    assert_eq!(
+        list(in_account("GLOBEX", Some(UserStatus::Suspended))).await,
+        [next.clone()],
+        "the copy in GLOBEX is the new user"
+    );
+    assert_eq!(list(in_account("INITECH", None)).await, [next.clone()]);
+    store
+        .write_user(UserWrite {
+            previous: Some(&next),
+            next: None,
+            audit: &[],
+            outbox: &[],
+        })
+        .await
+        .expect("delete");
+    for a in ["ACME", "GLOBEX", "INITECH"] {
+        assert!(list(in_account(a, None)).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_sent_email_loses_its_data_and_leaves_the_pending_index() {
+    use peak_domain::outbox::{EmailKind, OutboxEmail};
+    let store = make_store().await;
+    let t = fresh_tenant();
+    let p = profile(&*store, &t, "Standard").await;
+    let u = sample_user(&t, &p, "Ada", "Lovelace", "ada@example.com");
+    let mail = OutboxEmail {
+        tenant_id: t.clone(),
+        id: ulid::Ulid::new().to_string(),
+        kind: EmailKind::Invitation,
+        to: u.email.clone(),
+        user_id: u.id.clone(),
+        data: serde_json::json!({"link": "https://portal.example/accept?token=secret"}),
+        created_at: u.created_at,
+    };
+    store
+        .write_user(UserWrite {
+            previous: None,
+            next: Some(&u),
+            audit: &[],
+            outbox: std::slice::from_ref(&mail),
+        })
+        .await
+        .expect("create");
+    assert!(store.mark_outbox_sent(&t, &mail.id).await.expect("mark"));
+    let raw = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("PK", AttributeValue::S(format!("OUTBOX#{t}#{}", mail.id)))
+        .key("SK", AttributeValue::S("OUTBOX".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("kept");
+    assert!(!raw.contains_key("data"), "the one-time link is gone");
+    assert!(!raw.contains_key("GSI2PK") && !raw.contains_key("GSI2SK"));
+    assert!(raw.contains_key("sent_at"));
+    assert!(
+        matches!(raw.get("expires_at"), Some(AttributeValue::N(_))),
+        "expires by TTL"
+    );
+    assert!(
+        !store
+            .mark_outbox_sent(&t, "01NOSUCHEMAIL000000000000")
+            .await
+            .expect("mark"),
+        "an unknown email is never to be sent"
+    );
+}
+
+#[tokio::test]
+async fn a_write_the_server_cannot_take_changes_nothing() {
+    // 25 accounts (the domain's cap) make a 30-item transaction. AWS takes
+    // up to 100 items; DynamoDB Local 1.11.478 only 10, and refuses it.
+    let store = make_store().await;
+    let t = fresh_tenant();
+    let p = profile(&*store, &t, "Standard").await;
+    let mut u = sample_user(&t, &p, "Many", "Accounts", "many@example.com");
+    u.customer_accounts = (0..25)
+        .map(|i| AccountNumber::parse("a", &format!("ACC-{i:02}")).expect("acct"))
+        .collect();
+    match create(&store, &u).await {
+        Ok(()) => {
+            let q = UserQuery {
+                account: Some(u.customer_accounts[24].clone()),
+                ..Default::default()
+            };
+            let listed = store
+                .list_users(&t, &q, &PageRequest::first(10))
+                .await
+                .expect("list");
+            assert_eq!(listed.items, [u]);
+        }
+        Err(StoreError::Backend(msg)) => {
+            assert!(msg.contains("ValidationException"), "{msg}");
+            assert_eq!(store.get_user(&t, &u.id).await.expect("get"), None);
+            assert_eq!(
+                store.find_user_by_email(&t, &u.email).await.expect("find"),
+                None
+            );
+        }
+        Err(e) => panic!("unexpected {e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_user_item_is_a_backend_error() {
+    let store = make_store().await;
+    let t = fresh_tenant();
+    let id = peak_domain::user::UserId::generate();
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .item("PK", AttributeValue::S(format!("TENANT#{t}#USER#{id}")))
+        .item("SK", AttributeValue::S("USER".into()))
+        .item("entity", AttributeValue::S("user".into()))
+        .item("version", AttributeValue::S("one".into()))
+        .item("GSI1PK", AttributeValue::S(format!("TENANT#{t}#USERS")))
+        .item("GSI1SK", AttributeValue::S(format!("broken\u{1}{id}")))
+        .send()
+        .await
+        .expect("put a broken item");
+    assert!(matches!(
+        store.get_user(&t, &id).await,
+        Err(StoreError::Backend(_))
+    ));
+    assert!(matches!(
+        store
+            .list_users(&t, &UserQuery::default(), &PageRequest::first(10))
+            .await,
+        Err(StoreError::Backend(_))
+    ));
+}
