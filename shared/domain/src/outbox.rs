@@ -18,6 +18,8 @@ pub enum EmailKind {
     /// The mailer asks the identity provider for a password-change link at
     /// send time, so the request that queued it never calls out.
     PasswordReset,
+    /// Your access was suspended (only for tenants that turn it on).
+    SuspensionNotice,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -43,6 +43,9 @@ pub struct UserSettings {
     pub portal_url: String,
     /// Signed-out reset requests per address per hour.
     pub reset_requests_per_hour: u32,
+    /// Tenants whose suspended users are told by email
+    /// (`SUSPENSION_NOTICE_TENANTS=acme,globex`).
+    pub suspension_notice_tenants: std::collections::HashSet<TenantId>,
 }
 
 impl UserSettings {
@@ -62,6 +65,13 @@ impl UserSettings {
     ) -> Result<Self, String> {
         if let Some(days) = get("INVITATION_TTL_DAYS") {
             self.invitation_ttl = parse_days(&days)?;
+        }
+        if let Some(list) = get("SUSPENSION_NOTICE_TENANTS") {
+            for t in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                let tenant = TenantId::parse(t)
+                    .ok_or_else(|| format!("SUSPENSION_NOTICE_TENANTS: bad tenant `{t}`"))?;
+                self.suspension_notice_tenants.insert(tenant);
+            }
         }
         if let Some(map) = get("INVITATION_TTL_DAYS_BY_TENANT") {
             for pair in map.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -96,6 +106,7 @@ impl Default for UserSettings {
             email_verification_url: "http://127.0.0.1:3000/email-verifications".into(),
             portal_url: "http://127.0.0.1:3000".into(),
             reset_requests_per_hour: 5,
+            suspension_notice_tenants: std::collections::HashSet::new(),
         }
     }
 }
@@ -1127,7 +1138,17 @@ async fn set_status(
         Some(&current),
         &next,
     )];
-    write(ctx, Some(&current), Some(&next), &audit, &[]).await?;
+    let mut outbox = Vec::new();
+    if to == UserStatus::Suspended
+        && ctx.settings.suspension_notice_tenants.contains(&current.tenant_id)
+    {
+        let data = json!({
+            "first_name": current.first_name.as_str(),
+            "portal_url": ctx.settings.portal_url,
+        });
+        outbox.push(mail(ctx, &current, &current.email, EmailKind::SuspensionNotice, data));
+    }
+    write(ctx, Some(&current), Some(&next), &audit, &outbox).await?;
     Ok(next)
 }
 
