@@ -64,10 +64,14 @@ async fn serve(config: Config) -> Result<(), peak_local::BoxError> {
     let mail_dir = config.data_dir.join("mail");
     let options = StartOptions {
         mail_dir: Some(mail_dir.clone()),
-        settings_env: ["INVITATION_TTL_DAYS", "INVITATION_TTL_DAYS_BY_TENANT", "SUSPENSION_NOTICE_TENANTS"]
-            .iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
-            .collect(),
+        settings_env: [
+            "INVITATION_TTL_DAYS",
+            "INVITATION_TTL_DAYS_BY_TENANT",
+            "SUSPENSION_NOTICE_TENANTS",
+        ]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+        .collect(),
     };
     let running = start(config.bind, stores, Arc::clone(&idp), options).await?;
     println!(

@@ -1,4 +1,4 @@
-//! Lambda `password-reset-request`: the signed-out "forgot password" request.
+//! Lambda `password-reset-request`: the signed-out 'forgot password' request.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -136,13 +136,13 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::SuspendUser,
         Method::POST,
         "/users/{id}/suspend",
-        "user-status",
+        "user-suspend",
     ),
     route(
         Route::EnableUser,
         Method::POST,
         "/users/{id}/enable",
-        "user-status",
+        "user-enable",
     ),
     route(
         Route::ResetUserPassword,
@@ -154,52 +154,52 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::ResendInvitation,
         Method::POST,
         "/users/{id}/invitation/resend",
-        "invitation-manage",
+        "invitation-resend",
     ),
     route(
         Route::RevokeInvitation,
         Method::POST,
         "/users/{id}/invitation/revoke",
-        "invitation-manage",
+        "invitation-revoke",
     ),
     route(
         Route::UserAudit,
         Method::GET,
         "/users/{id}/audit",
-        "audit-list",
+        "user-audit",
     ),
-    route(Route::TenantAudit, Method::GET, "/audit", "audit-list"),
-    route(Route::GetMe, Method::GET, "/me", "me"),
-    route(Route::UpdateMe, Method::PATCH, "/me", "me"),
+    route(Route::TenantAudit, Method::GET, "/audit", "tenant-audit"),
+    route(Route::GetMe, Method::GET, "/me", "me-get"),
+    route(Route::UpdateMe, Method::PATCH, "/me", "me-update"),
     route(
         Route::ResetMyPassword,
         Method::POST,
         "/me/password-reset",
-        "me",
+        "me-password-reset",
     ),
     public(route(
         Route::ViewInvitation,
         Method::GET,
         "/invitations/{token}",
-        "invitation-public",
+        "invitation-view",
     )),
     public(route(
         Route::AcceptInvitation,
         Method::POST,
         "/invitations/{token}/accept",
-        "invitation-public",
+        "invitation-accept",
     )),
     public(route(
         Route::ViewEmailVerification,
         Method::GET,
         "/email-verifications/{token}",
-        "email-verification",
+        "email-verification-view",
     )),
     public(route(
         Route::ConfirmEmailVerification,
         Method::POST,
         "/email-verifications/{token}",
-        "email-verification",
+        "email-verification-confirm",
     )),
     public(route(
         Route::RequestPasswordReset,
@@ -312,6 +312,32 @@ mod tests {
             match_route(&all(), &Method::GET, "/profiles//"),
             Matched::NotFound
         ));
+    }
+
+    #[test]
+    fn every_function_serves_exactly_one_route() {
+        for r in ROUTES {
+            assert_eq!(function_routes(r.function), [r.route], "{}", r.function);
+        }
+    }
+
+    #[test]
+    fn only_link_and_signed_out_routes_are_public() {
+        let public: Vec<_> = ROUTES
+            .iter()
+            .filter(|r| !r.authenticated)
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(
+            public,
+            [
+                "/invitations/{token}",
+                "/invitations/{token}/accept",
+                "/email-verifications/{token}",
+                "/email-verifications/{token}",
+                "/password-resets"
+            ]
+        );
     }
 
     #[test]

@@ -1140,13 +1140,22 @@ async fn set_status(
     )];
     let mut outbox = Vec::new();
     if to == UserStatus::Suspended
-        && ctx.settings.suspension_notice_tenants.contains(&current.tenant_id)
+        && ctx
+            .settings
+            .suspension_notice_tenants
+            .contains(&current.tenant_id)
     {
         let data = json!({
             "first_name": current.first_name.as_str(),
             "portal_url": ctx.settings.portal_url,
         });
-        outbox.push(mail(ctx, &current, &current.email, EmailKind::SuspensionNotice, data));
+        outbox.push(mail(
+            ctx,
+            &current,
+            &current.email,
+            EmailKind::SuspensionNotice,
+            data,
+        ));
     }
     write(ctx, Some(&current), Some(&next), &audit, &outbox).await?;
     Ok(next)

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Regenerates functions/src/bin/*.rs and the function resources of
+infra/template.yaml from the route table (shared/api/src/routes.rs).
+
+Run after adding a route: `python3 scripts/gen-functions.py`. The template's
+Parameters, Globals, Table and Outputs are left as they are; everything from
+the `# HTTP API` marker to `Outputs:` is rewritten. functions/tests/template.rs
+checks the result stays equal to the route table.
+"""
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROUTES = open(os.path.join(ROOT, "shared/api/src/routes.rs")).read()
+
+DOCS = {
+    "profile-catalogue": "the profile settings catalogue (seven tabs and extension groups)",
+    "profile-list": "a page of the tenant's profiles",
+    "profile-create": "a new profile, every setting at its default",
+    "profile-get": "one profile, read-only view",
+    "profile-update": "an edit of a profile, guarded by If-Match",
+    "profile-delete": "deletion of a profile no user holds",
+    "user-list": "list and search users",
+    "user-invite": "invite one user (Idempotency-Key honoured)",
+    "user-get": "one user",
+    "user-update": "edit a user (If-Match required)",
+    "user-delete": "delete a user and their personal data",
+    "user-suspend": "suspend a user (refused by the API at once)",
+    "user-enable": "enable a suspended user",
+    "user-password-reset": "queue a password-reset email for a user",
+    "invitation-resend": "resend an invitation (new link, old one dead)",
+    "invitation-revoke": "revoke an invitation",
+    "user-audit": "a user's audit trail",
+    "tenant-audit": "the tenant's recent audit events",
+    "me-get": "the signed-in user's own record and permissions",
+    "me-update": "the signed-in user's name and login email",
+    "me-password-reset": "the signed-in user's own password reset",
+    "invitation-view": "what an invitation link shows (does not consume it)",
+    "invitation-accept": "accepting an invitation",
+    "email-verification-view": "what an email-verification link shows",
+    "email-verification-confirm": "confirming a new login email",
+    "password-reset-request": "the signed-out 'forgot password' request",
+}
+
+READ = ["dynamodb:GetItem"]
+WRITE = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+         "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+QUERY = ["dynamodb:Query"]
+ACTIONS = {
+    "profile-catalogue": READ, "profile-get": READ, "user-get": READ, "me-get": READ,
+    "invitation-view": READ, "email-verification-view": READ,
+    "profile-list": READ + QUERY, "user-list": READ + QUERY,
+    "user-audit": READ + QUERY, "tenant-audit": READ + QUERY,
+    "user-delete": WRITE + QUERY,
+}
+
+
+def routes():
+    pattern = r'(public\()?(creates\()?route\(\s*Route::(\w+),\s*Method::(\w+),\s*"([^"]+)",\s*"([^"]+)",?\s*\)'
+    out = {}
+    for pub, _cr, route, method, path, fn in re.findall(pattern, ROUTES):
+        out.setdefault(fn, []).append((route, method, path, not pub))
+    return out
+
+
+def main():
+    funcs = routes()
+    bindir = os.path.join(ROOT, "functions/src/bin")
+    for f in os.listdir(bindir):
+        os.remove(os.path.join(bindir, f))
+    for fn in funcs:
+        with open(os.path.join(bindir, f"{fn}.rs"), "w") as fh:
+            fh.write(f"""//! Lambda `{fn}`: {DOCS[fn]}.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {{
+    peak_functions::run("{fn}").await
+}}
+""")
+    path = os.path.join(ROOT, "infra/template.yaml")
+    s = open(path).read()
+    start = s.index("  # HTTP API")
+    end = s.index("\nOutputs:\n")
+    out = """  # HTTP API with Auth0 as the JWT authorizer on every authenticated route;
+  # public routes (invitation and verification links, the signed-out reset)
+  # opt out with Authorizer: NONE. Generated: scripts/gen-functions.py.
+  HttpApi:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      StageName: $default
+      Auth:
+        DefaultAuthorizer: Auth0
+        Authorizers:
+          Auth0:
+            IdentitySource: $request.header.Authorization
+            JwtConfiguration:
+              issuer: !Ref Auth0Issuer
+              audience:
+                - !Ref Auth0Audience
+"""
+    for fn, rs in funcs.items():
+        res = "".join(w.capitalize() for w in fn.split("-")) + "Function"
+        acts = ACTIONS.get(fn, WRITE)
+        out += f"""
+  {res}:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: rust-cargolambda
+      BuildProperties:
+        Binary: {fn}
+    Properties:
+      FunctionName: !Sub peak-users-${{Stage}}-{fn}
+      Description: {DOCS[fn]}
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action:
+""" + "".join(f"                - {a}\n" for a in acts) + """              Resource:
+                - !GetAtt Table.Arn
+""" + ('                - !Sub "${Table.Arn}/index/*"\n' if "dynamodb:Query" in acts else "") + """      Events:
+"""
+        for route, method, path_, auth in rs:
+            out += f"""        {route}:
+          Type: HttpApi
+          Properties:
+            ApiId: !Ref HttpApi
+            Method: {method}
+            Path: {path_}
+""" + ("" if auth else """            Auth:
+              Authorizer: NONE
+""")
+    s = s[:start] + out + s[end:]
+    open(path, "w").write(s)
+    print(f"{len(funcs)} functions")
+
+
+if __name__ == "__main__":
+    main()
