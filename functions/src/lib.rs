@@ -90,3 +90,21 @@ pub async fn run(function: &str) -> Result<(), lambda_http::Error> {
     let state = state_from_env().await?;
     peak_api::lambda::serve(state, &routes).await
 }
+
+/// The mailer as the stream-triggered and scheduled functions build it:
+/// the table (`TABLE_NAME`), SES v2 (`SES_ENDPOINT` for a local stand-in,
+/// `SES_CONFIGURATION_SET`, `SES_MAX_SEND_RATE`), and the per-tenant brands
+/// (`EMAIL_BRANDS`, JSON: `{"default": {...}, "tenants": {...}}`).
+pub async fn mailer_from_env() -> Result<peak_mailer::Mailer, lambda_runtime::Error> {
+    let table = required("TABLE_NAME")?;
+    let brands = peak_email::Brands::from_json(&required("EMAIL_BRANDS")?)
+        .map_err(|e| format!("EMAIL_BRANDS: {e}"))?;
+    let store = Arc::new(DynamoStore::new(client_from_env().await, table));
+    let sender = Arc::new(peak_mailer::SesSender::from_env().await);
+    Ok(peak_mailer::Mailer::new(
+        store,
+        sender,
+        brands,
+        Arc::new(Auth0NotConfigured),
+    ))
+}

@@ -1,14 +1,23 @@
-//! The local run's mailer: drains the outbox, writes each email as a text
-//! file in the mail folder, and prints its link so the flows can be followed
-//! by hand. (SES delivery and real templates belong to the mailer issue.)
+//! The local run's mailer: the same outbox mailer as in AWS
+//! (`peak_mailer::Mailer`), polling the outbox. By default every email is
+//! written as an `.eml` file into the mail folder (open it with any mail
+//! client) and announced on the console with its links; `MAIL_SENDER=ses`
+//! sends through SES instead (`SES_ENDPOINT` for moto, see scripts/moto.sh).
+//!
+//! Brands: `EMAIL_BRANDS` (JSON, see `peak_email::Brands::from_json`), else
+//! one local brand whose portal is this server.
 
 use crate::dev_idp::LocalIdentityProvider;
 use peak_api::AppState;
-use peak_domain::identity::IdentityProvider;
-use peak_domain::outbox::{EmailKind, OutboxEmail};
+use peak_email::{Brand, Brands};
+use peak_mailer::{EmailSender, EmlFolderSender, Mailer, RateLimiter, SesSender};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How often the outbox is polled, and how many emails one poll sends.
+const POLL_EVERY: Duration = Duration::from_millis(300);
+const BATCH: u32 = 50;
 
 pub fn spawn_console_mailer(
     state: Arc<AppState>,
@@ -16,79 +25,43 @@ pub fn spawn_console_mailer(
     mail_dir: PathBuf,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        loop {
-            match state.users.pending_outbox(50).await {
-                Ok(batch) => {
-                    for mail in batch {
-                        deliver(&state, &idp, &mail_dir, &mail).await;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "outbox unavailable"),
+        let brands = match local_brands(&state.settings.portal_url) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "EMAIL_BRANDS is not valid: the mailer is off");
+                return;
             }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        let use_ses = std::env::var("MAIL_SENDER").is_ok_and(|v| v.eq_ignore_ascii_case("ses"));
+        let (sender, rate): (Arc<dyn EmailSender>, RateLimiter) = if use_ses {
+            (
+                Arc::new(SesSender::from_env().await),
+                RateLimiter::from_env(),
+            )
+        } else {
+            (
+                Arc::new(EmlFolderSender::new(mail_dir)),
+                RateLimiter::unlimited(),
+            )
+        };
+        let mailer = Mailer::new(state.users.clone(), sender, brands, idp).with_rate(rate);
+        loop {
+            if let Err(e) = mailer.drain_once(BATCH).await {
+                tracing::warn!(error = %e, "outbox unavailable");
+            }
+            tokio::time::sleep(POLL_EVERY).await;
         }
     })
 }
 
-async fn deliver(
-    state: &AppState,
-    idp: &LocalIdentityProvider,
-    dir: &std::path::Path,
-    mail: &OutboxEmail,
-) {
-    // Claim first: a second mailer (or a restart) never sends it again.
-    match state
-        .users
-        .mark_outbox_sent(&mail.tenant_id, &mail.id)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not claim an email");
-            return;
-        }
+fn local_brands(portal_url: &str) -> Result<Brands, String> {
+    match std::env::var("EMAIL_BRANDS") {
+        Ok(json) if !json.trim().is_empty() => Brands::from_json(&json),
+        _ => Ok(Brands::new(Brand {
+            name: "Peak Portal".into(),
+            sender: "Peak Portal <no-reply@peak-users.localhost>".into(),
+            reply_to: None,
+            portal_url: portal_url.to_owned(),
+        })),
     }
-    let link = match mail.kind {
-        EmailKind::PasswordReset => reset_link(state, idp, mail).await,
-        _ => mail
-            .data
-            .get("link")
-            .and_then(|l| l.as_str())
-            .map(str::to_owned),
-    };
-    let kind = serde_json::to_value(mail.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let text = format!(
-        "To: {}\nKind: {kind}\nTenant: {}\n\n{}\n\nLink: {}\n",
-        mail.to.as_str(),
-        mail.tenant_id,
-        serde_json::to_string_pretty(&mail.data).unwrap_or_default(),
-        link.as_deref().unwrap_or("-")
-    );
-    let path = dir.join(format!("{}-{kind}.txt", mail.id));
-    if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text)) {
-        tracing::warn!(error = %e, "could not write the email file");
-    }
-    println!(
-        "mail: {kind} to {} -> {}",
-        mail.to.masked(),
-        link.as_deref().unwrap_or("(no link)")
-    );
-}
-
-async fn reset_link(
-    state: &AppState,
-    idp: &LocalIdentityProvider,
-    mail: &OutboxEmail,
-) -> Option<String> {
-    let user = state
-        .users
-        .get_user(&mail.tenant_id, &mail.user_id)
-        .await
-        .ok()??;
-    let subject = user.idp_subject.clone()?;
-    idp.password_setup_link(&user, &subject).await.ok()
 }

@@ -228,7 +228,7 @@ impl TestApp {
     pub async fn outbox(&self) -> Vec<OutboxEmail> {
         self.stores
             .users
-            .pending_outbox(10_000)
+            .pending_outbox(10_000, time::OffsetDateTime::now_utc())
             .await
             .expect("outbox")
     }

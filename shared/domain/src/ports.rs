@@ -5,7 +5,7 @@
 use crate::audit::AuditEvent;
 use crate::error::Error;
 use crate::ids::{ProfileId, TenantId};
-use crate::outbox::OutboxEmail;
+use crate::outbox::{FailedEmail, OutboxClaim, OutboxEmail};
 use crate::profile::Profile;
 use crate::user::{Email, User, UserId, UserQuery};
 use async_trait::async_trait;
@@ -213,12 +213,58 @@ pub trait UserStore: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<AuditEvent>, StoreError>;
 
-    /// Emails not yet sent, oldest first, across tenants (the local mailer).
-    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEmail>, StoreError>;
+    /// Emails due for sending at `now`, across tenants (for a polling
+    /// mailer): not sent, not failed for good, not leased, and past their
+    /// retry time. Fresh emails first in creation order, then retries by
+    /// due time.
+    async fn pending_outbox(
+        &self,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<OutboxEmail>, StoreError>;
 
-    /// Marks an email sent; `false` if it was already marked (another
-    /// mailer won), so the caller must not send it again.
-    async fn mark_outbox_sent(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
+    /// Takes the email for sending, as one conditional write: the caller
+    /// holds a lease until `now + lease_secs` (then another mailer may take
+    /// it again) and must `complete_outbox` or `fail_outbox` it.
+    /// `AlreadySent`, `Busy` (leased, or waiting for its retry time) or
+    /// `Gone` (no such email in this tenant, or failed for good) tell why
+    /// not; only `Claimed` may send.
+    async fn claim_outbox(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: OffsetDateTime,
+        lease_secs: u64,
+    ) -> Result<OutboxClaim, StoreError>;
+
+    /// Records the email as sent, with the provider's message id: its data
+    /// (links may hold one-time tokens) is dropped, it leaves the pending
+    /// list, and a record of the sending stays. Completing it again changes
+    /// nothing; `NotFound` if there is no such email.
+    async fn complete_outbox(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        message_id: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Records a failed attempt and releases the lease. Transient
+    /// (`permanent == false`): one more attempt counted, due again at
+    /// `retry_at`. Permanent: out of the pending list for good, its data
+    /// dropped, listed by `failed_outbox` with `reason`. An email already
+    /// sent or failed is left as it is; `NotFound` if there is no such email.
+    async fn fail_outbox(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        reason: &str,
+        permanent: bool,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Emails that failed for good, across tenants (for operators), the
+    /// most recently created first.
+    async fn failed_outbox(&self, limit: u32) -> Result<Vec<FailedEmail>, StoreError>;
 
     /// Claims `key` for a request with body `fingerprint` (a hash), or says
     /// what the key holds. Keys expire after `ttl_secs`.

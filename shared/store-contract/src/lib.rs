@@ -55,7 +55,11 @@ macro_rules! user_store_contract {
             delete_removes_the_user_and_personal_data,
             lists_filter_by_index_in_a_stable_order,
             audit_lists_newest_first_per_user_and_tenant,
-            outbox_is_written_with_the_change_and_sent_once,
+            outbox_is_written_with_the_change_and_claimed_once,
+            completed_outbox_email_is_never_sent_again,
+            transient_outbox_failure_is_retried_after_its_time,
+            permanent_outbox_failure_is_listed_and_not_pending,
+            expired_outbox_lease_can_be_claimed_again,
             idempotency_keys_claim_replay_and_release,
             rate_limits_count_per_bucket_and_window,
         );

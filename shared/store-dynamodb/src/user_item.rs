@@ -24,7 +24,7 @@ use crate::item::{Item, PK, SK, get_s, get_time, get_u64, n, s, timestamp};
 use aws_sdk_dynamodb::types::AttributeValue;
 use peak_domain::audit::{AuditEvent, FieldChange};
 use peak_domain::ids::{ProfileId, TenantId};
-use peak_domain::outbox::{EmailKind, OutboxEmail};
+use peak_domain::outbox::{EmailKind, FailedEmail, OutboxEmail};
 use peak_domain::ports::{SavedResponse, StoreError};
 use peak_domain::role::Role;
 use peak_domain::user::{
@@ -43,8 +43,12 @@ pub const GUARD_SK: &str = "GUARD";
 pub const OUTBOX_SK: &str = "OUTBOX";
 pub const IDEMPOTENCY_SK: &str = "KEY";
 pub const RATE_SK: &str = "RATE";
-/// The sparse index partition of outbox emails not yet sent (on GSI2).
+/// The sparse index partition of outbox emails not yet sent nor failed for
+/// good (on GSI2), sorted by [`outbox_due_sk`].
 pub const OUTBOX_PENDING: &str = "OUTBOX#PENDING";
+/// The sparse index partition of outbox emails that failed for good (on
+/// GSI3), sorted by id.
+pub const OUTBOX_FAILED: &str = "OUTBOX#FAILED";
 /// The audit partition key part for events without a target user.
 pub const NO_USER: &str = "-";
 
@@ -65,7 +69,7 @@ pub mod index {
     pub const GSI1: Index = ("GSI1", "GSI1PK", "GSI1SK");
     /// Users by email; outbox emails not yet sent (sparse).
     pub const GSI2: Index = ("GSI2", "GSI2PK", "GSI2SK");
-    /// Users by status, by name.
+    /// Users by status, by name; outbox emails failed for good (sparse).
     pub const GSI3: Index = ("GSI3", "GSI3PK", "GSI3SK");
     /// Users by role, by name.
     pub const GSI4: Index = ("GSI4", "GSI4PK", "GSI4SK");
@@ -120,8 +124,22 @@ pub mod attr {
     // Outbox emails.
     pub const KIND: &str = "kind";
     pub const TO: &str = "to";
-    /// JSON text of the template values.
+    /// JSON text of the template values (dropped once sent or failed).
     pub const DATA: &str = "data";
+    /// Attempts that failed (N).
+    pub const ATTEMPTS: &str = "attempts";
+    /// While pending: when it may be claimed next, Unix ms (N); absent = now.
+    pub const DUE_AT: &str = "due_at";
+    /// While claimed: the lease's end, Unix ms (N). Absent otherwise, so a
+    /// stream record tells a claim from a release.
+    pub const LEASED_UNTIL: &str = "leased_until";
+    /// The last transient error.
+    pub const LAST_ERROR: &str = "last_error";
+    /// The provider's message id, once sent.
+    pub const MESSAGE_ID: &str = "message_id";
+    /// RFC 3339, once failed for good, with the reason.
+    pub const FAILED_AT: &str = "failed_at";
+    pub const FAILURE: &str = "failure";
     // Idempotency keys.
     pub const FINGERPRINT: &str = "fingerprint";
     /// JSON text of the saved response.
@@ -565,8 +583,23 @@ pub fn audit_from_item(item: &Item) -> Result<AuditEvent, StoreError> {
 
 // --- outbox -----------------------------------------------------------
 
+/// The GSI2 sort key of a pending outbox email: its due time (Unix ms,
+/// zero-padded to 13 digits, so text order is time order until the year
+/// 2286), then its id. A fresh email is due at 0: fresh emails come first,
+/// in creation (ULID) order. Emails stored before due times existed have
+/// the bare id as sort key; a ULID starts with `0` and sorts below every
+/// time since 2001, so they count as due.
+pub fn outbox_due_sk(due_ms: i64, id: &str) -> String {
+    format!("{:013}#{id}", due_ms.max(0))
+}
+
+/// The exclusive upper bound of the pending sort keys due at `now_ms`.
+pub fn outbox_due_bound(now_ms: i64) -> String {
+    format!("{:013}", now_ms.max(0).saturating_add(1))
+}
+
 /// An outbox email not yet sent: listed in the sparse pending partition of
-/// GSI2 until marked sent.
+/// GSI2 (due at once) until sent or failed for good.
 pub fn outbox_item(m: &OutboxEmail) -> Result<Item, StoreError> {
     if m.id.is_empty() {
         return Err(StoreError::Backend(
@@ -581,7 +614,7 @@ pub fn outbox_item(m: &OutboxEmail) -> Result<Item, StoreError> {
     };
     put(attr::ENTITY, s(OUTBOX_ENTITY));
     put(index::GSI2.1, s(OUTBOX_PENDING));
-    put(index::GSI2.2, s(&m.id));
+    put(index::GSI2.2, s(outbox_due_sk(0, &m.id)));
     put(attr::TENANT_ID, s(m.tenant_id.as_str()));
     put(attr::ID, s(&m.id));
     put(attr::KIND, s(enum_str(&m.kind, "email kind")?));
@@ -605,9 +638,37 @@ pub fn outbox_from_item(item: &Item) -> Result<OutboxEmail, StoreError> {
         to: Email::parse(get_s(item, attr::TO)?).map_err(|_| malformed("invalid `to`"))?,
         user_id: UserId::parse(get_s(item, attr::USER_ID)?)
             .ok_or_else(|| malformed("invalid `user_id`"))?,
-        data: serde_json::from_str(get_s(item, attr::DATA)?)
-            .map_err(|_| malformed("invalid `data`"))?,
+        // Dropped once sent or failed for good.
+        data: match item.get(attr::DATA) {
+            None => serde_json::Value::Null,
+            Some(_) => serde_json::from_str(get_s(item, attr::DATA)?)
+                .map_err(|_| malformed("invalid `data`"))?,
+        },
         created_at: get_time(item, attr::CREATED_AT)?,
+    })
+}
+
+/// An optional number attribute.
+pub fn get_opt_i64(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(_) => get_i64(item, name).map(Some),
+    }
+}
+
+/// The failed attempts of an outbox item (0 when never failed).
+pub fn outbox_attempts(item: &Item) -> Result<u32, StoreError> {
+    Ok(get_opt_i64(item, attr::ATTEMPTS)?
+        .map_or(0, |a| u32::try_from(a.max(0)).unwrap_or(u32::MAX)))
+}
+
+/// An outbox email failed for good, as operators see it.
+pub fn failed_from_item(item: &Item) -> Result<FailedEmail, StoreError> {
+    Ok(FailedEmail {
+        email: outbox_from_item(item)?,
+        reason: get_s(item, attr::FAILURE)?.to_owned(),
+        attempts: outbox_attempts(item)?,
+        failed_at: get_time(item, attr::FAILED_AT)?,
     })
 }
 
@@ -800,7 +861,31 @@ mod tests {
         let item = outbox_item(&m).unwrap();
         assert_eq!(item[attr::KIND], s("email_change_verification"));
         assert_eq!(item["GSI2PK"], s(OUTBOX_PENDING));
+        assert_eq!(item["GSI2SK"], s(format!("0000000000000#{}", m.id)));
         assert_eq!(outbox_from_item(&item).unwrap(), m);
+        let mut sent = item.clone();
+        sent.remove(attr::DATA);
+        assert_eq!(
+            outbox_from_item(&sent).unwrap().data,
+            serde_json::Value::Null
+        );
+    }
+
+    #[test]
+    fn pending_sort_keys_order_by_due_time_then_id() {
+        let id = ulid_like();
+        let now = 1_760_000_000_123;
+        let due = outbox_due_sk(now, &id);
+        assert!(due < outbox_due_bound(now), "due at now");
+        assert!(
+            outbox_due_sk(now + 1, &id) > outbox_due_bound(now),
+            "due later"
+        );
+        assert!(outbox_due_sk(0, &id) < outbox_due_sk(1, "0"));
+        assert!(outbox_due_sk(999, "z") < outbox_due_sk(1000, "a"));
+        // An item stored with the bare id (a ULID) counts as due.
+        assert!(id.as_str() < outbox_due_bound(now).as_str());
+        assert!(id.as_str() > outbox_due_sk(0, &id).as_str());
     }
 
     fn ulid_like() -> String {

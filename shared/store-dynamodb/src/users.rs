@@ -13,17 +13,17 @@ use crate::error::{cancelled, malformed, sdk};
 use crate::item::{self, Item, PK, SK, get_s, get_u64, n, s};
 use crate::user_item::{
     self as ui, COMPLETED, EMAIL_GUARD_ENTITY, IN_PROGRESS, INVITATION_GUARD_ENTITY, KEY_SEP,
-    NO_USER, OUTBOX_PENDING, SUBJECT_GUARD_ENTITY, attr, index,
+    NO_USER, OUTBOX_FAILED, OUTBOX_PENDING, SUBJECT_GUARD_ENTITY, attr, index,
 };
 use crate::{CONDITION_FAILED, DynamoStore, TxError, build_error, names};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 use peak_domain::audit::AuditEvent;
 use peak_domain::cursor;
 use peak_domain::ids::TenantId;
-use peak_domain::outbox::OutboxEmail;
+use peak_domain::outbox::{FailedEmail, OutboxClaim, OutboxEmail, failure_reason};
 use peak_domain::ports::{
     IdempotencyClaim, Page, PageRequest, SavedResponse, StoreError, UserStore, UserWrite,
 };
@@ -53,6 +53,8 @@ const FILTERED_BATCH: usize = 100;
 const LOOKUP_ATTEMPTS: usize = 3;
 /// How long a sent outbox record (stripped of its data) is kept.
 const SENT_RETENTION_SECS: i64 = 30 * 86_400;
+/// How long an outbox email failed for good stays listed (then TTL).
+const FAILED_RETENTION_SECS: i64 = 30 * 86_400;
 /// Cancellation reasons worth a retry.
 const RETRYABLE_REASONS: &[&str] = &[
     "TransactionConflict",
@@ -438,6 +440,17 @@ fn is_condition_failed<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -
 
 fn epoch(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
+}
+
+/// Unix time in milliseconds, saturating.
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
+    i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
+}
+
+fn from_unix_ms(ms: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|_| malformed("a time in ms is out of range"))
 }
 
 /// Lowercased, and `None` when empty (an empty prefix filters nothing).
@@ -1036,21 +1049,28 @@ impl UserStore for DynamoStore {
         })
     }
 
-    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEmail>, StoreError> {
+    async fn pending_outbox(
+        &self,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
         const OP: &str = "pending outbox";
         let limit = limit as usize;
         let mut emails = Vec::new();
         let mut start = None;
+        let (name, pk_attr, sk_attr) = index::GSI2;
         while emails.len() < limit {
-            let (name, pk_attr, _) = index::GSI2;
             let out = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .index_name(name)
-                .key_condition_expression("#kpk = :kpk")
+                // Due: the sort key starts with a due time up to `now`.
+                .key_condition_expression("#kpk = :kpk AND #ksk < :due")
                 .expression_attribute_names("#kpk", pk_attr)
+                .expression_attribute_names("#ksk", sk_attr)
                 .expression_attribute_values(":kpk", s(OUTBOX_PENDING))
+                .expression_attribute_values(":due", s(ui::outbox_due_bound(unix_ms(now))))
                 .scan_index_forward(true)
                 .limit(i32::try_from(limit - emails.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start)
@@ -1069,36 +1089,247 @@ impl UserStore for DynamoStore {
         Ok(emails)
     }
 
-    async fn mark_outbox_sent(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
-        const OP: &str = "mark outbox sent";
+    /// One conditional UpdateItem (still pending, and due); when refused, a
+    /// consistent read tells why.
+    async fn claim_outbox(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: OffsetDateTime,
+        lease_secs: u64,
+    ) -> Result<OutboxClaim, StoreError> {
+        const OP: &str = "claim outbox email";
         if id.is_empty() {
-            return Ok(false);
+            return Ok(OutboxClaim::Gone);
+        }
+        let now_ms = unix_ms(now);
+        let until = now_ms.saturating_add(
+            i64::try_from(lease_secs)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1000),
+        );
+        let (_, gpk, gsk) = index::GSI2;
+        for _ in 0..LOOKUP_ATTEMPTS {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(ui::outbox_key(tenant, id)))
+                .update_expression("SET #due_at = :until, #leased_until = :until, #gsk = :sk")
+                .condition_expression(
+                    "attribute_exists(#gpk) AND (attribute_not_exists(#due_at) OR #due_at <= :now)",
+                )
+                .set_expression_attribute_names(Some(names(&[attr::DUE_AT, attr::LEASED_UNTIL])))
+                .expression_attribute_names("#gpk", gpk)
+                .expression_attribute_names("#gsk", gsk)
+                .expression_attribute_values(":until", n(until))
+                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":sk", s(ui::outbox_due_sk(until, id)))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    let item = out.attributes.unwrap_or_default();
+                    return Ok(OutboxClaim::Claimed {
+                        email: ui::outbox_from_item(&item)?,
+                        attempts: ui::outbox_attempts(&item)?,
+                    });
+                }
+                Err(e) if is_condition_failed(&e) => {}
+                Err(e) => return Err(sdk(OP, &e)),
+            }
+            let Some(held) = self.get_item(OP, ui::outbox_key(tenant, id)).await? else {
+                return Ok(OutboxClaim::Gone);
+            };
+            if held.contains_key(attr::SENT_AT) {
+                return Ok(OutboxClaim::AlreadySent);
+            }
+            if !held.contains_key(gpk) {
+                return Ok(OutboxClaim::Gone); // failed for good
+            }
+            match ui::get_opt_i64(&held, attr::DUE_AT)? {
+                Some(due) if due > now_ms => {
+                    return Ok(OutboxClaim::Busy {
+                        until: from_unix_ms(due)?,
+                    });
+                }
+                // Released in between: claim again.
+                _ => continue,
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "{OP}: the email keeps changing, retry"
+        )))
+    }
+
+    async fn complete_outbox(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        message_id: &str,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "complete outbox email";
+        if id.is_empty() {
+            return Err(StoreError::NotFound);
         }
         let now = OffsetDateTime::now_utc();
         let (_, gpk, gsk) = index::GSI2;
-        let result = self
+        let (_, fpk, fsk) = index::GSI3;
+        // Out of both indexes, and the data (links may hold one-time
+        // tokens) is dropped; the record expires later. An email failed
+        // for good that was sent after all counts as sent.
+        let mut set = "SET #sent_at = :now, #ttl = :ttl".to_owned();
+        if !message_id.is_empty() {
+            set.push_str(", #message_id = :mid");
+        }
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(ui::outbox_key(tenant, id)))
-            // Out of the pending index, and the data (links may hold
-            // one-time tokens) is dropped; the record expires later.
-            .update_expression("SET #sent_at = :now, #ttl = :ttl REMOVE #gpk, #gsk, #data")
-            .condition_expression("attribute_exists(#gpk)")
-            .set_expression_attribute_names(Some(names(&[attr::SENT_AT, attr::DATA])))
+            .update_expression(format!(
+                "{set} REMOVE #gpk, #gsk, #fpk, #fsk, #data, #due_at, #leased_until, \
+                 #failed_at, #failure"
+            ))
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(#sent_at)")
+            .set_expression_attribute_names(Some(names(&[
+                attr::SENT_AT,
+                attr::DATA,
+                attr::DUE_AT,
+                attr::LEASED_UNTIL,
+                attr::FAILED_AT,
+                attr::FAILURE,
+            ])))
             .expression_attribute_names("#ttl", attr::TTL)
             .expression_attribute_names("#gpk", gpk)
             .expression_attribute_names("#gsk", gsk)
+            .expression_attribute_names("#fpk", fpk)
+            .expression_attribute_names("#fsk", fsk)
             .expression_attribute_values(":now", s(item::timestamp(now)?))
-            .expression_attribute_values(":ttl", n(epoch(now) + SENT_RETENTION_SECS))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            // Sent already (or long gone): must not be sent again.
-            Err(e) if is_condition_failed(&e) => Ok(false),
+            .expression_attribute_values(":ttl", n(epoch(now) + SENT_RETENTION_SECS));
+        if !message_id.is_empty() {
+            request = request
+                .expression_attribute_names("#message_id", attr::MESSAGE_ID)
+                .expression_attribute_values(":mid", s(message_id));
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => {
+                match self.get_item(OP, ui::outbox_key(tenant, id)).await? {
+                    Some(_) => Ok(()), // sent before: the first id stays
+                    None => Err(StoreError::NotFound),
+                }
+            }
             Err(e) => Err(sdk(OP, &e)),
         }
+    }
+
+    async fn fail_outbox(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        reason: &str,
+        permanent: bool,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "fail outbox email";
+        if id.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        let reason = failure_reason(reason);
+        let (_, gpk, gsk) = index::GSI2;
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ui::outbox_key(tenant, id)))
+            // Only while pending: a sent or failed email stays as it is.
+            .condition_expression("attribute_exists(#gpk)")
+            .expression_attribute_names("#gpk", gpk)
+            .expression_attribute_names("#attempts", attr::ATTEMPTS)
+            .expression_attribute_names("#leased_until", attr::LEASED_UNTIL)
+            .expression_attribute_names("#due_at", attr::DUE_AT)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":reason", s(reason));
+        let request = if permanent {
+            let now = OffsetDateTime::now_utc();
+            let (_, fpk, fsk) = index::GSI3;
+            // Out of the pending index into the failed one; the data
+            // (links may hold one-time tokens) is dropped; the record
+            // expires later.
+            request
+                .update_expression(
+                    "SET #failed_at = :now, #failure = :reason, #fpk = :failed, #fsk = :id, \
+                     #ttl = :ttl ADD #attempts :one \
+                     REMOVE #gpk, #gsk, #data, #due_at, #leased_until",
+                )
+                .expression_attribute_names("#failed_at", attr::FAILED_AT)
+                .expression_attribute_names("#failure", attr::FAILURE)
+                .expression_attribute_names("#fpk", fpk)
+                .expression_attribute_names("#fsk", fsk)
+                .expression_attribute_names("#gsk", gsk)
+                .expression_attribute_names("#data", attr::DATA)
+                .expression_attribute_names("#ttl", attr::TTL)
+                .expression_attribute_values(":now", s(item::timestamp(now)?))
+                .expression_attribute_values(":failed", s(OUTBOX_FAILED))
+                .expression_attribute_values(":id", s(id))
+                .expression_attribute_values(":ttl", n(epoch(now) + FAILED_RETENTION_SECS))
+        } else {
+            let due = unix_ms(retry_at);
+            request
+                .update_expression(
+                    "SET #due_at = :due, #gsk = :sk, #last_error = :reason \
+                     ADD #attempts :one REMOVE #leased_until",
+                )
+                .expression_attribute_names("#gsk", gsk)
+                .expression_attribute_names("#last_error", attr::LAST_ERROR)
+                .expression_attribute_values(":due", n(due))
+                .expression_attribute_values(":sk", s(ui::outbox_due_sk(due, id)))
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => {
+                match self.get_item(OP, ui::outbox_key(tenant, id)).await? {
+                    Some(_) => Ok(()),
+                    None => Err(StoreError::NotFound),
+                }
+            }
+            Err(e) => Err(sdk(OP, &e)),
+        }
+    }
+
+    async fn failed_outbox(&self, limit: u32) -> Result<Vec<FailedEmail>, StoreError> {
+        const OP: &str = "failed outbox";
+        let limit = limit as usize;
+        let mut failed = Vec::new();
+        let mut start = None;
+        let (name, pk_attr, _) = index::GSI3;
+        while failed.len() < limit {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(name)
+                .key_condition_expression("#kpk = :kpk")
+                .expression_attribute_names("#kpk", pk_attr)
+                .expression_attribute_values(":kpk", s(OUTBOX_FAILED))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit - failed.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk(OP, &e))?;
+            for item in out.items() {
+                failed.push(ui::failed_from_item(item)?);
+            }
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                break;
+            }
+        }
+        failed.truncate(limit);
+        Ok(failed)
     }
 
     async fn claim_idempotency_key(

@@ -349,32 +349,117 @@ async fn a_sent_email_loses_its_data_and_leaves_the_pending_index() {
         })
         .await
         .expect("create");
-    assert!(store.mark_outbox_sent(&t, &mail.id).await.expect("mark"));
-    let raw = store
+    let now = time::OffsetDateTime::now_utc();
+    assert!(matches!(
+        store
+            .claim_outbox(&t, &mail.id, now, 60)
+            .await
+            .expect("claim"),
+        peak_domain::outbox::OutboxClaim::Claimed { .. }
+    ));
+    let leased = get_outbox_item(&store, &t, &mail.id).await;
+    assert!(
+        matches!(leased.get("leased_until"), Some(AttributeValue::N(_))),
+        "a claimed item says so (the stream handler skips it)"
+    );
+    store
+        .complete_outbox(&t, &mail.id, "ses-message-1")
+        .await
+        .expect("complete");
+    let raw = get_outbox_item(&store, &t, &mail.id).await;
+    assert!(!raw.contains_key("data"), "the one-time link is gone");
+    assert!(!raw.contains_key("GSI2PK") && !raw.contains_key("GSI2SK"));
+    assert!(!raw.contains_key("leased_until"));
+    assert!(raw.contains_key("sent_at"));
+    assert_eq!(
+        raw.get("message_id"),
+        Some(&AttributeValue::S("ses-message-1".into()))
+    );
+    assert!(
+        matches!(raw.get("expires_at"), Some(AttributeValue::N(_))),
+        "expires by TTL"
+    );
+    assert_eq!(
+        store
+            .claim_outbox(&t, "01NOSUCHEMAIL000000000000", now, 60)
+            .await
+            .expect("claim"),
+        peak_domain::outbox::OutboxClaim::Gone,
+        "an unknown email is never to be sent"
+    );
+}
+
+async fn get_outbox_item(
+    store: &DynamoStore,
+    t: &peak_domain::TenantId,
+    id: &str,
+) -> std::collections::HashMap<String, AttributeValue> {
+    store
         .client()
         .get_item()
         .table_name(store.table())
-        .key("PK", AttributeValue::S(format!("OUTBOX#{t}#{}", mail.id)))
+        .key("PK", AttributeValue::S(format!("OUTBOX#{t}#{id}")))
         .key("SK", AttributeValue::S("OUTBOX".into()))
         .consistent_read(true)
         .send()
         .await
         .expect("get")
         .item
-        .expect("kept");
+        .expect("kept")
+}
+
+#[tokio::test]
+async fn a_failed_email_moves_from_the_pending_to_the_failed_index() {
+    use peak_domain::outbox::{EmailKind, OutboxEmail};
+    let store = make_store().await;
+    let t = fresh_tenant();
+    let p = profile(&*store, &t, "Standard").await;
+    let u = sample_user(&t, &p, "Ada", "Lovelace", "ada@example.com");
+    let mail = OutboxEmail {
+        tenant_id: t.clone(),
+        id: ulid::Ulid::new().to_string(),
+        kind: EmailKind::Invitation,
+        to: u.email.clone(),
+        user_id: u.id.clone(),
+        data: serde_json::json!({"link": "https://portal.example/accept?token=secret"}),
+        created_at: u.created_at,
+    };
+    store
+        .write_user(UserWrite {
+            previous: None,
+            next: Some(&u),
+            audit: &[],
+            outbox: std::slice::from_ref(&mail),
+        })
+        .await
+        .expect("create");
+    let raw = get_outbox_item(&store, &t, &mail.id).await;
+    assert_eq!(raw.get("entity"), Some(&AttributeValue::S("outbox".into())));
+    assert_eq!(
+        raw.get("GSI2SK"),
+        Some(&AttributeValue::S(format!("0000000000000#{}", mail.id))),
+        "a fresh email is due at once"
+    );
+    store
+        .fail_outbox(
+            &t,
+            &mail.id,
+            "rejected",
+            true,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .expect("fail");
+    let raw = get_outbox_item(&store, &t, &mail.id).await;
     assert!(!raw.contains_key("data"), "the one-time link is gone");
     assert!(!raw.contains_key("GSI2PK") && !raw.contains_key("GSI2SK"));
-    assert!(raw.contains_key("sent_at"));
+    assert_eq!(
+        raw.get("GSI3PK"),
+        Some(&AttributeValue::S("OUTBOX#FAILED".into()))
+    );
     assert!(
         matches!(raw.get("expires_at"), Some(AttributeValue::N(_))),
         "expires by TTL"
-    );
-    assert!(
-        !store
-            .mark_outbox_sent(&t, "01NOSUCHEMAIL000000000000")
-            .await
-            .expect("mark"),
-        "an unknown email is never to be sent"
     );
 }
 

@@ -173,6 +173,22 @@ const MIGRATIONS: &[&str] = &[
         hits         INTEGER NOT NULL CHECK (hits >= 0),
         PRIMARY KEY (bucket, window_start)
     ) STRICT, WITHOUT ROWID;",
+    // 3: outbox delivery: leases, retries with backoff, permanent failures.
+    // A row is pending while sent_at and failed_at are both NULL, and due
+    // when due_ms (Unix ms: a lease's end or a retry time; 0 = at once) has
+    // passed. A failed row keeps its body with `data` nulled (the CHECK of
+    // migration 2 still holds: body IS NULL exactly when sent).
+    "ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0);
+    ALTER TABLE outbox ADD COLUMN due_ms INTEGER NOT NULL DEFAULT 0;
+    -- the last transient error
+    ALTER TABLE outbox ADD COLUMN last_error TEXT;
+    -- the provider's message id, once sent
+    ALTER TABLE outbox ADD COLUMN message_id TEXT;
+    ALTER TABLE outbox ADD COLUMN failed_at TEXT;
+    ALTER TABLE outbox ADD COLUMN failure TEXT;
+    DROP INDEX outbox_pending;
+    CREATE INDEX outbox_due ON outbox (due_ms, seq) WHERE sent_at IS NULL AND failed_at IS NULL;
+    CREATE INDEX outbox_failed ON outbox (seq) WHERE failed_at IS NOT NULL;",
 ];
 
 /// The schema version this build writes and understands: the number of

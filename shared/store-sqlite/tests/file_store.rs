@@ -222,7 +222,7 @@ async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -310,17 +310,23 @@ async fn a_sent_email_keeps_no_content() {
         })
         .await
         .unwrap();
-    assert!(store.mark_outbox_sent(&t, &mail.id).await.unwrap());
+    let now = time::OffsetDateTime::now_utc();
+    assert!(matches!(
+        store.claim_outbox(&t, &mail.id, now, 60).await.unwrap(),
+        peak_domain::outbox::OutboxClaim::Claimed { .. }
+    ));
+    store.complete_outbox(&t, &mail.id, "msg-1").await.unwrap();
     drop(store);
 
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let (body, sent_at): (Option<String>, Option<String>) = conn
+    let (body, sent_at, message_id): (Option<String>, Option<String>, Option<String>) = conn
         .query_row(
-            "SELECT body, sent_at FROM outbox WHERE tenant_id = ?1 AND id = ?2",
+            "SELECT body, sent_at, message_id FROM outbox WHERE tenant_id = ?1 AND id = ?2",
             [t.as_str(), mail.id.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
     assert_eq!(body, None, "the token and address are gone");
     assert!(sent_at.is_some());
+    assert_eq!(message_id.as_deref(), Some("msg-1"));
 }
