@@ -40,6 +40,7 @@ DOCS = {
     "email-verification-view": "what an email-verification link shows",
     "email-verification-confirm": "confirming a new login email",
     "password-reset-request": "the signed-out 'forgot password' request",
+    "openapi": "the OpenAPI 3.1 document",
 }
 
 READ = ["dynamodb:GetItem"]
@@ -47,12 +48,23 @@ WRITE = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
          "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
 QUERY = ["dynamodb:Query"]
 ACTIONS = {
+    "openapi": [],
     "profile-catalogue": READ, "profile-get": READ, "user-get": READ, "me-get": READ,
     "invitation-view": READ, "email-verification-view": READ,
     "profile-list": READ + QUERY, "user-list": READ + QUERY,
     "user-audit": READ + QUERY, "tenant-audit": READ + QUERY,
     "user-delete": WRITE + QUERY,
 }
+
+
+def policies(acts):
+    return """      Policies:
+        - Statement:
+            - Effect: Allow
+              Action:
+""" + "".join(f"                - {a}\n" for a in acts) + """              Resource:
+                - !GetAtt Table.Arn
+""" + ('                - !Sub "${Table.Arn}/index/*"\n' if "dynamodb:Query" in acts else "")
 
 
 def routes():
@@ -111,13 +123,7 @@ async fn main() -> Result<(), lambda_http::Error> {{
     Properties:
       FunctionName: !Sub peak-users-${{Stage}}-{fn}
       Description: {DOCS[fn]}
-      Policies:
-        - Statement:
-            - Effect: Allow
-              Action:
-""" + "".join(f"                - {a}\n" for a in acts) + """              Resource:
-                - !GetAtt Table.Arn
-""" + ('                - !Sub "${Table.Arn}/index/*"\n' if "dynamodb:Query" in acts else "") + """      Events:
+""" + (policies(acts) if acts else "      # Serves a document built into the binary: no AWS access at all.\n") + """      Events:
 """
         for route, method, path_, auth in rs:
             out += f"""        {route}:

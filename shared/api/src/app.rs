@@ -94,8 +94,13 @@ pub async fn handle_routes(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    // The first request a process serves is a cold start (in Lambda: the
+    // invocation that paid for init).
+    static FIRST_REQUEST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+    let cold_start = FIRST_REQUEST.swap(false, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(
         request_id,
+        cold_start,
         method = %method,
         route,
         status = response.status().as_u16(),
@@ -159,6 +164,10 @@ pub(crate) async fn dispatch(
             }
             Route::ViewEmailVerification => handlers::public::view_email_verification(&token),
             Route::ConfirmEmailVerification => handlers::public::confirm_email(&ctx, &token).await,
+            Route::OpenApi => Ok(handlers::json(
+                http::StatusCode::OK,
+                &crate::openapi::document(),
+            )),
             Route::RequestPasswordReset => {
                 handlers::public::request_password_reset(&ctx, &req).await
             }
@@ -200,6 +209,7 @@ pub(crate) async fn dispatch(
         | Route::AcceptInvitation
         | Route::ViewEmailVerification
         | Route::ConfirmEmailVerification
-        | Route::RequestPasswordReset => Err(Problem::route_not_found()),
+        | Route::RequestPasswordReset
+        | Route::OpenApi => Err(Problem::route_not_found()),
     }
 }

@@ -11,6 +11,7 @@ pub mod auth;
 mod handlers;
 mod idempotency;
 pub mod lambda;
+pub mod openapi;
 pub mod problem;
 pub mod request;
 pub mod routes;

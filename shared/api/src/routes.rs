@@ -32,6 +32,7 @@ pub enum Route {
     ViewEmailVerification,
     ConfirmEmailVerification,
     RequestPasswordReset,
+    OpenApi,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +208,12 @@ pub const ROUTES: &[RouteSpec] = &[
         "/password-resets",
         "password-reset-request",
     )),
+    public(route(
+        Route::OpenApi,
+        Method::GET,
+        "/openapi.json",
+        "openapi",
+    )),
 ];
 
 /// Path parameters captured by a match, in template order.
@@ -335,7 +342,8 @@ mod tests {
                 "/invitations/{token}/accept",
                 "/email-verifications/{token}",
                 "/email-verifications/{token}",
-                "/password-resets"
+                "/password-resets",
+                "/openapi.json"
             ]
         );
     }

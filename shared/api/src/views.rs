@@ -5,7 +5,7 @@ use peak_domain::profile::Profile;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct ProfileSummary<'a> {
     pub id: &'a str,
     pub name: &'a str,
@@ -14,8 +14,10 @@ pub struct ProfileSummary<'a> {
     /// How many users hold the profile (a profile in use cannot be deleted).
     pub user_count: u64,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -35,7 +37,7 @@ impl<'a> From<&'a Profile> for ProfileSummary<'a> {
 
 /// A profile in full: the flat `settings` map (what an edit sends back) and
 /// the same choices laid out as the seven tabs, for a read-only view.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct ProfileView<'a> {
     #[serde(flatten)]
     pub summary: ProfileSummary<'a>,
@@ -43,14 +45,14 @@ pub struct ProfileView<'a> {
     pub tabs: Vec<TabView<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct TabView<'a> {
     pub id: &'static str,
     pub label: &'static str,
     pub settings: Vec<SettingView<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct SettingView<'a> {
     pub id: &'static str,
     pub label: &'static str,
@@ -88,14 +90,15 @@ pub fn profile_view<'a>(catalogue: &'static Catalogue, p: &'a Profile) -> Profil
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "PageOf{T}")]
 pub struct PageView<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
 /// A user as clients see it. Never includes token hashes.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct UserView<'a> {
     pub id: &'a str,
     pub email: &'a str,
@@ -112,17 +115,21 @@ pub struct UserView<'a> {
     pub invitation: Option<InvitationSummary>,
     pub version: u64,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub updated_at: OffsetDateTime,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct InvitationSummary {
     pub state: &'static str,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub sent_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub expires_at: OffsetDateTime,
 }
 

@@ -1,48 +1,108 @@
 //! Every sample event in `events/` (the files `sam local invoke -e` uses) is
-//! fed to the handlers, with a fresh token and a real profile id substituted,
-//! and answers the status its function promises.
+//! fed to its function's handler — exactly that function's routes, as the
+//! Lambda serves them — with its placeholders replaced by real values (a
+//! fresh token, a real profile id, user id, invitation or verification
+//! token), and answers the status its function promises.
+//!
+//! The events are written by `scripts/gen-events.py` from the route table.
 
 use http::StatusCode;
-use lambda_http::{Body, Request};
-use peak_api::{AppState, Route, handle, handle_routes, routes::spec};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt};
+use peak_api::routes::{Matched, function_routes, match_route, spec};
+use peak_api::{AppState, ROUTES, Route, RouteSpec, handle, handle_routes};
 use peak_auth::{DevIdentityProvider, JwtVerifier, StaticJwks};
 use peak_domain::TenantId;
 use peak_domain::catalogue::catalogue;
 use peak_domain::identity::IdpError;
+use peak_domain::outbox::EmailKind;
 use peak_domain::ports::{ProfileStore, UserStore, UserWrite};
 use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
 use peak_domain::role::Role;
 use peak_domain::user::{AccountNumber, Email, PersonName, User, UserId, UserStatus};
-use peak_domain::users::UserSettings;
+use peak_domain::users::{self, InviteRequest, SelfPatch, UserSettings};
 use peak_store_sqlite::SqliteStore;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The placeholders the events carry (see `events/README.md`).
 const SAMPLE_ID: &str = "01JDPEAKSAMP1E0000000000AB";
+const SAMPLE_USER_ID: &str = "01JDPEAKSAMP1EVSER000000AB";
 const TOKEN_PLACEHOLDER: &str = "PASTE_A_TOKEN_FROM_peak-local_token";
+const INVITATION_PLACEHOLDER: &str = "PASTE_THE_TOKEN_FROM_AN_INVITATION_LINK";
+const VERIFICATION_PLACEHOLDER: &str = "PASTE_THE_TOKEN_FROM_AN_EMAIL_VERIFICATION_LINK";
 
 struct Harness {
     state: AppState,
     idp: DevIdentityProvider,
+    store: Arc<SqliteStore>,
+    /// The profile every seeded user holds.
+    seed_profile: String,
 }
 
-/// No identity-provider calls happen on these routes.
-struct NoIdp;
+/// Stands in for Auth0 on the invitation routes: every invitee gets a
+/// subject, and a password-setup link that says whose it is.
+struct FakeIdp;
 
 #[async_trait::async_trait]
-impl peak_domain::identity::IdentityProvider for NoIdp {
-    async fn ensure_user(&self, _: &User) -> Result<String, IdpError> {
-        Err(IdpError::Unavailable("not in this test".into()))
+impl peak_domain::identity::IdentityProvider for FakeIdp {
+    async fn ensure_user(&self, user: &User) -> Result<String, IdpError> {
+        Ok(format!("auth0|invitee-{}", user.id))
     }
-    async fn password_setup_link(&self, _: &User, _: &str) -> Result<String, IdpError> {
-        Err(IdpError::Unavailable("not in this test".into()))
+    async fn password_setup_link(&self, _: &User, subject: &str) -> Result<String, IdpError> {
+        Ok(format!("https://idp.test/set-password?subject={subject}"))
     }
 }
 
 const TENANT: &str = "sample-tenant";
 
+fn tenant() -> TenantId {
+    TenantId::parse(TENANT).unwrap()
+}
+
+/// An active user on account ACME, stored directly (version 1).
+async fn seed_user(
+    store: &SqliteStore,
+    profile: &peak_domain::ProfileId,
+    role: Role,
+    subject: &str,
+    email: &str,
+) -> User {
+    let now = time::OffsetDateTime::now_utc();
+    let user = User {
+        tenant_id: tenant(),
+        id: UserId::generate(),
+        email: Email::parse(email).unwrap(),
+        pending_email: None,
+        first_name: PersonName::parse("first_name", "Sample").unwrap(),
+        last_name: PersonName::parse("last_name", role.as_str()).unwrap(),
+        account_number: None,
+        customer_accounts: vec![AccountNumber::parse("a", "ACME").unwrap()],
+        role,
+        profile_id: profile.clone(),
+        extension_groups: Vec::new(),
+        status: UserStatus::Active,
+        idp_subject: Some(subject.to_owned()),
+        invitation: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    store
+        .write_user(UserWrite {
+            previous: None,
+            next: Some(&user),
+            audit: &[],
+            outbox: &[],
+        })
+        .await
+        .unwrap();
+    user
+}
+
 /// An app over an in-memory store with one active user per role, each
-/// with subject `auth0|<role>`.
+/// with subject `auth0|<role>` and email `<role>@sample.example`.
 async fn harness() -> Harness {
     let idp = DevIdentityProvider::generate("https://issuer.test/", "https://api.test").unwrap();
     let verifier = JwtVerifier::new(
@@ -51,10 +111,9 @@ async fn harness() -> Harness {
         Arc::new(StaticJwks(idp.jwks())),
     );
     let store = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let tenant = TenantId::parse(TENANT).unwrap();
     let now = time::OffsetDateTime::now_utc();
     let profile = Profile {
-        tenant_id: tenant.clone(),
+        tenant_id: tenant(),
         id: peak_domain::ProfileId::generate(),
         name: ProfileName::parse("Seed").unwrap(),
         description: String::new(),
@@ -66,67 +125,106 @@ async fn harness() -> Harness {
     };
     store.insert_profile(&profile).await.unwrap();
     for role in Role::ALL {
-        let id = UserId::generate();
-        let user = User {
-            tenant_id: tenant.clone(),
-            id: id.clone(),
-            email: Email::parse(&format!("{role}@sample.example")).unwrap(),
-            pending_email: None,
-            first_name: PersonName::parse("first_name", "Sample").unwrap(),
-            last_name: PersonName::parse("last_name", role.as_str()).unwrap(),
-            account_number: None,
-            customer_accounts: vec![AccountNumber::parse("a", "ACME").unwrap()],
+        seed_user(
+            &store,
+            &profile.id,
             role,
-            profile_id: profile.id.clone(),
-            extension_groups: Vec::new(),
-            status: UserStatus::Active,
-            idp_subject: Some(format!("auth0|{role}")),
-            invitation: None,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        };
-        store
-            .write_user(UserWrite {
-                previous: None,
-                next: Some(&user),
-                audit: &[],
-                outbox: &[],
-            })
-            .await
-            .unwrap();
+            &format!("auth0|{role}"),
+            &format!("{role}@sample.example"),
+        )
+        .await;
     }
     Harness {
         state: AppState {
             profiles: store.clone(),
-            users: store,
-            idp: Arc::new(NoIdp),
+            users: store.clone(),
+            idp: Arc::new(FakeIdp),
             verifier: Arc::new(verifier),
             catalogue: catalogue(),
             settings: Arc::new(UserSettings::default()),
         },
         idp,
+        store,
+        seed_profile: profile.id.as_str().to_owned(),
     }
 }
 
+/// What an event's placeholders become.
+#[derive(Clone)]
+struct Fill {
+    /// Whose token goes in `authorization` (subject `auth0|<role>`).
+    role: &'static str,
+    profile_id: String,
+    user_id: String,
+    invitation: String,
+    verification: String,
+}
+
+fn events_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+fn read_event(file: &str) -> String {
+    let path = events_dir().join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 impl Harness {
-    fn event(&self, file: &str, role: &str, profile_id: &str) -> Request {
-        let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
-        let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    fn event(&self, file: &str, role: &'static str, profile_id: &str) -> Request {
+        self.event_with(
+            file,
+            &Fill {
+                role,
+                profile_id: profile_id.to_owned(),
+                user_id: SAMPLE_USER_ID.to_owned(),
+                invitation: INVITATION_PLACEHOLDER.to_owned(),
+                verification: VERIFICATION_PLACEHOLDER.to_owned(),
+            },
+        )
+    }
+
+    fn event_with(&self, file: &str, fill: &Fill) -> Request {
         let token = self
             .idp
             .token_for(
-                &format!("auth0|{role}"),
+                &format!("auth0|{}", fill.role),
                 TENANT,
-                role,
+                fill.role,
                 Duration::from_secs(300),
             )
             .unwrap();
-        let raw = raw
+        let raw = read_event(file)
             .replace(TOKEN_PLACEHOLDER, &token)
-            .replace(SAMPLE_ID, profile_id);
+            .replace(SAMPLE_ID, &fill.profile_id)
+            .replace(SAMPLE_USER_ID, &fill.user_id)
+            .replace(INVITATION_PLACEHOLDER, &fill.invitation)
+            .replace(VERIFICATION_PLACEHOLDER, &fill.verification);
         lambda_http::request::from_str(&raw)
             .unwrap_or_else(|e| panic!("{file} is not an API Gateway event: {e}"))
+    }
+
+    /// The use-case view of the user with this subject.
+    async fn actor(&self, subject: &str) -> peak_domain::user_policy::Actor {
+        users::resolve_actor(&self.state.ctx("test-setup"), &tenant(), subject)
+            .await
+            .unwrap()
+    }
+
+    /// The one-time token in the link of the newest unsent email of `kind`
+    /// to user `id`.
+    async fn link_token(&self, kind: EmailKind, id: &UserId) -> String {
+        let outbox = self
+            .store
+            .pending_outbox(100, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        let mail = outbox
+            .iter()
+            .rev()
+            .find(|m| m.kind == kind && &m.user_id == id)
+            .unwrap_or_else(|| panic!("no {kind:?} email for {id}"));
+        let link = mail.data["link"].as_str().unwrap();
+        link.rsplit('/').next().unwrap().to_owned()
     }
 }
 
@@ -137,6 +235,19 @@ fn json(resp: &http::Response<Body>) -> serde_json::Value {
     }
 }
 
+/// The function an event file is for: its name without `.json`.
+fn function_of(file: &str) -> &str {
+    file.strip_suffix(".json").unwrap()
+}
+
+/// Every `events/*.json` file name, sorted.
+fn event_files() -> BTreeSet<String> {
+    std::fs::read_dir(events_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect()
+}
 #[tokio::test]
 async fn every_sample_event_gets_its_functions_answer() {
     let h = harness().await;
@@ -230,4 +341,288 @@ async fn non_admins_are_refused_before_anything_changes() {
         .map(|p| p["name"].clone())
         .collect();
     assert_eq!(names, ["Seed"], "only the seeded profile");
+}
+
+/// Feeds event files to their functions, recording what each answered.
+struct Cases<'h> {
+    h: &'h Harness,
+    answered: Vec<(String, StatusCode)>,
+}
+
+impl Cases<'_> {
+    /// `events/<file>` with `fill`, served by exactly the routes of the
+    /// function the file is named after (as its Lambda serves them).
+    async fn run(&mut self, file: &str, fill: &Fill, expected: StatusCode) -> serde_json::Value {
+        let function = function_of(file);
+        let specs: Vec<&'static RouteSpec> =
+            function_routes(function).into_iter().map(spec).collect();
+        assert!(!specs.is_empty(), "{file}: no function {function}");
+        let resp = handle_routes(&self.h.state, &specs, self.h.event_with(file, fill)).await;
+        assert_eq!(resp.status(), expected, "{file}: {:?}", resp.body());
+        self.answered.push((file.to_owned(), resp.status()));
+        match resp.body() {
+            Body::Empty => serde_json::Value::Null,
+            _ => json(&resp),
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_function_answers_its_sample_event() {
+    let h = harness().await;
+    let ctx = h.state.ctx("test-setup");
+    let admin = h.actor("auth0|admin").await;
+    let seed = peak_domain::ProfileId::parse(&h.seed_profile).unwrap();
+    // The user the /users/{id} events act on: an active customer of ACME.
+    let target = seed_user(
+        &h.store,
+        &seed,
+        Role::Customer,
+        "auth0|target",
+        "target@sample.example",
+    )
+    .await;
+    // A pending invitation, and its link's token.
+    let invitee = users::invite(
+        &ctx,
+        &admin,
+        InviteRequest {
+            first_name: "Ivy".into(),
+            last_name: "Invitee".into(),
+            email: "ivy@sample.example".into(),
+            role: "customer".into(),
+            profile_id: h.seed_profile.clone(),
+            extension_groups: Vec::new(),
+            customer_accounts: vec!["ACME".into()],
+            account_number: None,
+        },
+    )
+    .await
+    .unwrap();
+    let invitation = h.link_token(EmailKind::Invitation, &invitee.id).await;
+    // A login-email change waiting for confirmation, and its link's token.
+    let rep = h.actor("auth0|sales_rep").await;
+    users::edit_self(
+        &ctx,
+        &rep,
+        Some(rep.user.version),
+        SelfPatch {
+            email: Some("rep.new@sample.example".into()),
+            ..SelfPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    let verification = h
+        .link_token(EmailKind::EmailChangeVerification, &rep.user.id)
+        .await;
+
+    let admin = Fill {
+        role: "admin",
+        profile_id: h.seed_profile.clone(),
+        user_id: target.id.to_string(),
+        invitation,
+        verification,
+    };
+    // /me events run as the seeded customer (version 1, as `If-Match` says).
+    let customer = Fill {
+        role: "customer",
+        ..admin.clone()
+    };
+    // Public events carry no token; the fill is the same.
+    let public = admin.clone();
+    let mut c = Cases {
+        h: &h,
+        answered: Vec::new(),
+    };
+
+    // Profiles: the created one is the one get, update and delete act on.
+    c.run("profile-catalogue.json", &admin, StatusCode::OK)
+        .await;
+    c.run("profile-list.json", &admin, StatusCode::OK).await;
+    let created = c
+        .run("profile-create.json", &admin, StatusCode::CREATED)
+        .await;
+    let vip = Fill {
+        profile_id: created["id"].as_str().unwrap().to_owned(),
+        ..admin.clone()
+    };
+    c.run("profile-get.json", &vip, StatusCode::OK).await;
+    c.run("profile-update.json", &vip, StatusCode::OK).await;
+
+    // Users: the invited one gets resent and revoked; the target the rest.
+    let list = c.run("user-list.json", &admin, StatusCode::OK).await;
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["id"] == target.id.as_str()),
+        "the target is a customer: {list}"
+    );
+    let invited = c.run("user-invite.json", &admin, StatusCode::CREATED).await;
+    assert_eq!(invited["status"], "invited");
+    assert_eq!(invited["profile_id"], h.seed_profile.as_str());
+    let jane = Fill {
+        user_id: invited["id"].as_str().unwrap().to_owned(),
+        ..admin.clone()
+    };
+    c.run("user-get.json", &admin, StatusCode::OK).await;
+    let updated = c.run("user-update.json", &admin, StatusCode::OK).await;
+    assert_eq!(updated["last_name"], "Doe-Smith");
+    assert_eq!(updated["version"], 2);
+    let suspended = c.run("user-suspend.json", &admin, StatusCode::OK).await;
+    assert_eq!(suspended["status"], "suspended");
+    let enabled = c.run("user-enable.json", &admin, StatusCode::OK).await;
+    assert_eq!(enabled["status"], "active");
+    c.run("user-password-reset.json", &admin, StatusCode::ACCEPTED)
+        .await;
+    let audit = c.run("user-audit.json", &admin, StatusCode::OK).await;
+    assert!(!audit["items"].as_array().unwrap().is_empty());
+    c.run("invitation-resend.json", &jane, StatusCode::OK).await;
+    c.run("invitation-revoke.json", &jane, StatusCode::OK).await;
+    c.run("tenant-audit.json", &admin, StatusCode::OK).await;
+
+    // The signed-in user's own record.
+    let me = c.run("me-get.json", &customer, StatusCode::OK).await;
+    assert_eq!(me["email"], "customer@sample.example");
+    let me = c.run("me-update.json", &customer, StatusCode::OK).await;
+    assert_eq!(me["first_name"], "Sam");
+    c.run("me-password-reset.json", &customer, StatusCode::ACCEPTED)
+        .await;
+
+    // Links from emails, and the signed-out reset.
+    let view = c.run("invitation-view.json", &public, StatusCode::OK).await;
+    assert_eq!(view["first_name"], "Ivy");
+    let accepted = c
+        .run("invitation-accept.json", &public, StatusCode::OK)
+        .await;
+    assert_eq!(
+        accepted["password_setup_url"],
+        format!(
+            "https://idp.test/set-password?subject=auth0|invitee-{}",
+            invitee.id
+        )
+    );
+    c.run("email-verification-view.json", &public, StatusCode::OK)
+        .await;
+    let confirmed = c
+        .run("email-verification-confirm.json", &public, StatusCode::OK)
+        .await;
+    assert_eq!(confirmed["email"], "rep.new@sample.example");
+    c.run("password-reset-request.json", &public, StatusCode::ACCEPTED)
+        .await;
+    let doc = c.run("openapi.json", &public, StatusCode::OK).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
+
+    // Destructive last: they remove what the events above act on.
+    c.run("user-delete.json", &admin, StatusCode::NO_CONTENT)
+        .await;
+    c.run("profile-delete.json", &vip, StatusCode::NO_CONTENT)
+        .await;
+    assert_eq!(h.store.get_user(&tenant(), &target.id).await.unwrap(), None);
+
+    let ran: BTreeSet<String> = c.answered.iter().map(|(f, _)| f.clone()).collect();
+    assert_eq!(ran.len(), c.answered.len(), "each event once");
+    assert_eq!(ran, event_files(), "every event file is exercised");
+}
+
+#[test]
+fn every_function_has_one_sample_event_and_every_event_a_function() {
+    let functions: BTreeSet<String> = ROUTES
+        .iter()
+        .map(|r| format!("{}.json", r.function))
+        .collect();
+    let files = event_files();
+    let missing: Vec<_> = functions.difference(&files).collect();
+    let orphans: Vec<_> = files.difference(&functions).collect();
+    assert!(
+        missing.is_empty(),
+        "functions without events/<function>.json: {missing:?}"
+    );
+    assert!(orphans.is_empty(), "events naming no function: {orphans:?}");
+}
+
+#[test]
+fn every_event_is_an_api_gateway_request_for_its_functions_route() {
+    for file in event_files() {
+        let function = function_of(&file);
+        let routes = function_routes(function);
+        assert_eq!(routes.len(), 1, "{file}: one route per function");
+        let route = spec(routes[0]);
+        let raw = read_event(&file);
+        let req = lambda_http::request::from_str(&raw)
+            .unwrap_or_else(|e| panic!("{file} is not an API Gateway event: {e}"));
+        assert_eq!(req.method(), route.method, "{file}");
+        let path = peak_api::request::path(&req);
+        let params = match match_route(&[route], req.method(), &path) {
+            Matched::Found(_, params) => params,
+            _ => panic!("{file}: {path} is not {}", route.path),
+        };
+        let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() else {
+            panic!("{file}: not an HTTP API (payload v2) event");
+        };
+        let route_key = format!("{} {}", route.method, route.path);
+        assert_eq!(ctx.route_key.as_deref(), Some(route_key.as_str()), "{file}");
+        assert_eq!(ctx.http.path.as_deref(), Some(path.as_str()), "{file}");
+        assert_eq!(
+            ctx.request_id.as_deref(),
+            Some(format!("sample-{function}").as_str()),
+            "{file}"
+        );
+        let event: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(event["version"], "2.0", "{file}");
+        assert_eq!(event["routeKey"], route_key.as_str(), "{file}");
+        // The path parameters API Gateway would pass are the ones in the path.
+        let declared = req.path_parameters();
+        assert_eq!(declared.iter().count(), params.len(), "{file}");
+        for (name, value) in &params {
+            assert_eq!(declared.first(name), Some(value.as_str()), "{file}: {name}");
+        }
+        // Placeholders: a token exactly where one is needed, and ids that
+        // are valid (so a hand invocation reaches the store and says 404).
+        let headers = req.headers();
+        assert_eq!(
+            headers.get("authorization").map(|v| v.to_str().unwrap()),
+            route
+                .authenticated
+                .then_some("Bearer PASTE_A_TOKEN_FROM_peak-local_token"),
+            "{file}"
+        );
+        for (name, value) in &params {
+            if *name == "id" {
+                assert!(
+                    [SAMPLE_ID, SAMPLE_USER_ID].contains(&value.as_str()),
+                    "{file}: {value}"
+                );
+            }
+        }
+        assert_eq!(
+            headers.contains_key("idempotency-key"),
+            route.idempotent,
+            "{file}"
+        );
+        assert_eq!(
+            headers.contains_key("if-match"),
+            route.method == http::Method::PATCH,
+            "{file}"
+        );
+        let has_body = event.get("body").is_some();
+        assert_eq!(headers.contains_key("content-type"), has_body, "{file}");
+        if has_body {
+            let body: serde_json::Value =
+                serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+            assert!(body.is_object(), "{file}: the body is a JSON object");
+        }
+    }
+}
+
+#[test]
+fn the_sample_ids_are_valid_ulids() {
+    assert!(UserId::parse(SAMPLE_USER_ID).is_some());
+    assert!(peak_domain::ProfileId::parse(SAMPLE_ID).is_some());
+    assert_eq!(
+        UserId::parse(SAMPLE_USER_ID).unwrap().as_str(),
+        SAMPLE_USER_ID
+    );
 }

@@ -8,7 +8,7 @@ use crate::user::UserId;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FieldChange {
     pub field: String,
     pub before: Option<String>,
@@ -18,7 +18,7 @@ pub struct FieldChange {
 /// Fields whose values are personal data.
 pub const PERSONAL_FIELDS: &[&str] = &["email", "pending_email", "first_name", "last_name"];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditEvent {
     pub tenant_id: TenantId,
     /// A ULID: orders events by time.
@@ -31,6 +31,7 @@ pub struct AuditEvent {
     pub changes: Vec<FieldChange>,
     pub request_id: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub at: OffsetDateTime,
 }
 

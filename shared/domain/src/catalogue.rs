@@ -8,7 +8,7 @@
 use crate::role::Role;
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Catalogue {
     pub tabs: &'static [Tab],
     /// Named sets of extra permissions granted on top of a profile.
@@ -18,7 +18,7 @@ pub struct Catalogue {
 /// Extra permissions: each grant raises a setting to at least the given
 /// option (options are listed least to most permissive), for roles the
 /// setting applies to.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ExtensionGroup {
     pub id: &'static str,
     pub label: &'static str,
@@ -26,13 +26,13 @@ pub struct ExtensionGroup {
     pub grants: &'static [Grant],
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Grant {
     pub setting: &'static str,
     pub option: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Tab {
     pub id: &'static str,
     pub label: &'static str,
@@ -40,7 +40,7 @@ pub struct Tab {
     pub settings: &'static [Setting],
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Setting {
     /// `<tab>.<setting>`: unique across the catalogue; the key in a profile's
     /// settings map.
@@ -54,7 +54,7 @@ pub struct Setting {
     pub applies_to: &'static [Role],
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct BubbleOption {
     pub id: &'static str,
     pub label: &'static str,

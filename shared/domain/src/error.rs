@@ -5,7 +5,7 @@ use crate::ports::StoreError;
 use serde::Serialize;
 
 /// One invalid input field, named as the client sent it (`settings.my_cases.view`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FieldError {
     pub field: String,
     pub reason: String,

@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 /// For each catalogue setting that applies to the role, the chosen option.
 /// Settings that do not apply to the role are absent: whatever the profile
 /// says about them has no effect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct EffectivePermissions {
     pub role: Role,
+    #[schemars(with = "BTreeMap<String, String>")]
     pub settings: BTreeMap<&'static str, String>,
 }
 

@@ -143,7 +143,7 @@ pub struct Profile {
 }
 
 /// What a client sends to create a profile: only a name is needed.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProfile {
     pub name: String,
@@ -152,7 +152,7 @@ pub struct NewProfile {
 }
 
 /// A partial edit: absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     #[serde(default)]

@@ -174,7 +174,7 @@ pub async fn resolve_actor(
 
 // ------------------------------------------------------------------- input
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     pub first_name: String,
@@ -191,7 +191,7 @@ pub struct InviteRequest {
 }
 
 /// An edit: absent fields stay as they are. `account_number: null` clears it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default)]
@@ -200,7 +200,8 @@ pub struct UserPatch {
     pub last_name: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
-    #[serde(default, with = "double_option")]
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<String>")]
     pub account_number: Option<Option<String>>,
     #[serde(default)]
     pub customer_accounts: Option<Vec<String>>,
@@ -213,7 +214,7 @@ pub struct UserPatch {
 }
 
 /// What a user may change about themselves (`PATCH /me`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SelfPatch {
     #[serde(default)]
