@@ -57,7 +57,7 @@ pub const SEEDED_ROLES: [&str; 4] = ["admin", "sales_rep", "partner", "customer"
 
 pub async fn spawn(stores: Stores) -> TestApp {
     // Logs (JSON, per request, internal errors included) show on failure.
-    peak_api::telemetry::init();
+    peak_api::telemetry::init_for_tests();
     let running = peak_local::start(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         stores.clone(),

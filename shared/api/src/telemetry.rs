@@ -16,3 +16,17 @@ pub fn init() {
         .with_target(false)
         .try_init();
 }
+
+/// The same JSON logs for tests, through the test harness's capture: shown
+/// for a failing test, silent for passing ones.
+pub fn init_for_tests() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(EnvFilter::new(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
+        ))
+        .with_current_span(false)
+        .with_target(false)
+        .with_test_writer()
+        .try_init();
+}
