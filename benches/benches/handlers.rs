@@ -19,7 +19,7 @@ use peak_api::AppState;
 use peak_auth::{DevIdentityProvider, JwtVerifier, StaticJwks};
 use peak_benches::memory_store::MemoryStore;
 use peak_domain::catalogue::catalogue;
-use peak_domain::identity::{IdentityProvider, IdpError};
+use peak_domain::identity::{IdentityProvider, IdpAccount, IdpError, IdpPage, IdpUserState};
 use peak_domain::ports::{ProfileStore, UserStore, UserWrite};
 use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
 use peak_domain::role::Role;
@@ -55,6 +55,18 @@ impl IdentityProvider for UnusedIdp {
         Err(IdpError::Unavailable("not used by the benchmarks".into()))
     }
     async fn password_setup_link(&self, _: &User, _: &str) -> Result<String, IdpError> {
+        Err(IdpError::Unavailable("not used by the benchmarks".into()))
+    }
+    async fn update_user(&self, _: &str, _: &IdpUserState) -> Result<bool, IdpError> {
+        Err(IdpError::Unavailable("not used by the benchmarks".into()))
+    }
+    async fn delete_user(&self, _: &str) -> Result<(), IdpError> {
+        Err(IdpError::Unavailable("not used by the benchmarks".into()))
+    }
+    async fn get_user(&self, _: &str) -> Result<Option<IdpAccount>, IdpError> {
+        Err(IdpError::Unavailable("not used by the benchmarks".into()))
+    }
+    async fn list_users(&self, _: u32, _: u32) -> Result<IdpPage, IdpError> {
         Err(IdpError::Unavailable("not used by the benchmarks".into()))
     }
 }

@@ -5,7 +5,7 @@
 use peak_api::AppState;
 use peak_auth::{HttpJwks, JwtVerifier};
 use peak_domain::catalogue::catalogue;
-use peak_domain::identity::{IdentityProvider, IdpError};
+use peak_domain::identity::{IdentityProvider, IdpAccount, IdpError, IdpPage, IdpUserState};
 use peak_domain::user::User;
 use peak_domain::users::UserSettings;
 use peak_store_dynamodb::{DynamoStore, client_from_env};
@@ -23,6 +23,26 @@ impl IdentityProvider for Auth0NotConfigured {
         ))
     }
     async fn password_setup_link(&self, _: &User, _: &str) -> Result<String, IdpError> {
+        Err(IdpError::Unavailable(
+            "the Auth0 Management API client is not configured yet".into(),
+        ))
+    }
+    async fn update_user(&self, _: &str, _: &IdpUserState) -> Result<bool, IdpError> {
+        Err(IdpError::Unavailable(
+            "the Auth0 Management API client is not configured yet".into(),
+        ))
+    }
+    async fn delete_user(&self, _: &str) -> Result<(), IdpError> {
+        Err(IdpError::Unavailable(
+            "the Auth0 Management API client is not configured yet".into(),
+        ))
+    }
+    async fn get_user(&self, _: &str) -> Result<Option<IdpAccount>, IdpError> {
+        Err(IdpError::Unavailable(
+            "the Auth0 Management API client is not configured yet".into(),
+        ))
+    }
+    async fn list_users(&self, _: u32, _: u32) -> Result<IdpPage, IdpError> {
         Err(IdpError::Unavailable(
             "the Auth0 Management API client is not configured yet".into(),
         ))

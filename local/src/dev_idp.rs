@@ -10,7 +10,9 @@ use axum::response::{Html, IntoResponse, Response};
 use http::StatusCode;
 use peak_api::AppState;
 use peak_domain::TenantId;
-use peak_domain::identity::{IdentityProvider, IdpError, new_link_token};
+use peak_domain::identity::{
+    IdentityProvider, IdpAccount, IdpError, IdpPage, IdpUserState, new_link_token,
+};
 use peak_domain::user::User;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -31,6 +33,9 @@ struct Ticket {
 pub struct LocalIdentityProvider {
     base_url: String,
     tickets: Mutex<HashMap<String, Ticket>>,
+    /// The logins it holds, by subject (in memory: a restart forgets them,
+    /// and reconciliation or the next accept recreates them).
+    accounts: Mutex<std::collections::BTreeMap<String, IdpAccount>>,
 }
 
 impl LocalIdentityProvider {
@@ -38,6 +43,7 @@ impl LocalIdentityProvider {
         Self {
             base_url: base_url.into(),
             tickets: Mutex::new(HashMap::new()),
+            accounts: Mutex::new(std::collections::BTreeMap::new()),
         }
     }
 
@@ -87,7 +93,62 @@ impl LocalIdentityProvider {
 #[async_trait::async_trait]
 impl IdentityProvider for LocalIdentityProvider {
     async fn ensure_user(&self, user: &User) -> Result<String, IdpError> {
-        Ok(format!("dev|{}", user.id))
+        let subject = format!("dev|{}", user.id);
+        let state = IdpUserState::of(user);
+        let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        accounts
+            .entry(subject.clone())
+            .or_insert_with(|| IdpAccount {
+                subject: subject.clone(),
+                email: state.email,
+                email_verified: true,
+                given_name: Some(state.given_name),
+                family_name: Some(state.family_name),
+                blocked: state.blocked,
+                tenant: Some(user.tenant_id.as_str().to_owned()),
+                user_id: Some(user.id.as_str().to_owned()),
+            });
+        Ok(subject)
+    }
+
+    async fn update_user(&self, subject: &str, state: &IdpUserState) -> Result<bool, IdpError> {
+        let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(a) = accounts.get_mut(subject) else {
+            return Ok(false);
+        };
+        a.email = state.email.clone();
+        a.given_name = Some(state.given_name.clone());
+        a.family_name = Some(state.family_name.clone());
+        a.blocked = state.blocked;
+        Ok(true)
+    }
+
+    async fn delete_user(&self, subject: &str) -> Result<(), IdpError> {
+        let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        accounts.remove(subject);
+        Ok(())
+    }
+
+    async fn get_user(&self, subject: &str) -> Result<Option<IdpAccount>, IdpError> {
+        let accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(accounts.get(subject).cloned())
+    }
+
+    async fn list_users(&self, page: u32, per_page: u32) -> Result<IdpPage, IdpError> {
+        let accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        let per_page = per_page.max(1) as usize;
+        let start = page as usize * per_page;
+        let items: Vec<IdpAccount> = accounts
+            .values()
+            .skip(start)
+            .take(per_page)
+            .cloned()
+            .collect();
+        let next = (start + per_page < accounts.len()).then_some(page + 1);
+        Ok(IdpPage {
+            accounts: items,
+            next,
+        })
     }
 
     async fn password_setup_link(&self, user: &User, subject: &str) -> Result<String, IdpError> {

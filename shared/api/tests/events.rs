@@ -14,7 +14,7 @@ use peak_api::{AppState, ROUTES, Route, RouteSpec, handle, handle_routes};
 use peak_auth::{DevIdentityProvider, JwtVerifier, StaticJwks};
 use peak_domain::TenantId;
 use peak_domain::catalogue::catalogue;
-use peak_domain::identity::IdpError;
+use peak_domain::identity::{IdpAccount, IdpError, IdpPage, IdpUserState};
 use peak_domain::outbox::EmailKind;
 use peak_domain::ports::{ProfileStore, UserStore, UserWrite};
 use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
@@ -52,6 +52,21 @@ impl peak_domain::identity::IdentityProvider for FakeIdp {
     }
     async fn password_setup_link(&self, _: &User, subject: &str) -> Result<String, IdpError> {
         Ok(format!("https://idp.test/set-password?subject={subject}"))
+    }
+    async fn update_user(&self, _: &str, _: &IdpUserState) -> Result<bool, IdpError> {
+        Ok(true)
+    }
+    async fn delete_user(&self, _: &str) -> Result<(), IdpError> {
+        Ok(())
+    }
+    async fn get_user(&self, _: &str) -> Result<Option<IdpAccount>, IdpError> {
+        Ok(None)
+    }
+    async fn list_users(&self, _: u32, _: u32) -> Result<IdpPage, IdpError> {
+        Ok(IdpPage {
+            accounts: vec![],
+            next: None,
+        })
     }
 }
 

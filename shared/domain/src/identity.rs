@@ -17,6 +17,54 @@ pub enum IdpError {
     Rejected(String),
 }
 
+/// What we want the provider to hold for one of our users: the provider is
+/// told the whole state, never a delta, so repeating or reordering the work
+/// cannot leave an older state behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpUserState {
+    pub email: String,
+    pub given_name: String,
+    pub family_name: String,
+    /// Suspended, or anything else that must not sign in.
+    pub blocked: bool,
+}
+
+impl IdpUserState {
+    /// The state `user` owes the provider: blocked while suspended.
+    pub fn of(user: &User) -> Self {
+        Self {
+            email: user.email.as_str().to_owned(),
+            given_name: user.first_name.as_str().to_owned(),
+            family_name: user.last_name.as_str().to_owned(),
+            blocked: user.status == crate::user::UserStatus::Suspended,
+        }
+    }
+}
+
+/// A login as the provider holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpAccount {
+    /// `auth0|…`
+    pub subject: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub blocked: bool,
+    /// Our tenant, recorded on the login when we created it.
+    pub tenant: Option<String>,
+    /// Our user id, recorded on the login when we created it.
+    pub user_id: Option<String>,
+}
+
+/// One page of the provider's logins (reconciliation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpPage {
+    pub accounts: Vec<IdpAccount>,
+    /// Where the next page starts; `None` on the last.
+    pub next: Option<u32>,
+}
+
 #[async_trait]
 pub trait IdentityProvider: Send + Sync {
     /// Creates the user's login (with an unguessable password nobody knows)
@@ -26,6 +74,19 @@ pub trait IdentityProvider: Send + Sync {
     /// A link where the user sets a (new) password; the provider reports
     /// back when it is set.
     async fn password_setup_link(&self, user: &User, subject: &str) -> Result<String, IdpError>;
+
+    /// Makes the login hold `state` (name, email, blocked). `Ok(false)` when
+    /// there is no such login (nothing to update).
+    async fn update_user(&self, subject: &str, state: &IdpUserState) -> Result<bool, IdpError>;
+
+    /// Deletes the login; deleting one that is already gone succeeds.
+    async fn delete_user(&self, subject: &str) -> Result<(), IdpError>;
+
+    /// The login, if it exists.
+    async fn get_user(&self, subject: &str) -> Result<Option<IdpAccount>, IdpError>;
+
+    /// A page of all logins (of our connection), for reconciliation.
+    async fn list_users(&self, page: u32, per_page: u32) -> Result<IdpPage, IdpError>;
 }
 
 /// A fresh one-time token for a link (256 random bits, URL-safe) and the

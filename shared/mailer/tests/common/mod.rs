@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use peak_domain::TenantId;
-use peak_domain::identity::{IdentityProvider, IdpError};
+use peak_domain::identity::{IdentityProvider, IdpAccount, IdpError, IdpPage, IdpUserState};
 use peak_domain::outbox::{EmailKind, OutboxEmail};
 use peak_domain::ports::{UserStore, UserWrite};
 use peak_domain::user::{Email, User};
@@ -110,6 +110,18 @@ impl IdentityProvider for FakeIdp {
             "https://idp.acme.example/set-password?ticket={}",
             user.id
         ))
+    }
+    async fn update_user(&self, _: &str, _: &IdpUserState) -> Result<bool, IdpError> {
+        Err(IdpError::Unavailable("not used by the mailer tests".into()))
+    }
+    async fn delete_user(&self, _: &str) -> Result<(), IdpError> {
+        Err(IdpError::Unavailable("not used by the mailer tests".into()))
+    }
+    async fn get_user(&self, _: &str) -> Result<Option<IdpAccount>, IdpError> {
+        Err(IdpError::Unavailable("not used by the mailer tests".into()))
+    }
+    async fn list_users(&self, _: u32, _: u32) -> Result<IdpPage, IdpError> {
+        Err(IdpError::Unavailable("not used by the mailer tests".into()))
     }
 }
 
