@@ -4,6 +4,7 @@
 
 use crate::audit::AuditEvent;
 use crate::error::Error;
+use crate::idp_work::{IdpWork, IdpWorkItem};
 use crate::ids::{ProfileId, TenantId};
 use crate::outbox::{FailedEmail, OutboxClaim, OutboxEmail};
 use crate::profile::Profile;
@@ -133,8 +134,10 @@ pub trait ProfileStore: Send + Sync {
 /// (normalized email, unique per tenant), the identity-provider subject
 /// lookup, the invitation-token lookup, per-account membership entries and
 /// list indexes, and the holder counts of the profiles involved (+1 on the
-/// new profile, -1 on the old). Everything — including `audit` and `outbox`
-/// — is written in one transaction, or nothing is.
+/// new profile, -1 on the old), and the work the change owes the identity
+/// provider ([`owed_work`](crate::idp_work::owed_work): one record per user,
+/// replacing an older one). Everything — including `audit` and `outbox` —
+/// is written in one transaction, or nothing is.
 #[derive(Debug, Clone, Copy)]
 pub struct UserWrite<'a> {
     /// The stored user this write replaces, checked by `version`
@@ -289,6 +292,55 @@ pub trait UserStore: Send + Sync {
     /// so the client may retry with it.
     async fn release_idempotency_key(&self, tenant: &TenantId, key: &str)
     -> Result<(), StoreError>;
+
+    /// Owed identity-provider work due at `now`, across tenants, the
+    /// longest-waiting first.
+    async fn pending_idp_work(
+        &self,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IdpWorkItem>, StoreError>;
+
+    /// Takes one user's owed work for `lease_secs` (one conditional write):
+    /// `None` when there is none, or it is leased or waiting to retry.
+    async fn claim_idp_work(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        now: OffsetDateTime,
+        lease_secs: u64,
+    ) -> Result<Option<IdpWorkItem>, StoreError>;
+
+    /// The work is done: removes the record if it still names `work.seq`
+    /// (`true`); a newer record stays for its own run (`false`).
+    async fn complete_idp_work(&self, work: &IdpWork) -> Result<bool, StoreError>;
+
+    /// A failed attempt: counted, `reason` kept, due again at `retry_at`.
+    /// The record is never dropped. A newer record is left as it is.
+    async fn fail_idp_work(
+        &self,
+        work: &IdpWork,
+        reason: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// All owed work, due or not (for operators and tests), soonest due
+    /// first.
+    async fn list_idp_work(&self, limit: u32) -> Result<Vec<IdpWorkItem>, StoreError>;
+
+    /// Records the id of a delivery from the identity provider, so it is
+    /// applied at most once: `false` if it was recorded before and has not
+    /// expired (`ttl_secs` after `now`).
+    async fn claim_event(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        ttl_secs: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets a claimed delivery id whose processing failed, so the
+    /// sender's retry is applied.
+    async fn release_event(&self, id: &str) -> Result<(), StoreError>;
 
     /// Counts one hit on `bucket` in the fixed window containing `now`;
     /// `false` when the window already had `max` hits.

@@ -62,6 +62,8 @@ macro_rules! user_store_contract {
             expired_outbox_lease_can_be_claimed_again,
             idempotency_keys_claim_replay_and_release,
             rate_limits_count_per_bucket_and_window,
+            owed_idp_work_follows_the_user_and_completes_only_its_own_seq,
+            delivery_ids_are_applied_once_until_they_expire,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_creates_of_one_email_make_one_user() {

@@ -5,6 +5,7 @@
 use crate::{fresh_tenant, sample_profile};
 use peak_domain::TenantId;
 use peak_domain::audit::{AuditEvent, FieldChange};
+use peak_domain::idp_work::{IdpOp, IdpWorkItem};
 use peak_domain::ids::ProfileId;
 use peak_domain::outbox::{EmailKind, OutboxClaim, OutboxEmail};
 use peak_domain::ports::{
@@ -1096,6 +1097,189 @@ pub async fn rate_limits_count_per_bucket_and_window(store: &dyn FullStore) {
             .await
             .expect("take"),
         "next window"
+    );
+}
+
+/// This tenant's owed work (other cases share the store's pending list).
+async fn owed(store: &dyn FullStore, t: &TenantId) -> Vec<IdpWorkItem> {
+    let mut mine: Vec<_> = store
+        .list_idp_work(1000)
+        .await
+        .expect("list owed work")
+        .into_iter()
+        .filter(|w| &w.work.tenant_id == t)
+        .collect();
+    mine.sort_by_key(|w| w.work.user_id.as_str().to_owned());
+    mine
+}
+
+async fn due(store: &dyn FullStore, t: &TenantId, at: OffsetDateTime) -> usize {
+    store
+        .pending_idp_work(1000, at)
+        .await
+        .expect("pending owed work")
+        .into_iter()
+        .filter(|w| &w.work.tenant_id == t)
+        .count()
+}
+
+pub async fn owed_idp_work_follows_the_user_and_completes_only_its_own_seq(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let p = profile(store, &t, "Buyers").await;
+    let invited = sample_user(&t, &p, "Ada", "Lovelace", "ada@acme.example");
+    create(store, &invited).await.expect("create");
+    // Accepting links the login: the provider already holds this state.
+    let mut active = bumped(&invited);
+    active.idp_subject = Some("auth0|ada".into());
+    active.status = UserStatus::Active;
+    update(store, &invited, &active).await.expect("accept");
+    assert!(owed(store, &t).await.is_empty(), "nothing owed yet");
+
+    // Suspending owes a sync at the new version, due at once.
+    let mut suspended = bumped(&active);
+    suspended.status = UserStatus::Suspended;
+    update(store, &active, &suspended).await.expect("suspend");
+    let work = owed(store, &t).await;
+    assert_eq!(work.len(), 1);
+    assert_eq!(
+        (
+            work[0].work.op,
+            work[0].work.seq,
+            work[0].work.subject.as_str()
+        ),
+        (IdpOp::Sync, suspended.version, "auth0|ada")
+    );
+    assert_eq!(work[0].attempts, 0);
+    let at = now();
+    assert_eq!(due(store, &t, at).await, 1);
+
+    // One worker holds it; another finds nothing to take.
+    let claimed = store
+        .claim_idp_work(&t, &invited.id, at, 60)
+        .await
+        .expect("claim")
+        .expect("claimed");
+    assert_eq!(claimed.work, work[0].work);
+    assert!(
+        store
+            .claim_idp_work(&t, &invited.id, at, 60)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    assert_eq!(due(store, &t, at).await, 0, "leased work is not due");
+
+    // A rename meanwhile replaces the record: due again, a new seq.
+    let mut renamed = bumped(&suspended);
+    renamed.first_name = PersonName::parse("first_name", "Augusta").expect("name");
+    update(store, &suspended, &renamed).await.expect("rename");
+    assert!(
+        !store
+            .complete_idp_work(&claimed.work)
+            .await
+            .expect("complete"),
+        "the older run must not remove the newer work"
+    );
+    let work = owed(store, &t).await;
+    assert_eq!(work.len(), 1);
+    assert_eq!(work[0].work.seq, renamed.version);
+    assert_eq!(due(store, &t, at).await, 1);
+
+    // A failure is counted and kept, due again at its retry time.
+    let newer = store
+        .claim_idp_work(&t, &invited.id, at, 60)
+        .await
+        .expect("claim")
+        .expect("claimed");
+    let retry_at = at + Duration::seconds(120);
+    store
+        .fail_idp_work(&newer.work, "auth0 503", retry_at)
+        .await
+        .expect("fail");
+    let work = owed(store, &t).await;
+    assert_eq!(work.len(), 1, "failed work is never dropped");
+    assert_eq!(work[0].attempts, 1);
+    assert_eq!(work[0].last_error.as_deref(), Some("auth0 503"));
+    assert_eq!(due(store, &t, at + Duration::seconds(119)).await, 0);
+    assert_eq!(due(store, &t, retry_at).await, 1);
+    assert!(
+        store
+            .claim_idp_work(&t, &invited.id, at, 60)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    let again = store
+        .claim_idp_work(&t, &invited.id, retry_at, 60)
+        .await
+        .expect("claim")
+        .expect("due again");
+    assert_eq!(again.attempts, 1);
+    assert!(
+        store
+            .complete_idp_work(&again.work)
+            .await
+            .expect("complete")
+    );
+    assert!(owed(store, &t).await.is_empty());
+
+    // Changes the provider does not hold owe nothing.
+    let mut regrouped = bumped(&renamed);
+    regrouped.extension_groups = vec![];
+    update(store, &renamed, &regrouped).await.expect("regroup");
+    assert!(owed(store, &t).await.is_empty());
+
+    // Deleting owes a delete of the login, with the subject kept.
+    store
+        .write_user(UserWrite {
+            previous: Some(&regrouped),
+            next: None,
+            audit: &[],
+            outbox: &[],
+        })
+        .await
+        .expect("delete");
+    let work = owed(store, &t).await;
+    assert_eq!(work.len(), 1);
+    assert_eq!(
+        (
+            work[0].work.op,
+            work[0].work.seq,
+            work[0].work.subject.as_str()
+        ),
+        (IdpOp::Delete, regrouped.version + 1, "auth0|ada")
+    );
+}
+
+pub async fn delivery_ids_are_applied_once_until_they_expire(store: &dyn FullStore) {
+    let id = format!("msg_{}", ulid::Ulid::new());
+    let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
+    assert!(store.claim_event(&id, at, 3600).await.expect("claim"));
+    assert!(
+        !store.claim_event(&id, at, 3600).await.expect("claim"),
+        "a replay"
+    );
+    assert!(
+        !store
+            .claim_event(&id, at + Duration::seconds(3599), 3600)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        store
+            .claim_event(&format!("{id}-other"), at, 3600)
+            .await
+            .expect("claim")
+    );
+    // Released after a failed processing: the sender's retry applies.
+    store.release_event(&id).await.expect("release");
+    assert!(store.claim_event(&id, at, 3600).await.expect("claim"));
+    // Expired: applying it again is allowed (it is far too old to verify anyway).
+    assert!(
+        store
+            .claim_event(&id, at + Duration::seconds(3600), 3600)
+            .await
+            .expect("claim")
     );
 }
 

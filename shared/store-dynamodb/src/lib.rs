@@ -15,6 +15,7 @@
 //! docs/dynamodb.md for the access patterns.
 
 mod error;
+mod idp_work;
 pub mod item;
 pub mod table;
 pub mod user_item;

@@ -22,6 +22,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 use peak_domain::audit::AuditEvent;
 use peak_domain::cursor;
+use peak_domain::idp_work::{IdpWork, IdpWorkItem};
 use peak_domain::ids::TenantId;
 use peak_domain::outbox::{FailedEmail, OutboxClaim, OutboxEmail, failure_reason};
 use peak_domain::ports::{
@@ -85,6 +86,8 @@ pub(crate) enum Part {
     HolderRemove,
     Audit,
     Outbox,
+    /// Unconditional put of the work owed to the identity provider.
+    IdpWork,
 }
 
 /// A user write as DynamoDB items, each with what it is for.
@@ -403,6 +406,15 @@ pub(crate) fn plan_user_write(table: &str, w: &UserWrite<'_>) -> Result<Plan, St
             ui::outbox_item(m)?,
             Some(Cond::absent()),
             Part::Outbox,
+        )?;
+    }
+
+    if let Some(work) = peak_domain::idp_work::owed_work(prev, next) {
+        plan.put(
+            table,
+            crate::idp_work::work_item(&work),
+            None,
+            Part::IdpWork,
         )?;
     }
 
@@ -1439,6 +1451,55 @@ impl UserStore for DynamoStore {
         }
     }
 
+    async fn pending_idp_work(
+        &self,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IdpWorkItem>, StoreError> {
+        self.pending_work(limit, now).await
+    }
+
+    async fn claim_idp_work(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        now: OffsetDateTime,
+        lease_secs: u64,
+    ) -> Result<Option<IdpWorkItem>, StoreError> {
+        self.claim_work(tenant, user, now, lease_secs).await
+    }
+
+    async fn complete_idp_work(&self, work: &IdpWork) -> Result<bool, StoreError> {
+        self.complete_work(work).await
+    }
+
+    async fn fail_idp_work(
+        &self,
+        work: &IdpWork,
+        reason: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.fail_work(work, &failure_reason(reason), retry_at)
+            .await
+    }
+
+    async fn list_idp_work(&self, limit: u32) -> Result<Vec<IdpWorkItem>, StoreError> {
+        self.list_work(limit).await
+    }
+
+    async fn claim_event(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        ttl_secs: u64,
+    ) -> Result<bool, StoreError> {
+        self.claim_event_id(id, now, ttl_secs).await
+    }
+
+    async fn release_event(&self, id: &str) -> Result<(), StoreError> {
+        self.release_event_id(id).await
+    }
+
     async fn take_rate_limit(
         &self,
         bucket: &str,
@@ -1619,7 +1680,9 @@ mod tests {
                 Part::InvitationDelete,
                 Part::MembershipDelete,
                 Part::HolderRemove,
-                Part::Audit
+                Part::Audit,
+                // The login at the identity provider is owed a delete.
+                Part::IdpWork
             ]
         );
         let stored = format!("{:?}", plan.items[6]);

@@ -18,6 +18,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod idp_work;
 mod users;
 
 use async_trait::async_trait;
@@ -189,6 +190,26 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX outbox_pending;
     CREATE INDEX outbox_due ON outbox (due_ms, seq) WHERE sent_at IS NULL AND failed_at IS NULL;
     CREATE INDEX outbox_failed ON outbox (seq) WHERE failed_at IS NOT NULL;",
+    // 4: work owed to the identity provider (one row per user, replaced by
+    // a newer change: see peak_domain::idp_work) and the ids of deliveries
+    // from it already applied (dedupe, forgotten after expires_ms).
+    "CREATE TABLE idp_work (
+        tenant_id  TEXT    NOT NULL,
+        user_id    TEXT    NOT NULL,
+        subject    TEXT    NOT NULL,
+        op         TEXT    NOT NULL CHECK (op IN ('sync', 'delete')),
+        seq        INTEGER NOT NULL CHECK (seq >= 0),
+        attempts   INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        last_error TEXT,
+        -- Unix ms: not before (a lease's end or a retry time; 0 = at once)
+        due_ms     INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (tenant_id, user_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX idp_work_due ON idp_work (due_ms, tenant_id, user_id);
+    CREATE TABLE idp_events (
+        id         TEXT    PRIMARY KEY,
+        expires_ms INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes and understands: the number of

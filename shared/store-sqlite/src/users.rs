@@ -17,6 +17,7 @@ use super::{SqliteStore, db_error, format_time, is_unique_violation, parse_time,
 use async_trait::async_trait;
 use peak_domain::audit::AuditEvent;
 use peak_domain::cursor;
+use peak_domain::idp_work::{IdpWork, IdpWorkItem};
 use peak_domain::ids::{ProfileId, TenantId};
 use peak_domain::outbox::{FailedEmail, OutboxClaim, OutboxEmail, failure_reason};
 use peak_domain::ports::{
@@ -373,6 +374,8 @@ struct WritePlan {
     next: Option<(UserRow, Vec<String>)>,
     audit: Vec<AuditRow>,
     outbox: Vec<OutboxRow>,
+    /// The work the change owes the identity provider.
+    idp: Option<peak_domain::idp_work::IdpWork>,
 }
 
 impl WritePlan {
@@ -446,6 +449,7 @@ impl WritePlan {
             next,
             audit,
             outbox,
+            idp: peak_domain::idp_work::owed_work(write.previous, write.next),
         })
     }
 }
@@ -644,6 +648,9 @@ fn apply_write(tx: &Transaction<'_>, plan: &WritePlan) -> Result<(), StoreError>
                     db_error(e)
                 }
             })?;
+    }
+    if let Some(work) = &plan.idp {
+        crate::idp_work::upsert(tx, work)?;
     }
     Ok(())
 }
@@ -911,13 +918,13 @@ fn page_size(page: &PageRequest) -> (usize, i64) {
 }
 
 /// Unix time in milliseconds, saturating.
-fn unix_millis(t: OffsetDateTime) -> i64 {
+pub(crate) fn unix_millis(t: OffsetDateTime) -> i64 {
     let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
     i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// A Unix time in milliseconds as a time.
-fn from_unix_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn from_unix_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .map_err(|e| StoreError::Backend(format!("stored time {ms} ms is out of range: {e}")))
 }
@@ -1457,6 +1464,73 @@ impl UserStore for SqliteStore {
     /// Windows start at multiples of `window_secs` since the Unix epoch (a
     /// zero window counts as one second). Counting also forgets the
     /// bucket's earlier windows.
+    async fn pending_idp_work(
+        &self,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IdpWorkItem>, StoreError> {
+        let now = unix_millis(now);
+        self.run(move |conn| crate::idp_work::pending(conn, limit, now))
+            .await
+    }
+
+    async fn claim_idp_work(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        now: OffsetDateTime,
+        lease_secs: u64,
+    ) -> Result<Option<IdpWorkItem>, StoreError> {
+        let (tenant, user) = (tenant.as_str().to_owned(), user.as_str().to_owned());
+        let now = unix_millis(now);
+        let until = now.saturating_add(to_i64(lease_secs, "lease")?.saturating_mul(1000));
+        self.run(move |conn| crate::idp_work::claim(conn, &tenant, &user, now, until))
+            .await
+    }
+
+    async fn complete_idp_work(&self, work: &IdpWork) -> Result<bool, StoreError> {
+        let work = work.clone();
+        self.run(move |conn| crate::idp_work::complete(conn, &work))
+            .await
+    }
+
+    async fn fail_idp_work(
+        &self,
+        work: &IdpWork,
+        reason: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let work = work.clone();
+        let reason = failure_reason(reason);
+        let retry_at = unix_millis(retry_at);
+        self.run(move |conn| crate::idp_work::fail(conn, &work, &reason, retry_at))
+            .await
+    }
+
+    async fn list_idp_work(&self, limit: u32) -> Result<Vec<IdpWorkItem>, StoreError> {
+        self.run(move |conn| crate::idp_work::list(conn, limit))
+            .await
+    }
+
+    async fn claim_event(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        ttl_secs: u64,
+    ) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        let now = unix_millis(now);
+        let expires = now.saturating_add(to_i64(ttl_secs, "ttl")?.saturating_mul(1000));
+        self.run(move |conn| crate::idp_work::claim_event(conn, &id, now, expires))
+            .await
+    }
+
+    async fn release_event(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| crate::idp_work::release_event(conn, &id))
+            .await
+    }
+
     async fn take_rate_limit(
         &self,
         bucket: &str,

@@ -1,0 +1,215 @@
+//! Work owed to the identity provider (Auth0).
+//!
+//! Our store and Auth0 cannot share a transaction, so a user write that
+//! changes what Auth0 must hold also records, in the same transaction, that
+//! the user owes Auth0 work. There is at most one record per user: the
+//! worker pushes the user's *current* state (never a delta), so ten quick
+//! edits cost one call, and a retry that runs after a newer change cannot
+//! bring an older state back. The record goes only when the work it names
+//! is done; a newer write replaces it (a new `seq`) and a worker finishing
+//! the older one leaves the newer in place.
+//!
+//! The store derives the record from previous → next with [`owed_work`]
+//! (see [`UserWrite`](crate::ports::UserWrite)), so no flow can forget it.
+
+use crate::identity::IdpUserState;
+use crate::ids::TenantId;
+use crate::user::{User, UserId};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdpOp {
+    /// Make the login hold the user's current state (name, email, blocked).
+    Sync,
+    /// The user is gone: delete the login.
+    Delete,
+}
+
+impl IdpOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdpOp::Sync => "sync",
+            IdpOp::Delete => "delete",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "sync" => Some(IdpOp::Sync),
+            "delete" => Some(IdpOp::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// What one user owes the identity provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpWork {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    /// The login (`auth0|…`).
+    pub subject: String,
+    pub op: IdpOp,
+    /// The user version that asked for it (for a delete, one past the last
+    /// stored version): completing succeeds only while it is still this.
+    pub seq: u64,
+}
+
+/// An owed-work record as stored, with its retry state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpWorkItem {
+    pub work: IdpWork,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Why the last attempt failed (no personal data: see the worker).
+    pub last_error: Option<String>,
+    /// Not before this time (a retry's backoff, or a worker's lease).
+    pub due_at: OffsetDateTime,
+}
+
+/// The work a change from `previous` to `next` owes the provider, if any.
+///
+/// - A user with a login that is deleted: delete the login.
+/// - A user with a login whose name, email or blocked state changes: sync.
+/// - Nothing for users without a login (invited, not yet accepted: the
+///   provider first hears of a person when they accept), nor for the write
+///   that links the login (the login was just created with this state).
+pub fn owed_work(previous: Option<&User>, next: Option<&User>) -> Option<IdpWork> {
+    match (previous, next) {
+        (Some(p), None) => p.idp_subject.as_ref().map(|subject| IdpWork {
+            tenant_id: p.tenant_id.clone(),
+            user_id: p.id.clone(),
+            subject: subject.clone(),
+            op: IdpOp::Delete,
+            seq: p.version + 1,
+        }),
+        (Some(p), Some(n)) => {
+            let subject = n.idp_subject.as_ref()?;
+            if p.idp_subject.as_ref() != Some(subject) || IdpUserState::of(p) == IdpUserState::of(n)
+            {
+                return None;
+            }
+            Some(IdpWork {
+                tenant_id: n.tenant_id.clone(),
+                user_id: n.id.clone(),
+                subject: subject.clone(),
+                op: IdpOp::Sync,
+                seq: n.version,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// How long a worker waits before retrying failed work: exponential from
+/// 10 s, capped at one hour. Work is never dropped; it keeps retrying at the
+/// cap and is reported as stuck (see [`STUCK_AFTER_ATTEMPTS`]).
+pub fn retry_delay(attempts: u32) -> time::Duration {
+    let secs = 10u64.saturating_mul(1u64 << attempts.min(12)).min(3600);
+    time::Duration::seconds(secs as i64)
+}
+
+/// After this many failed attempts the work is reported as stuck (an error
+/// log line that the deployment's alarm counts).
+pub const STUCK_AFTER_ATTEMPTS: u32 = 5;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::user::UserStatus;
+
+    fn user() -> User {
+        let now = time::macros::datetime!(2026-11-23 10:00 UTC);
+        User {
+            tenant_id: TenantId::parse("acme").unwrap(),
+            id: UserId::generate(),
+            email: crate::user::Email::parse("ada@acme.example").unwrap(),
+            pending_email: None,
+            first_name: crate::user::PersonName::parse("first_name", "Ada").unwrap(),
+            last_name: crate::user::PersonName::parse("last_name", "Lovelace").unwrap(),
+            account_number: None,
+            customer_accounts: vec![],
+            role: crate::Role::Admin,
+            profile_id: crate::ProfileId::generate(),
+            extension_groups: vec![],
+            status: UserStatus::Active,
+            idp_subject: Some("auth0|ada".into()),
+            invitation: None,
+            version: 3,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn nothing_is_owed_for_users_without_a_login() {
+        let mut p = user();
+        p.idp_subject = None;
+        let mut n = p.clone();
+        n.version += 1;
+        n.status = UserStatus::Suspended;
+        assert_eq!(owed_work(Some(&p), Some(&n)), None);
+        assert_eq!(owed_work(Some(&p), None), None);
+        assert_eq!(owed_work(None, Some(&n)), None);
+    }
+
+    #[test]
+    fn linking_the_login_owes_nothing() {
+        let mut p = user();
+        p.idp_subject = None;
+        let mut n = p.clone();
+        n.version += 1;
+        n.idp_subject = Some("auth0|x".into());
+        assert_eq!(owed_work(Some(&p), Some(&n)), None);
+    }
+
+    #[test]
+    fn changes_auth0_holds_owe_a_sync_at_the_new_version() {
+        let p = user();
+        for change in [
+            |u: &mut User| u.status = UserStatus::Suspended,
+            |u: &mut User| {
+                u.first_name = crate::user::PersonName::parse("first_name", "Zed").unwrap()
+            },
+            |u: &mut User| {
+                u.last_name = crate::user::PersonName::parse("last_name", "Zed").unwrap()
+            },
+            |u: &mut User| u.email = crate::user::Email::parse("new@acme.example").unwrap(),
+        ] {
+            let mut n = p.clone();
+            n.version += 1;
+            change(&mut n);
+            let w = owed_work(Some(&p), Some(&n)).expect("owed");
+            assert_eq!((w.op, w.seq), (IdpOp::Sync, n.version));
+            assert_eq!(w.subject, "auth0|ada");
+        }
+    }
+
+    #[test]
+    fn changes_auth0_does_not_hold_owe_nothing() {
+        let p = user();
+        let mut n = p.clone();
+        n.version += 1;
+        n.extension_groups = vec!["billing_manager".into()];
+        assert_eq!(owed_work(Some(&p), Some(&n)), None);
+    }
+
+    #[test]
+    fn deleting_a_user_with_a_login_owes_a_delete() {
+        let p = user();
+        let w = owed_work(Some(&p), None).expect("owed");
+        assert_eq!(
+            (w.op, w.seq, w.subject.as_str()),
+            (IdpOp::Delete, p.version + 1, "auth0|ada")
+        );
+    }
+
+    #[test]
+    fn retries_back_off_to_an_hour_and_never_stop() {
+        assert_eq!(retry_delay(0).whole_seconds(), 10);
+        assert_eq!(retry_delay(1).whole_seconds(), 20);
+        assert_eq!(retry_delay(9).whole_seconds(), 3600);
+        assert_eq!(retry_delay(u32::MAX).whole_seconds(), 3600);
+        assert_eq!(IdpOp::parse(IdpOp::Delete.as_str()), Some(IdpOp::Delete));
+    }
+}

@@ -1,0 +1,224 @@
+//! Work owed to the identity provider, and applied delivery ids
+//! (migration 4). The `UserStore` methods in `users.rs` call these.
+
+use super::{db_error, to_u64};
+use crate::users::from_unix_millis;
+use peak_domain::TenantId;
+use peak_domain::idp_work::{IdpOp, IdpWork, IdpWorkItem};
+use peak_domain::ports::StoreError;
+use peak_domain::user::UserId;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+const COLUMNS: &str = "tenant_id, user_id, subject, op, seq, attempts, last_error, due_ms";
+
+/// Records (or replaces) a user's owed work, inside the user write's
+/// transaction: a newer change starts afresh (no attempts, due at once).
+pub(crate) fn upsert(tx: &Connection, work: &IdpWork) -> Result<(), StoreError> {
+    let seq = i64::try_from(work.seq)
+        .map_err(|_| StoreError::Backend("owed work seq out of range".into()))?;
+    tx.prepare_cached(
+        "INSERT INTO idp_work (tenant_id, user_id, subject, op, seq) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (tenant_id, user_id) DO UPDATE SET
+             subject = excluded.subject, op = excluded.op, seq = excluded.seq,
+             attempts = 0, last_error = NULL, due_ms = 0",
+    )
+    .map_err(db_error)?
+    .execute(params![
+        work.tenant_id.as_str(),
+        work.user_id.as_str(),
+        work.subject,
+        work.op.as_str(),
+        seq
+    ])
+    .map_err(db_error)?;
+    Ok(())
+}
+
+fn item(row: &Row<'_>) -> rusqlite::Result<Raw> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+    ))
+}
+
+type Raw = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    i64,
+);
+
+fn decode(raw: Raw) -> Result<IdpWorkItem, StoreError> {
+    let (tenant, user, subject, op, seq, attempts, last_error, due_ms) = raw;
+    let bad = |what: &str| StoreError::Backend(format!("stored owed work has a bad {what}"));
+    Ok(IdpWorkItem {
+        work: IdpWork {
+            tenant_id: TenantId::parse(&tenant).ok_or_else(|| bad("tenant"))?,
+            user_id: UserId::parse(&user).ok_or_else(|| bad("user id"))?,
+            subject,
+            op: IdpOp::parse(&op).ok_or_else(|| bad("op"))?,
+            seq: to_u64(seq, "seq")?,
+        },
+        attempts: u32::try_from(attempts).map_err(|_| bad("attempt count"))?,
+        last_error,
+        due_at: from_unix_millis(due_ms)?,
+    })
+}
+
+fn select(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<IdpWorkItem>, StoreError> {
+    conn.prepare_cached(sql)
+        .map_err(db_error)?
+        .query_map(args, item)
+        .map_err(db_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_error)?
+        .into_iter()
+        .map(decode)
+        .collect()
+}
+
+pub(crate) fn pending(
+    conn: &mut Connection,
+    limit: u32,
+    now_ms: i64,
+) -> Result<Vec<IdpWorkItem>, StoreError> {
+    select(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM idp_work INDEXED BY idp_work_due
+             WHERE due_ms <= ?1 ORDER BY due_ms, tenant_id, user_id LIMIT ?2"
+        ),
+        params![now_ms, i64::from(limit)],
+    )
+}
+
+pub(crate) fn list(conn: &mut Connection, limit: u32) -> Result<Vec<IdpWorkItem>, StoreError> {
+    select(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM idp_work INDEXED BY idp_work_due
+             ORDER BY due_ms, tenant_id, user_id LIMIT ?1"
+        ),
+        params![i64::from(limit)],
+    )
+}
+
+pub(crate) fn claim(
+    conn: &mut Connection,
+    tenant: &str,
+    user: &str,
+    now_ms: i64,
+    until_ms: i64,
+) -> Result<Option<IdpWorkItem>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    let found = tx
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM idp_work WHERE tenant_id = ?1 AND user_id = ?2"),
+            params![tenant, user],
+            item,
+        )
+        .optional()
+        .map_err(db_error)?;
+    let Some(raw) = found else {
+        return Ok(None);
+    };
+    if raw.7 > now_ms {
+        return Ok(None);
+    }
+    tx.execute(
+        "UPDATE idp_work SET due_ms = ?3 WHERE tenant_id = ?1 AND user_id = ?2",
+        params![tenant, user, until_ms],
+    )
+    .map_err(db_error)?;
+    tx.commit().map_err(db_error)?;
+    let mut claimed = decode(raw)?;
+    claimed.due_at = from_unix_millis(until_ms)?;
+    Ok(Some(claimed))
+}
+
+fn seq(work: &IdpWork) -> Result<i64, StoreError> {
+    i64::try_from(work.seq).map_err(|_| StoreError::Backend("owed work seq out of range".into()))
+}
+
+pub(crate) fn complete(conn: &mut Connection, work: &IdpWork) -> Result<bool, StoreError> {
+    let removed = conn
+        .execute(
+            "DELETE FROM idp_work WHERE tenant_id = ?1 AND user_id = ?2 AND seq = ?3 AND op = ?4",
+            params![
+                work.tenant_id.as_str(),
+                work.user_id.as_str(),
+                seq(work)?,
+                work.op.as_str()
+            ],
+        )
+        .map_err(db_error)?;
+    Ok(removed > 0)
+}
+
+pub(crate) fn fail(
+    conn: &mut Connection,
+    work: &IdpWork,
+    reason: &str,
+    retry_at_ms: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE idp_work SET attempts = attempts + 1, last_error = ?5, due_ms = ?6
+         WHERE tenant_id = ?1 AND user_id = ?2 AND seq = ?3 AND op = ?4",
+        params![
+            work.tenant_id.as_str(),
+            work.user_id.as_str(),
+            seq(work)?,
+            work.op.as_str(),
+            reason,
+            retry_at_ms
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+pub(crate) fn claim_event(
+    conn: &mut Connection,
+    id: &str,
+    now_ms: i64,
+    expires_ms: i64,
+) -> Result<bool, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    tx.execute(
+        "DELETE FROM idp_events WHERE id = ?1 AND expires_ms <= ?2",
+        params![id, now_ms],
+    )
+    .map_err(db_error)?;
+    let inserted = tx
+        .execute(
+            "INSERT INTO idp_events (id, expires_ms) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+            params![id, expires_ms],
+        )
+        .map_err(db_error)?;
+    tx.commit().map_err(db_error)?;
+    Ok(inserted > 0)
+}
+
+pub(crate) fn release_event(conn: &mut Connection, id: &str) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM idp_events WHERE id = ?1", params![id])
+        .map_err(db_error)?;
+    Ok(())
+}
