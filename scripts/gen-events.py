@@ -77,6 +77,30 @@ BODIES = {
         "tenant": "sample-tenant",
         "email": "customer@sample.example",
     },
+    # An Auth0 Event Streams delivery: the login of the sample user was
+    # blocked in the Auth0 dashboard (signed Actions deliveries expire after
+    # five minutes: see events/auth0/ and scripts/sign-webhook-event.py).
+    "auth0-webhook": {
+        "id": "evt_sample0000000000000001",
+        "source": "urn:auth0:your-tenant.us.auth0.com",
+        "specversion": "1.0",
+        "type": "user.updated",
+        "time": "2026-11-23T14:00:00.000Z",
+        "data": {"object": {
+            "user_id": "auth0|target",
+            "email": "target@sample.example",
+            "email_verified": True,
+            "blocked": True,
+            "app_metadata": {"tenant": "sample-tenant"},
+        }},
+    },
+}
+
+# Credentials of routes that authenticate without a user's token.
+EXTRA_HEADERS = {
+    "auth0-webhook": {
+        "authorization": "Bearer SAMPLE_EVENT_STREAM_TOKEN_set_AUTH0_EVENT_STREAM_TOKENS_to_it",
+    },
 }
 
 
@@ -117,6 +141,7 @@ def event(method, path, fn, authenticated, creates):
     headers["user-agent"] = "curl/8.5.0"
     headers["x-forwarded-proto"] = "https"
     headers["host"] = "api.example.com"
+    headers.update(EXTRA_HEADERS.get(fn, {}))
     if body is not None:
         headers["content-type"] = "application/json"
     if method == "PATCH":
@@ -166,7 +191,7 @@ def main():
     table = routes()
     if not table:
         raise SystemExit("no routes found in shared/api/src/routes.rs")
-    unknown = set(BODIES) | set(QUERIES)
+    unknown = set(BODIES) | set(QUERIES) | set(EXTRA_HEADERS)
     seen = set()
     for _route, method, path, fn, authenticated, creates in table:
         if fn in seen:

@@ -41,6 +41,26 @@ DOCS = {
     "email-verification-confirm": "confirming a new login email",
     "password-reset-request": "the signed-out 'forgot password' request",
     "openapi": "the OpenAPI 3.1 document",
+    "auth0-webhook": "deliveries from Auth0 (signed Actions events, Event Streams)",
+}
+
+# Hand-written binaries (event-driven workers, not routes): kept as they are.
+WORKERS = {"mailer", "mailer-sweeper", "auth0-worker", "auth0-sweeper", "auth0-reconcile"}
+
+# What a function needs to call the Auth0 Management API; the client secret
+# comes from Secrets Manager by reference, resolved at deploy time.
+AUTH0_ENV = """          AUTH0_DOMAIN: !Ref Auth0Domain
+          AUTH0_CLIENT_ID: !Ref Auth0ClientId
+          AUTH0_CLIENT_SECRET: !Sub "{{resolve:secretsmanager:${Auth0SecretId}:SecretString:client_secret}}"
+          AUTH0_CONNECTION: !Ref Auth0Connection
+          AUTH0_PORTAL_CLIENT_ID: !Ref Auth0PortalClientId
+"""
+WEBHOOK_ENV = """          AUTH0_WEBHOOK_SECRETS: !Sub "{{resolve:secretsmanager:${Auth0SecretId}:SecretString:webhook_secrets}}"
+          AUTH0_EVENT_STREAM_TOKENS: !Sub "{{resolve:secretsmanager:${Auth0SecretId}:SecretString:event_stream_tokens}}"
+"""
+ENV = {
+    "invitation-accept": AUTH0_ENV,
+    "auth0-webhook": AUTH0_ENV + WEBHOOK_ENV,
 }
 
 READ = ["dynamodb:GetItem"]
@@ -79,7 +99,8 @@ def main():
     funcs = routes()
     bindir = os.path.join(ROOT, "functions/src/bin")
     for f in os.listdir(bindir):
-        os.remove(os.path.join(bindir, f))
+        if f[: -len(".rs")] not in WORKERS:
+            os.remove(os.path.join(bindir, f))
     for fn in funcs:
         with open(os.path.join(bindir, f"{fn}.rs"), "w") as fh:
             fh.write(f"""//! Lambda `{fn}`: {DOCS[fn]}.
@@ -123,7 +144,7 @@ async fn main() -> Result<(), lambda_http::Error> {{
     Properties:
       FunctionName: !Sub peak-users-${{Stage}}-{fn}
       Description: {DOCS[fn]}
-""" + (policies(acts) if acts else "      # Serves a document built into the binary: no AWS access at all.\n") + """      Events:
+""" + (f"      Environment:\n        Variables:\n{ENV[fn]}" if fn in ENV else "") + (policies(acts) if acts else "      # Serves a document built into the binary: no AWS access at all.\n") + """      Events:
 """
         for route, method, path_, auth in rs:
             out += f"""        {route}:

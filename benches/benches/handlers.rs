@@ -181,6 +181,7 @@ fn fixture(rt: &Runtime, idp: &DevIdentityProvider) -> Fixture {
             verifier: verifier.clone(),
             catalogue: catalogue(),
             settings: Arc::new(UserSettings::default()),
+            webhooks: None,
         };
         Fixture {
             state,

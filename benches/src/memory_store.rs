@@ -18,12 +18,15 @@
 //! - profiles by id and `insert_profile` (name unique ignoring case);
 //! - idempotency keys (claim, complete, release; expiry honoured).
 //!
+//! Owed identity-provider work is not recorded (no benchmarked route reads it).
+//!
 //! Anything else answers `StoreError::Backend("not used by the benchmarks")`.
 //! One `std::sync::Mutex` guards everything; no call awaits while holding it.
 
 use async_trait::async_trait;
 use peak_domain::audit::AuditEvent;
 use peak_domain::cursor;
+use peak_domain::idp_work::{IdpWork, IdpWorkItem};
 use peak_domain::ids::{ProfileId, TenantId};
 use peak_domain::outbox::{FailedEmail, OutboxClaim, OutboxEmail};
 use peak_domain::ports::{
@@ -475,6 +478,54 @@ impl UserStore for MemoryStore {
         _window_secs: u64,
         _max: u32,
     ) -> Result<bool, StoreError> {
+        Err(not_used())
+    }
+
+    async fn pending_idp_work(
+        &self,
+        _limit: u32,
+        _now: OffsetDateTime,
+    ) -> Result<Vec<IdpWorkItem>, StoreError> {
+        Err(not_used())
+    }
+
+    async fn claim_idp_work(
+        &self,
+        _tenant: &TenantId,
+        _user: &UserId,
+        _now: OffsetDateTime,
+        _lease_secs: u64,
+    ) -> Result<Option<IdpWorkItem>, StoreError> {
+        Err(not_used())
+    }
+
+    async fn complete_idp_work(&self, _work: &IdpWork) -> Result<bool, StoreError> {
+        Err(not_used())
+    }
+
+    async fn fail_idp_work(
+        &self,
+        _work: &IdpWork,
+        _reason: &str,
+        _retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        Err(not_used())
+    }
+
+    async fn list_idp_work(&self, _limit: u32) -> Result<Vec<IdpWorkItem>, StoreError> {
+        Err(not_used())
+    }
+
+    async fn claim_event(
+        &self,
+        _id: &str,
+        _now: OffsetDateTime,
+        _ttl_secs: u64,
+    ) -> Result<bool, StoreError> {
+        Err(not_used())
+    }
+
+    async fn release_event(&self, _id: &str) -> Result<(), StoreError> {
         Err(not_used())
     }
 }

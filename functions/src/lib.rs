@@ -96,6 +96,7 @@ pub async fn state_from_env() -> Result<AppState, lambda_http::Error> {
         verifier: Arc::new(verifier),
         catalogue: catalogue(),
         settings: Arc::new(user_settings()?),
+        webhooks: peak_api::WebhookConfig::from_env()?.map(Arc::new),
     })
 }
 

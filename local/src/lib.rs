@@ -13,6 +13,7 @@ use lambda_http::Body;
 use peak_api::AppState;
 use peak_auth::{DevIdentityProvider, JwtVerifier, StaticJwks};
 use peak_domain::catalogue::catalogue;
+use peak_domain::identity::IdentityProvider;
 use peak_domain::ports::{ProfileStore, UserStore};
 use peak_domain::users::UserSettings;
 use std::net::SocketAddr;
@@ -285,6 +286,16 @@ pub struct StartOptions {
     /// variables would give them (`INVITATION_TTL_DAYS`,
     /// `INVITATION_TTL_DAYS_BY_TENANT`).
     pub settings_env: Vec<(String, String)>,
+    /// Credentials of the identity-provider webhook route (`None`: it
+    /// answers 503).
+    pub webhooks: Option<Arc<peak_api::WebhookConfig>>,
+    /// The identity provider user flows call (e.g. Auth0, or a fake of it
+    /// in tests); `None`: the development one with its set-password page.
+    pub identity: Option<Arc<dyn IdentityProvider>>,
+    /// Run the owed identity-provider work in-process, polling this often
+    /// (in AWS the stream-triggered worker does it). Tests leave it off and
+    /// run `peak_idp_sync::Worker` themselves.
+    pub idp_sync_every: Option<std::time::Duration>,
 }
 
 /// Starts the server over `stores` with `idp` signing tokens; binds `bind`
@@ -320,10 +331,14 @@ pub async fn start(
     let state = Arc::new(AppState {
         profiles: stores.profiles,
         users: stores.users,
-        idp: local_idp.clone(),
+        idp: options
+            .identity
+            .clone()
+            .unwrap_or_else(|| local_idp.clone() as Arc<dyn IdentityProvider>),
         verifier: Arc::new(verifier),
         catalogue: catalogue(),
         settings: Arc::new(settings),
+        webhooks: options.webhooks.clone(),
     });
     let jwks = serde_json::to_value(idp.jwks())?;
     let idp_routes = Router::new()
@@ -354,9 +369,12 @@ pub async fn start(
     if let Some(dir) = options.mail_dir {
         tasks.push(mailer::spawn_console_mailer(
             state.clone(),
-            local_idp.clone(),
+            state.idp.clone(),
             dir,
         ));
+    }
+    if let Some(every) = options.idp_sync_every {
+        tasks.push(spawn_idp_worker(state.clone(), every));
     }
     Ok(Running {
         addr,
@@ -365,6 +383,23 @@ pub async fn start(
         local_idp,
         shutdown: Some(tx),
         tasks,
+    })
+}
+
+/// The owed identity-provider work, done in-process: a sweep every `every`
+/// (retries wait for their backoff, as in AWS).
+fn spawn_idp_worker(
+    state: Arc<AppState>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let worker = peak_idp_sync::Worker::new(state.users.clone(), state.idp.clone());
+        loop {
+            if let Err(e) = worker.run_due(time::OffsetDateTime::now_utc()).await {
+                tracing::warn!(error = %e, "owed identity-provider work unavailable");
+            }
+            tokio::time::sleep(every).await;
+        }
     })
 }
 

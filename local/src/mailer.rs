@@ -7,8 +7,8 @@
 //! Brands: `EMAIL_BRANDS` (JSON, see `peak_email::Brands::from_json`), else
 //! one local brand whose portal is this server.
 
-use crate::dev_idp::LocalIdentityProvider;
 use peak_api::AppState;
+use peak_domain::identity::IdentityProvider;
 use peak_email::{Brand, Brands};
 use peak_mailer::{EmailSender, EmlFolderSender, Mailer, RateLimiter, SesSender};
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ const BATCH: u32 = 50;
 
 pub fn spawn_console_mailer(
     state: Arc<AppState>,
-    idp: Arc<LocalIdentityProvider>,
+    idp: Arc<dyn IdentityProvider>,
     mail_dir: PathBuf,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

@@ -72,6 +72,9 @@ async fn serve(config: Config) -> Result<(), peak_local::BoxError> {
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
         .collect(),
+        webhooks: peak_api::WebhookConfig::from_env()?.map(Arc::new),
+        identity: None,
+        idp_sync_every: Some(Duration::from_secs(2)),
     };
     let running = start(config.bind, stores, Arc::clone(&idp), options).await?;
     println!(

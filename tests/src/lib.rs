@@ -24,12 +24,21 @@ pub struct TestApp {
 }
 
 pub async fn spawn_sqlite() -> TestApp {
+    spawn_sqlite_with(StartOptions::default()).await
+}
+
+pub async fn spawn_sqlite_with(options: StartOptions) -> TestApp {
     let store = peak_store_sqlite::SqliteStore::open_in_memory().expect("sqlite");
-    spawn(Stores::from(store)).await
+    spawn_with(Stores::from(store), options).await
 }
 
 /// Over DynamoDB Local. Fails (never skips) when it is not running.
 pub async fn spawn_dynamodb() -> TestApp {
+    spawn_dynamodb_with(StartOptions::default()).await
+}
+
+/// A fresh DynamoDB Local table's stores.
+pub async fn dynamodb_stores() -> Stores {
     let Ok(endpoint) = std::env::var("DYNAMODB_ENDPOINT") else {
         panic!(
             "DynamoDB Local is not running: run the tests with scripts/test.sh, or start it with \
@@ -45,10 +54,11 @@ pub async fn spawn_dynamodb() -> TestApp {
     peak_store_dynamodb::create_table(&client, &table)
         .await
         .expect("create table in DynamoDB Local");
-    spawn(Stores::from(peak_store_dynamodb::DynamoStore::new(
-        client, table,
-    )))
-    .await
+    Stores::from(peak_store_dynamodb::DynamoStore::new(client, table))
+}
+
+pub async fn spawn_dynamodb_with(options: StartOptions) -> TestApp {
+    spawn_with(dynamodb_stores().await, options).await
 }
 
 /// Roles seeded in every test tenant, one user each, with subject
@@ -56,13 +66,17 @@ pub async fn spawn_dynamodb() -> TestApp {
 pub const SEEDED_ROLES: [&str; 4] = ["admin", "sales_rep", "partner", "customer"];
 
 pub async fn spawn(stores: Stores) -> TestApp {
+    spawn_with(stores, StartOptions::default()).await
+}
+
+pub async fn spawn_with(stores: Stores, options: StartOptions) -> TestApp {
     // Logs (JSON, per request, internal errors included) show on failure.
     peak_api::telemetry::init_for_tests();
     let running = peak_local::start(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         stores.clone(),
         Arc::clone(&IDP),
-        StartOptions::default(),
+        options,
     )
     .await
     .expect("start local server");
@@ -268,6 +282,39 @@ impl TestApp {
         self.running
             .token(tenant.as_str(), &subject, "customer")
             .expect("token")
+    }
+
+    /// Invites a customer of account `ACME` (as the admin, with a fresh
+    /// profile); returns (user id, the invitation link's token).
+    pub async fn invite_customer(&self, email: &str) -> (String, String) {
+        let profile = self
+            .create_profile(&format!("P {}", ulid::Ulid::new()))
+            .await;
+        let resp = self
+            .admin(Method::POST, "/users")
+            .json(&serde_json::json!({
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "email": email,
+                "role": "customer",
+                "profile_id": profile["id"],
+                "customer_accounts": ["ACME"],
+            }))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 201, "invite");
+        let user: serde_json::Value = resp.json().await.expect("json");
+        let id = user["id"].as_str().expect("id").to_owned();
+        let mail = self
+            .my_outbox()
+            .await
+            .into_iter()
+            .find(|m| m.user_id.as_str() == id)
+            .expect("the invitation email");
+        let link = mail.data["link"].as_str().expect("data.link").to_owned();
+        let token = link.rsplit('/').next().expect("token").to_owned();
+        (id, token)
     }
 
     pub fn with_token(&self, token: &str, method: Method, path: &str) -> RequestBuilder {

@@ -28,6 +28,9 @@ pub struct AppState {
     pub verifier: Arc<JwtVerifier>,
     pub catalogue: &'static Catalogue,
     pub settings: Arc<UserSettings>,
+    /// How identity-provider webhooks are authenticated; `None`: the
+    /// webhook route answers 503 (not configured).
+    pub webhooks: Option<Arc<crate::handlers::webhooks::WebhookConfig>>,
 }
 
 impl AppState {
@@ -171,6 +174,7 @@ pub(crate) async fn dispatch(
             Route::RequestPasswordReset => {
                 handlers::public::request_password_reset(&ctx, &req).await
             }
+            Route::Auth0Webhook => handlers::webhooks::auth0(&ctx, state, &req).await,
             _ => Err(Problem::unauthenticated("this route needs an access token")),
         };
     };
@@ -210,6 +214,7 @@ pub(crate) async fn dispatch(
         | Route::ViewEmailVerification
         | Route::ConfirmEmailVerification
         | Route::RequestPasswordReset
+        | Route::Auth0Webhook
         | Route::OpenApi => Err(Problem::route_not_found()),
     }
 }

@@ -19,4 +19,5 @@ pub mod telemetry;
 pub mod views;
 
 pub use app::{AppState, handle, handle_routes};
+pub use handlers::webhooks::WebhookConfig;
 pub use routes::{ROUTES, Route, RouteSpec};

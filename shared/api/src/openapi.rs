@@ -254,6 +254,13 @@ fn operation(route: Route, g: &mut SchemaGenerator) -> Operation {
             None,
             none,
         ),
+        Route::Auth0Webhook => op(
+            "Auth0 deliveries: Actions signed in the Standard Webhooks scheme, or Event Streams CloudEvents with a bearer token",
+            None,
+            "200",
+            None,
+            none,
+        ),
         Route::OpenApi => op("This document", None, "200", None, none),
     }
 }

@@ -32,6 +32,7 @@ pub enum Route {
     ViewEmailVerification,
     ConfirmEmailVerification,
     RequestPasswordReset,
+    Auth0Webhook,
     OpenApi,
 }
 
@@ -208,6 +209,13 @@ pub const ROUTES: &[RouteSpec] = &[
         "/password-resets",
         "password-reset-request",
     )),
+    // Authenticated by its own signature or bearer token, not a user's JWT.
+    public(route(
+        Route::Auth0Webhook,
+        Method::POST,
+        "/webhooks/auth0",
+        "auth0-webhook",
+    )),
     public(route(
         Route::OpenApi,
         Method::GET,
@@ -329,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn only_link_and_signed_out_routes_are_public() {
+    fn only_link_signed_out_and_webhook_routes_are_public() {
         let public: Vec<_> = ROUTES
             .iter()
             .filter(|r| !r.authenticated)
@@ -343,6 +351,7 @@ mod tests {
                 "/email-verifications/{token}",
                 "/email-verifications/{token}",
                 "/password-resets",
+                "/webhooks/auth0",
                 "/openapi.json"
             ]
         );

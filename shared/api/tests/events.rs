@@ -59,8 +59,18 @@ impl peak_domain::identity::IdentityProvider for FakeIdp {
     async fn delete_user(&self, _: &str) -> Result<(), IdpError> {
         Ok(())
     }
-    async fn get_user(&self, _: &str) -> Result<Option<IdpAccount>, IdpError> {
-        Ok(None)
+    /// Every login it is asked about is one of the sample tenant's.
+    async fn get_user(&self, subject: &str) -> Result<Option<IdpAccount>, IdpError> {
+        Ok(Some(IdpAccount {
+            subject: subject.to_owned(),
+            email: "someone@sample.example".into(),
+            email_verified: true,
+            given_name: None,
+            family_name: None,
+            blocked: false,
+            tenant: Some(TENANT.into()),
+            user_id: None,
+        }))
     }
     async fn list_users(&self, _: u32, _: u32) -> Result<IdpPage, IdpError> {
         Ok(IdpPage {
@@ -71,6 +81,12 @@ impl peak_domain::identity::IdentityProvider for FakeIdp {
 }
 
 const TENANT: &str = "sample-tenant";
+/// What `events/auth0-webhook.json` carries (set AUTH0_EVENT_STREAM_TOKENS
+/// to it for `sam local invoke`).
+const SAMPLE_STREAM_TOKEN: &str = "SAMPLE_EVENT_STREAM_TOKEN_set_AUTH0_EVENT_STREAM_TOKENS_to_it";
+/// A test secret for signing `events/auth0/*.json` with
+/// scripts/sign-webhook-event.py.
+const SAMPLE_WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn tenant() -> TenantId {
     TenantId::parse(TENANT).unwrap()
@@ -157,6 +173,12 @@ async fn harness() -> Harness {
             verifier: Arc::new(verifier),
             catalogue: catalogue(),
             settings: Arc::new(UserSettings::default()),
+            webhooks: Some(Arc::new(peak_api::WebhookConfig {
+                action_secrets: Some(
+                    peak_webhooks::WebhookSecrets::parse(SAMPLE_WEBHOOK_SECRET).unwrap(),
+                ),
+                event_stream_tokens: vec![SAMPLE_STREAM_TOKEN.to_owned()],
+            })),
         },
         idp,
         store,
@@ -494,6 +516,12 @@ async fn every_function_answers_its_sample_event() {
         .await;
     let audit = c.run("user-audit.json", &admin, StatusCode::OK).await;
     assert!(!audit["items"].as_array().unwrap().is_empty());
+    // Auth0 blocked the target's login in the dashboard (Event Streams).
+    let delivered = c.run("auth0-webhook.json", &admin, StatusCode::OK).await;
+    assert!(
+        matches!(delivered["status"].as_str(), Some("applied" | "stale")),
+        "{delivered}"
+    );
     c.run("invitation-resend.json", &jane, StatusCode::OK).await;
     c.run("invitation-revoke.json", &jane, StatusCode::OK).await;
     c.run("tenant-audit.json", &admin, StatusCode::OK).await;
@@ -597,11 +625,19 @@ fn every_event_is_an_api_gateway_request_for_its_functions_route() {
         // Placeholders: a token exactly where one is needed, and ids that
         // are valid (so a hand invocation reaches the store and says 404).
         let headers = req.headers();
-        assert_eq!(
-            headers.get("authorization").map(|v| v.to_str().unwrap()),
+        let expected_authorization = if route.route == Route::Auth0Webhook {
+            // The Event Stream's bearer token, not a user's.
+            Some(format!("Bearer {SAMPLE_STREAM_TOKEN}"))
+        } else {
             route
                 .authenticated
-                .then_some("Bearer PASTE_A_TOKEN_FROM_peak-local_token"),
+                .then(|| "Bearer PASTE_A_TOKEN_FROM_peak-local_token".to_owned())
+        };
+        assert_eq!(
+            headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            expected_authorization,
             "{file}"
         );
         for (name, value) in &params {
@@ -640,4 +676,62 @@ fn the_sample_ids_are_valid_ulids() {
         UserId::parse(SAMPLE_USER_ID).unwrap().as_str(),
         SAMPLE_USER_ID
     );
+}
+
+/// The signed Action samples (`events/auth0/`), signed as the README says:
+/// by scripts/sign-webhook-event.py, then served by the webhook function.
+#[tokio::test]
+async fn action_samples_signed_by_the_script_are_accepted_once() {
+    let h = harness().await;
+    let dir = events_dir().join("auth0");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let specs: Vec<&'static RouteSpec> = function_routes("auth0-webhook")
+        .into_iter()
+        .map(spec)
+        .collect();
+    for file in files {
+        let out = std::process::Command::new("python3")
+            .arg(events_dir().join("../scripts/sign-webhook-event.py"))
+            .arg(&file)
+            .arg(SAMPLE_WEBHOOK_SECRET)
+            .output()
+            .expect("python3 runs scripts/sign-webhook-event.py");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let signed = String::from_utf8(out.stdout).unwrap();
+        let request = || lambda_http::request::from_str(&signed).unwrap();
+        let resp = handle_routes(&h.state, &specs, request()).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::OK,
+            "{}: {:?}",
+            file.display(),
+            resp.body()
+        );
+        // The very same delivery again is a replay.
+        let again = handle_routes(&h.state, &specs, request()).await;
+        assert_eq!(
+            again.status(),
+            StatusCode::BAD_REQUEST,
+            "{}",
+            file.display()
+        );
+        // Unsigned as committed: refused.
+        let raw = std::fs::read_to_string(&file).unwrap();
+        let unsigned = handle_routes(
+            &h.state,
+            &specs,
+            lambda_http::request::from_str(&raw).unwrap(),
+        )
+        .await;
+        assert_ne!(unsigned.status(), StatusCode::OK, "{}", file.display());
+    }
 }

@@ -776,6 +776,79 @@ pub async fn password_was_set(
     Ok(Some(next))
 }
 
+/// What applying an identity-provider event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdpEventOutcome {
+    Applied,
+    /// Not ours (no such user here), or nothing to change.
+    NoChange,
+    /// Older than our latest change of the user: our state stands (and
+    /// reconciliation pushes it back to the provider).
+    Stale,
+}
+
+async fn by_subject(ctx: &Ctx<'_>, tenant: &TenantId, subject: &str) -> Result<Option<User>, Error> {
+    ctx.users
+        .find_user_by_subject(tenant, subject)
+        .await
+        .map_err(store_err)
+}
+
+/// The login was blocked at the provider (an operator in the dashboard):
+/// an active user is suspended here too, unless we changed the user after
+/// the block happened. Unblocking there does not enable anyone here:
+/// enabling is a portal decision (the next sync blocks the login again).
+pub async fn login_blocked(
+    ctx: &Ctx<'_>,
+    tenant: &TenantId,
+    subject: &str,
+    occurred_at: OffsetDateTime,
+) -> Result<IdpEventOutcome, Error> {
+    let Some(current) = by_subject(ctx, tenant, subject).await? else {
+        return Ok(IdpEventOutcome::NoChange);
+    };
+    if occurred_at < current.updated_at {
+        return Ok(IdpEventOutcome::Stale);
+    }
+    if current.status != UserStatus::Active {
+        return Ok(IdpEventOutcome::NoChange);
+    }
+    let mut next = bump(&current, ctx.now);
+    next.status = UserStatus::Suspended;
+    let audit = [event(
+        ctx,
+        "system:identity-provider",
+        "user.suspended",
+        Some(&current),
+        &next,
+    )];
+    write(ctx, Some(&current), Some(&next), &audit, &[]).await?;
+    Ok(IdpEventOutcome::Applied)
+}
+
+/// The login was deleted at the provider: the user can never sign in with
+/// it again, so the user is deleted here too (the audit trail keeps that
+/// it happened, without who). A user linked to another login is left.
+pub async fn login_deleted(
+    ctx: &Ctx<'_>,
+    tenant: &TenantId,
+    subject: &str,
+) -> Result<IdpEventOutcome, Error> {
+    let Some(current) = by_subject(ctx, tenant, subject).await? else {
+        return Ok(IdpEventOutcome::NoChange);
+    };
+    let audit = [AuditEvent::new(
+        &current.tenant_id,
+        "system:identity-provider",
+        "user.deleted",
+        Some(&current.id),
+        ctx.request_id,
+        ctx.now,
+    )];
+    write(ctx, Some(&current), None, &audit, &[]).await?;
+    Ok(IdpEventOutcome::Applied)
+}
+
 // -------------------------------------------------------------- read paths
 
 async fn load(ctx: &Ctx<'_>, tenant: &TenantId, id: &UserId) -> Result<User, Error> {

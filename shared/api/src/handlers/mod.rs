@@ -6,6 +6,7 @@ pub mod me;
 pub mod profiles;
 pub mod public;
 pub mod users;
+pub mod webhooks;
 
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};

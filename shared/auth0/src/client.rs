@@ -1,0 +1,684 @@
+//! The Management API client behind [`IdentityProvider`].
+
+use crate::config::Auth0Config;
+use crate::retry::{self, Attempt, Outcome};
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use peak_domain::identity::{IdentityProvider, IdpAccount, IdpError, IdpPage, IdpUserState};
+use peak_domain::user::User;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::fmt;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Auth0 refuses to page past this many results of one search; see
+/// [`Auth0Client::list_users`].
+pub const SEARCH_RESULT_LIMIT: u32 = 1_000;
+/// Auth0's largest page.
+pub const MAX_PER_PAGE: u32 = 100;
+
+/// The Auth0 Management API as our [`IdentityProvider`].
+///
+/// Cheap to construct (no network until the first call) and to clone (clones
+/// share the HTTP connection pool, the cached access token and the rate-limit
+/// wait).
+///
+/// Every call has one time budget, [`Auth0Config::call_deadline`], that
+/// covers fetching a token, every attempt and every wait:
+/// - 429: waits `Retry-After` seconds (else until `x-ratelimit-reset`, else a
+///   backoff), and makes every other call through this client wait as well;
+/// - 5xx, timeouts ([`Auth0Config::request_timeout`] per attempt) and
+///   connection errors: exponential backoff with full jitter (200 ms base,
+///   5 s cap);
+/// - 401: the cached token is dropped and fetched again, once;
+/// - any other 4xx: [`IdpError::Rejected`] at once, naming the status and
+///   Auth0's `errorCode`;
+/// - when the next wait would end past the deadline: [`IdpError::Unavailable`].
+///
+/// Errors and logs name the operation, method, path template, status,
+/// attempt and wait; never the token, the client secret, an email address or
+/// a name, and never Auth0's free-text `message` (it can quote them).
+#[derive(Clone)]
+pub struct Auth0Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Auth0Config,
+    /// A client that failed to build is reported by every call as
+    /// `Unavailable`, so constructing an `Auth0Client` cannot fail.
+    http: Result<reqwest::Client, String>,
+    /// Held while a token is fetched: one fetch at a time, and callers that
+    /// arrive meanwhile use its result.
+    token: tokio::sync::Mutex<Option<CachedToken>>,
+    /// No request before this instant (Auth0 said 429).
+    not_before: StdMutex<Option<Instant>>,
+}
+
+struct CachedToken {
+    value: String,
+    refresh_at: Instant,
+}
+
+impl fmt::Debug for Auth0Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth0Client")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One Management API request, as logged: `template` is the path with
+/// placeholders (`/api/v2/users/{id}`), never the ids or the query.
+pub(crate) struct Call {
+    pub op: &'static str,
+    pub method: Method,
+    pub template: &'static str,
+    pub path: String,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Option<Value>,
+}
+
+impl Call {
+    fn new(op: &'static str, method: Method, template: &'static str, path: String) -> Self {
+        Self {
+            op,
+            method,
+            template,
+            path,
+            query: Vec::new(),
+            body: None,
+        }
+    }
+
+    fn query(mut self, query: Vec<(&'static str, String)>) -> Self {
+        self.query = query;
+        self
+    }
+
+    fn json(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+}
+
+/// A final answer (2xx, or a 4xx other than 429).
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+impl Auth0Client {
+    pub fn new(config: Auth0Config) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("peak-users/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|_| "Auth0: the HTTP client could not be built".to_owned());
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                token: tokio::sync::Mutex::new(None),
+                not_before: StdMutex::new(None),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Auth0Config {
+        &self.inner.config
+    }
+
+    /// One page of the logins in our connection, oldest first.
+    ///
+    /// Auth0's user search returns at most the first
+    /// [`SEARCH_RESULT_LIMIT`] (1,000) results of a query, whatever the
+    /// paging: `next` is `None` once a page would start past that limit,
+    /// even when `total` says there are more. A tenant with more logins than
+    /// that needs a user export job (`POST /api/v2/jobs/users-exports`) for
+    /// a complete list. `per_page` is clamped to 1..=100 (Auth0's maximum).
+    pub async fn list_users(&self, page: u32, per_page: u32) -> Result<IdpPage, IdpError> {
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let q = format!(
+            "identities.connection:\"{}\"",
+            self.inner.config.connection.replace('"', "\\\"")
+        );
+        let call = Call::new(
+            "list_users",
+            Method::GET,
+            "/api/v2/users",
+            "/api/v2/users".into(),
+        )
+        .query(vec![
+            ("page", page.to_string()),
+            ("per_page", per_page.to_string()),
+            ("include_totals", "true".into()),
+            ("search_engine", "v3".into()),
+            ("sort", "created_at:1".into()),
+            ("q", q),
+        ]);
+        let answer = self.api(call).await?;
+        if answer.status != StatusCode::OK {
+            return Err(rejected("list_users", &answer));
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            users: Vec<Auth0User>,
+            total: u64,
+        }
+        let body: Page = parse("list_users", &answer)?;
+        let end = (u64::from(page) + 1) * u64::from(per_page);
+        let next = (end < body.total.min(u64::from(SEARCH_RESULT_LIMIT))).then_some(page + 1);
+        Ok(IdpPage {
+            accounts: body
+                .users
+                .into_iter()
+                .map(Auth0User::into_account)
+                .collect(),
+            next,
+        })
+    }
+
+    /// A call with a token: fetches one if needed, and fetches a new one
+    /// (once) when Auth0 answers 401.
+    async fn api(&self, call: Call) -> Result<Answer, IdpError> {
+        let deadline = Instant::now() + self.inner.config.call_deadline;
+        let mut token_refreshed = false;
+        loop {
+            let token = self.token(call.op, deadline).await?;
+            let answer = self.send(deadline, &call, Some(&token)).await?;
+            if answer.status == StatusCode::UNAUTHORIZED && !token_refreshed {
+                token_refreshed = true;
+                tracing::info!(
+                    op = call.op,
+                    method = %call.method,
+                    path = call.template,
+                    status = 401,
+                    "Auth0 refused the access token; fetching a new one"
+                );
+                self.forget_token(&token, deadline).await;
+                continue;
+            }
+            return Ok(answer);
+        }
+    }
+
+    async fn token(&self, op: &'static str, deadline: Instant) -> Result<String, IdpError> {
+        let mut slot = tokio::time::timeout_at(deadline, self.inner.token.lock())
+            .await
+            .map_err(|_| {
+                IdpError::Unavailable(format!(
+                    "Auth0 {op}: no access token before the call deadline"
+                ))
+            })?;
+        if let Some(token) = slot.as_ref()
+            && Instant::now() < token.refresh_at
+        {
+            return Ok(token.value.clone());
+        }
+        *slot = None;
+        let fresh = self.fetch_token(deadline).await?;
+        let value = fresh.value.clone();
+        *slot = Some(fresh);
+        Ok(value)
+    }
+
+    async fn forget_token(&self, token: &str, deadline: Instant) {
+        if let Ok(mut slot) = tokio::time::timeout_at(deadline, self.inner.token.lock()).await
+            && slot.as_ref().is_some_and(|t| t.value == token)
+        {
+            *slot = None;
+        }
+    }
+
+    /// Client credentials grant; cached until 10 % of its lifetime (at most
+    /// 60 s) before it ends.
+    async fn fetch_token(&self, deadline: Instant) -> Result<CachedToken, IdpError> {
+        let config = &self.inner.config;
+        let asked_at = Instant::now();
+        let call =
+            Call::new("token", Method::POST, "/oauth/token", "/oauth/token".into()).json(json!({
+                "grant_type": "client_credentials",
+                "client_id": config.client_id,
+                "client_secret": config.client_secret,
+                "audience": config.audience,
+            }));
+        let answer = self.send(deadline, &call, None).await?;
+        if answer.status != StatusCode::OK {
+            return Err(rejected("token", &answer));
+        }
+        #[derive(Deserialize)]
+        struct Token {
+            access_token: String,
+            expires_in: u64,
+        }
+        let token: Token = parse("token", &answer)?;
+        let lifetime = Duration::from_secs(token.expires_in);
+        let early = (lifetime / 10).min(Duration::from_secs(60));
+        tracing::debug!(
+            expires_in = token.expires_in,
+            "fetched an Auth0 access token"
+        );
+        Ok(CachedToken {
+            value: token.access_token,
+            refresh_at: asked_at + (lifetime - early),
+        })
+    }
+
+    /// Sends `call` until a final answer, under the retry policy.
+    async fn send(
+        &self,
+        deadline: Instant,
+        call: &Call,
+        bearer: Option<&str>,
+    ) -> Result<Answer, IdpError> {
+        let http = self
+            .inner
+            .http
+            .as_ref()
+            .map_err(|e| IdpError::Unavailable(e.clone()))?;
+        let url = format!("{}{}", self.inner.config.base_url, call.path);
+        let mut attempt = Attempt::new(
+            call,
+            deadline,
+            self.inner.config.request_timeout,
+            &self.inner.not_before,
+        );
+        loop {
+            let timeout = attempt.before_sending().await?;
+            let mut request = http.request(call.method.clone(), &url);
+            if !call.query.is_empty() {
+                request = request.query(&call.query);
+            }
+            if let Some(body) = &call.body {
+                request = request.json(body);
+            }
+            if let Some(token) = bearer {
+                request = request.bearer_auth(token);
+            }
+            let sent = tokio::time::timeout(timeout, async {
+                let response = request.send().await?;
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body = response.bytes().await?;
+                Ok::<_, reqwest::Error>((status, headers, body.to_vec()))
+            })
+            .await;
+            let outcome = match sent {
+                Err(_) => Outcome::Timeout,
+                Ok(Err(e)) if e.is_timeout() => Outcome::Timeout,
+                Ok(Err(e)) if e.is_connect() => Outcome::Connect,
+                Ok(Err(_)) => Outcome::Transport,
+                Ok(Ok((status, headers, body))) => {
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        Outcome::RateLimited(retry::rate_limit_wait(&headers))
+                    } else if status.is_server_error() {
+                        Outcome::ServerError(status)
+                    } else {
+                        attempt.answered(status);
+                        return Ok(Answer { status, body });
+                    }
+                }
+            };
+            attempt.after_failure(outcome).await?;
+        }
+    }
+
+    /// Our login for `user`'s address: its subject, `None` when there is
+    /// none, `Rejected` when the address has a login we may not use.
+    async fn find_login(&self, user: &User) -> Result<Option<String>, IdpError> {
+        let call = Call::new(
+            "ensure_user",
+            Method::GET,
+            "/api/v2/users-by-email",
+            "/api/v2/users-by-email".into(),
+        )
+        // Auth0 stores addresses lowercased and matches this one exactly.
+        .query(vec![("email", user.email.normalized())]);
+        let answer = self.api(call).await?;
+        if answer.status != StatusCode::OK {
+            return Err(rejected("ensure_user", &answer));
+        }
+        let found: Vec<Auth0User> = parse("ensure_user", &answer)?;
+        let connection = &self.inner.config.connection;
+        let ours: Vec<Auth0User> = found
+            .into_iter()
+            .filter(|u| u.identities.iter().any(|i| &i.connection == connection))
+            .collect();
+        let tenant = user.tenant_id.as_str();
+        if let Some(login) = ours.iter().find(|u| u.meta("tenant") == Some(tenant)) {
+            if login.meta("user_id") != Some(user.id.as_str()) {
+                // Same tenant, earlier user record (deleted and invited
+                // again): point the login at the current one so
+                // reconciliation does not take it for an orphan.
+                let call = Call::new(
+                    "ensure_user",
+                    Method::PATCH,
+                    "/api/v2/users/{id}",
+                    user_path(&login.user_id),
+                )
+                .json(json!({ "app_metadata": { "user_id": user.id.as_str() } }));
+                let answer = self.api(call).await?;
+                match answer.status {
+                    StatusCode::OK => {}
+                    StatusCode::NOT_FOUND => return Ok(None),
+                    _ => return Err(rejected("ensure_user", &answer)),
+                }
+            }
+            return Ok(Some(login.user_id.clone()));
+        }
+        match ours.first() {
+            None => Ok(None),
+            Some(other) if other.meta("tenant").is_some() => Err(IdpError::Rejected(
+                "Auth0 ensure_user: this address already has a login for another tenant".into(),
+            )),
+            Some(_) => Err(IdpError::Rejected(
+                "Auth0 ensure_user: this address already has a login that peak-users did not create"
+                    .into(),
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl IdentityProvider for Auth0Client {
+    async fn ensure_user(&self, user: &User) -> Result<String, IdpError> {
+        if let Some(subject) = self.find_login(user).await? {
+            return Ok(subject);
+        }
+        let config = &self.inner.config;
+        let given = user.first_name.as_str();
+        let family = user.last_name.as_str();
+        let call = Call::new(
+            "ensure_user",
+            Method::POST,
+            "/api/v2/users",
+            "/api/v2/users".into(),
+        )
+        .json(json!({
+            "connection": config.connection,
+            "email": user.email.as_str(),
+            // The person proved the address by opening our invitation link.
+            "email_verified": true,
+            "verify_email": false,
+            "given_name": given,
+            "family_name": family,
+            "name": format!("{given} {family}"),
+            "password": random_password()?,
+            "app_metadata": { "tenant": user.tenant_id.as_str(), "user_id": user.id.as_str() },
+        }));
+        let answer = self.api(call).await?;
+        match answer.status {
+            StatusCode::CREATED | StatusCode::OK => {
+                let created: Auth0User = parse("ensure_user", &answer)?;
+                tracing::info!(op = "ensure_user", "created an Auth0 login");
+                Ok(created.user_id)
+            }
+            // Created concurrently (another attempt of the same work).
+            StatusCode::CONFLICT => self.find_login(user).await?.ok_or_else(|| {
+                IdpError::Unavailable(
+                    "Auth0 ensure_user: the address is taken but its login is not visible yet"
+                        .into(),
+                )
+            }),
+            _ => Err(rejected("ensure_user", &answer)),
+        }
+    }
+
+    async fn password_setup_link(&self, _user: &User, subject: &str) -> Result<String, IdpError> {
+        let config = &self.inner.config;
+        let call = Call::new(
+            "password_setup_link",
+            Method::POST,
+            "/api/v2/tickets/password-change",
+            "/api/v2/tickets/password-change".into(),
+        )
+        .json(json!({
+            "user_id": subject,
+            "client_id": config.portal_client_id,
+            "ttl_sec": config.ticket_ttl_secs,
+            "mark_email_as_verified": true,
+        }));
+        let answer = self.api(call).await?;
+        if !answer.status.is_success() {
+            return Err(rejected("password_setup_link", &answer));
+        }
+        #[derive(Deserialize)]
+        struct Ticket {
+            ticket: String,
+        }
+        Ok(parse::<Ticket>("password_setup_link", &answer)?.ticket)
+    }
+
+    async fn update_user(&self, subject: &str, state: &IdpUserState) -> Result<bool, IdpError> {
+        let call = Call::new(
+            "update_user",
+            Method::PATCH,
+            "/api/v2/users/{id}",
+            user_path(subject),
+        )
+        .json(json!({
+            "connection": self.inner.config.connection,
+            "email": state.email,
+            // Our own flow verified the new address before it reaches here.
+            "email_verified": true,
+            "verify_email": false,
+            "given_name": state.given_name,
+            "family_name": state.family_name,
+            "name": format!("{} {}", state.given_name, state.family_name),
+            "blocked": state.blocked,
+        }));
+        let answer = self.api(call).await?;
+        match answer.status {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(rejected("update_user", &answer)),
+        }
+    }
+
+    async fn delete_user(&self, subject: &str) -> Result<(), IdpError> {
+        let call = Call::new(
+            "delete_user",
+            Method::DELETE,
+            "/api/v2/users/{id}",
+            user_path(subject),
+        );
+        let answer = self.api(call).await?;
+        if answer.status.is_success() || answer.status == StatusCode::NOT_FOUND {
+            Ok(())
+        } else {
+            Err(rejected("delete_user", &answer))
+        }
+    }
+
+    async fn get_user(&self, subject: &str) -> Result<Option<IdpAccount>, IdpError> {
+        let call = Call::new(
+            "get_user",
+            Method::GET,
+            "/api/v2/users/{id}",
+            user_path(subject),
+        );
+        let answer = self.api(call).await?;
+        match answer.status {
+            StatusCode::OK => Ok(Some(
+                parse::<Auth0User>("get_user", &answer)?.into_account(),
+            )),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(rejected("get_user", &answer)),
+        }
+    }
+
+    async fn list_users(&self, page: u32, per_page: u32) -> Result<IdpPage, IdpError> {
+        Auth0Client::list_users(self, page, per_page).await
+    }
+}
+
+/// A user as the Management API shows it (the fields we read).
+#[derive(Deserialize)]
+struct Auth0User {
+    user_id: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    email_verified: bool,
+    #[serde(default)]
+    given_name: Option<String>,
+    #[serde(default)]
+    family_name: Option<String>,
+    #[serde(default)]
+    blocked: bool,
+    #[serde(default)]
+    app_metadata: Value,
+    #[serde(default)]
+    identities: Vec<Identity>,
+}
+
+#[derive(Deserialize)]
+struct Identity {
+    #[serde(default)]
+    connection: String,
+}
+
+impl Auth0User {
+    fn meta(&self, key: &str) -> Option<&str> {
+        self.app_metadata.get(key).and_then(Value::as_str)
+    }
+
+    fn into_account(self) -> IdpAccount {
+        IdpAccount {
+            tenant: self.meta("tenant").map(str::to_owned),
+            user_id: self.meta("user_id").map(str::to_owned),
+            subject: self.user_id,
+            email: self.email.unwrap_or_default(),
+            email_verified: self.email_verified,
+            given_name: self.given_name,
+            family_name: self.family_name,
+            blocked: self.blocked,
+        }
+    }
+}
+
+fn user_path(subject: &str) -> String {
+    format!("/api/v2/users/{}", encode_segment(subject))
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters
+/// (`auth0|abc` → `auth0%7Cabc`).
+fn encode_segment(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len() + 8);
+    for b in raw.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The body of a successful answer. A body we cannot read is reported
+/// without serde's text, which can quote the values it choked on.
+fn parse<T: serde::de::DeserializeOwned>(op: &str, answer: &Answer) -> Result<T, IdpError> {
+    serde_json::from_slice(&answer.body).map_err(|_| {
+        IdpError::Unavailable(format!(
+            "Auth0 {op}: unexpected answer to a {} request",
+            answer.status.as_u16()
+        ))
+    })
+}
+
+/// `Rejected` naming the status and Auth0's `errorCode` (or, from the token
+/// endpoint, `error`), never the free-text message.
+fn rejected(op: &str, answer: &Answer) -> IdpError {
+    let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    let code = ["errorCode", "error"]
+        .iter()
+        .filter_map(|k| body.get(*k).and_then(Value::as_str))
+        .find(|c| is_code(c));
+    let status = answer.status;
+    tracing::warn!(
+        op,
+        status = status.as_u16(),
+        code,
+        "Auth0 refused the request"
+    );
+    match code {
+        Some(code) => IdpError::Rejected(format!("Auth0 {op}: {status} ({code})")),
+        None => IdpError::Rejected(format!("Auth0 {op}: {status}")),
+    }
+}
+
+/// A machine code (`inexistent_user`, `auth0_idp_error`), nothing that could
+/// carry an address or a name.
+fn is_code(raw: &str) -> bool {
+    (1..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// 32 random bytes nobody ever sees, plus one character of each class any
+/// Auth0 password policy asks for; redrawn in the rare case of three equal
+/// characters in a row (the "excellent" policy refuses those).
+fn random_password() -> Result<String, IdpError> {
+    loop {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|_| {
+            IdpError::Unavailable("no randomness for a new login's password".into())
+        })?;
+        let password = format!("{}aZ7!", URL_SAFE_NO_PAD.encode(bytes));
+        let triple = password
+            .as_bytes()
+            .windows(3)
+            .any(|w| w[0] == w[1] && w[1] == w[2]);
+        if !triple {
+            return Ok(password);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(encode_segment("auth0|ab12"), "auth0%7Cab12");
+        assert_eq!(encode_segment("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn passwords_are_long_random_and_mixed() {
+        let a = random_password().unwrap();
+        let b = random_password().unwrap();
+        assert_ne!(a, b);
+        assert!(a.len() >= 40);
+        assert!(a.bytes().any(|c| c.is_ascii_lowercase()));
+        assert!(a.bytes().any(|c| c.is_ascii_uppercase()));
+        assert!(a.bytes().any(|c| c.is_ascii_digit()));
+        assert!(a.contains('!'));
+    }
+
+    #[test]
+    fn rejections_name_the_code_not_the_message() {
+        let answer = Answer {
+            status: StatusCode::BAD_REQUEST,
+            body: br#"{"statusCode":400,"error":"Bad Request","message":"jane@example.com is bad","errorCode":"invalid_body"}"#.to_vec(),
+        };
+        let IdpError::Rejected(msg) = rejected("get_user", &answer) else {
+            panic!("not rejected")
+        };
+        assert_eq!(msg, "Auth0 get_user: 400 Bad Request (invalid_body)");
+        let answer = Answer {
+            status: StatusCode::FORBIDDEN,
+            body: br#"{"error":"jane@example.com"}"#.to_vec(),
+        };
+        let IdpError::Rejected(msg) = rejected("token", &answer) else {
+            panic!("not rejected")
+        };
+        assert_eq!(msg, "Auth0 token: 403 Forbidden");
+    }
+}
