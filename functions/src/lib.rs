@@ -11,42 +11,58 @@ use peak_domain::users::UserSettings;
 use peak_store_dynamodb::{DynamoStore, client_from_env};
 use std::sync::Arc;
 
-/// Until the Auth0 Management API client lands (its own issue), accepting
-/// an invitation in AWS answers 503 with this reason rather than pretending.
+/// A function deployed without Auth0 settings (`AUTH0_DOMAIN` unset): the
+/// routes that need the Management API answer 503 with this reason, never
+/// pretend. Only the functions that call Auth0 get its settings (and its
+/// client secret) in the template.
 struct Auth0NotConfigured;
+
+const NOT_CONFIGURED: &str = "this function has no Auth0 settings (AUTH0_DOMAIN is unset)";
 
 #[async_trait::async_trait]
 impl IdentityProvider for Auth0NotConfigured {
     async fn ensure_user(&self, _: &User) -> Result<String, IdpError> {
-        Err(IdpError::Unavailable(
-            "the Auth0 Management API client is not configured yet".into(),
-        ))
+        Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
     }
     async fn password_setup_link(&self, _: &User, _: &str) -> Result<String, IdpError> {
-        Err(IdpError::Unavailable(
-            "the Auth0 Management API client is not configured yet".into(),
-        ))
+        Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
     }
     async fn update_user(&self, _: &str, _: &IdpUserState) -> Result<bool, IdpError> {
-        Err(IdpError::Unavailable(
-            "the Auth0 Management API client is not configured yet".into(),
-        ))
+        Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
     }
     async fn delete_user(&self, _: &str) -> Result<(), IdpError> {
-        Err(IdpError::Unavailable(
-            "the Auth0 Management API client is not configured yet".into(),
-        ))
+        Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
     }
     async fn get_user(&self, _: &str) -> Result<Option<IdpAccount>, IdpError> {
-        Err(IdpError::Unavailable(
-            "the Auth0 Management API client is not configured yet".into(),
-        ))
+        Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
     }
     async fn list_users(&self, _: u32, _: u32) -> Result<IdpPage, IdpError> {
-        Err(IdpError::Unavailable(
-            "the Auth0 Management API client is not configured yet".into(),
-        ))
+        Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
     }
+}
+
+/// The Auth0 Management API client from `AUTH0_*` (see
+/// `peak_auth0::Auth0Config::from_env`), or the stand-in above when
+/// `AUTH0_DOMAIN` is unset. Settings that are present but wrong fail init.
+pub fn identity_provider_from_env() -> Result<Arc<dyn IdentityProvider>, String> {
+    if std::env::var("AUTH0_DOMAIN").is_ok_and(|v| !v.is_empty()) {
+        let config = peak_auth0::Auth0Config::from_env().map_err(|e| e.to_string())?;
+        Ok(Arc::new(peak_auth0::Auth0Client::new(config)))
+    } else {
+        Ok(Arc::new(Auth0NotConfigured))
+    }
+}
+
+/// The store and the identity provider, for the Auth0 worker, sweeper and
+/// reconciliation (`TABLE_NAME`, `AUTH0_*`).
+pub async fn idp_sync_from_env()
+-> Result<(Arc<DynamoStore>, Arc<dyn IdentityProvider>), lambda_runtime::Error> {
+    let table = required("TABLE_NAME")?;
+    let idp = identity_provider_from_env()?;
+    Ok((
+        Arc::new(DynamoStore::new(client_from_env().await, table)),
+        idp,
+    ))
 }
 
 /// User-flow settings from `PUBLIC_API_URL` (where invitation and
@@ -92,7 +108,7 @@ pub async fn state_from_env() -> Result<AppState, lambda_http::Error> {
     Ok(AppState {
         profiles: store.clone(),
         users: store,
-        idp: Arc::new(Auth0NotConfigured),
+        idp: identity_provider_from_env()?,
         verifier: Arc::new(verifier),
         catalogue: catalogue(),
         settings: Arc::new(user_settings()?),
@@ -126,6 +142,6 @@ pub async fn mailer_from_env() -> Result<peak_mailer::Mailer, lambda_runtime::Er
         store,
         sender,
         brands,
-        Arc::new(Auth0NotConfigured),
+        identity_provider_from_env()?,
     ))
 }

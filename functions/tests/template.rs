@@ -7,7 +7,13 @@ use serde_yaml::Value;
 use std::collections::BTreeSet;
 
 /// Functions that serve no HTTP route.
-const WORKERS: [&str; 2] = ["mailer", "mailer-sweeper"];
+const WORKERS: [&str; 5] = [
+    "mailer",
+    "mailer-sweeper",
+    "auth0-worker",
+    "auth0-sweeper",
+    "auth0-reconcile",
+];
 
 fn template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml");
@@ -164,4 +170,63 @@ fn functions_get_only_the_table_actions_they_need() {
             }
         }
     }
+}
+
+#[test]
+fn secrets_come_from_secrets_manager_by_reference() {
+    let raw = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../infra/template.yaml"
+    ))
+    .expect("template");
+    let secret_vars = [
+        "AUTH0_CLIENT_SECRET",
+        "AUTH0_WEBHOOK_SECRETS",
+        "AUTH0_EVENT_STREAM_TOKENS",
+    ];
+    let mut seen = 0;
+    for line in raw.lines() {
+        let line = line.trim();
+        for var in secret_vars {
+            if let Some(value) = line.strip_prefix(&format!("{var}:")) {
+                seen += 1;
+                assert!(
+                    value.trim().starts_with(
+                        "!Sub \"{{resolve:secretsmanager:${Auth0SecretId}:SecretString:"
+                    ),
+                    "{var} must be a Secrets Manager reference, not {value}"
+                );
+            }
+        }
+    }
+    // The functions that call Auth0: accept, webhook, mailer, mailer
+    // sweeper, worker, sweeper, reconcile; the webhook also verifies.
+    assert_eq!(seen, 7 + 2, "every Auth0 secret in the template is checked");
+}
+
+#[test]
+fn only_functions_that_call_auth0_get_its_credentials() {
+    let t = template();
+    let with_secret: BTreeSet<String> = t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| {
+            !r["Properties"]["Environment"]["Variables"]["AUTH0_CLIENT_SECRET"].is_null()
+        })
+        .map(|(k, _)| k.as_str().unwrap_or_default().to_owned())
+        .collect();
+    let expected: BTreeSet<String> = [
+        "InvitationAcceptFunction",
+        "Auth0WebhookFunction",
+        "MailerFunction",
+        "MailerSweeperFunction",
+        "Auth0WorkerFunction",
+        "Auth0SweeperFunction",
+        "Auth0ReconcileFunction",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    assert_eq!(with_secret, expected);
 }

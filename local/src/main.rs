@@ -73,7 +73,15 @@ async fn serve(config: Config) -> Result<(), peak_local::BoxError> {
         .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
         .collect(),
         webhooks: peak_api::WebhookConfig::from_env()?.map(Arc::new),
-        identity: None,
+        // Pointed at Auth0 (AUTH0_DOMAIN and the rest, as in AWS), user
+        // flows call it; otherwise the development identity provider.
+        identity: match std::env::var("AUTH0_DOMAIN") {
+            Ok(d) if !d.is_empty() => Some(Arc::new(peak_auth0::Auth0Client::new(
+                peak_auth0::Auth0Config::from_env()?,
+            ))
+                as Arc<dyn peak_domain::identity::IdentityProvider>),
+            _ => None,
+        },
         idp_sync_every: Some(Duration::from_secs(2)),
     };
     let running = start(config.bind, stores, Arc::clone(&idp), options).await?;

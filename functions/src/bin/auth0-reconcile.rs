@@ -1,0 +1,18 @@
+//! Lambda `auth0-reconcile`: daily, compares Auth0's logins with our users
+//! and repairs drift (see `peak_idp_sync::reconcile`); returns and logs the
+//! report of what it changed.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    peak_api::telemetry::init();
+    let (store, idp) = peak_functions::idp_sync_from_env().await?;
+    let (store, idp) = (&store, &idp);
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+        let report = peak_idp_sync::reconcile(store.as_ref(), idp.as_ref()).await;
+        Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
+    }))
+    .await
+}

@@ -1,0 +1,363 @@
+//! Our users and Auth0 kept in step, against a stateful fake of the
+//! Management API routes we call (`peak_auth0::fake`): outages in the middle
+//! of accept, suspend, edit and delete lose nothing and converge once Auth0
+//! is back; a 429 storm is waited out, not hammered; reconciliation repairs
+//! drift.
+
+use base64::Engine;
+use peak_api::WebhookConfig;
+use peak_auth0::fake::{FakeAuth0, FakeUser, Fault};
+use peak_auth0::{Auth0Client, Auth0Config};
+use peak_domain::identity::IdentityProvider;
+use peak_domain::idp_work::IdpWorkItem;
+use peak_idp_sync::{Worker, reconcile};
+use peak_local::StartOptions;
+use peak_tests::{TestApp, spawn_dynamodb_with, spawn_sqlite_with};
+use peak_webhooks::WebhookSecrets;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+const SECRET_SEED: u8 = 3;
+
+fn secret() -> String {
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode([SECRET_SEED; 32])
+    )
+}
+
+struct Env {
+    app: TestApp,
+    fake: FakeAuth0,
+    idp: Arc<dyn IdentityProvider>,
+    worker: Worker,
+    /// Hours the worker's clock is ahead (each later run goes further, past
+    /// every backoff the runs before it set).
+    ahead: std::sync::atomic::AtomicI64,
+}
+
+/// The local server with Auth0 = the fake (calls bounded to `deadline`),
+/// and a worker the test drives itself.
+async fn env_with(sqlite: bool, deadline: Duration) -> Env {
+    let fake = FakeAuth0::start().await;
+    let mut config: Auth0Config = fake.config();
+    config.call_deadline = deadline;
+    config.request_timeout = Duration::from_millis(500);
+    let idp: Arc<dyn IdentityProvider> = Arc::new(Auth0Client::new(config));
+    let options = StartOptions {
+        identity: Some(idp.clone()),
+        webhooks: Some(Arc::new(WebhookConfig {
+            action_secrets: Some(WebhookSecrets::parse(&secret()).expect("secret")),
+            event_stream_tokens: vec![],
+        })),
+        ..StartOptions::default()
+    };
+    let app = if sqlite {
+        spawn_sqlite_with(options).await
+    } else {
+        spawn_dynamodb_with(options).await
+    };
+    let worker = Worker::new(app.stores.users.clone(), idp.clone());
+    Env {
+        app,
+        fake,
+        idp,
+        worker,
+        ahead: std::sync::atomic::AtomicI64::new(0),
+    }
+}
+
+async fn env(sqlite: bool) -> Env {
+    env_with(sqlite, Duration::from_secs(2)).await
+}
+
+async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = req.send().await.expect("send");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn user(app: &TestApp, id: &str) -> Value {
+    let (status, body) = send(app.admin(Method::GET, &format!("/users/{id}"))).await;
+    assert_eq!(status, 200, "GET user {id}: {body}");
+    body
+}
+
+/// This tenant's owed Auth0 work.
+async fn owed(app: &TestApp) -> Vec<IdpWorkItem> {
+    app.stores
+        .users
+        .list_idp_work(1000)
+        .await
+        .expect("owed work")
+        .into_iter()
+        .filter(|w| w.work.tenant_id.as_str() == app.tenant)
+        .collect()
+}
+
+/// Auth0 tells us (signed Post Change Password, no tenant) that the person
+/// behind `subject` set a password.
+async fn password_changed(app: &TestApp, subject: &str) -> (u16, Value) {
+    let id = format!("pcp_{}", ulid::Ulid::new());
+    let now = OffsetDateTime::now_utc();
+    let body = json!({
+        "type": "password.changed",
+        "id": id,
+        "time": now.format(&time::format_description::well_known::Rfc3339).unwrap(),
+        "data": { "user_id": subject, "tenant": null },
+    })
+    .to_string();
+    let signature =
+        WebhookSecrets::parse(&secret())
+            .unwrap()
+            .sign(&id, now.unix_timestamp(), body.as_bytes());
+    send(
+        app.anonymous(Method::POST, "/webhooks/auth0")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", now.unix_timestamp().to_string())
+            .header("webhook-signature", signature)
+            .body(body),
+    )
+    .await
+}
+
+/// Invite → accept (Auth0 login + ticket) → the person sets a password at
+/// Auth0 → Auth0 tells us → active. Returns (user id, Auth0 subject).
+async fn active_user(e: &Env, email: &str) -> (String, String) {
+    let (id, token) = e.app.invite_customer(email).await;
+    let (status, body) = send(
+        e.app
+            .anonymous(Method::POST, &format!("/invitations/{token}/accept")),
+    )
+    .await;
+    assert_eq!(status, 200, "accept: {body}");
+    let url = body["password_setup_url"].as_str().expect("ticket url");
+    let subject = e
+        .fake
+        .complete_ticket(url)
+        .expect("a ticket the fake issued");
+    let (status, body) = password_changed(&e.app, &subject).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("applied")),
+        "{body}"
+    );
+    assert_eq!(user(&e.app, &id).await["status"], "active");
+    (id, subject)
+}
+
+/// Runs the worker at a time when every backoff set so far has passed.
+async fn drain_later(e: &Env) -> peak_idp_sync::SweepSummary {
+    let hours = e.ahead.fetch_add(2, std::sync::atomic::Ordering::Relaxed) + 2;
+    e.worker
+        .run_due(OffsetDateTime::now_utc() + time::Duration::hours(hours))
+        .await
+        .expect("store")
+}
+
+async fn invite_accept_waits_out_an_outage(sqlite: bool) {
+    let e = env(sqlite).await;
+    let (id, token) = e.app.invite_customer("ivy@acme.example").await;
+    let accept = || {
+        e.app
+            .anonymous(Method::POST, &format!("/invitations/{token}/accept"))
+    };
+
+    e.fake.set_down(true);
+    let (status, body) = send(accept()).await;
+    assert_eq!(status, 503, "Auth0 down: {body}");
+    assert!(e.fake.users().is_empty());
+    let u = user(&e.app, &id).await;
+    assert_eq!(u["status"], "invited");
+    // The link still works: the person simply tries again.
+    let (status, _) = send(
+        e.app
+            .anonymous(Method::GET, &format!("/invitations/{token}")),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    e.fake.set_down(false);
+    let (status, body) = send(accept()).await;
+    assert_eq!(status, 200, "{body}");
+    let first = body["password_setup_url"].as_str().unwrap().to_owned();
+    // Accepting again finds the same login: one person, one login.
+    let (status, body) = send(accept()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(e.fake.users().len(), 1);
+    let login = e.fake.user_by_email("ivy@acme.example").expect("login");
+    assert_eq!(login.app_metadata["tenant"], e.app.tenant.as_str());
+    assert_eq!(login.app_metadata["user_id"], id.as_str());
+    assert!(!login.blocked);
+    assert_eq!(
+        login.verification_emails_sent, 0,
+        "Auth0 sends no email of its own"
+    );
+
+    let subject = e.fake.complete_ticket(&first).expect("ticket");
+    assert_eq!(subject, login.user_id);
+    let (status, _) = password_changed(&e.app, &subject).await;
+    assert_eq!(status, 200);
+    assert_eq!(user(&e.app, &id).await["status"], "active");
+    assert!(owed(&e.app).await.is_empty(), "accepting owes nothing");
+}
+
+#[tokio::test]
+async fn invite_accept_waits_out_an_outage_on_sqlite() {
+    invite_accept_waits_out_an_outage(true).await;
+}
+
+#[tokio::test]
+async fn invite_accept_waits_out_an_outage_on_dynamodb() {
+    invite_accept_waits_out_an_outage(false).await;
+}
+
+async fn suspend_edit_delete_converge_after_an_outage(sqlite: bool) {
+    let e = env(sqlite).await;
+    let (id, subject) = active_user(&e, "sam@acme.example").await;
+    let person = e.app.token_for_subject(&subject);
+
+    e.fake.set_down(true);
+    // Suspend: refused by our API at once, whatever Auth0's state.
+    let (status, body) = send(e.app.admin(Method::POST, &format!("/users/{id}/suspend"))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = send(e.app.with_token(&person, Method::GET, "/me")).await;
+    assert_eq!(status, 403, "a suspended user's token is refused at once");
+    let summary = e.worker.run_due(OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(summary.failed, 1);
+    let work = owed(&e.app).await;
+    assert_eq!(work.len(), 1);
+    assert_eq!(work[0].attempts, 1);
+    assert!(work[0].last_error.is_some());
+    assert!(!e.fake.user(&subject).unwrap().blocked);
+
+    // An edit meanwhile: one record, the newest state.
+    let version = user(&e.app, &id).await["version"].as_u64().unwrap();
+    let (status, body) = send(
+        e.app
+            .admin(Method::PATCH, &format!("/users/{id}"))
+            .header("if-match", format!("\"{version}\""))
+            .json(&json!({ "first_name": "Samuel" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(owed(&e.app).await.len(), 1);
+    assert_eq!(drain_later(&e).await.failed, 1, "still down");
+
+    e.fake.set_down(false);
+    let summary = drain_later(&e).await;
+    assert_eq!((summary.done, summary.failed), (1, 0));
+    let login = e.fake.user(&subject).unwrap();
+    assert!(login.blocked, "suspended here → blocked at Auth0");
+    assert_eq!(login.given_name.as_deref(), Some("Samuel"));
+    assert!(owed(&e.app).await.is_empty());
+
+    // Enable, then delete during another outage.
+    let (status, _) = send(e.app.admin(Method::POST, &format!("/users/{id}/enable"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(drain_later(&e).await.done, 1);
+    assert!(!e.fake.user(&subject).unwrap().blocked);
+
+    e.fake.set_down(true);
+    let (status, _) = send(e.app.admin(Method::DELETE, &format!("/users/{id}"))).await;
+    assert_eq!(status, 204);
+    assert_eq!(drain_later(&e).await.failed, 1);
+    assert!(e.fake.user(&subject).is_some());
+    e.fake.set_down(false);
+    assert_eq!(drain_later(&e).await.done, 1);
+    assert!(
+        e.fake.user(&subject).is_none(),
+        "deleted here → deleted at Auth0"
+    );
+    assert!(owed(&e.app).await.is_empty());
+    // Running again does nothing more.
+    e.fake.clear_requests();
+    assert_eq!(
+        drain_later(&e).await,
+        peak_idp_sync::SweepSummary::default()
+    );
+    assert!(e.fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn suspend_edit_delete_converge_after_an_outage_on_sqlite() {
+    suspend_edit_delete_converge_after_an_outage(true).await;
+}
+
+#[tokio::test]
+async fn suspend_edit_delete_converge_after_an_outage_on_dynamodb() {
+    suspend_edit_delete_converge_after_an_outage(false).await;
+}
+
+#[tokio::test]
+async fn a_429_storm_is_waited_out_not_hammered() {
+    let e = env_with(true, Duration::from_secs(20)).await;
+    let (id, subject) = active_user(&e, "rae@acme.example").await;
+    let (status, _) = send(e.app.admin(Method::POST, &format!("/users/{id}/suspend"))).await;
+    assert_eq!(status, 200);
+
+    e.fake.clear_requests();
+    e.fake.fail_next(
+        3,
+        Fault::RateLimit {
+            retry_after_secs: 1,
+        },
+    );
+    let summary = e.worker.run_due(OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(summary.done, 1, "{summary:?}");
+    assert!(e.fake.user(&subject).unwrap().blocked);
+    let api: Vec<_> = e
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/v2/"))
+        .collect();
+    assert_eq!(api.iter().filter(|r| r.status == 429).count(), 3, "{api:?}");
+    assert_eq!(api.len(), 4, "three refusals, then one success: {api:?}");
+    for pair in api.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(
+            gap >= Duration::from_millis(900),
+            "Retry-After: 1 was not waited out ({gap:?})"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reconciliation_repairs_drift_and_reports_it() {
+    let e = env(true).await;
+    let (id, subject) = active_user(&e, "lee@acme.example").await;
+    let (_, other) = active_user(&e, "max@acme.example").await;
+    let (status, _) = send(e.app.admin(Method::POST, &format!("/users/{id}/suspend"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(drain_later(&e).await.done, 1);
+    // Drift: unblocked in the dashboard, renamed there too; a login whose
+    // user is gone here; a login somebody made by hand.
+    e.fake.set_blocked(&subject, false);
+    let orphan = e.fake.insert_user(
+        FakeUser::new(e.fake.connection.clone(), "gone@acme.example")
+            .with_tenant(&e.app.tenant, &ulid::Ulid::new().to_string()),
+    );
+    e.fake.insert_user(FakeUser::new(
+        e.fake.connection.clone(),
+        "hand@acme.example",
+    ));
+
+    let report = reconcile(e.app.stores.users.as_ref(), e.idp.as_ref()).await;
+    assert!(report.complete);
+    assert_eq!(report.logins_seen, 4);
+    assert_eq!(report.repaired, 1, "{report:?}");
+    assert_eq!(report.deleted_orphans, 1, "{report:?}");
+    assert_eq!(report.foreign, 1, "{report:?}");
+    assert_eq!(report.in_step, 1, "{report:?}");
+    assert!(e.fake.user(&subject).unwrap().blocked, "blocked again");
+    assert!(e.fake.user(&orphan).is_none());
+    assert!(e.fake.user(&other).is_some());
+
+    // In step now: a second run changes nothing.
+    let again = reconcile(e.app.stores.users.as_ref(), e.idp.as_ref()).await;
+    assert_eq!((again.repaired, again.deleted_orphans), (0, 0), "{again:?}");
+}
