@@ -127,6 +127,7 @@ fn seed_user(i: usize, profile: &ProfileId) -> User {
         version: 1,
         created_at: now,
         updated_at: now,
+        last_login_at: None,
     }
 }
 

@@ -516,6 +516,15 @@ impl UserStore for MemoryStore {
         Err(not_used())
     }
 
+    async fn record_login(
+        &self,
+        _tenant: &TenantId,
+        _user: &UserId,
+        _at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Err(not_used())
+    }
+
     async fn claim_event(
         &self,
         _id: &str,

@@ -210,6 +210,7 @@ pub async fn seed_admin(
         version: 1,
         created_at: now,
         updated_at: now,
+        last_login_at: None,
     };
     let audit = [peak_domain::audit::AuditEvent::new(
         &tenant_id,

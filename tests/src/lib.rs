@@ -224,6 +224,7 @@ impl TestApp {
             version: 1,
             created_at: now,
             updated_at: now,
+            last_login_at: None,
         };
         self.stores
             .users

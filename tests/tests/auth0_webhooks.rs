@@ -173,6 +173,54 @@ async fn password_set_activates_once(app: TestApp) {
         1,
         "{before:?}"
     );
+
+    // Post Login: the last sign-in shows on the user, without a new version
+    // (an admin's edit in progress does not go stale) and without an audit line.
+    let u = user(&app, &id).await.unwrap();
+    assert_eq!(u["last_login_at"], Value::Null);
+    let tenant = app.tenant.clone();
+    let login = action(
+        "user.logged_in",
+        json!({ "user_id": subject, "tenant": tenant }),
+        7,
+        now(),
+    );
+    let (status, body) = post_signed(&app, &login).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("applied")),
+        "{body}"
+    );
+    let after = user(&app, &id).await.unwrap();
+    let seen = after["last_login_at"]
+        .as_str()
+        .expect("last_login_at")
+        .to_owned();
+    assert_eq!(after["version"], u["version"]);
+    assert_eq!(audit_actions(&app, &id).await, before);
+    // A late delivery of an earlier sign-in does not move it back.
+    let mut earlier = action(
+        "user.logged_in",
+        json!({ "user_id": subject, "tenant": tenant }),
+        7,
+        now(),
+    );
+    earlier.body = earlier.body.replace(&rfc3339(now())[..4], "2020");
+    earlier.signature = WebhookSecrets::parse(&secret(7)).unwrap().sign(
+        &earlier.id,
+        earlier.timestamp,
+        earlier.body.as_bytes(),
+    );
+    let (status, body) = post_signed(&app, &earlier).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("stale")),
+        "{body}"
+    );
+    assert_eq!(
+        user(&app, &id).await.unwrap()["last_login_at"],
+        seen.as_str()
+    );
 }
 
 #[tokio::test]

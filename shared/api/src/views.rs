@@ -120,6 +120,10 @@ pub struct UserView<'a> {
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "String")]
     pub updated_at: OffsetDateTime,
+    /// The last sign-in Auth0 reported; null until the first.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub last_login_at: Option<OffsetDateTime>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -162,6 +166,7 @@ impl<'a> From<&'a peak_domain::user::User> for UserView<'a> {
             version: u.version,
             created_at: u.created_at,
             updated_at: u.updated_at,
+            last_login_at: u.last_login_at,
         }
     }
 }

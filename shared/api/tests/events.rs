@@ -119,6 +119,7 @@ async fn seed_user(
         version: 1,
         created_at: now,
         updated_at: now,
+        last_login_at: None,
     };
     store
         .write_user(UserWrite {

@@ -21,21 +21,18 @@ pub trait JwksSource: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct HttpJwks {
     url: String,
-    /// A client that failed to build (no TLS roots, say) is reported by
-    /// `fetch` as `KeysUnavailable`, through the same path as any outage,
-    /// so constructing an `HttpJwks` cannot fail.
+    /// The process's shared client ([`crate::https_client`]). One that
+    /// failed to build (no TLS roots, say) is reported by `fetch` as
+    /// `KeysUnavailable`, through the same path as any outage, so
+    /// constructing an `HttpJwks` cannot fail.
     client: Result<reqwest::Client, String>,
 }
 
 impl HttpJwks {
     pub fn new(url: impl Into<String>) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .build()
-            .map_err(|e| format!("building HTTP client: {e}"));
         Self {
             url: url.into(),
-            client,
+            client: crate::https::https_client(),
         }
     }
 
@@ -63,6 +60,7 @@ impl JwksSource for HttpJwks {
             .map_err(|e| AuthError::KeysUnavailable(e.clone()))?;
         client
             .get(&self.url)
+            .timeout(FETCH_TIMEOUT)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)

@@ -6,6 +6,7 @@
 //! the local run exercises the production verification path.
 
 mod dev_idp;
+mod https;
 mod jwks;
 mod verifier;
 
@@ -13,6 +14,7 @@ mod verifier;
 mod tests;
 
 pub use dev_idp::{DevClaims, DevIdentityProvider, DevIdpError};
+pub use https::{USER_AGENT, https_client};
 pub use jsonwebtoken::jwk::JwkSet;
 pub use jwks::{HttpJwks, JwksSource, StaticJwks};
 pub use verifier::{

@@ -113,11 +113,28 @@ pub(crate) struct Answer {
 }
 
 impl Auth0Client {
+    /// With an HTTP client of its own.
     pub fn new(config: Auth0Config) -> Self {
         let http = reqwest::Client::builder()
             .user_agent(concat!("peak-users/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|_| "Auth0: the HTTP client could not be built".to_owned());
+        Self::with_http(config, http)
+    }
+
+    /// Over a client shared with the rest of the process (the functions pass
+    /// `peak_auth::https_client()`, so the TLS roots are loaded once per
+    /// process, not once per client). It needs no client-wide timeout: every
+    /// attempt has its own (`Auth0Config::request_timeout`). A client that
+    /// failed to build makes every call `Unavailable`, as with [`Self::new`].
+    pub fn with_http_client(config: Auth0Config, http: Result<reqwest::Client, String>) -> Self {
+        Self::with_http(
+            config,
+            http.map_err(|_| "Auth0: the HTTP client could not be built".to_owned()),
+        )
+    }
+
+    fn with_http(config: Auth0Config, http: Result<reqwest::Client, String>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -660,6 +677,17 @@ mod tests {
         assert!(a.bytes().any(|c| c.is_ascii_uppercase()));
         assert!(a.bytes().any(|c| c.is_ascii_digit()));
         assert!(a.contains('!'));
+    }
+
+    #[tokio::test]
+    async fn a_shared_client_that_failed_to_build_makes_calls_unavailable() {
+        let config = Auth0Config::new("tenant.example", "id", "secret", "conn", "portal");
+        let client = Auth0Client::with_http_client(config, Err("no roots".to_owned()));
+        let err = client.get_user("auth0|x").await.unwrap_err();
+        assert!(
+            matches!(&err, IdpError::Unavailable(m) if m == "Auth0: the HTTP client could not be built"),
+            "{err:?}"
+        );
     }
 
     #[test]

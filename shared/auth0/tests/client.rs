@@ -35,6 +35,7 @@ fn user(tenant: &str, email: &str) -> User {
         version: 1,
         created_at: now,
         updated_at: now,
+        last_login_at: None,
     }
 }
 

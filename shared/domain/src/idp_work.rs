@@ -138,6 +138,7 @@ mod tests {
             version: 3,
             created_at: now,
             updated_at: now,
+            last_login_at: None,
         }
     }
 

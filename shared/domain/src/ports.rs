@@ -328,6 +328,16 @@ pub trait UserStore: Send + Sync {
     /// first.
     async fn list_idp_work(&self, limit: u32) -> Result<Vec<IdpWorkItem>, StoreError>;
 
+    /// Records a sign-in at `at` on the user, if it is newer than the one
+    /// recorded (an older, late delivery never wins). The version is left as
+    /// it is. `false`: no such user, or a newer sign-in is recorded.
+    async fn record_login(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
     /// Records the id of a delivery from the identity provider, so it is
     /// applied at most once: `false` if it was recorded before and has not
     /// expired (`ttl_secs` after `now`).

@@ -254,6 +254,10 @@ pub struct User {
     pub version: u64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// The last sign-in the identity provider reported (Post Login Action).
+    /// Not part of `version`: recording a login never makes an admin's
+    /// edit stale.
+    pub last_login_at: Option<OffsetDateTime>,
 }
 
 /// An email change waiting for the owner of the new address to confirm it.

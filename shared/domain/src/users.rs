@@ -559,6 +559,7 @@ pub async fn invite(ctx: &Ctx<'_>, actor: &Actor, req: InviteRequest) -> Result<
         version: existing.as_ref().map(|u| u.version + 1).unwrap_or(1),
         created_at: existing.as_ref().map(|u| u.created_at).unwrap_or(ctx.now),
         updated_at: ctx.now,
+        last_login_at: None,
     };
     let action = if existing.is_some() {
         "user.reinvited"
@@ -787,7 +788,11 @@ pub enum IdpEventOutcome {
     Stale,
 }
 
-async fn by_subject(ctx: &Ctx<'_>, tenant: &TenantId, subject: &str) -> Result<Option<User>, Error> {
+async fn by_subject(
+    ctx: &Ctx<'_>,
+    tenant: &TenantId,
+    subject: &str,
+) -> Result<Option<User>, Error> {
     ctx.users
         .find_user_by_subject(tenant, subject)
         .await
@@ -824,6 +829,29 @@ pub async fn login_blocked(
     )];
     write(ctx, Some(&current), Some(&next), &audit, &[]).await?;
     Ok(IdpEventOutcome::Applied)
+}
+
+/// The identity provider reports a sign-in (Post Login): recorded on the
+/// user as their last sign-in, unless a later one is recorded already.
+pub async fn login_recorded(
+    ctx: &Ctx<'_>,
+    tenant: &TenantId,
+    subject: &str,
+    at: OffsetDateTime,
+) -> Result<IdpEventOutcome, Error> {
+    let Some(user) = by_subject(ctx, tenant, subject).await? else {
+        return Ok(IdpEventOutcome::NoChange);
+    };
+    let recorded = ctx
+        .users
+        .record_login(tenant, &user.id, at)
+        .await
+        .map_err(store_err)?;
+    Ok(if recorded {
+        IdpEventOutcome::Applied
+    } else {
+        IdpEventOutcome::Stale
+    })
 }
 
 /// The login was deleted at the provider: the user can never sign in with
@@ -1451,6 +1479,7 @@ mod tests {
             version: 1,
             created_at: now,
             updated_at: now,
+            last_login_at: None,
         };
         let mut v = u.clone();
         v.status = UserStatus::Suspended;

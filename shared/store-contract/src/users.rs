@@ -78,6 +78,7 @@ pub fn sample_user(
         version: 1,
         created_at: t,
         updated_at: t,
+        last_login_at: None,
     }
 }
 
@@ -1249,6 +1250,39 @@ pub async fn owed_idp_work_follows_the_user_and_completes_only_its_own_seq(store
         ),
         (IdpOp::Delete, regrouped.version + 1, "auth0|ada")
     );
+}
+
+pub async fn sign_ins_are_recorded_newest_wins_without_a_new_version(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let p = profile(store, &t, "Buyers").await;
+    let u = sample_user(&t, &p, "Ada", "Lovelace", "ada@acme.example");
+    create(store, &u).await.expect("create");
+    let at = now();
+    assert!(store.record_login(&t, &u.id, at).await.expect("record"));
+    let read = store.get_user(&t, &u.id).await.expect("get").expect("user");
+    assert_eq!(read.last_login_at, Some(at));
+    assert_eq!(read.version, u.version, "a sign-in is not an edit");
+    // A late delivery of an older sign-in never wins.
+    assert!(
+        !store
+            .record_login(&t, &u.id, at - Duration::hours(1))
+            .await
+            .expect("record")
+    );
+    let later = at + Duration::minutes(1);
+    assert!(store.record_login(&t, &u.id, later).await.expect("record"));
+    let read = store.get_user(&t, &u.id).await.expect("get").expect("user");
+    assert_eq!(read.last_login_at, Some(later));
+    // A user write carries it along.
+    let mut next = bumped(&read);
+    next.first_name = PersonName::parse("first_name", "Augusta").expect("name");
+    update(store, &read, &next).await.expect("update");
+    let read = store.get_user(&t, &u.id).await.expect("get").expect("user");
+    assert_eq!(read.last_login_at, Some(later));
+    // No such user: nothing recorded, nothing created.
+    let ghost = UserId::generate();
+    assert!(!store.record_login(&t, &ghost, at).await.expect("record"));
+    assert_eq!(store.get_user(&t, &ghost).await.expect("get"), None);
 }
 
 pub async fn delivery_ids_are_applied_once_until_they_expire(store: &dyn FullStore) {

@@ -96,6 +96,9 @@ pub mod attr {
     pub const EXTENSION_GROUPS: &str = "extension_groups";
     pub const STATUS: &str = "status";
     pub const IDP_SUBJECT: &str = "idp_subject";
+    /// The last sign-in, Unix ms (a number, so "only if newer" is one
+    /// condition).
+    pub const LAST_LOGIN_MS: &str = "last_login_ms";
     /// A map: token_hash, state, expires_at, sent_at, accepted_at.
     pub const INVITATION: &str = "invitation";
     /// A map: email, token_hash, expires_at.
@@ -356,7 +359,21 @@ fn user_attributes(u: &User) -> Result<Item, StoreError> {
     put(attr::VERSION, n(u.version));
     put(attr::CREATED_AT, s(timestamp(u.created_at)?));
     put(attr::UPDATED_AT, s(timestamp(u.updated_at)?));
+    if let Some(at) = u.last_login_at {
+        put(attr::LAST_LOGIN_MS, n(unix_ms(at)));
+    }
     Ok(item)
+}
+
+/// Unix time in milliseconds, saturating.
+pub fn unix_ms(t: OffsetDateTime) -> i64 {
+    let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
+    i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
+}
+
+fn from_unix_ms(ms: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|_| malformed("a time in ms is out of range"))
 }
 
 /// The user item: every attribute, its key and the keys of the five
@@ -518,6 +535,9 @@ pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
         version: get_u64(item, attr::VERSION)?,
         created_at: get_time(item, attr::CREATED_AT)?,
         updated_at: get_time(item, attr::UPDATED_AT)?,
+        last_login_at: get_opt_i64(item, attr::LAST_LOGIN_MS)?
+            .map(from_unix_ms)
+            .transpose()?,
     })
 }
 
@@ -758,6 +778,7 @@ mod tests {
             version: 7,
             created_at: t,
             updated_at: datetime!(2025-06-07 08:09:10.5 UTC),
+            last_login_at: None,
         }
     }
 

@@ -1487,6 +1487,34 @@ impl UserStore for DynamoStore {
         self.list_work(limit).await
     }
 
+    async fn record_login(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "record a sign-in";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ui::user_key(tenant, user)))
+            .update_expression("SET #last = :at")
+            .condition_expression(
+                "attribute_exists(#version) AND (attribute_not_exists(#last) OR #last < :at)",
+            )
+            .set_expression_attribute_names(Some(names(&[attr::VERSION])))
+            .expression_attribute_names("#last", attr::LAST_LOGIN_MS)
+            .expression_attribute_values(":at", n(ui::unix_ms(at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(sdk(OP, &e)),
+        }
+    }
+
     async fn claim_event(
         &self,
         id: &str,
@@ -1579,6 +1607,7 @@ mod tests {
             version: 1,
             created_at: t,
             updated_at: t,
+            last_login_at: None,
         }
     }
 

@@ -210,6 +210,8 @@ const MIGRATIONS: &[&str] = &[
         id         TEXT    PRIMARY KEY,
         expires_ms INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;",
+    // 5: the last sign-in the identity provider reported (Unix ms).
+    "ALTER TABLE users ADD COLUMN last_login_ms INTEGER;",
 ];
 
 /// The schema version this build writes and understands: the number of

@@ -50,7 +50,7 @@ const COMPLETED: &str = "completed";
 
 /// The columns of `users`, in the order [`UserRow::read`] reads them and
 /// [`UserRow::named_params`] binds them.
-const USER_COLUMNS: [&str; 25] = [
+const USER_COLUMNS: [&str; 26] = [
     "tenant_id",
     "id",
     "email",
@@ -76,6 +76,7 @@ const USER_COLUMNS: [&str; 25] = [
     "version",
     "created_at",
     "updated_at",
+    "last_login_ms",
 ];
 
 /// The select list of [`USER_COLUMNS`], each prefixed with `alias`.
@@ -176,6 +177,7 @@ struct UserRow {
     version: i64,
     created_at: String,
     updated_at: String,
+    last_login_ms: Option<i64>,
 }
 
 impl UserRow {
@@ -214,12 +216,13 @@ impl UserRow {
             version: to_i64(u.version, "version")?,
             created_at: format_time(u.created_at, "created_at")?,
             updated_at: format_time(u.updated_at, "updated_at")?,
+            last_login_ms: u.last_login_at.map(unix_millis),
         })
     }
 
     /// Every column as a named parameter (`:column`), in [`USER_COLUMNS`]
     /// order.
-    fn named_params(&self) -> [(&'static str, &dyn ToSql); 25] {
+    fn named_params(&self) -> [(&'static str, &dyn ToSql); 26] {
         [
             (":tenant_id", &self.tenant_id),
             (":id", &self.id),
@@ -246,6 +249,7 @@ impl UserRow {
             (":version", &self.version),
             (":created_at", &self.created_at),
             (":updated_at", &self.updated_at),
+            (":last_login_ms", &self.last_login_ms),
         ]
     }
 
@@ -277,6 +281,7 @@ impl UserRow {
             version: row.get(22)?,
             created_at: row.get(23)?,
             updated_at: row.get(24)?,
+            last_login_ms: row.get(25)?,
         })
     }
 
@@ -346,6 +351,7 @@ impl UserRow {
             version: to_u64(self.version, "version")?,
             created_at: parse_time(&self.created_at, "created_at")?,
             updated_at: parse_time(&self.updated_at, "updated_at")?,
+            last_login_at: self.last_login_ms.map(from_unix_millis).transpose()?,
         })
     }
 }
@@ -1510,6 +1516,28 @@ impl UserStore for SqliteStore {
     async fn list_idp_work(&self, limit: u32) -> Result<Vec<IdpWorkItem>, StoreError> {
         self.run(move |conn| crate::idp_work::list(conn, limit))
             .await
+    }
+
+    async fn record_login(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (tenant, user) = (tenant.as_str().to_owned(), user.as_str().to_owned());
+        let at = unix_millis(at);
+        self.run(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE users SET last_login_ms = ?3
+                     WHERE tenant_id = ?1 AND id = ?2
+                       AND (last_login_ms IS NULL OR last_login_ms < ?3)",
+                    params![tenant, user, at],
+                )
+                .map_err(db_error)?;
+            Ok(changed > 0)
+        })
+        .await
     }
 
     async fn claim_event(

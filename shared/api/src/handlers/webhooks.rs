@@ -218,12 +218,18 @@ async fn apply(ctx: &Ctx<'_>, state: &AppState, event: &IdpEvent) -> Result<&'st
             };
             Ok(label(users::login_deleted(ctx, &tenant, subject).await?))
         }
+        IdpEvent::LoggedIn { tenant, meta } => {
+            let Some(tenant) = tenant_of(state, tenant.as_deref(), subject).await? else {
+                return Ok("not_ours");
+            };
+            Ok(label(
+                users::login_recorded(ctx, &tenant, subject, meta.occurred_at).await?,
+            ))
+        }
         // Our store is the source of truth for names, emails and enabling;
-        // emails change here only after our own verification. Logins are
-        // acknowledged (no last-login record yet).
+        // emails change here only after our own verification.
         IdpEvent::UserCreated { .. }
         | IdpEvent::UserUpdated { .. }
-        | IdpEvent::LoggedIn { .. }
         | IdpEvent::EmailVerified { .. } => Ok("ignored"),
     }
 }

@@ -1,0 +1,100 @@
+//! The process's one HTTPS client for calls to the identity provider: the
+//! JWKS fetch ([`crate::HttpJwks`]) and, wired in by the functions, the Auth0
+//! Management API client. Built on first use and shared (a `reqwest::Client`
+//! is a handle to one connection pool), so the TLS trust store is read and
+//! parsed once per process instead of once per client — at a Lambda cold
+//! start that was most of the init time (docs/benchmarks.md).
+//!
+//! Trust roots: the system's CA bundle file, read once. reqwest's default
+//! (rustls-platform-verifier) would also read it, and then open and parse
+//! every file of the certificate directory beside it (~290 on Debian) —
+//! the same roots again, as `update-ca-certificates` / `update-ca-trust`
+//! generate both from one source. When there is no bundle file (or
+//! `SSL_CERT_DIR` names a directory on purpose, or the bundle does not parse)
+//! the platform verifier is used, as before.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// The `User-Agent` of every request made through [`https_client`].
+pub const USER_AGENT: &str = concat!("peak-users/", env!("CARGO_PKG_VERSION"));
+
+/// Where Linux distributions put the CA bundle: Debian/Ubuntu/Alpine, Amazon
+/// Linux 2023 / Fedora / RHEL (Lambda's `provided.al2023`), SUSE, then other
+/// common spellings.
+const BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+    "/etc/pki/tls/cert.pem",
+];
+
+/// The shared client, or why it could not be built (reported by each
+/// caller as its own "unavailable" error, so building never fails init).
+/// No client-wide timeout: each caller sets its own per request.
+pub fn https_client() -> Result<reqwest::Client, String> {
+    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    CLIENT.get_or_init(build).clone()
+}
+
+fn build() -> Result<reqwest::Client, String> {
+    let builder = || reqwest::Client::builder().user_agent(USER_AGENT);
+    if let Some(roots) = system_bundle() {
+        if let Ok(client) = builder().tls_certs_only(roots).build() {
+            return Ok(client);
+        }
+    }
+    builder()
+        .build()
+        .map_err(|e| format!("building the HTTPS client: {e}"))
+}
+
+/// The certificates of `SSL_CERT_FILE`, else of the first bundle of
+/// [`BUNDLES`] that exists; `None` when `SSL_CERT_DIR` is set (that
+/// directory is then meant to be read) or no bundle yields a certificate.
+fn system_bundle() -> Option<Vec<reqwest::Certificate>> {
+    if std::env::var_os("SSL_CERT_DIR").is_some() {
+        return None;
+    }
+    let named = std::env::var_os("SSL_CERT_FILE");
+    let paths = named
+        .as_deref()
+        .map(Path::new)
+        .into_iter()
+        .chain(BUNDLES.iter().map(Path::new));
+    for path in paths {
+        if let Ok(pem) = std::fs::read(path) {
+            return reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|certs| !certs.is_empty());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_builds_whatever_the_roots() {
+        // A bundle or, failing that, the platform verifier: either way a
+        // client, and the second call returns the stored one.
+        assert!(https_client().is_ok());
+        assert!(https_client().is_ok());
+    }
+
+    #[test]
+    fn a_debian_bundle_is_read_when_present() {
+        let debian = Path::new(BUNDLES[0]);
+        if std::env::var_os("SSL_CERT_DIR").is_none()
+            && std::env::var_os("SSL_CERT_FILE").is_none()
+            && debian.exists()
+        {
+            let certs = system_bundle().expect("the bundle's certificates");
+            assert!(!certs.is_empty());
+        }
+    }
+}
