@@ -1,7 +1,9 @@
 /**
  * Auth0 Action — trigger: Login / Post Login.
  *
- * Tells peak-users that a user logged in (`user.logged_in`) and, once per
+ * Puts the user's tenant (app_metadata.tenant) into the access token as
+ * the `https://peakcommerce.com/tenant` claim, and tells peak-users that a
+ * user logged in (`user.logged_in`) and, once per
  * user and address, that their email address is verified at Auth0
  * (`email.verified`). Both are POSTed to PEAK_WEBHOOK_URL, signed in the
  * Standard Webhooks scheme (see README.md in this folder).
@@ -24,6 +26,12 @@ exports.onExecutePostLogin = async (event, api) => {
   if (!user.user_id) return;
   const appMetadata = user.app_metadata || {};
   const tenant = typeof appMetadata.tenant === 'string' ? appMetadata.tenant : null;
+  // peak-users scopes every request by this claim (and reads the role from
+  // its own records). peak-users wrote app_metadata.tenant when it created
+  // the login; a login without one gets no claim, and peak-users refuses it.
+  if (tenant && api.accessToken && api.accessToken.setCustomClaim) {
+    api.accessToken.setCustomClaim('https://peakcommerce.com/tenant', tenant);
+  }
   const transaction = event.transaction || {};
   const now = new Date().toISOString();
   const sends = [];
