@@ -2,6 +2,7 @@
 //! that adapters implement. Pure: no AWS, HTTP or database types here.
 
 pub mod audit;
+pub mod bulk_job;
 pub mod catalogue;
 pub mod cursor;
 pub mod error;
