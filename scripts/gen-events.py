@@ -28,6 +28,7 @@ PROFILE_ID = "01JDPEAKSAMP1E0000000000AB"
 USER_ID = "01JDPEAKSAMP1EVSER000000AB"
 INVITATION_TOKEN = "PASTE_THE_TOKEN_FROM_AN_INVITATION_LINK"
 VERIFICATION_TOKEN = "PASTE_THE_TOKEN_FROM_AN_EMAIL_VERIFICATION_LINK"
+JOB_ID = "01JDPEAKSAMP1EJ0B0000000AB"
 
 # The value of each path parameter, by route (a parameter's meaning depends
 # on the path it is in: `{token}` is an invitation or a verification token).
@@ -36,6 +37,7 @@ PARAMS = {
     "/users/": {"id": USER_ID},
     "/invitations/": {"token": INVITATION_TOKEN},
     "/email-verifications/": {"token": VERIFICATION_TOKEN},
+    "/bulk-invites/": {"id": JOB_ID},
 }
 
 # Query strings worth showing, by function.
@@ -44,6 +46,17 @@ QUERIES = {
     "user-list": [("role", "customer"), ("limit", "10")],
     "user-audit": [("limit", "20")],
     "tenant-audit": [("limit", "20")],
+    "bulk-invite-create": [("dry_run", "true"), ("file_name", "people.csv")],
+}
+
+# Bodies that are not JSON, by function: (content type, text).
+RAW_BODIES = {
+    "bulk-invite-create": (
+        "text/csv",
+        "First name,Last name,Email,Role,Profile,Customer accounts\r\n"
+        "Jane,Doe,jane.doe@acme.example,customer,Standard,ACME\r\n"
+        "Bad,Row,not-an-email,customer,Standard,ACME\r\n",
+    ),
 }
 
 # JSON bodies, by function (only routes that read one). Written as Python
@@ -184,6 +197,10 @@ def event(method, path, fn, authenticated, creates):
         ev["pathParameters"] = params
     if body is not None:
         ev["body"] = json.dumps(body)
+    if fn in RAW_BODIES:
+        content_type, text = RAW_BODIES[fn]
+        ev["headers"]["content-type"] = content_type
+        ev["body"] = text
     return ev
 
 
@@ -191,7 +208,7 @@ def main():
     table = routes()
     if not table:
         raise SystemExit("no routes found in shared/api/src/routes.rs")
-    unknown = set(BODIES) | set(QUERIES) | set(EXTRA_HEADERS)
+    unknown = set(BODIES) | set(QUERIES) | set(EXTRA_HEADERS) | set(RAW_BODIES)
     seen = set()
     for _route, method, path, fn, authenticated, creates in table:
         if fn in seen:

@@ -42,10 +42,16 @@ DOCS = {
     "password-reset-request": "the signed-out 'forgot password' request",
     "openapi": "the OpenAPI 3.1 document",
     "auth0-webhook": "deliveries from Auth0 (signed Actions events, Event Streams)",
+    "bulk-invite-template": "the CSV template for bulk invites",
+    "bulk-invite-upload": "a presigned S3 URL for a large bulk-invite file",
+    "bulk-invite-create": "a bulk-invite upload (a dry run, or a queued job)",
+    "bulk-invite-get": "a bulk invite's status and progress",
+    "bulk-invite-report": "a finished bulk invite's report (CSV)",
 }
 
 # Hand-written binaries (event-driven workers, not routes): kept as they are.
-WORKERS = {"mailer", "mailer-sweeper", "auth0-worker", "auth0-sweeper", "auth0-reconcile"}
+WORKERS = {"mailer", "mailer-sweeper", "auth0-worker", "auth0-sweeper", "auth0-reconcile",
+           "bulk-runner"}
 
 # What a function needs to call the Auth0 Management API; the client secret
 # comes from Secrets Manager by reference, resolved at deploy time.
@@ -58,9 +64,20 @@ AUTH0_ENV = """          AUTH0_DOMAIN: !Ref Auth0Domain
 WEBHOOK_ENV = """          AUTH0_WEBHOOK_SECRETS: !Sub "{{resolve:secretsmanager:${Auth0SecretId}:SecretString:webhook_secrets}}"
           AUTH0_EVENT_STREAM_TOKENS: !Sub "{{resolve:secretsmanager:${Auth0SecretId}:SecretString:event_stream_tokens}}"
 """
+BULK_ENV = """          BULK_BUCKET: !Ref BulkBucket
+"""
 ENV = {
     "invitation-accept": AUTH0_ENV,
     "auth0-webhook": AUTH0_ENV + WEBHOOK_ENV,
+    "bulk-invite-upload": BULK_ENV,
+    "bulk-invite-create": BULK_ENV,
+}
+
+# S3 access beyond the table: only the bulk prefix, only the verbs used
+# (a presigned PUT is signed with the function's own permission).
+S3_POLICY = {
+    "bulk-invite-upload": ["s3:PutObject"],
+    "bulk-invite-create": ["s3:GetObject", "s3:PutObject"],
 }
 
 READ = ["dynamodb:GetItem"]
@@ -74,17 +91,28 @@ ACTIONS = {
     "profile-list": READ + QUERY, "user-list": READ + QUERY,
     "user-audit": READ + QUERY, "tenant-audit": READ + QUERY,
     "user-delete": WRITE + QUERY,
+    "bulk-invite-template": READ, "bulk-invite-get": READ,
+    "bulk-invite-report": READ + QUERY, "bulk-invite-upload": READ,
+    "bulk-invite-create": WRITE + QUERY,
 }
 
 
-def policies(acts):
+def s3_policy(acts):
+    return "".join([
+        "            - Effect: Allow\n              Action:\n",
+        "".join(f"                - {a}\n" for a in acts),
+        '              Resource:\n                - !Sub "${BulkBucket.Arn}/bulk/*"\n',
+    ])
+
+
+def policies(acts, s3=None):
     return """      Policies:
         - Statement:
             - Effect: Allow
               Action:
 """ + "".join(f"                - {a}\n" for a in acts) + """              Resource:
                 - !GetAtt Table.Arn
-""" + ('                - !Sub "${Table.Arn}/index/*"\n' if "dynamodb:Query" in acts else "")
+""" + ('                - !Sub "${Table.Arn}/index/*"\n' if "dynamodb:Query" in acts else "") + (s3_policy(s3) if s3 else "")
 
 
 def routes():
@@ -144,7 +172,7 @@ async fn main() -> Result<(), lambda_http::Error> {{
     Properties:
       FunctionName: !Sub peak-users-${{Stage}}-{fn}
       Description: {DOCS[fn]}
-""" + (f"      Environment:\n        Variables:\n{ENV[fn]}" if fn in ENV else "") + (policies(acts) if acts else "      # Serves a document built into the binary: no AWS access at all.\n") + """      Events:
+""" + (f"      Environment:\n        Variables:\n{ENV[fn]}" if fn in ENV else "") + (policies(acts, S3_POLICY.get(fn)) if acts else "      # Serves a document built into the binary: no AWS access at all.\n") + """      Events:
 """
         for route, method, path_, auth in rs:
             out += f"""        {route}:

@@ -183,6 +183,8 @@ fn fixture(rt: &Runtime, idp: &DevIdentityProvider) -> Fixture {
             catalogue: catalogue(),
             settings: Arc::new(UserSettings::default()),
             webhooks: None,
+            jobs: store.clone(),
+            files: Arc::new(peak_bulk_jobs::MemoryFiles::default()),
         };
         Fixture {
             state,

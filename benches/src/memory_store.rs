@@ -549,3 +549,54 @@ fn parse_cursor_key(raw: &str) -> Option<(String, String)> {
     let (k, id) = raw.split_once('\u{0}')?;
     Some((k.to_owned(), id.to_owned()))
 }
+
+/// Bulk-invite jobs are not benchmarked.
+#[async_trait]
+impl peak_domain::ports::JobStore for MemoryStore {
+    async fn create_job(&self, _job: &peak_domain::bulk_job::BulkJob) -> Result<(), StoreError> {
+        Err(not_used())
+    }
+
+    async fn get_job(
+        &self,
+        _tenant: &TenantId,
+        _id: &str,
+    ) -> Result<Option<peak_domain::bulk_job::BulkJob>, StoreError> {
+        Err(not_used())
+    }
+
+    async fn update_job(
+        &self,
+        _previous_version: u64,
+        _job: &peak_domain::bulk_job::BulkJob,
+    ) -> Result<(), StoreError> {
+        Err(not_used())
+    }
+
+    async fn put_job_entries(
+        &self,
+        _tenant: &TenantId,
+        _job_id: &str,
+        _entries: &[peak_domain::bulk_job::JobEntry],
+    ) -> Result<(), StoreError> {
+        Err(not_used())
+    }
+
+    async fn list_job_entries(
+        &self,
+        _tenant: &TenantId,
+        _job_id: &str,
+        _after_row: u32,
+        _limit: u32,
+    ) -> Result<Vec<peak_domain::bulk_job::JobEntry>, StoreError> {
+        Err(not_used())
+    }
+
+    async fn runnable_jobs(
+        &self,
+        _now: OffsetDateTime,
+        _limit: u32,
+    ) -> Result<Vec<peak_domain::bulk_job::BulkJob>, StoreError> {
+        Err(not_used())
+    }
+}

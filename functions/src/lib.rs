@@ -2,6 +2,8 @@
 //! A missing setting fails the init (visible in the function's logs), not a
 //! request.
 
+pub mod files;
+
 use peak_api::AppState;
 use peak_auth::{HttpJwks, JwtVerifier};
 use peak_domain::catalogue::catalogue;
@@ -47,7 +49,12 @@ impl IdentityProvider for Auth0NotConfigured {
 pub fn identity_provider_from_env() -> Result<Arc<dyn IdentityProvider>, String> {
     if std::env::var("AUTH0_DOMAIN").is_ok_and(|v| !v.is_empty()) {
         let config = peak_auth0::Auth0Config::from_env().map_err(|e| e.to_string())?;
-        Ok(Arc::new(peak_auth0::Auth0Client::new(config)))
+        // The process's one HTTPS client (the JWKS fetch's too): TLS roots
+        // are loaded once per process, not once per client.
+        Ok(Arc::new(peak_auth0::Auth0Client::with_http_client(
+            config,
+            peak_auth::https_client(),
+        )))
     } else {
         Ok(Arc::new(Auth0NotConfigured))
     }
@@ -99,21 +106,53 @@ pub async fn state_from_env() -> Result<AppState, lambda_http::Error> {
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
     let verifier = JwtVerifier::new(issuer, audience, Arc::new(HttpJwks::new(jwks_url)));
-    // Warm the key cache during init (cheap, and saves the first request a
-    // round trip). A failure is not fatal: the verifier retries a few seconds
-    // later (peak_auth::RETRY_AFTER_FAILURE).
-    let _ = verifier.warm().await;
-    let client = client_from_env().await;
+    // Warm the key cache during init: the first request needs the keys, so
+    // this saves it a round trip to the identity provider. It runs alongside
+    // the SDK client's set-up, so its network wait overlaps that CPU work
+    // instead of adding to it. A failure is not fatal: the verifier retries
+    // a few seconds later (peak_auth::RETRY_AFTER_FAILURE).
+    let (_, client) = tokio::join!(verifier.warm(), client_from_env());
     let store = Arc::new(DynamoStore::new(client, table));
     Ok(AppState {
         profiles: store.clone(),
-        users: store,
+        users: store.clone(),
         idp: identity_provider_from_env()?,
         verifier: Arc::new(verifier),
         catalogue: catalogue(),
         settings: Arc::new(user_settings()?),
         webhooks: peak_api::WebhookConfig::from_env()?.map(Arc::new),
+        jobs: store,
+        files: files_from_env().await,
     })
+}
+
+/// Where bulk-invite uploads are kept: the `BULK_BUCKET` S3 bucket.
+pub async fn files_from_env() -> Arc<dyn peak_domain::ports::FileStore> {
+    match std::env::var("BULK_BUCKET").ok().filter(|v| !v.is_empty()) {
+        Some(bucket) => Arc::new(files::S3Files::new(
+            files::S3Files::client_from_env().await,
+            bucket,
+        )),
+        None => Arc::new(NoBucket),
+    }
+}
+
+/// A function deployed without `BULK_BUCKET` (every function but the bulk
+/// ones): an upload reaching it is an error, never kept in memory.
+struct NoBucket;
+
+#[async_trait::async_trait]
+impl peak_domain::ports::FileStore for NoBucket {
+    async fn put_file(&self, _: &str, _: Vec<u8>) -> Result<(), peak_domain::ports::StoreError> {
+        Err(peak_domain::ports::StoreError::Backend(
+            "this function has no BULK_BUCKET".into(),
+        ))
+    }
+    async fn get_file(&self, _: &str) -> Result<Option<Vec<u8>>, peak_domain::ports::StoreError> {
+        Err(peak_domain::ports::StoreError::Backend(
+            "this function has no BULK_BUCKET".into(),
+        ))
+    }
 }
 
 /// The body of every function's `main`: serve the routes the route table

@@ -7,12 +7,13 @@ use serde_yaml::Value;
 use std::collections::BTreeSet;
 
 /// Functions that serve no HTTP route.
-const WORKERS: [&str; 5] = [
+const WORKERS: [&str; 6] = [
     "mailer",
     "mailer-sweeper",
     "auth0-worker",
     "auth0-sweeper",
     "auth0-reconcile",
+    "bulk-runner",
 ];
 
 fn template() -> Value {

@@ -37,7 +37,9 @@ pub const DEMO_ADMIN_EMAIL: &str = "admin@demo.example";
 
 /// Requests bigger than this are refused before parsing (API Gateway's own
 /// limit is 10 MB; ours is far below what any JSON route needs).
-const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Bulk-invite uploads come as the body (in AWS large ones go to S3), so
+/// the local server takes as much as a bulk file may be.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 pub enum StoreChoice {
     /// The embedded default: one durable file.
@@ -100,14 +102,18 @@ pub fn identity_provider(data_dir: &std::path::Path) -> Result<DevIdentityProvid
 pub struct Stores {
     pub profiles: Arc<dyn ProfileStore>,
     pub users: Arc<dyn UserStore>,
+    pub jobs: Arc<dyn peak_domain::ports::JobStore>,
 }
 
 impl Stores {
-    pub fn from<S: ProfileStore + UserStore + 'static>(store: S) -> Self {
+    pub fn from<S: ProfileStore + UserStore + peak_domain::ports::JobStore + 'static>(
+        store: S,
+    ) -> Self {
         let store = Arc::new(store);
         Self {
             profiles: store.clone(),
-            users: store,
+            users: store.clone(),
+            jobs: store,
         }
     }
 }
@@ -297,6 +303,11 @@ pub struct StartOptions {
     /// (in AWS the stream-triggered worker does it). Tests leave it off and
     /// run `peak_idp_sync::Worker` themselves.
     pub idp_sync_every: Option<std::time::Duration>,
+    /// Where uploads are kept (`None`: in memory).
+    pub files: Option<Arc<dyn peak_domain::ports::FileStore>>,
+    /// Run bulk-invite jobs in-process, polling this often. Tests leave it
+    /// off and run `peak_bulk_jobs::run` themselves.
+    pub bulk_jobs_every: Option<std::time::Duration>,
 }
 
 /// Starts the server over `stores` with `idp` signing tokens; binds `bind`
@@ -340,6 +351,11 @@ pub async fn start(
         catalogue: catalogue(),
         settings: Arc::new(settings),
         webhooks: options.webhooks.clone(),
+        jobs: stores.jobs,
+        files: options
+            .files
+            .clone()
+            .unwrap_or_else(|| Arc::new(peak_bulk_jobs::MemoryFiles::default())),
     });
     let jwks = serde_json::to_value(idp.jwks())?;
     let idp_routes = Router::new()
@@ -377,6 +393,9 @@ pub async fn start(
     if let Some(every) = options.idp_sync_every {
         tasks.push(spawn_idp_worker(state.clone(), every));
     }
+    if let Some(every) = options.bulk_jobs_every {
+        tasks.push(spawn_bulk_runner(state.clone(), every));
+    }
     Ok(Running {
         addr,
         idp,
@@ -398,6 +417,27 @@ fn spawn_idp_worker(
         loop {
             if let Err(e) = worker.run_due(time::OffsetDateTime::now_utc()).await {
                 tracing::warn!(error = %e, "owed identity-provider work unavailable");
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+/// Bulk-invite jobs, run in-process (in AWS: the stream-triggered runner).
+fn spawn_bulk_runner(
+    state: Arc<AppState>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let limits = peak_bulk::Limits::default();
+        loop {
+            let request_id = ulid::Ulid::new().to_string();
+            let ctx = state.ctx(&request_id);
+            if let Err(e) =
+                peak_bulk_jobs::run_due(&ctx, state.jobs.as_ref(), state.files.as_ref(), &limits)
+                    .await
+            {
+                tracing::warn!(error = %e, "bulk invites could not run");
             }
             tokio::time::sleep(every).await;
         }

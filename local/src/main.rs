@@ -83,6 +83,10 @@ async fn serve(config: Config) -> Result<(), peak_local::BoxError> {
             _ => None,
         },
         idp_sync_every: Some(Duration::from_secs(2)),
+        files: Some(Arc::new(peak_bulk_jobs::FolderFiles::new(
+            config.data_dir.join("uploads"),
+        ))),
+        bulk_jobs_every: Some(Duration::from_millis(500)),
     };
     let running = start(config.bind, stores, Arc::clone(&idp), options).await?;
     println!(

@@ -31,6 +31,10 @@ pub struct AppState {
     /// How identity-provider webhooks are authenticated; `None`: the
     /// webhook route answers 503 (not configured).
     pub webhooks: Option<Arc<crate::handlers::webhooks::WebhookConfig>>,
+    /// Bulk-invite jobs and their reports.
+    pub jobs: Arc<dyn peak_domain::ports::JobStore>,
+    /// Uploaded files (S3 in AWS, a folder locally).
+    pub files: Arc<dyn peak_domain::ports::FileStore>,
 }
 
 impl AppState {
@@ -209,6 +213,11 @@ pub(crate) async fn dispatch(
         Route::GetMe => me::get(&ctx, &actor).await,
         Route::UpdateMe => me::update(&ctx, &actor, &req).await,
         Route::ResetMyPassword => me::reset_password(&ctx, &actor).await,
+        Route::BulkInviteTemplate => Ok(handlers::bulk::template()),
+        Route::CreateBulkUpload => handlers::bulk::upload_url(state, &actor).await,
+        Route::CreateBulkInvite => handlers::bulk::create(&ctx, state, &actor, &req).await,
+        Route::GetBulkInvite => handlers::bulk::get(state, &actor, id).await,
+        Route::BulkInviteReport => handlers::bulk::report(state, &actor, id).await,
         Route::ViewInvitation
         | Route::AcceptInvitation
         | Route::ViewEmailVerification

@@ -32,6 +32,11 @@ pub enum Route {
     ViewEmailVerification,
     ConfirmEmailVerification,
     RequestPasswordReset,
+    BulkInviteTemplate,
+    CreateBulkUpload,
+    CreateBulkInvite,
+    GetBulkInvite,
+    BulkInviteReport,
     Auth0Webhook,
     OpenApi,
 }
@@ -209,6 +214,36 @@ pub const ROUTES: &[RouteSpec] = &[
         "/password-resets",
         "password-reset-request",
     )),
+    route(
+        Route::BulkInviteTemplate,
+        Method::GET,
+        "/bulk-invites/template",
+        "bulk-invite-template",
+    ),
+    route(
+        Route::CreateBulkUpload,
+        Method::POST,
+        "/bulk-invites/uploads",
+        "bulk-invite-upload",
+    ),
+    creates(route(
+        Route::CreateBulkInvite,
+        Method::POST,
+        "/bulk-invites",
+        "bulk-invite-create",
+    )),
+    route(
+        Route::GetBulkInvite,
+        Method::GET,
+        "/bulk-invites/{id}",
+        "bulk-invite-get",
+    ),
+    route(
+        Route::BulkInviteReport,
+        Method::GET,
+        "/bulk-invites/{id}/report",
+        "bulk-invite-report",
+    ),
     // Authenticated by its own signature or bearer token, not a user's JWT.
     public(route(
         Route::Auth0Webhook,

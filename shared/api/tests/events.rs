@@ -180,6 +180,8 @@ async fn harness() -> Harness {
                 ),
                 event_stream_tokens: vec![SAMPLE_STREAM_TOKEN.to_owned()],
             })),
+            jobs: store.clone(),
+            files: Arc::new(peak_bulk_jobs::MemoryFiles::default()),
         },
         idp,
         store,
@@ -196,7 +198,11 @@ struct Fill {
     user_id: String,
     invitation: String,
     verification: String,
+    /// A bulk-invite job of the sample tenant.
+    job_id: String,
 }
+
+const SAMPLE_JOB_ID: &str = "01JDPEAKSAMP1EJ0B0000000AB";
 
 fn events_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
@@ -217,6 +223,7 @@ impl Harness {
                 user_id: SAMPLE_USER_ID.to_owned(),
                 invitation: INVITATION_PLACEHOLDER.to_owned(),
                 verification: VERIFICATION_PLACEHOLDER.to_owned(),
+                job_id: SAMPLE_JOB_ID.to_owned(),
             },
         )
     }
@@ -235,6 +242,7 @@ impl Harness {
             .replace(TOKEN_PLACEHOLDER, &token)
             .replace(SAMPLE_ID, &fill.profile_id)
             .replace(SAMPLE_USER_ID, &fill.user_id)
+            .replace(SAMPLE_JOB_ID, &fill.job_id)
             .replace(INVITATION_PLACEHOLDER, &fill.invitation)
             .replace(VERIFICATION_PLACEHOLDER, &fill.verification);
         lambda_http::request::from_str(&raw)
@@ -267,7 +275,13 @@ impl Harness {
 }
 
 fn json(resp: &http::Response<Body>) -> serde_json::Value {
+    let csv = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/csv"));
     match resp.body() {
+        // CSV answers (the template, a report) as a JSON string.
+        Body::Text(t) if csv => serde_json::Value::String(t.clone()),
         Body::Text(t) => serde_json::from_str(t).unwrap(),
         other => panic!("expected a JSON text body, got {other:?}"),
     }
@@ -455,12 +469,51 @@ async fn every_function_answers_its_sample_event() {
         .link_token(EmailKind::EmailChangeVerification, &rep.user.id)
         .await;
 
+    // A finished bulk invite, for the job events.
+    let job = {
+        let admin = h.actor("auth0|admin").await;
+        let csv = "First name,Last name,Email,Role,Profile,Customer accounts\n\
+                   Bulk,Person,bulk.person@sample.example,customer,Seed,ACME\n";
+        let upload = peak_bulk_jobs::Upload {
+            bytes: csv.as_bytes(),
+            file_name: Some("people.csv"),
+            content_type: Some("text/csv"),
+        };
+        let limits = peak_bulk::Limits::default();
+        let job = peak_bulk_jobs::start(
+            &ctx,
+            &admin,
+            h.state.jobs.as_ref(),
+            h.state.files.as_ref(),
+            upload,
+            &limits,
+        )
+        .await
+        .unwrap();
+        let end = peak_bulk_jobs::run(
+            &ctx,
+            h.state.jobs.as_ref(),
+            h.state.files.as_ref(),
+            &tenant(),
+            &job.id,
+            &limits,
+            |_| true,
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(end, peak_bulk_jobs::RunEnd::Finished(_)),
+            "{end:?}"
+        );
+        job.id
+    };
     let admin = Fill {
         role: "admin",
         profile_id: h.seed_profile.clone(),
         user_id: target.id.to_string(),
         invitation,
         verification,
+        job_id: job,
     };
     // /me events run as the seeded customer (version 1, as `If-Match` says).
     let customer = Fill {
@@ -526,6 +579,26 @@ async fn every_function_answers_its_sample_event() {
     c.run("invitation-resend.json", &jane, StatusCode::OK).await;
     c.run("invitation-revoke.json", &jane, StatusCode::OK).await;
     c.run("tenant-audit.json", &admin, StatusCode::OK).await;
+
+    // Bulk invites: the template, a dry run (one good row, one bad), the
+    // finished job and its report; this deployment has no upload bucket.
+    c.run("bulk-invite-template.json", &admin, StatusCode::OK)
+        .await;
+    let checked = c
+        .run("bulk-invite-create.json", &admin, StatusCode::OK)
+        .await;
+    assert_eq!(checked["counts"]["total"], 2, "{checked}");
+    assert_eq!(
+        checked["counts"]["failed"], 2,
+        "no profile `Standard` here, and a bad email: {checked}"
+    );
+    let job = c.run("bulk-invite-get.json", &admin, StatusCode::OK).await;
+    assert_eq!(job["status"], "done");
+    assert_eq!(job["counts"]["invited"], 1);
+    c.run("bulk-invite-report.json", &admin, StatusCode::OK)
+        .await;
+    c.run("bulk-invite-upload.json", &admin, StatusCode::CONFLICT)
+        .await;
 
     // The signed-in user's own record.
     let me = c.run("me-get.json", &customer, StatusCode::OK).await;
@@ -644,7 +717,7 @@ fn every_event_is_an_api_gateway_request_for_its_functions_route() {
         for (name, value) in &params {
             if *name == "id" {
                 assert!(
-                    [SAMPLE_ID, SAMPLE_USER_ID].contains(&value.as_str()),
+                    [SAMPLE_ID, SAMPLE_USER_ID, SAMPLE_JOB_ID].contains(&value.as_str()),
                     "{file}: {value}"
                 );
             }
@@ -661,7 +734,11 @@ fn every_event_is_an_api_gateway_request_for_its_functions_route() {
         );
         let has_body = event.get("body").is_some();
         assert_eq!(headers.contains_key("content-type"), has_body, "{file}");
-        if has_body {
+        if has_body && headers["content-type"] == "text/csv" {
+            // The bulk upload: a file, with its header row.
+            let body = event["body"].as_str().unwrap();
+            assert!(body.starts_with("First name,Last name,Email"), "{file}");
+        } else if has_body {
             let body: serde_json::Value =
                 serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
             assert!(body.is_object(), "{file}: the body is a JSON object");

@@ -16,9 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     /// Waiting for a runner.
@@ -144,8 +142,7 @@ mod tests {
         assert_ne!(a, row_user_id(&job, 3));
         assert_ne!(a, row_user_id(&ulid::Ulid::new().to_string(), 2));
         assert_eq!(UserId::parse(a.as_str()), Some(a.clone()));
-        let ids: std::collections::HashSet<_> =
-            (2..10_002).map(|r| row_user_id(&job, r)).collect();
+        let ids: std::collections::HashSet<_> = (2..10_002).map(|r| row_user_id(&job, r)).collect();
         assert_eq!(ids.len(), 10_000);
     }
 

@@ -144,6 +144,27 @@ pub async fn resolve_actor(
             code: "unknown_user",
             detail: "your sign-in is valid but you are not a user of this portal".into(),
         })?;
+    actor_of(ctx, user).await
+}
+
+/// The user with this id acting, as [`resolve_actor`] checks them (work
+/// done later on their behalf, e.g. a bulk-invite job, is allowed only while
+/// they still may).
+pub async fn actor_for_user(ctx: &Ctx<'_>, tenant: &TenantId, id: &UserId) -> Result<Actor, Error> {
+    let user = ctx
+        .users
+        .get_user(tenant, id)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| Error::AccessDenied {
+            code: "unknown_user",
+            detail: "the user who started this is no longer a user of this portal".into(),
+        })?;
+    actor_of(ctx, user).await
+}
+
+async fn actor_of(ctx: &Ctx<'_>, user: User) -> Result<Actor, Error> {
+    let tenant = &user.tenant_id.clone();
     match user.status {
         UserStatus::Active => {}
         UserStatus::Suspended => {
@@ -501,6 +522,30 @@ fn bump(u: &User, now: OffsetDateTime) -> User {
 /// already in the tenant is a conflict — unless its owner is an invited user
 /// whose invitation expired or was revoked: then this is a fresh invite.
 pub async fn invite(ctx: &Ctx<'_>, actor: &Actor, req: InviteRequest) -> Result<User, Error> {
+    invite_with_id(ctx, actor, req, None)
+        .await
+        .map(|(user, _)| user)
+}
+
+/// Whether [`invite_with_id`] invited now or found its own earlier invite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invited {
+    Now,
+    /// The user with this id already exists for this address: invited by
+    /// an earlier run of the same work (a bulk job resumed after a crash).
+    Before,
+}
+
+/// [`invite`] with the new user's id chosen by the caller (a bulk job
+/// derives it from the job and the row): if the address already belongs to
+/// the user with that id, nothing is written and the answer is
+/// [`Invited::Before`], so redoing the work never invites twice.
+pub async fn invite_with_id(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    req: InviteRequest,
+    id: Option<UserId>,
+) -> Result<(User, Invited), Error> {
     let tenant = &actor.user.tenant_id;
     let mut errors = Vec::new();
     let first = keep(
@@ -527,6 +572,11 @@ pub async fn invite(ctx: &Ctx<'_>, actor: &Actor, req: InviteRequest) -> Result<
         .find_user_by_email(tenant, &email)
         .await
         .map_err(store_err)?;
+    if let (Some(found), Some(wanted)) = (&existing, &id)
+        && &found.id == wanted
+    {
+        return Ok((found.clone(), Invited::Before));
+    }
     let reinvitable = existing.as_ref().is_some_and(|u| {
         u.status == UserStatus::Invited
             && !u.invitation.as_ref().is_some_and(|i| i.is_live(ctx.now))
@@ -543,6 +593,7 @@ pub async fn invite(ctx: &Ctx<'_>, actor: &Actor, req: InviteRequest) -> Result<
         id: existing
             .as_ref()
             .map(|u| u.id.clone())
+            .or(id)
             .unwrap_or_else(UserId::generate),
         email,
         pending_email: None,
@@ -581,7 +632,7 @@ pub async fn invite(ctx: &Ctx<'_>, actor: &Actor, req: InviteRequest) -> Result<
         EmailKind::Invitation,
     )];
     write(ctx, existing.as_ref(), Some(&user), &audit, &outbox).await?;
-    Ok(user)
+    Ok((user, Invited::Now))
 }
 
 /// A new link (the old one stops working) with a fresh expiry.

@@ -1,8 +1,10 @@
 //! The store contract: one suite of behaviour that every adapter of the
 //! domain's store ports must show. Each adapter's tests expand
-//! [`profile_store_contract!`] with a way to build a store; every case uses
+//! [`profile_store_contract!`], [`user_store_contract!`] and
+//! [`job_store_contract!`] with a way to build a store; every case uses
 //! fresh random tenants, so the cases can share one database or table.
 
+pub mod jobs;
 pub mod users;
 
 use peak_domain::TenantId;
@@ -83,6 +85,33 @@ macro_rules! user_store_contract {
             async fn $case() {
                 let store = $make.await;
                 $crate::users::$case(&*store).await;
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per job-store case (bulk-invite jobs and
+/// their reports). `$make` is an async expression yielding something that
+/// derefs to a [`JobStore`](peak_domain::ports::JobStore).
+#[macro_export]
+macro_rules! job_store_contract {
+    ($make:expr) => {
+        $crate::job_store_contract!(@cases $make;
+            job_round_trips_and_ids_are_unique,
+            job_updates_check_the_version,
+            runnable_jobs_are_queued_or_past_their_lease,
+            report_entries_page_in_row_order_and_replace,
+            jobs_and_reports_are_tenant_isolated,
+            finished_jobs_are_forgotten_after_retention,
+            bad_job_input_is_refused,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let store = $make.await;
+                $crate::jobs::$case(&*store).await;
             }
         )*
     };

@@ -1,5 +1,6 @@
-//! DynamoDB adapter of the domain's store ports ([`ProfileStore`] and
-//! [`UserStore`](peak_domain::ports::UserStore)): one table for every
+//! DynamoDB adapter of the domain's store ports ([`ProfileStore`],
+//! [`UserStore`](peak_domain::ports::UserStore) and
+//! [`JobStore`](peak_domain::ports::JobStore)): one table for every
 //! entity (single-table design), defined once in infra/template.yaml.
 //!
 //! Profiles live under their tenant's partition (`PK = TENANT#<tenant>`):
@@ -11,12 +12,14 @@
 //! through five secondary indexes and per-account membership copies; their
 //! guards, audit events, outbox emails, idempotency keys and rate counters
 //! are laid out in [`user_item`], and a user write is one transaction
-//! (see src/users.rs). No call scans: see
-//! docs/dynamodb.md for the access patterns.
+//! (see src/users.rs). Bulk-invite jobs and their report entries share a
+//! partition per job ([`jobs`]). No call scans: see docs/dynamodb.md for
+//! the access patterns.
 
 mod error;
 mod idp_work;
 pub mod item;
+pub mod jobs;
 pub mod table;
 pub mod user_item;
 mod users;
@@ -82,8 +85,8 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// [`ProfileStore`] and [`UserStore`](peak_domain::ports::UserStore) on one
-/// DynamoDB table.
+/// [`ProfileStore`], [`UserStore`](peak_domain::ports::UserStore) and
+/// [`JobStore`](peak_domain::ports::JobStore) on one DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,

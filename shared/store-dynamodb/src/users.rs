@@ -435,7 +435,7 @@ enum Verdict {
 }
 
 /// A random wait before retry `attempt` (full jitter).
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     use std::hash::{BuildHasher, RandomState};
     let cap = BACKOFF_BASE_MS
         .saturating_mul(1u64 << attempt.min(16))

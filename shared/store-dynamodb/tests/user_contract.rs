@@ -1,5 +1,5 @@
-//! The user-store contract against the real Amazon DynamoDB Local, plus
-//! what is particular to this adapter.
+//! The user-store and job-store contracts against the real Amazon DynamoDB
+//! Local, plus what is particular to this adapter.
 //!
 //! Needs `DYNAMODB_ENDPOINT`: `scripts/dynamodb-local.sh start` prints it.
 //! One table per test binary, created from infra/template.yaml; every case
@@ -49,6 +49,8 @@ async fn make_store() -> Arc<DynamoStore> {
 }
 
 peak_store_contract::user_store_contract!(make_store());
+
+peak_store_contract::job_store_contract!(make_store());
 
 // Beyond the contract: what is particular to this adapter.
 
@@ -524,6 +526,102 @@ async fn a_malformed_user_item_is_a_backend_error() {
         store
             .list_users(&t, &UserQuery::default(), &PageRequest::first(10))
             .await,
+        Err(StoreError::Backend(_))
+    ));
+}
+
+async fn get_raw(
+    store: &DynamoStore,
+    pk: String,
+    sk: &str,
+) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("PK", AttributeValue::S(pk))
+        .key("SK", AttributeValue::S(sk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get")
+        .item
+}
+
+#[tokio::test]
+async fn a_job_is_indexed_while_runnable_and_expires_once_finished() {
+    use peak_domain::bulk_job::{JobEntry, JobStatus};
+    use peak_domain::ports::JobStore;
+    let store = make_store().await;
+    let t = fresh_tenant();
+    let job = peak_store_contract::jobs::sample_job(&t);
+    store.create_job(&job).await.expect("create");
+    let pk = format!("JOB#{t}#{}", job.id);
+    let raw = get_raw(&store, pk.clone(), "JOB").await.expect("job");
+    assert_eq!(raw["entity"], AttributeValue::S("bulk_job".into()));
+    assert_eq!(raw["GSI2PK"], AttributeValue::S("JOB#RUNNABLE".into()));
+    assert_eq!(
+        raw["GSI2SK"],
+        AttributeValue::S(format!("0000000000000#{}#{t}", job.id)),
+        "queued: due at once, then by id"
+    );
+    assert!(!raw.contains_key("expires_at"), "a live job never expires");
+
+    let entry = JobEntry {
+        row: 2,
+        email: "ada@example.com".into(),
+        outcome: "invited".into(),
+        column: None,
+        code: String::new(),
+        reason: String::new(),
+    };
+    store
+        .put_job_entries(&t, &job.id, std::slice::from_ref(&entry))
+        .await
+        .expect("put");
+    let raw = get_raw(&store, pk.clone(), "ROW#0000000002")
+        .await
+        .expect("entry");
+    assert_eq!(raw["entity"], AttributeValue::S("bulk_job_entry".into()));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let AttributeValue::N(ttl) = &raw["expires_at"] else {
+        panic!("an entry expires by TTL");
+    };
+    let ttl: i64 = ttl.parse().expect("epoch seconds");
+    assert!((now + 30 * 86_400 - 5..=now + 30 * 86_400 + 5).contains(&ttl));
+    assert!(!raw.contains_key("code") && !raw.contains_key("column"));
+
+    let mut done = job.clone();
+    done.status = JobStatus::Done;
+    done.version = 2;
+    store.update_job(1, &done).await.expect("finish");
+    let raw = get_raw(&store, pk, "JOB").await.expect("job");
+    assert!(!raw.contains_key("GSI2PK") && !raw.contains_key("GSI2SK"));
+    assert_eq!(
+        raw["expires_at"],
+        AttributeValue::N((done.updated_at.unix_timestamp() + 30 * 86_400).to_string())
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_job_item_is_a_backend_error() {
+    use peak_domain::ports::JobStore;
+    let store = make_store().await;
+    let t = fresh_tenant();
+    let id = ulid::Ulid::new().to_string();
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .item("PK", AttributeValue::S(format!("JOB#{t}#{id}")))
+        .item("SK", AttributeValue::S("JOB".into()))
+        .item("entity", AttributeValue::S("bulk_job".into()))
+        .item("version", AttributeValue::S("one".into()))
+        .send()
+        .await
+        .expect("put a broken item");
+    assert!(matches!(
+        store.get_job(&t, &id).await,
         Err(StoreError::Backend(_))
     ));
 }

@@ -1,6 +1,7 @@
 //! The embedded durable store: one SQLite file (the local run's default),
-//! implementing the domain's store ports: [`ProfileStore`] here and
-//! [`UserStore`](peak_domain::ports::UserStore) in the `users` module.
+//! implementing the domain's store ports: [`ProfileStore`] here,
+//! [`UserStore`](peak_domain::ports::UserStore) in the `users` module and
+//! [`JobStore`](peak_domain::ports::JobStore) in the `jobs` module.
 //!
 //! rusqlite is synchronous, so the single [`Connection`] lives behind a
 //! `Mutex` in an `Arc` and every call runs on tokio's blocking pool
@@ -19,6 +20,7 @@
 )]
 
 mod idp_work;
+mod jobs;
 mod users;
 
 use async_trait::async_trait;
@@ -212,6 +214,50 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;",
     // 5: the last sign-in the identity provider reported (Unix ms).
     "ALTER TABLE users ADD COLUMN last_login_ms INTEGER;",
+    // 6: bulk-invite jobs and their report entries (see src/jobs.rs).
+    // due_ms is set exactly while a job is queued or running (Unix ms: a
+    // lease's end, 0 = at once), expires_ms exactly once it is finished
+    // (updated_at + the retention). Entries expire on their own
+    // (expires_ms: when written + the retention).
+    "CREATE TABLE bulk_jobs (
+        tenant_id     TEXT    NOT NULL,
+        id            TEXT    NOT NULL,
+        created_by    TEXT    NOT NULL,
+        status        TEXT    NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+        file_key      TEXT    NOT NULL,
+        file_name     TEXT    NOT NULL,
+        total_rows    INTEGER NOT NULL CHECK (total_rows >= 0),
+        next_row      INTEGER NOT NULL CHECK (next_row >= 0),
+        invited_count INTEGER NOT NULL CHECK (invited_count >= 0),
+        skipped_count INTEGER NOT NULL CHECK (skipped_count >= 0),
+        failed_count  INTEGER NOT NULL CHECK (failed_count >= 0),
+        error         TEXT,
+        -- RFC 3339, with the original offset and sub-second precision
+        lease_until   TEXT,
+        version       INTEGER NOT NULL,
+        created_at    TEXT    NOT NULL,
+        updated_at    TEXT    NOT NULL,
+        due_ms        INTEGER,
+        expires_ms    INTEGER,
+        PRIMARY KEY (tenant_id, id),
+        CHECK ((due_ms IS NULL) = (status IN ('done', 'failed'))),
+        CHECK ((expires_ms IS NULL) = (due_ms IS NOT NULL))
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX bulk_jobs_runnable ON bulk_jobs (due_ms, id, tenant_id) WHERE due_ms IS NOT NULL;
+    CREATE INDEX bulk_jobs_expiry ON bulk_jobs (expires_ms) WHERE expires_ms IS NOT NULL;
+    CREATE TABLE bulk_job_entries (
+        tenant_id   TEXT    NOT NULL,
+        job_id      TEXT    NOT NULL,
+        row_num     INTEGER NOT NULL CHECK (row_num >= 0),
+        email       TEXT    NOT NULL,
+        outcome     TEXT    NOT NULL,
+        column_name TEXT,
+        code        TEXT    NOT NULL,
+        reason      TEXT    NOT NULL,
+        expires_ms  INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, job_id, row_num)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX bulk_job_entries_expiry ON bulk_job_entries (expires_ms);",
 ];
 
 /// The schema version this build writes and understands: the number of
@@ -228,8 +274,8 @@ const PROFILES_LIST: &str = "profiles";
 const PROFILE_COLUMNS: &str =
     "tenant_id, id, name, description, settings, version, holder_count, created_at, updated_at";
 
-/// A [`ProfileStore`] and [`UserStore`](peak_domain::ports::UserStore)
-/// backed by one SQLite database.
+/// A [`ProfileStore`], [`UserStore`](peak_domain::ports::UserStore) and
+/// [`JobStore`](peak_domain::ports::JobStore) backed by one SQLite database.
 ///
 /// Cloning is cheap and shares the connection.
 #[derive(Clone)]

@@ -215,6 +215,12 @@ async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
     assert_eq!(store.get_user(&t, &u.id).await.unwrap(), Some(u));
     let held = store.get_profile(&t, &p.id).await.unwrap().unwrap();
     assert_eq!(held.holder_count, 3);
+    {
+        use peak_domain::ports::JobStore;
+        let job = peak_store_contract::jobs::sample_job(&t);
+        store.create_job(&job).await.unwrap();
+        assert_eq!(store.get_job(&t, &job.id).await.unwrap(), Some(job));
+    }
     drop(store);
 
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -222,7 +228,7 @@ async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,6 +1,7 @@
 //! One module per resource; each handler parses, calls one domain use case,
 //! and shapes the response.
 
+pub mod bulk;
 pub mod catalogue;
 pub mod me;
 pub mod profiles;

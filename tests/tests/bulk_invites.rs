@@ -1,0 +1,243 @@
+//! Bulk invites over real HTTP: the template, the dry run (a report,
+//! nothing written), and the job (202, progress, a runner that crashes
+//! mid-way and a second one that finishes without inviting anyone twice).
+
+use peak_bulk_jobs::RunEnd;
+use peak_domain::TenantId;
+use peak_domain::bulk_job::JobStatus;
+use peak_tests::{TestApp, spawn_dynamodb, spawn_sqlite};
+use reqwest::Method;
+use serde_json::Value;
+
+async fn send(req: reqwest::RequestBuilder) -> (u16, Value, String) {
+    let resp = req.send().await.expect("send");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("text");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
+}
+
+async fn user_count(app: &TestApp) -> usize {
+    app.all_items(&app.token("admin"), "/users?limit=100")
+        .await
+        .len()
+}
+
+fn upload(app: &TestApp, query: &str, csv: &str) -> reqwest::RequestBuilder {
+    app.admin(Method::POST, &format!("/bulk-invites{query}"))
+        .header("content-type", "text/csv")
+        .body(csv.to_owned())
+}
+
+async fn dry_run_reports_every_row_and_writes_nothing(app: TestApp) {
+    let (status, _, template) = send(app.admin(Method::GET, "/bulk-invites/template")).await;
+    assert_eq!(status, 200);
+    assert!(template.starts_with("First name,Last name,Email,Role,Profile"));
+
+    let csv = "First name,Last name,Email,Role,Profile,Customer accounts\n\
+        Ada,Lovelace,ada@acme.example,customer,Standard,ACME\n\
+        Bob,Bad,not-an-email,customer,Standard,ACME\n\
+        Cy,Nope,cy@acme.example,customer,No Such Profile,ACME\n\
+        Di,Noacct,di@acme.example,customer,Standard,\n\
+        Ada,Again,ADA@acme.example,customer,Standard,ACME\n\
+        Admin,Exists,admin@tenant.example,admin,Standard,\n\
+        =HYPERLINK(\"x\"),Formula,eve@acme.example,customer,Standard,ACME\n";
+    let users_before = user_count(&app).await;
+    let mail_before = app.my_outbox().await.len();
+    let (status, body, text) = send(upload(&app, "?dry_run=true", csv)).await;
+    assert_eq!(status, 200, "{text}");
+    let counts = &body["counts"];
+    assert_eq!(counts["total"], 7, "{body}");
+    assert_eq!(counts["valid"], 2, "{body}");
+    assert_eq!(
+        counts["skipped"], 2,
+        "duplicate in the file, existing user: {body}"
+    );
+    assert_eq!(counts["failed"], 3, "{body}");
+    let code_of = |row: u64| -> Vec<String> {
+        body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["row"] == row)
+            .unwrap()["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(code_of(2), Vec::<String>::new());
+    assert!(!code_of(3).is_empty(), "bad email");
+    assert!(!code_of(4).is_empty(), "unknown profile");
+    assert!(!code_of(5).is_empty(), "customer without an account");
+    assert_eq!(code_of(7), ["user_exists"]);
+    // Nothing written.
+    assert_eq!(user_count(&app).await, users_before);
+    assert_eq!(app.my_outbox().await.len(), mail_before);
+
+    // The CSV form: a value a spreadsheet would run is made inert.
+    let (status, _, report) =
+        send(upload(&app, "?dry_run=true", csv).header("accept", "text/csv")).await;
+    assert_eq!(status, 200);
+    assert!(
+        report.starts_with("row,email,outcome,column,reason"),
+        "{report}"
+    );
+    assert!(!report.contains(",=HYPERLINK"), "{report}");
+
+    // A file that is not one: refused as a whole.
+    let (status, body, _) = send(upload(&app, "?dry_run=true", "Name\nx\n")).await;
+    assert_eq!(status, 422, "{body}");
+}
+
+#[tokio::test]
+async fn dry_run_reports_every_row_and_writes_nothing_on_sqlite() {
+    dry_run_reports_every_row_and_writes_nothing(spawn_sqlite().await).await;
+}
+
+#[tokio::test]
+async fn dry_run_reports_every_row_and_writes_nothing_on_dynamodb() {
+    dry_run_reports_every_row_and_writes_nothing(spawn_dynamodb().await).await;
+}
+
+async fn a_job_resumes_after_a_crash_without_inviting_twice(app: TestApp) {
+    let mut csv = String::from("First name,Last name,Email,Role,Profile,Customer accounts\n");
+    for i in 0..60 {
+        csv.push_str(&format!(
+            "P{i},Person,p{i}@bulk.example,customer,Standard,ACME\n"
+        ));
+    }
+    csv.push_str("Bad,Row,nope,customer,Standard,ACME\n");
+    let users_before = user_count(&app).await;
+
+    let (status, job, text) = send(upload(&app, "?file_name=people.csv", &csv)).await;
+    assert_eq!(status, 202, "{text}");
+    assert_eq!(job["status"], "queued");
+    assert_eq!(job["total_rows"], 61);
+    let id = job["id"].as_str().unwrap().to_owned();
+    let (status, _, _) = send(app.admin(Method::GET, &format!("/bulk-invites/{id}/report"))).await;
+    assert_eq!(status, 409, "no report before the job is done");
+
+    let state = app.running.state.clone();
+    let tenant = TenantId::parse(&app.tenant).unwrap();
+    let limits = peak_bulk::Limits::default();
+    // A runner that dies after its first chunk.
+    let ctx = state.ctx("runner-1");
+    let end = peak_bulk_jobs::run(
+        &ctx,
+        state.jobs.as_ref(),
+        state.files.as_ref(),
+        &tenant,
+        &id,
+        &limits,
+        |_| false,
+    )
+    .await
+    .expect("run");
+    assert_eq!(end, RunEnd::LostLease);
+    let (_, job, _) = send(app.admin(Method::GET, &format!("/bulk-invites/{id}"))).await;
+    assert_eq!(job["status"], "running");
+    assert_eq!(job["processed"], 25, "{job}");
+    assert!(job["progress"].as_f64().unwrap() > 0.4);
+
+    // Another runner cannot take it while the lease holds...
+    let ctx = state.ctx("runner-2");
+    let end = peak_bulk_jobs::run(
+        &ctx,
+        state.jobs.as_ref(),
+        state.files.as_ref(),
+        &tenant,
+        &id,
+        &limits,
+        |_| true,
+    )
+    .await
+    .expect("run");
+    assert_eq!(end, RunEnd::NotTaken);
+    // ...but after it runs out, it resumes at the checkpoint and finishes.
+    let mut ctx = state.ctx("runner-3");
+    ctx.now += time::Duration::seconds(peak_bulk_jobs::LEASE_SECS + 1);
+    let end = peak_bulk_jobs::run(
+        &ctx,
+        state.jobs.as_ref(),
+        state.files.as_ref(),
+        &tenant,
+        &id,
+        &limits,
+        |_| true,
+    )
+    .await
+    .expect("run");
+    let RunEnd::Finished(done) = end else {
+        panic!("{end:?}");
+    };
+    assert_eq!(done.status, JobStatus::Done);
+    assert_eq!(
+        (done.counts.invited, done.counts.skipped, done.counts.failed),
+        (60, 0, 1)
+    );
+
+    // Every valid row invited once: one user, one invitation email each.
+    assert_eq!(user_count(&app).await, users_before + 60);
+    let invitations = app
+        .my_outbox()
+        .await
+        .into_iter()
+        .filter(|m| m.to.as_str().ends_with("@bulk.example"))
+        .count();
+    assert_eq!(invitations, 60);
+
+    let (status, job, _) = send(app.admin(Method::GET, &format!("/bulk-invites/{id}"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(job["status"], "done");
+    assert_eq!(job["progress"], 1.0);
+    let (status, _, report) =
+        send(app.admin(Method::GET, &format!("/bulk-invites/{id}/report"))).await;
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 1 + 61, "{report}");
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("\"invited\"")).count(),
+        60
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("62,") && l.contains("\"failed\""))
+    );
+
+    // Only its starter and admins see a job.
+    let (status, _, _) =
+        send(app.as_role("sales_rep", Method::GET, &format!("/bulk-invites/{id}"))).await;
+    assert_eq!(status, 404);
+    let (_, other_admin) = app.other_tenant_admin().await;
+    let (status, _, _) =
+        send(app.with_token(&other_admin, Method::GET, &format!("/bulk-invites/{id}"))).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_job_resumes_after_a_crash_without_inviting_twice_on_sqlite() {
+    a_job_resumes_after_a_crash_without_inviting_twice(spawn_sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_job_resumes_after_a_crash_without_inviting_twice_on_dynamodb() {
+    a_job_resumes_after_a_crash_without_inviting_twice(spawn_dynamodb().await).await;
+}
+
+#[tokio::test]
+async fn customers_cannot_bulk_invite() {
+    let app = spawn_sqlite().await;
+    let (status, body, _) = send(
+        app.as_role("customer", Method::POST, "/bulk-invites?dry_run=true")
+            .header("content-type", "text/csv")
+            .body("First name,Last name,Email,Role,Profile\n"),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+}
