@@ -203,3 +203,57 @@ async fn store_calls_per_operation() {
 
     eprintln!("store calls per operation:\n{}", table.join("\n"));
 }
+
+/// A bulk invite of 100 rows, end to end: the upload (accepted and
+/// queued) and the job. Per invited row one user transaction (the user,
+/// its guards, membership, audit event and invitation email: one
+/// `TransactWriteItems`); per chunk of 25 rows one `BatchWriteItem` of
+/// report entries and one conditional `PutItem` checkpoint. The README's
+/// "per 1,000 rows" figures are these times ten.
+#[tokio::test]
+async fn bulk_invite_store_calls_per_row_and_chunk() {
+    let (app, counter) = app_with_counter().await;
+    let mut csv = String::from("First name,Last name,Email,Role,Profile,Customer accounts\n");
+    for i in 0..100 {
+        csv.push_str(&format!("P{i},Person,p{i}@calls.example,customer,Standard,ACME\n"));
+    }
+    let resp = app
+        .admin(Method::POST, "/bulk-invites")
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let job: Value = resp.json().await.unwrap();
+    let upload = counter.take();
+    // auth (3) + the job (1 PutItem); the file goes to the file store.
+    assert_eq!(upload, counts(&[("GetItem", 3), ("PutItem", 1)]), "{upload:?}");
+
+    let state = app.running.state.clone();
+    let ctx = state.ctx("calls");
+    let tenant = peak_domain::TenantId::parse(&app.tenant).unwrap();
+    let end = peak_bulk_jobs::run(
+        &ctx,
+        state.jobs.as_ref(),
+        state.files.as_ref(),
+        &tenant,
+        job["id"].as_str().unwrap(),
+        &peak_bulk::Limits::default(),
+        |_| true,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(end, peak_bulk_jobs::RunEnd::Finished(_)), "{end:?}");
+    let run = counter.take();
+    eprintln!("bulk invite of 100 rows: {run:?}");
+    assert_eq!(run["TransactWriteItems"], 100, "one transaction per invited row");
+    assert_eq!(run["BatchWriteItem"], 4, "one batch of entries per 25 rows");
+    // Take the job, 4 checkpoints, finish.
+    assert_eq!(run["PutItem"], 1 + 4 + 1, "{run:?}");
+    let writes: usize = ["TransactWriteItems", "BatchWriteItem", "PutItem", "UpdateItem"]
+        .iter()
+        .map(|op| run.get(*op).copied().unwrap_or(0))
+        .sum();
+    eprintln!("write requests per 1,000 rows: {}", writes * 10);
+}

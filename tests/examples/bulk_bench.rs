@@ -1,0 +1,95 @@
+//! Bulk-invite throughput on the local store (SQLite file), for the README:
+//!
+//!   cargo run --release -p peak-tests --example bulk_bench -- 10000
+//!   /usr/bin/time -v target/release/examples/bulk_bench 100000
+//!
+//! Generates an N-row CSV (valid customers), then times the two halves a
+//! user waits for: accepting the upload (read through once, stored, job
+//! queued) and the job itself (every row validated and invited: one user
+//! transaction each, with its invitation email queued in the outbox;
+//! report entries and checkpoints per chunk of 25). Prints rows per second.
+
+use peak_bulk_jobs::{FolderFiles, RunEnd, Upload};
+use peak_local::Stores;
+use std::time::Instant;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let rows: u32 = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(10_000);
+    let dir = std::env::temp_dir().join(format!("peak-bulk-bench-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir)?;
+    let store = peak_store_sqlite::SqliteStore::open(&dir.join("peak-users.db"))?;
+    let stores = Stores::from(store);
+    let tenant = "bench";
+    peak_local::seed_admin(&stores, tenant, "dev|bench-admin", "admin@bench.example").await?;
+    let files = FolderFiles::new(dir.join("uploads"));
+
+    let mut csv = String::from("First name,Last name,Email,Role,Profile,Customer accounts\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "First{i},Last{i},person{i}@bench.example,customer,Standard,ACC-{}\n",
+            i % 50
+        ));
+    }
+    let settings = peak_domain::users::UserSettings::default();
+    let request_id = "bench";
+    let ctx = peak_domain::users::Ctx {
+        users: stores.users.as_ref(),
+        profiles: stores.profiles.as_ref(),
+        catalogue: peak_domain::catalogue::catalogue(),
+        settings: &settings,
+        now: time::OffsetDateTime::now_utc(),
+        request_id,
+    };
+    let tenant_id = peak_domain::TenantId::parse(tenant).ok_or("tenant")?;
+    let actor = peak_domain::users::resolve_actor(&ctx, &tenant_id, "dev|bench-admin").await?;
+    let limits = peak_bulk::Limits::default();
+
+    let started = Instant::now();
+    let job = peak_bulk_jobs::start(
+        &ctx,
+        &actor,
+        stores.jobs.as_ref(),
+        &files,
+        Upload {
+            bytes: csv.as_bytes(),
+            file_name: Some("bench.csv"),
+            content_type: Some("text/csv"),
+        },
+        &limits,
+    )
+    .await?;
+    let accepted = started.elapsed();
+    drop(csv);
+    let started = Instant::now();
+    let end = peak_bulk_jobs::run(
+        &ctx,
+        stores.jobs.as_ref(),
+        &files,
+        &tenant_id,
+        &job.id,
+        &limits,
+        |_| true,
+    )
+    .await?;
+    let ran = started.elapsed();
+    let RunEnd::Finished(done) = end else {
+        return Err(format!("job did not finish: {end:?}").into());
+    };
+    println!(
+        "rows {rows}: accepted in {:.3} s; job {:?} in {:.2} s ({:.0} rows/s): invited {}, skipped {}, failed {}",
+        accepted.as_secs_f64(),
+        done.status,
+        ran.as_secs_f64(),
+        f64::from(rows) / ran.as_secs_f64(),
+        done.counts.invited,
+        done.counts.skipped,
+        done.counts.failed,
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
