@@ -1,7 +1,7 @@
 //! Bulk-invite throughput on the local store (SQLite file), for the README:
 //!
 //!   cargo run --release -p peak-tests --example bulk_bench -- 10000
-//!   /usr/bin/time -v target/release/examples/bulk_bench 100000
+//!   /usr/bin/time -v target/release/examples/bulk_bench 100000 --no-run
 //!
 //! Generates an N-row CSV (valid customers), then times the two halves a
 //! user waits for: accepting the upload (read through once, stored, job
@@ -14,7 +14,7 @@ use peak_local::Stores;
 use std::time::Instant;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), peak_local::BoxError> {
     let rows: u32 = std::env::args()
         .nth(1)
         .map(|a| a.parse())
@@ -49,21 +49,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let actor = peak_domain::users::resolve_actor(&ctx, &tenant_id, "dev|bench-admin").await?;
     let limits = peak_bulk::Limits::default();
 
+    let upload = Upload {
+        bytes: csv.as_bytes(),
+        file_name: Some("bench.csv"),
+        content_type: Some("text/csv"),
+    };
     let started = Instant::now();
-    let job = peak_bulk_jobs::start(
-        &ctx,
-        &actor,
-        stores.jobs.as_ref(),
-        &files,
-        Upload {
-            bytes: csv.as_bytes(),
-            file_name: Some("bench.csv"),
-            content_type: Some("text/csv"),
-        },
-        &limits,
-    )
-    .await?;
+    let checked = peak_bulk_jobs::dry_run(&ctx, &actor, upload, &limits).await?;
+    let validated = started.elapsed();
+    let valid = checked.counts.valid;
+    drop(checked);
+    let started = Instant::now();
+    let job =
+        peak_bulk_jobs::start(&ctx, &actor, stores.jobs.as_ref(), &files, upload, &limits).await?;
     let accepted = started.elapsed();
+    if std::env::args().nth(2).as_deref() == Some("--no-run") {
+        println!(
+            "rows {rows}: validated (dry run: every row checked, each address looked up) in {:.2} s, {valid} valid; staged (file checked, stored, job queued) in {:.3} s",
+            validated.as_secs_f64(),
+            accepted.as_secs_f64()
+        );
+        std::fs::remove_dir_all(&dir)?;
+        return Ok(());
+    }
     drop(csv);
     let started = Instant::now();
     let end = peak_bulk_jobs::run(
@@ -81,7 +89,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("job did not finish: {end:?}").into());
     };
     println!(
-        "rows {rows}: accepted in {:.3} s; job {:?} in {:.2} s ({:.0} rows/s): invited {}, skipped {}, failed {}",
+        "rows {rows}: validated in {:.2} s ({valid} valid); staged in {:.3} s; job {:?} in {:.2} s ({:.0} rows/s): invited {}, skipped {}, failed {}",
+        validated.as_secs_f64(),
         accepted.as_secs_f64(),
         done.status,
         ran.as_secs_f64(),

@@ -28,31 +28,23 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let request_id = event.context.request_id.clone();
         let ctx = state.ctx(&request_id);
         let limits = peak_bulk::Limits::default();
-        let queued = queued_jobs(&event.payload);
-        if queued.is_empty() {
-            // The schedule: everything runnable.
-            let due = state
+        // A stream batch names the jobs it queued; the schedule runs
+        // everything runnable.
+        let mut jobs = queued_jobs(&event.payload);
+        if jobs.is_empty() {
+            jobs = state
                 .jobs
                 .runnable_jobs(ctx.now, 10)
                 .await
-                .map_err(|e| format!("runnable jobs: {e}"))?;
-            for job in due {
-                if !time_left() {
-                    break;
-                }
-                peak_bulk_jobs::run(
-                    &ctx,
-                    state.jobs.as_ref(),
-                    state.files.as_ref(),
-                    &job.tenant_id,
-                    &job.id,
-                    &limits,
-                    |_| time_left(),
-                )
-                .await?;
-            }
+                .map_err(|e| format!("runnable jobs: {e}"))?
+                .into_iter()
+                .map(|j| (j.tenant_id, j.id))
+                .collect();
         }
-        for (tenant, id) in queued {
+        for (tenant, id) in jobs {
+            if !time_left() {
+                break;
+            }
             peak_bulk_jobs::run(
                 &ctx,
                 state.jobs.as_ref(),
