@@ -215,7 +215,9 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
     let (app, counter) = app_with_counter().await;
     let mut csv = String::from("First name,Last name,Email,Role,Profile,Customer accounts\n");
     for i in 0..100 {
-        csv.push_str(&format!("P{i},Person,p{i}@calls.example,customer,Standard,ACME\n"));
+        csv.push_str(&format!(
+            "P{i},Person,p{i}@calls.example,customer,Standard,ACME\n"
+        ));
     }
     let resp = app
         .admin(Method::POST, "/bulk-invites")
@@ -228,7 +230,11 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
     let job: Value = resp.json().await.unwrap();
     let upload = counter.take();
     // auth (3) + the job (1 PutItem); the file goes to the file store.
-    assert_eq!(upload, counts(&[("GetItem", 3), ("PutItem", 1)]), "{upload:?}");
+    assert_eq!(
+        upload,
+        counts(&[("GetItem", 3), ("PutItem", 1)]),
+        "{upload:?}"
+    );
 
     let state = app.running.state.clone();
     let ctx = state.ctx("calls");
@@ -244,16 +250,27 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
     )
     .await
     .unwrap();
-    assert!(matches!(end, peak_bulk_jobs::RunEnd::Finished(_)), "{end:?}");
+    assert!(
+        matches!(end, peak_bulk_jobs::RunEnd::Finished(_)),
+        "{end:?}"
+    );
     let run = counter.take();
     eprintln!("bulk invite of 100 rows: {run:?}");
-    assert_eq!(run["TransactWriteItems"], 100, "one transaction per invited row");
+    assert_eq!(
+        run["TransactWriteItems"], 100,
+        "one transaction per invited row"
+    );
     assert_eq!(run["BatchWriteItem"], 4, "one batch of entries per 25 rows");
     // Take the job, 4 checkpoints, finish.
     assert_eq!(run["PutItem"], 1 + 4 + 1, "{run:?}");
-    let writes: usize = ["TransactWriteItems", "BatchWriteItem", "PutItem", "UpdateItem"]
-        .iter()
-        .map(|op| run.get(*op).copied().unwrap_or(0))
-        .sum();
+    let writes: usize = [
+        "TransactWriteItems",
+        "BatchWriteItem",
+        "PutItem",
+        "UpdateItem",
+    ]
+    .iter()
+    .map(|op| run.get(*op).copied().unwrap_or(0))
+    .sum();
     eprintln!("write requests per 1,000 rows: {}", writes * 10);
 }
