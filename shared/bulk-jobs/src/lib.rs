@@ -220,7 +220,7 @@ pub async fn start(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunEnd {
     /// The job is finished (done or failed); its final state.
-    Finished(BulkJob),
+    Finished(Box<BulkJob>),
     /// Another runner holds it, or it is finished already: nothing done.
     NotTaken,
     /// This runner lost the job mid-way (its lease ran out and another took
@@ -306,7 +306,7 @@ pub async fn run(
         Err(e @ (Error::AccessDenied { .. } | Error::NotFound(_))) => {
             let next = finish(&job, JobStatus::Failed, Some(e.to_string()));
             return Ok(if save(jobs, &mut job, next).await? {
-                RunEnd::Finished(job)
+                RunEnd::Finished(Box::new(job))
             } else {
                 RunEnd::LostLease
             });
@@ -324,7 +324,7 @@ pub async fn run(
         Err(e) => {
             let next = finish(&job, JobStatus::Failed, Some(e.to_string()));
             save(jobs, &mut job, next).await?;
-            return Ok(RunEnd::Finished(job));
+            return Ok(RunEnd::Finished(Box::new(job)));
         }
     };
     let profiles = profiles_by_name(ctx, tenant).await?;
@@ -392,7 +392,7 @@ pub async fn run(
         invited = job.counts.invited, skipped = job.counts.skipped, failed = job.counts.failed,
         "bulk invite finished"
     );
-    Ok(RunEnd::Finished(job))
+    Ok(RunEnd::Finished(Box::new(job)))
 }
 
 /// Stores the chunk's entries, then moves the checkpoint past them and
