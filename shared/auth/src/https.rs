@@ -41,10 +41,10 @@ pub fn https_client() -> Result<reqwest::Client, String> {
 
 fn build() -> Result<reqwest::Client, String> {
     let builder = || reqwest::Client::builder().user_agent(USER_AGENT);
-    if let Some(roots) = system_bundle() {
-        if let Ok(client) = builder().tls_certs_only(roots).build() {
-            return Ok(client);
-        }
+    if let Some(roots) = system_bundle()
+        && let Ok(client) = builder().tls_certs_only(roots).build()
+    {
+        return Ok(client);
     }
     builder()
         .build()
