@@ -12,10 +12,9 @@
 
 use crate::error::{malformed, sdk};
 use crate::item::{Item, get_s, n, s};
-use crate::user_item::{attr, get_i64, index, key, outbox_due_bound, outbox_due_sk};
+use crate::user_item::{attr, get_i64, index, key, outbox_due_bound, outbox_due_sk, unix_ms};
+use crate::users::is_condition_failed;
 use crate::{DynamoStore, names};
-use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::ReturnValue;
 use peak_domain::TenantId;
 use peak_domain::idp_work::{IdpOp, IdpWork, IdpWorkItem};
@@ -102,16 +101,6 @@ pub fn work_from_item(item: &Item) -> Result<IdpWorkItem, StoreError> {
     })
 }
 
-pub(crate) fn condition_failed<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
-    e.as_service_error().and_then(ProvideErrorMetadata::code)
-        == Some("ConditionalCheckFailedException")
-}
-
-fn ms(t: OffsetDateTime) -> i64 {
-    let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
-    i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
-}
-
 impl DynamoStore {
     /// Every owed-work item with a due time below `bound` (exclusive), by
     /// due time.
@@ -161,7 +150,7 @@ impl DynamoStore {
         limit: u32,
         now: OffsetDateTime,
     ) -> Result<Vec<IdpWorkItem>, StoreError> {
-        self.query_work(limit, Some(outbox_due_bound(ms(now))))
+        self.query_work(limit, Some(outbox_due_bound(unix_ms(now))))
             .await
     }
 
@@ -178,7 +167,7 @@ impl DynamoStore {
         lease_secs: u64,
     ) -> Result<Option<IdpWorkItem>, StoreError> {
         const WHAT: &str = "claim owed identity-provider work";
-        let now_ms = ms(now);
+        let now_ms = unix_ms(now);
         let until = now_ms.saturating_add(
             i64::try_from(lease_secs)
                 .unwrap_or(i64::MAX)
@@ -209,7 +198,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(out) => Ok(Some(work_from_item(&out.attributes.unwrap_or_default())?)),
-            Err(e) if condition_failed(&e) => Ok(None),
+            Err(e) if is_condition_failed(&e) => Ok(None),
             Err(e) => Err(sdk(WHAT, &e)),
         }
     }
@@ -229,7 +218,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(sdk(WHAT, &e)),
         }
     }
@@ -241,7 +230,7 @@ impl DynamoStore {
         retry_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         const WHAT: &str = "record failed identity-provider work";
-        let due = ms(retry_at);
+        let due = unix_ms(retry_at);
         let (_, _, gsk) = index::GSI2;
         let result = self
             .client
@@ -264,7 +253,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
             Err(e) => Err(sdk(WHAT, &e)),
         }
     }
@@ -297,7 +286,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(sdk(WHAT, &e)),
         }
     }

@@ -20,10 +20,11 @@
 //! present but empty (`Some("")`) is a `NULL` attribute.
 
 use crate::error::{malformed, sdk};
-use crate::idp_work::condition_failed;
 use crate::item::{Item, get_s, get_time, get_u64, n, s, timestamp};
+use crate::user_item::unix_ms;
 use crate::user_item::{attr, get_opt_i64, index, key, outbox_due_bound, outbox_due_sk};
 use crate::users::backoff;
+use crate::users::is_condition_failed as condition_failed;
 use crate::{DynamoStore, build_error, names};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -101,11 +102,6 @@ fn due_ms(job: &BulkJob) -> Option<i64> {
 /// tenant (unique).
 fn runnable_sk(due_ms: i64, job: &BulkJob) -> String {
     outbox_due_sk(due_ms, &format!("{}#{}", job.id, job.tenant_id.as_str()))
-}
-
-fn unix_ms(t: OffsetDateTime) -> i64 {
-    let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
-    i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// A text attribute, left out when empty.

@@ -13,7 +13,7 @@ use crate::error::{cancelled, malformed, sdk};
 use crate::item::{self, Item, PK, SK, get_s, get_u64, n, s};
 use crate::user_item::{
     self as ui, COMPLETED, EMAIL_GUARD_ENTITY, IN_PROGRESS, INVITATION_GUARD_ENTITY, KEY_SEP,
-    NO_USER, OUTBOX_FAILED, OUTBOX_PENDING, SUBJECT_GUARD_ENTITY, attr, index,
+    NO_USER, OUTBOX_FAILED, OUTBOX_PENDING, SUBJECT_GUARD_ENTITY, attr, index, unix_ms,
 };
 use crate::{CONDITION_FAILED, DynamoStore, TxError, build_error, names};
 use async_trait::async_trait;
@@ -444,7 +444,7 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(1 + random % cap.max(1))
 }
 
-fn is_condition_failed<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+pub(crate) fn is_condition_failed<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
     e.as_service_error()
         .and_then(ProvideErrorMetadata::code)
         .is_some_and(|c| c == "ConditionalCheckFailedException")
@@ -455,11 +455,6 @@ fn epoch(t: OffsetDateTime) -> i64 {
 }
 
 /// Unix time in milliseconds, saturating.
-fn unix_ms(t: OffsetDateTime) -> i64 {
-    let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
-    i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
-}
-
 fn from_unix_ms(ms: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .map_err(|_| malformed("a time in ms is out of range"))
