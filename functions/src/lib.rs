@@ -3,6 +3,8 @@
 //! request.
 
 pub mod files;
+#[cfg(test)]
+mod tests;
 
 use peak_api::AppState;
 use peak_auth::{HttpJwks, JwtVerifier};

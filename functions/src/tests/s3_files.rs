@@ -1,8 +1,8 @@
 //! The S3 file store (bulk-invite uploads) against moto's S3, the same moto
 //! server scripts/test.sh starts for SES (`SES_ENDPOINT`).
 
+use crate::files::S3Files;
 use peak_domain::ports::FileStore;
-use peak_functions::files::S3Files;
 
 async fn store() -> (S3Files, aws_sdk_s3::Client) {
     let Ok(endpoint) = std::env::var("SES_ENDPOINT") else {
