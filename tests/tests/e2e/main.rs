@@ -1,0 +1,14 @@
+//! Every end-to-end test, in one test binary: each extra binary is another
+//! ~70 MB link of the whole stack (AWS SDK included) in `target/`, and the
+//! files share no process state (no env vars, no globals), so one process
+//! runs them as well as eight. Run one file with e.g.
+//! `scripts/test.sh --test e2e users_api::`.
+
+mod auth0_sync;
+mod auth0_webhooks;
+mod bulk_invites;
+mod email_e2e;
+mod invitation_expiry;
+mod profiles_api;
+mod store_calls;
+mod users_api;
