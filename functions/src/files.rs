@@ -23,14 +23,13 @@ impl S3Files {
         }
     }
 
-    /// A client for `S3_ENDPOINT` (path-style, for stand-ins) or AWS.
-    pub async fn client_from_env() -> Client {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+    /// A client for `S3_ENDPOINT` (path-style, for stand-ins) or AWS, from
+    /// the environment (`peak_aws_env`).
+    pub fn client_from_env() -> Client {
+        let config = peak_aws_env::sdk_config("S3_ENDPOINT", None);
         let mut builder = aws_sdk_s3::config::Builder::from(&config);
-        if let Some(endpoint) = std::env::var("S3_ENDPOINT").ok().filter(|v| !v.is_empty()) {
-            builder = builder.endpoint_url(endpoint).force_path_style(true);
+        if config.endpoint_url().is_some() {
+            builder = builder.force_path_style(true);
         }
         Client::from_conf(builder.build())
     }

@@ -2,16 +2,12 @@
 
 use crate::{EmailSender, OutgoingEmail, SendError, redact_emails};
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_config::meta::region::RegionProviderChain;
-use aws_config::timeout::TimeoutConfig;
-use aws_credential_types::Credentials;
 use aws_sdk_sesv2::Client;
-use aws_sdk_sesv2::config::Region;
 use aws_sdk_sesv2::config::http::HttpResponse;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageTag};
+use peak_aws_env::TimeoutConfig;
 use std::time::Duration;
 
 /// Error codes (outside the modelled ones) that a later attempt may get
@@ -36,33 +32,16 @@ const TRANSIENT_CODES: &[&str] = &[
     "SignatureDoesNotMatch",
 ];
 
-/// An SES v2 client from the standard AWS configuration chain, with short
-/// timeouts. When `SES_ENDPOINT` is set (moto), requests go there; without
-/// AWS credentials in the environment it then uses dummy ones and region
-/// `us-east-1`, which moto accepts.
+/// An SES v2 client, configured from the environment (`peak_aws_env`), with
+/// short timeouts. When `SES_ENDPOINT` is set (moto), requests go there, with
+/// dummy credentials and region `us-east-1` if none are set.
 pub async fn ses_client_from_env() -> Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .operation_attempt_timeout(Duration::from_secs(5))
-            .operation_timeout(Duration::from_secs(12))
-            .build(),
-    );
-    if let Some(endpoint) = env_var("SES_ENDPOINT") {
-        loader = loader.endpoint_url(endpoint);
-        if env_var("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader
-                .credentials_provider(Credentials::new("moto", "moto", None, None, "peak-mailer"))
-                .region(Region::from_static("us-east-1"));
-        } else {
-            loader = loader.region(RegionProviderChain::default_provider().or_else("us-east-1"));
-        }
-    }
-    Client::new(&loader.load().await)
-}
-
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(12))
+        .build();
+    Client::new(&peak_aws_env::sdk_config("SES_ENDPOINT", Some(timeouts)))
 }
 
 /// Sends through SES v2. Tags every message with `outbox_id` (and `kind`)

@@ -33,10 +33,7 @@ use crate::item::{
     profile_key, s, tenant_pk,
 };
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_config::meta::region::RegionProviderChain;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
@@ -53,36 +50,12 @@ const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 /// Attempts of a delete whose item changes between its read and its write.
 const DELETE_ATTEMPTS: usize = 3;
 
-/// A DynamoDB client for this environment.
-///
-/// Uses the standard AWS configuration chain (environment, profile files,
-/// container/instance roles). When `DYNAMODB_ENDPOINT` is set (DynamoDB
-/// Local), requests go there instead; if no AWS credentials are in the
-/// environment it then uses static dummy credentials and region
-/// `us-east-1`, which DynamoDB Local accepts.
+/// A DynamoDB client for this environment: region and credentials from the
+/// environment (see `peak_aws_env` for why not aws-config). When
+/// `DYNAMODB_ENDPOINT` is set (DynamoDB Local), requests go there, with
+/// dummy credentials and region `us-east-1` if none are set.
 pub async fn client_from_env() -> Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(endpoint) = env_var("DYNAMODB_ENDPOINT") {
-        loader = loader.endpoint_url(endpoint);
-        if env_var("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader
-                .credentials_provider(Credentials::new(
-                    "dynamodb-local",
-                    "dynamodb-local",
-                    None,
-                    None,
-                    "peak-store-dynamodb",
-                ))
-                .region(Region::from_static("us-east-1"));
-        } else {
-            loader = loader.region(RegionProviderChain::default_provider().or_else("us-east-1"));
-        }
-    }
-    Client::new(&loader.load().await)
-}
-
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+    Client::new(&peak_aws_env::sdk_config("DYNAMODB_ENDPOINT", None))
 }
 
 /// [`ProfileStore`], [`UserStore`](peak_domain::ports::UserStore) and
