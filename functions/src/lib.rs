@@ -45,6 +45,11 @@ impl IdentityProvider for Auth0NotConfigured {
     }
 }
 
+/// For a function that never calls Auth0: the stand-in above.
+pub fn no_identity_provider() -> Result<Arc<dyn IdentityProvider>, String> {
+    Ok(Arc::new(Auth0NotConfigured))
+}
+
 /// The Auth0 Management API client from `AUTH0_*` (see
 /// `peak_auth0::Auth0Config::from_env`), or the stand-in above when
 /// `AUTH0_DOMAIN` is unset. Settings that are present but wrong fail init.
@@ -96,10 +101,30 @@ fn required(name: &str) -> Result<String, lambda_http::Error> {
         .ok_or_else(|| format!("environment variable {name} is required").into())
 }
 
+/// What a function links besides its handlers: where uploads go and which
+/// identity provider it calls. The generated `main` picks them from the
+/// function's settings in the template (scripts/gen-functions.py), so a
+/// function that needs neither links neither the S3 client nor the Auth0
+/// client — the linker only keeps what `main` can reach.
+#[derive(Clone, Copy)]
+pub struct Ports {
+    pub files: fn() -> Arc<dyn peak_domain::ports::FileStore>,
+    pub idp: fn() -> Result<Arc<dyn IdentityProvider>, String>,
+}
+
+impl Ports {
+    /// No bucket and no Auth0 (most functions).
+    pub const PLAIN: Ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+}
+
 /// `TABLE_NAME`, `JWT_ISSUER` (e.g. `https://tenant.auth0.com/`),
 /// `JWT_AUDIENCE`, and optionally `JWKS_URL` (default: the issuer's
-/// `.well-known/jwks.json`) and `DYNAMODB_ENDPOINT` (DynamoDB Local).
-pub async fn state_from_env() -> Result<AppState, lambda_http::Error> {
+/// `.well-known/jwks.json`) and `DYNAMODB_ENDPOINT` (DynamoDB Local); the
+/// files and identity provider as `ports` builds them.
+pub async fn state_from_env(ports: Ports) -> Result<AppState, lambda_http::Error> {
     let table = required("TABLE_NAME")?;
     let issuer = required("JWT_ISSUER")?;
     let audience = required("JWT_AUDIENCE")?;
@@ -118,29 +143,36 @@ pub async fn state_from_env() -> Result<AppState, lambda_http::Error> {
     Ok(AppState {
         profiles: store.clone(),
         users: store.clone(),
-        idp: identity_provider_from_env()?,
+        idp: (ports.idp)()?,
         verifier: Arc::new(verifier),
         catalogue: catalogue(),
         settings: Arc::new(user_settings()?),
         webhooks: peak_api::WebhookConfig::from_env()?.map(Arc::new),
         jobs: store,
-        files: files_from_env().await,
+        files: (ports.files)(),
     })
 }
 
-/// Where bulk-invite uploads are kept: the `BULK_BUCKET` S3 bucket.
-pub async fn files_from_env() -> Arc<dyn peak_domain::ports::FileStore> {
+/// Where bulk-invite uploads are kept: the `BULK_BUCKET` S3 bucket (or, if
+/// it is unset, nowhere, as [`no_files`]).
+pub fn s3_files() -> Arc<dyn peak_domain::ports::FileStore> {
     match std::env::var("BULK_BUCKET").ok().filter(|v| !v.is_empty()) {
         Some(bucket) => Arc::new(files::S3Files::new(
-            files::S3Files::client_from_env().await,
+            files::S3Files::client_from_env(),
             bucket,
         )),
         None => Arc::new(NoBucket),
     }
 }
 
+/// For a function that keeps no files: an upload reaching it is an error,
+/// never kept in memory.
+pub fn no_files() -> Arc<dyn peak_domain::ports::FileStore> {
+    Arc::new(NoBucket)
+}
+
 /// A function deployed without `BULK_BUCKET` (every function but the bulk
-/// ones): an upload reaching it is an error, never kept in memory.
+/// ones).
 struct NoBucket;
 
 #[async_trait::async_trait]
@@ -157,16 +189,21 @@ impl peak_domain::ports::FileStore for NoBucket {
     }
 }
 
-/// The body of every function's `main`: serve the routes the route table
-/// gives this function.
-pub async fn run(function: &str) -> Result<(), lambda_http::Error> {
+/// The body of every HTTP function's `main`: serve `routes` (which must be
+/// the ones the route table gives `function`; init fails otherwise).
+pub async fn run(
+    function: &str,
+    routes: &[(peak_api::Route, peak_api::Handler)],
+    ports: Ports,
+) -> Result<(), lambda_http::Error> {
     peak_api::telemetry::init();
-    let routes = peak_api::routes::function_routes(function);
-    if routes.is_empty() {
-        return Err(format!("no routes for function {function}").into());
+    let served = peak_api::Served::only(routes);
+    let expected = peak_api::routes::function_routes(function);
+    if expected.is_empty() || served.routes().collect::<Vec<_>>() != expected {
+        return Err(format!("the binary of {function} does not serve its routes").into());
     }
-    let state = state_from_env().await?;
-    peak_api::lambda::serve(state, &routes).await
+    let state = state_from_env(ports).await?;
+    peak_api::lambda::serve(state, served).await
 }
 
 /// The mailer as the stream-triggered and scheduled functions build it:

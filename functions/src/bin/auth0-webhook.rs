@@ -1,6 +1,14 @@
 //! Lambda `auth0-webhook`: deliveries from Auth0 (signed Actions events, Event Streams).
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, identity_provider_from_env, no_files};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("auth0-webhook").await
+    let routes: &[(Route, Handler)] = &[(Route::Auth0Webhook, dispatch::Auth0Webhook)];
+    let ports = Ports {
+        files: no_files,
+        idp: identity_provider_from_env,
+    };
+    peak_functions::run("auth0-webhook", routes, ports).await
 }

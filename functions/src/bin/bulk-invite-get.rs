@@ -1,6 +1,14 @@
 //! Lambda `bulk-invite-get`: a bulk invite's status and progress.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("bulk-invite-get").await
+    let routes: &[(Route, Handler)] = &[(Route::GetBulkInvite, dispatch::GetBulkInvite)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("bulk-invite-get", routes, ports).await
 }

@@ -1,6 +1,14 @@
 //! Lambda `bulk-invite-report`: a finished bulk invite's report (CSV).
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("bulk-invite-report").await
+    let routes: &[(Route, Handler)] = &[(Route::BulkInviteReport, dispatch::BulkInviteReport)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("bulk-invite-report", routes, ports).await
 }

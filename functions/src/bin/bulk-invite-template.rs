@@ -1,6 +1,14 @@
 //! Lambda `bulk-invite-template`: the CSV template for bulk invites.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("bulk-invite-template").await
+    let routes: &[(Route, Handler)] = &[(Route::BulkInviteTemplate, dispatch::BulkInviteTemplate)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("bulk-invite-template", routes, ports).await
 }

@@ -16,7 +16,11 @@ const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(60);
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     peak_api::telemetry::init();
-    let state = peak_functions::state_from_env().await?;
+    let state = peak_functions::state_from_env(peak_functions::Ports {
+        files: peak_functions::s3_files,
+        idp: peak_functions::no_identity_provider,
+    })
+    .await?;
     let state = &state;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);

@@ -1,6 +1,17 @@
 //! Lambda `email-verification-view`: what an email-verification link shows.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("email-verification-view").await
+    let routes: &[(Route, Handler)] = &[(
+        Route::ViewEmailVerification,
+        dispatch::ViewEmailVerification,
+    )];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("email-verification-view", routes, ports).await
 }

@@ -1,6 +1,14 @@
 //! Lambda `invitation-resend`: resend an invitation (new link, old one dead).
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("invitation-resend").await
+    let routes: &[(Route, Handler)] = &[(Route::ResendInvitation, dispatch::ResendInvitation)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("invitation-resend", routes, ports).await
 }

@@ -1,6 +1,14 @@
 //! Lambda `invitation-revoke`: revoke an invitation.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("invitation-revoke").await
+    let routes: &[(Route, Handler)] = &[(Route::RevokeInvitation, dispatch::RevokeInvitation)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("invitation-revoke", routes, ports).await
 }

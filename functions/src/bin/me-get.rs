@@ -1,6 +1,14 @@
 //! Lambda `me-get`: the signed-in user's own record and permissions.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("me-get").await
+    let routes: &[(Route, Handler)] = &[(Route::GetMe, dispatch::GetMe)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("me-get", routes, ports).await
 }

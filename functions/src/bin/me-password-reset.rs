@@ -1,6 +1,14 @@
 //! Lambda `me-password-reset`: the signed-in user's own password reset.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("me-password-reset").await
+    let routes: &[(Route, Handler)] = &[(Route::ResetMyPassword, dispatch::ResetMyPassword)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("me-password-reset", routes, ports).await
 }

@@ -1,6 +1,14 @@
 //! Lambda `me-update`: the signed-in user's name and login email.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("me-update").await
+    let routes: &[(Route, Handler)] = &[(Route::UpdateMe, dispatch::UpdateMe)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("me-update", routes, ports).await
 }

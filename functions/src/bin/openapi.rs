@@ -1,6 +1,14 @@
 //! Lambda `openapi`: the OpenAPI 3.1 document.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("openapi").await
+    let routes: &[(Route, Handler)] = &[(Route::OpenApi, dispatch::OpenApi)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("openapi", routes, ports).await
 }

@@ -1,6 +1,15 @@
 //! Lambda `password-reset-request`: the signed-out 'forgot password' request.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("password-reset-request").await
+    let routes: &[(Route, Handler)] =
+        &[(Route::RequestPasswordReset, dispatch::RequestPasswordReset)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("password-reset-request", routes, ports).await
 }

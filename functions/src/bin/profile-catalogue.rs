@@ -1,6 +1,14 @@
 //! Lambda `profile-catalogue`: the profile settings catalogue (seven tabs and extension groups).
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("profile-catalogue").await
+    let routes: &[(Route, Handler)] = &[(Route::GetCatalogue, dispatch::GetCatalogue)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("profile-catalogue", routes, ports).await
 }

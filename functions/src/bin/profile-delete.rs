@@ -1,6 +1,14 @@
 //! Lambda `profile-delete`: deletion of a profile no user holds.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("profile-delete").await
+    let routes: &[(Route, Handler)] = &[(Route::DeleteProfile, dispatch::DeleteProfile)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("profile-delete", routes, ports).await
 }

@@ -1,6 +1,14 @@
 //! Lambda `profile-get`: one profile, read-only view.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("profile-get").await
+    let routes: &[(Route, Handler)] = &[(Route::GetProfile, dispatch::GetProfile)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("profile-get", routes, ports).await
 }

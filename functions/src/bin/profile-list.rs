@@ -1,6 +1,14 @@
 //! Lambda `profile-list`: a page of the tenant's profiles.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("profile-list").await
+    let routes: &[(Route, Handler)] = &[(Route::ListProfiles, dispatch::ListProfiles)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("profile-list", routes, ports).await
 }

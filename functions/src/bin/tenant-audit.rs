@@ -1,6 +1,14 @@
 //! Lambda `tenant-audit`: the tenant's recent audit events.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("tenant-audit").await
+    let routes: &[(Route, Handler)] = &[(Route::TenantAudit, dispatch::TenantAudit)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("tenant-audit", routes, ports).await
 }

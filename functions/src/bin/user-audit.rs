@@ -1,6 +1,14 @@
 //! Lambda `user-audit`: a user's audit trail.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("user-audit").await
+    let routes: &[(Route, Handler)] = &[(Route::UserAudit, dispatch::UserAudit)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("user-audit", routes, ports).await
 }

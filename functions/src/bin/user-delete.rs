@@ -1,6 +1,14 @@
 //! Lambda `user-delete`: delete a user and their personal data.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("user-delete").await
+    let routes: &[(Route, Handler)] = &[(Route::DeleteUser, dispatch::DeleteUser)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("user-delete", routes, ports).await
 }

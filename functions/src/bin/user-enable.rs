@@ -1,6 +1,14 @@
 //! Lambda `user-enable`: enable a suspended user.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("user-enable").await
+    let routes: &[(Route, Handler)] = &[(Route::EnableUser, dispatch::EnableUser)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("user-enable", routes, ports).await
 }

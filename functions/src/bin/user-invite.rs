@@ -1,6 +1,14 @@
 //! Lambda `user-invite`: invite one user (Idempotency-Key honoured).
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("user-invite").await
+    let routes: &[(Route, Handler)] = &[(Route::InviteUser, dispatch::InviteUser)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("user-invite", routes, ports).await
 }

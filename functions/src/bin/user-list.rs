@@ -1,6 +1,14 @@
 //! Lambda `user-list`: list and search users.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("user-list").await
+    let routes: &[(Route, Handler)] = &[(Route::ListUsers, dispatch::ListUsers)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("user-list", routes, ports).await
 }

@@ -1,6 +1,14 @@
 //! Lambda `user-password-reset`: queue a password-reset email for a user.
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("user-password-reset").await
+    let routes: &[(Route, Handler)] = &[(Route::ResetUserPassword, dispatch::ResetUserPassword)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("user-password-reset", routes, ports).await
 }

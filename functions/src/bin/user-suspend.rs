@@ -1,6 +1,14 @@
 //! Lambda `user-suspend`: suspend a user (refused by the API at once).
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("user-suspend").await
+    let routes: &[(Route, Handler)] = &[(Route::SuspendUser, dispatch::SuspendUser)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("user-suspend", routes, ports).await
 }

@@ -1,6 +1,14 @@
 //! Lambda `user-update`: edit a user (If-Match required).
 
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    peak_functions::run("user-update").await
+    let routes: &[(Route, Handler)] = &[(Route::UpdateUser, dispatch::UpdateUser)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("user-update", routes, ports).await
 }

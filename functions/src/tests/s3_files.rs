@@ -22,7 +22,7 @@ async fn store() -> (S3Files, aws_sdk_s3::Client) {
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
         std::env::set_var("AWS_REGION", "us-east-1");
     }
-    let client = S3Files::client_from_env().await;
+    let client = S3Files::client_from_env();
     let bucket = format!("bulk-{}", ulid::Ulid::new().to_string().to_lowercase());
     client
         .create_bucket()

@@ -231,3 +231,61 @@ fn only_functions_that_call_auth0_get_its_credentials() {
     .collect();
     assert_eq!(with_secret, expected);
 }
+
+/// Each HTTP binary's `main` names its routes' handlers (and nothing else),
+/// each pair as `(Route::X, dispatch::X)`, and links the S3 file store and
+/// the Auth0 client exactly where the template gives the function a bucket
+/// and Auth0 settings: a binary that links too little fails its requests, one
+/// that links too much is bigger and slower to start than it needs to be.
+#[test]
+fn each_binary_links_its_own_handlers_and_only_the_ports_it_is_configured_for() {
+    let t = template();
+    for (_, res) in t["Resources"].as_mapping().expect("Resources") {
+        let Some(binary) = res["Metadata"]["BuildProperties"]["Binary"].as_str() else {
+            continue;
+        };
+        if WORKERS.contains(&binary) {
+            continue;
+        }
+        let path = format!("{}/src/bin/{binary}.rs", env!("CARGO_MANIFEST_DIR"));
+        let source = std::fs::read_to_string(&path).expect("read binary source");
+        let compact: String = source.split_whitespace().collect();
+        let pairs: Vec<(String, String)> = compact
+            .split("(Route::")
+            .skip(1)
+            .map(|rest| {
+                let pair = &rest[..rest.find(')').expect("a closed pair")];
+                let (route, handler) = pair
+                    .split_once(",dispatch::")
+                    .unwrap_or_else(|| panic!("{binary}: `{pair}` is not (Route::X, dispatch::Y)"));
+                (route.to_owned(), handler.trim_end_matches(',').to_owned())
+            })
+            .collect();
+        let expected: Vec<String> = peak_api::routes::function_routes(binary)
+            .iter()
+            .map(|r| format!("{r:?}"))
+            .collect();
+        assert_eq!(
+            pairs.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(),
+            expected,
+            "{binary}: routes"
+        );
+        for (route, handler) in &pairs {
+            assert_eq!(
+                route, handler,
+                "{binary}: Route::{route} is paired with another handler"
+            );
+        }
+        let vars = &res["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            source.contains("files: s3_files"),
+            !vars["BULK_BUCKET"].is_null(),
+            "{binary}: links S3 exactly when it has BULK_BUCKET"
+        );
+        assert_eq!(
+            source.contains("idp: identity_provider_from_env"),
+            !vars["AUTH0_DOMAIN"].is_null(),
+            "{binary}: links the Auth0 client exactly when it has AUTH0_DOMAIN"
+        );
+    }
+}

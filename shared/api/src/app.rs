@@ -2,21 +2,19 @@
 //! authorize → handler → response, with one log line per request.
 
 use crate::auth::authenticate;
-use crate::handlers;
+use crate::dispatch::{Call, Handler};
 use crate::problem::Problem;
 use crate::request::{path, request_id};
-use crate::routes::{Matched, PathParams, ROUTES, Route, RouteSpec, match_route};
+use crate::routes::{Matched, ROUTES, Route, RouteSpec, match_route, spec};
 use http::HeaderValue;
 use lambda_http::{Body, Request, Response};
 use peak_auth::JwtVerifier;
-use peak_domain::Caller;
 use peak_domain::catalogue::Catalogue;
 use peak_domain::identity::IdentityProvider;
-use peak_domain::policy::{Action, authorize};
 use peak_domain::ports::{ProfileStore, UserStore};
 use peak_domain::user_policy::Actor;
 use peak_domain::users::{Ctx, UserSettings};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// Everything a handler needs, built once at cold start.
@@ -51,29 +49,67 @@ impl AppState {
     }
 }
 
-/// Serves every route (the local server).
-pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    let all: Vec<&'static RouteSpec> = ROUTES.iter().collect();
-    handle_routes(state, &all, req).await
+/// The routes a process serves, each with its handler.
+pub struct Served {
+    specs: Vec<&'static RouteSpec>,
+    handlers: Vec<Handler>,
 }
 
-/// Serves only `routes` (one Lambda function); other paths are 404.
-pub async fn handle_routes(
-    state: &AppState,
-    routes: &[&'static RouteSpec],
-    req: Request,
-) -> Response<Body> {
+impl Served {
+    /// Every route (the local server, the tests, the benchmarks).
+    pub fn all() -> &'static Served {
+        static ALL: OnceLock<Served> = OnceLock::new();
+        ALL.get_or_init(|| {
+            Served::only(
+                &ROUTES
+                    .iter()
+                    .map(|s| (s.route, crate::dispatch::handler(s.route)))
+                    .collect::<Vec<_>>(),
+            )
+        })
+    }
+
+    /// Only `routes` (one Lambda function); other paths are 404.
+    pub fn only(routes: &[(Route, Handler)]) -> Served {
+        Served {
+            specs: routes.iter().map(|(r, _)| spec(*r)).collect(),
+            handlers: routes.iter().map(|(_, h)| *h).collect(),
+        }
+    }
+
+    /// The routes, in the order given.
+    pub fn routes(&self) -> impl Iterator<Item = Route> + '_ {
+        self.specs.iter().map(|s| s.route)
+    }
+
+    fn handler(&self, route: Route) -> Option<Handler> {
+        let i = self.specs.iter().position(|s| s.route == route)?;
+        Some(self.handlers[i])
+    }
+}
+
+/// Serves every route (the local server).
+pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
+    handle_routes(state, Served::all(), req).await
+}
+
+/// Serves the routes of `served`; other paths are 404.
+pub async fn handle_routes(state: &AppState, served: &Served, req: Request) -> Response<Body> {
     let started = Instant::now();
     let request_id = request_id(&req);
     let method = req.method().clone();
     let path = path(&req);
     let mut tenant = None;
-    let (route, result) = match match_route(routes, &method, &path) {
+    let (route, result) = match match_route(&served.specs, &method, &path) {
         Matched::Found(spec, params) => {
+            let handler = served
+                .handler(spec.route)
+                .unwrap_or(crate::dispatch::not_found);
             let result = match authenticate_for(state, spec, &req, &request_id).await {
                 Ok(actor) => {
                     tenant = actor.as_ref().map(|a| a.user.tenant_id.to_string());
-                    crate::idempotency::run(state, spec, params, actor, req, &request_id).await
+                    let call = Call::new(state, spec.route, params, actor, req, &request_id);
+                    crate::idempotency::run(spec, handler, call).await
                 }
                 Err(p) => Err(p),
             };
@@ -128,102 +164,5 @@ async fn authenticate_for(
         authenticate(state, req, request_id).await.map(Some)
     } else {
         Ok(None)
-    }
-}
-
-/// The profile policy action a route needs, checked before the body is read
-/// (user routes are decided by the user policy inside their use cases).
-fn profile_action(route: Route) -> Option<Action> {
-    Some(match route {
-        Route::GetCatalogue => Action::ViewCatalogue,
-        Route::ListProfiles => Action::ListProfiles,
-        Route::CreateProfile => Action::CreateProfile,
-        Route::GetProfile => Action::ViewProfile,
-        Route::UpdateProfile => Action::EditProfile,
-        Route::DeleteProfile => Action::DeleteProfile,
-        _ => return None,
-    })
-}
-
-pub(crate) async fn dispatch(
-    state: &AppState,
-    spec: &RouteSpec,
-    params: PathParams,
-    actor: Option<Actor>,
-    req: Request,
-    request_id: &str,
-) -> Result<Response<Body>, Problem> {
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
-    };
-    let id = param("id");
-    let id = id.as_deref();
-    let ctx = state.ctx(request_id);
-    let Some(actor) = actor else {
-        let token = param("token").unwrap_or_default();
-        return match spec.route {
-            Route::ViewInvitation => handlers::public::view_invitation(&ctx, &token).await,
-            Route::AcceptInvitation => {
-                handlers::public::accept_invitation(&ctx, state, &token).await
-            }
-            Route::ViewEmailVerification => handlers::public::view_email_verification(&token),
-            Route::ConfirmEmailVerification => handlers::public::confirm_email(&ctx, &token).await,
-            Route::OpenApi => Ok(handlers::json(
-                http::StatusCode::OK,
-                &crate::openapi::document(),
-            )),
-            Route::RequestPasswordReset => {
-                handlers::public::request_password_reset(&ctx, &req).await
-            }
-            Route::Auth0Webhook => handlers::webhooks::auth0(&ctx, state, &req).await,
-            _ => Err(Problem::unauthenticated("this route needs an access token")),
-        };
-    };
-    let caller = Caller {
-        tenant_id: actor.user.tenant_id.clone(),
-        subject: actor.user.idp_subject.clone().unwrap_or_default(),
-        role: actor.user.role,
-    };
-    if let Some(action) = profile_action(spec.route) {
-        authorize(&caller, action)?;
-    }
-    use handlers::{me, profiles, users};
-    match spec.route {
-        Route::GetCatalogue => handlers::catalogue::get(state),
-        Route::ListProfiles => profiles::list(state, &caller, &req).await,
-        Route::CreateProfile => profiles::create(state, &caller, &req).await,
-        Route::GetProfile => profiles::get(state, &caller, id).await,
-        Route::UpdateProfile => profiles::update(state, &caller, id, &req).await,
-        Route::DeleteProfile => profiles::delete(state, &caller, id, &req).await,
-        Route::ListUsers => users::list(&ctx, &actor, &req).await,
-        Route::InviteUser => users::invite(&ctx, &actor, &req).await,
-        Route::GetUser => users::get(&ctx, &actor, id).await,
-        Route::UpdateUser => users::update(&ctx, &actor, id, &req).await,
-        Route::DeleteUser => users::delete(&ctx, &actor, id, &req).await,
-        Route::SuspendUser => users::suspend(&ctx, &actor, id, &req).await,
-        Route::EnableUser => users::enable(&ctx, &actor, id, &req).await,
-        Route::ResetUserPassword => users::reset_password(&ctx, &actor, id).await,
-        Route::ResendInvitation => users::resend(&ctx, &actor, id).await,
-        Route::RevokeInvitation => users::revoke(&ctx, &actor, id).await,
-        Route::UserAudit => users::audit(&ctx, &actor, id, &req).await,
-        Route::TenantAudit => users::tenant_audit(&ctx, &actor, &req).await,
-        Route::GetMe => me::get(&ctx, &actor).await,
-        Route::UpdateMe => me::update(&ctx, &actor, &req).await,
-        Route::ResetMyPassword => me::reset_password(&ctx, &actor).await,
-        Route::BulkInviteTemplate => Ok(handlers::bulk::template()),
-        Route::CreateBulkUpload => handlers::bulk::upload_url(state, &actor).await,
-        Route::CreateBulkInvite => handlers::bulk::create(&ctx, state, &actor, &req).await,
-        Route::GetBulkInvite => handlers::bulk::get(state, &actor, id).await,
-        Route::BulkInviteReport => handlers::bulk::report(state, &actor, id).await,
-        Route::ViewInvitation
-        | Route::AcceptInvitation
-        | Route::ViewEmailVerification
-        | Route::ConfirmEmailVerification
-        | Route::RequestPasswordReset
-        | Route::Auth0Webhook
-        | Route::OpenApi => Err(Problem::route_not_found()),
     }
 }

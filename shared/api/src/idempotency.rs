@@ -2,33 +2,31 @@
 //! (a conditional write), a retry gets the first response back, and nothing
 //! is created twice. Keys are per caller and last 24 hours.
 
-use crate::app::{AppState, dispatch};
+use crate::dispatch::{Call, Handler};
 use crate::problem::Problem;
-use crate::routes::{PathParams, RouteSpec};
+use crate::routes::RouteSpec;
 use http::{HeaderName, HeaderValue, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 use peak_domain::identity::sha256_hex;
 use peak_domain::ports::{IdempotencyClaim, SavedResponse};
-use peak_domain::user_policy::Actor;
 
 const TTL_SECS: u64 = 24 * 3600;
 /// Headers worth replaying.
 const KEPT: [&str; 3] = ["content-type", "location", "etag"];
 
 pub(crate) async fn run(
-    state: &AppState,
     spec: &RouteSpec,
-    params: PathParams,
-    actor: Option<Actor>,
-    req: Request,
-    request_id: &str,
+    handler: Handler,
+    call: Call<'_>,
 ) -> Result<Response<Body>, Problem> {
-    let key = req
+    let state = call.state;
+    let key = call
+        .req
         .headers()
         .get("idempotency-key")
         .map(|v| v.to_str().map(str::to_owned));
-    let (Some(caller), true, Some(key)) = (actor.as_ref(), spec.idempotent, key) else {
-        return dispatch(state, spec, params, actor, req, request_id).await;
+    let (Some(caller), true, Some(key)) = (call.actor.as_ref(), spec.idempotent, key) else {
+        return handler(call).await;
     };
     let key = match key {
         Ok(k) if !k.is_empty() && k.len() <= 200 && k.bytes().all(|b| b.is_ascii_graphic()) => k,
@@ -42,15 +40,15 @@ pub(crate) async fn run(
     };
     let tenant = caller.user.tenant_id.clone();
     let scoped = format!("{}:{key}", caller.user.id);
-    let body: &[u8] = match req.body() {
+    let body: &[u8] = match call.req.body() {
         Body::Text(t) => t.as_bytes(),
         Body::Binary(b) => b,
         _ => b"",
     };
     let fingerprint = sha256_hex(&format!(
         "{} {}\n{}",
-        req.method(),
-        req.uri().path(),
+        call.req.method(),
+        call.req.uri().path(),
         String::from_utf8_lossy(body)
     ));
     let now = time::OffsetDateTime::now_utc();
@@ -77,7 +75,7 @@ pub(crate) async fn run(
         }
         IdempotencyClaim::Completed(saved) => return Ok(replay(saved)),
     }
-    let result = dispatch(state, spec, params, actor, req, request_id).await;
+    let result = handler(call).await;
     match &result {
         Ok(resp) if resp.status().is_success() => {
             let saved = SavedResponse {

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod dispatch;
 mod handlers;
 mod idempotency;
 pub mod lambda;
@@ -18,6 +19,7 @@ pub mod routes;
 pub mod telemetry;
 pub mod views;
 
-pub use app::{AppState, handle, handle_routes};
+pub use app::{AppState, Served, handle, handle_routes};
+pub use dispatch::Handler;
 pub use handlers::webhooks::WebhookConfig;
 pub use routes::{ROUTES, Route, RouteSpec};

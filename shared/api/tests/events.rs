@@ -10,7 +10,7 @@ use http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use peak_api::routes::{Matched, function_routes, match_route, spec};
-use peak_api::{AppState, ROUTES, Route, RouteSpec, handle, handle_routes};
+use peak_api::{AppState, ROUTES, Route, Served, dispatch, handle, handle_routes};
 use peak_auth::{DevIdentityProvider, JwtVerifier, StaticJwks};
 use peak_domain::TenantId;
 use peak_domain::catalogue::catalogue;
@@ -341,10 +341,19 @@ async fn the_update_event_changes_what_it_says() {
     assert_eq!(json(&again)["code"], "stale_version");
 }
 
+/// What a function's binary serves: its routes, with their handlers.
+fn served(function: &str) -> Served {
+    let routes: Vec<_> = function_routes(function)
+        .into_iter()
+        .map(|r| (r, dispatch::handler(r)))
+        .collect();
+    Served::only(&routes)
+}
+
 #[tokio::test]
 async fn a_function_serves_only_its_own_route() {
     let h = harness().await;
-    let only_get = [spec(Route::GetCatalogue)];
+    let only_get = Served::only(&[(Route::GetCatalogue, dispatch::GetCatalogue)]);
     let resp = handle_routes(
         &h.state,
         &only_get,
@@ -406,9 +415,11 @@ impl Cases<'_> {
     /// function the file is named after (as its Lambda serves them).
     async fn run(&mut self, file: &str, fill: &Fill, expected: StatusCode) -> serde_json::Value {
         let function = function_of(file);
-        let specs: Vec<&'static RouteSpec> =
-            function_routes(function).into_iter().map(spec).collect();
-        assert!(!specs.is_empty(), "{file}: no function {function}");
+        let specs = served(function);
+        assert!(
+            specs.routes().next().is_some(),
+            "{file}: no function {function}"
+        );
         let resp = handle_routes(&self.h.state, &specs, self.h.event_with(file, fill)).await;
         assert_eq!(resp.status(), expected, "{file}: {:?}", resp.body());
         self.answered.push((file.to_owned(), resp.status()));
@@ -768,10 +779,7 @@ async fn action_samples_signed_by_the_script_are_accepted_once() {
         .collect();
     files.sort();
     assert!(!files.is_empty());
-    let specs: Vec<&'static RouteSpec> = function_routes("auth0-webhook")
-        .into_iter()
-        .map(spec)
-        .collect();
+    let specs = served("auth0-webhook");
     for file in files {
         let out = std::process::Command::new("python3")
             .arg(events_dir().join("../scripts/sign-webhook-event.py"))
