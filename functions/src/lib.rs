@@ -132,19 +132,33 @@ pub async fn state_from_env(ports: Ports) -> Result<AppState, lambda_http::Error
         .ok()
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
-    let verifier = JwtVerifier::new(issuer, audience, Arc::new(HttpJwks::new(jwks_url)));
-    // Warm the key cache during init: the first request needs the keys, so
-    // this saves it a round trip to the identity provider. It runs alongside
-    // the SDK client's set-up, so its network wait overlaps that CPU work
-    // instead of adding to it. A failure is not fatal: the verifier retries
-    // a few seconds later (peak_auth::RETRY_AFTER_FAILURE).
-    let (_, client) = tokio::join!(verifier.warm(), client_from_env());
-    let store = Arc::new(DynamoStore::new(client, table));
+    let verifier = Arc::new(JwtVerifier::new(
+        issuer,
+        audience,
+        Arc::new(HttpJwks::new(jwks_url)),
+    ));
+    // Fetch the keys in the background from the start: the first request
+    // needs them, and a cold start is almost always caused by a request, so
+    // the fetch (building the HTTPS client, a round trip to the identity
+    // provider) overlaps the rest of init and the runtime handing over the
+    // event, instead of delaying the first `/next`. A request that needs the
+    // keys before they arrive waits for this same fetch (the verifier lets one
+    // fetch run at a time and re-checks its cache after it). A failure is not
+    // fatal: the verifier retries a few seconds later.
+    tokio::spawn({
+        let verifier = Arc::clone(&verifier);
+        async move {
+            if let Err(e) = verifier.warm().await {
+                tracing::warn!(error = %e, "could not fetch the JWKS at init");
+            }
+        }
+    });
+    let store = Arc::new(DynamoStore::new(client_from_env().await, table));
     Ok(AppState {
         profiles: store.clone(),
         users: store.clone(),
         idp: (ports.idp)()?,
-        verifier: Arc::new(verifier),
+        verifier,
         catalogue: catalogue(),
         settings: Arc::new(user_settings()?),
         webhooks: peak_api::WebhookConfig::from_env()?.map(Arc::new),
