@@ -13,23 +13,10 @@
 //! `SSL_CERT_DIR` names a directory on purpose, or the bundle does not parse)
 //! the platform verifier is used, as before.
 
-use std::path::Path;
 use std::sync::OnceLock;
 
 /// The `User-Agent` of every request made through [`https_client`].
 pub const USER_AGENT: &str = concat!("peak-users/", env!("CARGO_PKG_VERSION"));
-
-/// Where Linux distributions put the CA bundle: Debian/Ubuntu/Alpine, Amazon
-/// Linux 2023 / Fedora / RHEL (Lambda's `provided.al2023`), SUSE, then other
-/// common spellings.
-const BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-    "/etc/pki/tls/cert.pem",
-];
 
 /// The shared client, or why it could not be built (reported by each
 /// caller as its own "unavailable" error, so building never fails init).
@@ -51,27 +38,13 @@ fn build() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("building the HTTPS client: {e}"))
 }
 
-/// The certificates of `SSL_CERT_FILE`, else of the first bundle of
-/// [`BUNDLES`] that exists; `None` when `SSL_CERT_DIR` is set (that
-/// directory is then meant to be read) or no bundle yields a certificate.
+/// The certificates of the system's CA bundle file
+/// (`peak_aws_env::ca_bundle`, read once per process and shared with the AWS
+/// SDK's clients); `None` when there is none to use.
 fn system_bundle() -> Option<Vec<reqwest::Certificate>> {
-    if std::env::var_os("SSL_CERT_DIR").is_some() {
-        return None;
-    }
-    let named = std::env::var_os("SSL_CERT_FILE");
-    let paths = named
-        .as_deref()
-        .map(Path::new)
-        .into_iter()
-        .chain(BUNDLES.iter().map(Path::new));
-    for path in paths {
-        if let Ok(pem) = std::fs::read(path) {
-            return reqwest::Certificate::from_pem_bundle(&pem)
-                .ok()
-                .filter(|certs| !certs.is_empty());
-        }
-    }
-    None
+    reqwest::Certificate::from_pem_bundle(peak_aws_env::ca_bundle()?)
+        .ok()
+        .filter(|certs| !certs.is_empty())
 }
 
 #[cfg(test)]
@@ -88,7 +61,7 @@ mod tests {
 
     #[test]
     fn a_debian_bundle_is_read_when_present() {
-        let debian = Path::new(BUNDLES[0]);
+        let debian = std::path::Path::new(peak_aws_env::CA_BUNDLES[0]);
         if std::env::var_os("SSL_CERT_DIR").is_none()
             && std::env::var_os("SSL_CERT_FILE").is_none()
             && debian.exists()
