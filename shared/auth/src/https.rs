@@ -39,11 +39,14 @@ fn build() -> Result<reqwest::Client, String> {
 }
 
 /// The certificates of the system's CA bundle file
-/// (`peak_aws_env::ca_bundle`, read once per process and shared with the AWS
-/// SDK's clients); `None` when there is none to use.
+/// (`peak_aws_env::ca_bundle`, read and decoded once per process and shared
+/// with the AWS SDK's clients); `None` when there is none to use.
 fn system_bundle() -> Option<Vec<reqwest::Certificate>> {
-    reqwest::Certificate::from_pem_bundle(peak_aws_env::ca_bundle()?)
-        .ok()
+    peak_aws_env::ca_bundle()?
+        .der()
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der).ok())
+        .collect::<Option<Vec<_>>>()
         .filter(|certs| !certs.is_empty())
 }
 

@@ -98,14 +98,14 @@ pub const CA_BUNDLES: &[&str] = &[
     "/etc/pki/tls/cert.pem",
 ];
 
-/// The system's CA bundle (PEM), read once per process: the file
+/// The system's CA bundle, read and checked once per process: the file
 /// `SSL_CERT_FILE` names, else the first of [`CA_BUNDLES`] that exists.
 /// `None` — and each client then loads the platform's roots its own way —
 /// when `SSL_CERT_DIR` is set (that directory is meant to be read), when no
-/// file is readable, or when the file holds anything that is not a usable
-/// trust anchor (the SDK would panic on it; the platform loaders skip it).
-pub fn ca_bundle() -> Option<&'static [u8]> {
-    static BUNDLE: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+/// file is readable, or when a certificate in it is not a usable trust
+/// anchor (the SDK would panic on it; the platform loaders skip it).
+pub fn ca_bundle() -> Option<&'static CaBundle> {
+    static BUNDLE: OnceLock<Option<CaBundle>> = OnceLock::new();
     BUNDLE
         .get_or_init(|| {
             if std::env::var_os("SSL_CERT_DIR").is_some() {
@@ -118,25 +118,50 @@ pub fn ca_bundle() -> Option<&'static [u8]> {
                 .into_iter()
                 .chain(CA_BUNDLES.iter().map(Path::new));
             for path in paths {
-                if let Ok(pem) = std::fs::read(path) {
-                    return usable_bundle(&pem).then_some(pem);
+                if let Ok(text) = std::fs::read(path) {
+                    return CaBundle::parse(&text);
                 }
             }
             None
         })
-        .as_deref()
+        .as_ref()
 }
 
-/// At least one certificate, and every one a usable trust anchor.
-fn usable_bundle(pem: &[u8]) -> bool {
-    let mut certs = 0;
-    for cert in CertificateDer::pem_slice_iter(pem) {
-        match cert {
-            Ok(cert) if webpki::anchor_from_trusted_cert(&cert).is_ok() => certs += 1,
-            _ => return false,
-        }
+/// The certificates of a CA bundle.
+#[derive(Debug)]
+pub struct CaBundle {
+    der: Vec<Vec<u8>>,
+    pem: Vec<u8>,
+}
+
+impl CaBundle {
+    /// Every certificate, DER-encoded, in file order.
+    pub fn der(&self) -> &[Vec<u8>] {
+        &self.der
     }
-    certs > 0
+
+    /// The bundle as read (PEM), for the SDK's trust store, which takes PEM
+    /// only. It parses there: the SDK reads it with the same PEM reader
+    /// (rustls-pki-types) that [`CaBundle::parse`] used.
+    pub fn pem(&self) -> &[u8] {
+        &self.pem
+    }
+
+    /// The certificates of a PEM bundle, if it has at least one and each is
+    /// a usable trust anchor (sections of other kinds are skipped, as the
+    /// SDK and rustls-native-certs skip them).
+    pub fn parse(text: &[u8]) -> Option<CaBundle> {
+        let mut der = Vec::new();
+        for cert in CertificateDer::pem_slice_iter(text) {
+            let cert = cert.ok()?;
+            webpki::anchor_from_trusted_cert(&cert).ok()?;
+            der.push(cert.to_vec());
+        }
+        (!der.is_empty()).then(|| CaBundle {
+            der,
+            pem: text.to_vec(),
+        })
+    }
 }
 
 /// The SDK clients' shared HTTPS client, trusting [`ca_bundle`]; `None`
@@ -145,7 +170,7 @@ fn https_client() -> Option<SharedHttpClient> {
     static CLIENT: OnceLock<Option<SharedHttpClient>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            let pem = ca_bundle()?;
+            let pem = ca_bundle()?.pem();
             let context = TlsContext::builder()
                 .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
                 .build()
@@ -261,9 +286,21 @@ mod tests {
 
     #[test]
     fn a_bundle_with_anything_but_trust_anchors_is_not_used() {
-        assert!(!usable_bundle(b""), "no certificate");
+        assert!(CaBundle::parse(b"").is_none(), "no certificate");
         let bad = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        assert!(!usable_bundle(bad), "not a certificate");
+        assert!(CaBundle::parse(bad).is_none(), "not a certificate");
+        let unterminated = b"-----BEGIN CERTIFICATE-----\nAAAA\n";
+        assert!(CaBundle::parse(unterminated).is_none());
+        if let Some(bundle) = ca_bundle() {
+            let mut text = bundle.pem().to_vec();
+            text.extend_from_slice(
+                b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            );
+            assert!(
+                CaBundle::parse(&text).is_none(),
+                "one bad certificate among good ones"
+            );
+        }
     }
 
     #[test]
@@ -271,8 +308,13 @@ mod tests {
         // Debian's ca-certificates is on every machine this runs on (CI
         // included); Lambda's al2023 has /etc/pki/tls/certs/ca-bundle.crt.
         if std::env::var_os("SSL_CERT_DIR").is_none() && Path::new(CA_BUNDLES[0]).exists() {
-            let pem = ca_bundle().expect("the Debian bundle");
-            assert!(usable_bundle(pem));
+            let text = std::fs::read(CA_BUNDLES[0]).unwrap();
+            let bundle = ca_bundle().expect("the Debian bundle");
+            let sections = text
+                .windows(27)
+                .filter(|w| w == b"-----BEGIN CERTIFICATE-----")
+                .count();
+            assert_eq!(bundle.der().len(), sections, "every certificate is kept");
             assert!(https_client().is_some());
         }
     }
