@@ -112,14 +112,6 @@ pub struct Ports {
     pub idp: fn() -> Result<Arc<dyn IdentityProvider>, String>,
 }
 
-impl Ports {
-    /// No bucket and no Auth0 (most functions).
-    pub const PLAIN: Ports = Ports {
-        files: no_files,
-        idp: no_identity_provider,
-    };
-}
-
 /// `TABLE_NAME`, `JWT_ISSUER` (e.g. `https://tenant.auth0.com/`),
 /// `JWT_AUDIENCE`, and optionally `JWKS_URL` (default: the issuer's
 /// `.well-known/jwks.json`) and `DYNAMODB_ENDPOINT` (DynamoDB Local); the

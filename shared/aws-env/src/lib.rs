@@ -52,7 +52,7 @@ fn from_vars(
     let endpoint = var(endpoint_var);
     let mut builder = SdkConfig::builder().behavior_version(BehaviorVersion::latest());
     let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
-    let has_keys = var("AWS_ACCESS_KEY_ID").is_some();
+    let stand_in_without_keys = endpoint.is_some() && var("AWS_ACCESS_KEY_ID").is_none();
     match (region, &endpoint) {
         (Some(r), _) => builder = builder.region(Region::new(r)),
         (None, Some(_)) => builder = builder.region(Region::from_static("us-east-1")),
@@ -60,20 +60,19 @@ fn from_vars(
         // the same clear error aws-config would have led to.
         (None, None) => {}
     }
-    if has_keys {
-        builder = builder.credentials_provider(SharedCredentialsProvider::new(EnvCredentials));
-    } else if endpoint.is_some() {
-        builder = builder.credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+    // Without keys outside a stand-in, the environment provider reports what
+    // is missing at the first call.
+    builder = builder.credentials_provider(if stand_in_without_keys {
+        SharedCredentialsProvider::new(Credentials::new(
             "local",
             "local",
             None,
             None,
             "peak-stand-in",
-        )));
+        ))
     } else {
-        // Reported at the first call (the provider names what is missing).
-        builder = builder.credentials_provider(SharedCredentialsProvider::new(EnvCredentials));
-    }
+        SharedCredentialsProvider::new(EnvCredentials)
+    });
     if let Some(endpoint) = endpoint {
         builder = builder.endpoint_url(endpoint);
     }
