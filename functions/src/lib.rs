@@ -56,12 +56,8 @@ pub fn no_identity_provider() -> Result<Arc<dyn IdentityProvider>, String> {
 pub fn identity_provider_from_env() -> Result<Arc<dyn IdentityProvider>, String> {
     if std::env::var("AUTH0_DOMAIN").is_ok_and(|v| !v.is_empty()) {
         let config = peak_auth0::Auth0Config::from_env().map_err(|e| e.to_string())?;
-        // The process's one HTTPS client (the JWKS fetch's too): TLS roots
-        // are loaded once per process, not once per client.
-        Ok(Arc::new(peak_auth0::Auth0Client::with_http_client(
-            config,
-            peak_auth::https_client(),
-        )))
+        // Over the process's one HTTP(S) client (peak_aws_env::https).
+        Ok(Arc::new(peak_auth0::Auth0Client::new(config)))
     } else {
         Ok(Arc::new(Auth0NotConfigured))
     }
@@ -163,10 +159,7 @@ pub async fn state_from_env(ports: Ports) -> Result<AppState, lambda_http::Error
 /// it is unset, nowhere, as [`no_files`]).
 pub fn s3_files() -> Arc<dyn peak_domain::ports::FileStore> {
     match std::env::var("BULK_BUCKET").ok().filter(|v| !v.is_empty()) {
-        Some(bucket) => Arc::new(files::S3Files::new(
-            files::S3Files::client_from_env(),
-            bucket,
-        )),
+        Some(bucket) => Arc::new(files::S3Files::from_env(bucket)),
         None => Arc::new(NoBucket),
     }
 }

@@ -4,7 +4,7 @@
 use crate::files::S3Files;
 use peak_domain::ports::FileStore;
 
-async fn store() -> (S3Files, aws_sdk_s3::Client) {
+async fn store() -> S3Files {
     let Ok(endpoint) = std::env::var("SES_ENDPOINT") else {
         panic!(
             "moto is not running: run the tests with scripts/test.sh, or start it with \
@@ -22,20 +22,15 @@ async fn store() -> (S3Files, aws_sdk_s3::Client) {
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
         std::env::set_var("AWS_REGION", "us-east-1");
     }
-    let client = S3Files::client_from_env();
     let bucket = format!("bulk-{}", ulid::Ulid::new().to_string().to_lowercase());
-    client
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("create bucket in moto");
-    (S3Files::new(client.clone(), bucket), client)
+    let files = S3Files::from_env(bucket);
+    files.create_bucket().await.expect("create bucket in moto");
+    files
 }
 
 #[tokio::test]
 async fn files_round_trip_and_presigned_puts_land_in_the_bucket() {
-    let (files, _) = store().await;
+    let files = store().await;
     assert_eq!(files.get_file("bulk/acme/missing").await.unwrap(), None);
     files
         .put_file("bulk/acme/a", b"First name\nAda\n".to_vec())
@@ -70,5 +65,26 @@ async fn files_round_trip_and_presigned_puts_land_in_the_bucket() {
         Some(big.len())
     );
     // (moto does not check presigned signatures, so a tampered URL cannot
-    // be shown to fail here; S3 refuses it.)
+    // be shown to fail here; S3 refuses it. The signatures are checked
+    // against AWS's published examples in files.rs.)
+
+    // Keys are percent-encoded on the way.
+    let odd = "bulk/acme/uploads/Staff list (v2) é+.csv";
+    files.put_file(odd, b"x".to_vec()).await.unwrap();
+    assert_eq!(
+        files.get_file(odd).await.unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+}
+
+#[tokio::test]
+async fn a_missing_bucket_is_an_error_not_a_missing_file() {
+    let files = store().await;
+    let gone = S3Files::from_env(format!(
+        "{}-gone",
+        ulid::Ulid::new().to_string().to_lowercase()
+    ));
+    let err = gone.get_file("bulk/acme/a").await.unwrap_err();
+    assert!(err.to_string().contains("NoSuchBucket"), "{err}");
+    assert_eq!(files.get_file("bulk/acme/a").await.unwrap(), None);
 }

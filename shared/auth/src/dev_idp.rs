@@ -72,6 +72,7 @@ impl DevIdentityProvider {
     /// 2048-bit key and writes it there (mode 0600) on first start, so
     /// tokens survive restarts.
     pub fn load_or_create(dir: &Path, issuer: &str, audience: &str) -> Result<Self, DevIdpError> {
+        crate::jwt_crypto::ensure_installed();
         let path = dir.join(KEY_FILE);
         let io_error = |source| DevIdpError::Io {
             path: path.clone(),
@@ -102,6 +103,9 @@ impl DevIdentityProvider {
     }
 
     fn from_pkcs8_pem(pem: &str, issuer: &str, audience: &str) -> Result<Self, DevIdpError> {
+        // Every constructor ends here: the provider is in place before the
+        // first `sign`.
+        crate::jwt_crypto::ensure_installed();
         // Parsing with aws-lc-rs validates the key and gives us its public half.
         let der = pem_decode(pem, "PRIVATE KEY").ok_or_else(|| key_error("not a PKCS#8 PEM"))?;
         let key = KeyPair::from_pkcs8(&der).map_err(key_error)?;
@@ -187,6 +191,12 @@ impl DevIdentityProvider {
     /// Signs `claims` as given (RS256, header `kid`).
     pub fn sign(&self, claims: &DevClaims) -> Result<String, DevIdpError> {
         self.sign_with_kid(claims, &self.kid)
+    }
+
+    /// The signing key, for tests of the crypto provider.
+    #[cfg(test)]
+    pub(crate) fn signing_key(&self) -> &EncodingKey {
+        &self.signing_key
     }
 
     /// Tests forge tokens with arbitrary claims and kids through this.

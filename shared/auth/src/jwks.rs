@@ -17,23 +17,19 @@ pub trait JwksSource: Send + Sync {
     async fn fetch(&self) -> Result<JwkSet, AuthError>;
 }
 
-/// Keys published over HTTP(S), e.g. Auth0's `/.well-known/jwks.json`.
+/// Keys published over HTTP(S), e.g. Auth0's `/.well-known/jwks.json`,
+/// fetched with the process's one client (`peak_aws_env::https`). A client
+/// that cannot be built (an unusable `SSL_CERT_FILE`) is reported by `fetch`
+/// as `KeysUnavailable`, through the same path as any outage, so
+/// constructing an `HttpJwks` cannot fail.
 #[derive(Debug, Clone)]
 pub struct HttpJwks {
     url: String,
-    /// The process's shared client ([`crate::https_client`]). One that
-    /// failed to build (no TLS roots, say) is reported by `fetch` as
-    /// `KeysUnavailable`, through the same path as any outage, so
-    /// constructing an `HttpJwks` cannot fail.
-    client: Result<reqwest::Client, String>,
 }
 
 impl HttpJwks {
     pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            client: crate::https::https_client(),
-        }
+        Self { url: url.into() }
     }
 
     /// Auth0 publishes its keys at `<issuer>/.well-known/jwks.json`.
@@ -52,26 +48,26 @@ impl HttpJwks {
 #[async_trait]
 impl JwksSource for HttpJwks {
     async fn fetch(&self) -> Result<JwkSet, AuthError> {
-        let unavailable =
-            |e: reqwest::Error| AuthError::KeysUnavailable(format!("JWKS fetch: {e}"));
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|e| AuthError::KeysUnavailable(e.clone()))?;
-        client
-            .get(&self.url)
-            .timeout(FETCH_TIMEOUT)
-            .send()
+        let unavailable = |e: &dyn std::fmt::Display| {
+            AuthError::KeysUnavailable(format!("JWKS fetch from {}: {e}", self.url))
+        };
+        let client = peak_aws_env::https().map_err(|e| unavailable(&e))?;
+        let request = http::Request::get(&self.url)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| unavailable(&e))?;
+        let response = client
+            .send(request, FETCH_TIMEOUT)
             .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unavailable)?
-            .json::<JwkSet>()
-            .await
-            .map_err(unavailable)
+            .map_err(|e| unavailable(&e))?;
+        if !response.status().is_success() {
+            return Err(unavailable(&format_args!("HTTP {}", response.status())));
+        }
+        serde_json::from_slice(response.body()).map_err(|e| unavailable(&e))
     }
 }
 
-/// Keys held in process: the local run (from [`crate::DevIdentityProvider`])
+/// Keys held in process: the local run (from `DevIdentityProvider` (feature `dev-idp`))
 /// and tests.
 #[derive(Debug, Clone)]
 pub struct StaticJwks(pub JwkSet);

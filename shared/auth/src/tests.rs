@@ -238,6 +238,34 @@ async fn tampered_payload_is_refused() {
 }
 
 #[tokio::test]
+async fn signature_with_one_byte_flipped_is_refused() {
+    let token = sign(&claims());
+    let (message, signature) = token.rsplit_once('.').expect("three parts");
+    let mut signature = URL_SAFE_NO_PAD.decode(signature).expect("base64");
+    let last = signature.len() - 1;
+    for index in [0, last / 2, last] {
+        signature[index] ^= 0x80;
+        let forged = format!("{message}.{}", URL_SAFE_NO_PAD.encode(&signature));
+        assert_eq!(
+            verifier().verify(&forged).await,
+            Err(AuthError::BadSignature)
+        );
+        signature[index] ^= 0x80;
+    }
+    // Truncated or extended by a byte: also a bad signature.
+    for forged in [
+        &signature[..last],
+        &[signature.as_slice(), &[0]].concat()[..],
+    ] {
+        let forged = format!("{message}.{}", URL_SAFE_NO_PAD.encode(forged));
+        assert_eq!(
+            verifier().verify(&forged).await,
+            Err(AuthError::BadSignature)
+        );
+    }
+}
+
+#[tokio::test]
 async fn other_key_claiming_our_kid_is_refused() {
     let token = OTHER_IDP.sign_with_kid(&claims(), IDP.kid()).expect("sign");
     assert_eq!(

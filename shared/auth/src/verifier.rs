@@ -96,6 +96,7 @@ impl JwtVerifier {
         audience: impl Into<String>,
         source: Arc<dyn JwksSource>,
     ) -> Self {
+        crate::jwt_crypto::ensure_installed();
         let issuer = issuer.into();
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = LEEWAY_SECS;

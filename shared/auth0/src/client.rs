@@ -5,9 +5,10 @@ use crate::retry::{self, Attempt, Outcome};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{Method, StatusCode};
+use peak_aws_env::{Https, SendError};
 use peak_domain::identity::{IdentityProvider, IdpAccount, IdpError, IdpPage, IdpUserState};
 use peak_domain::user::User;
-use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::fmt;
@@ -49,9 +50,10 @@ pub struct Auth0Client {
 
 struct Inner {
     config: Auth0Config,
-    /// A client that failed to build is reported by every call as
-    /// `Unavailable`, so constructing an `Auth0Client` cannot fail.
-    http: Result<reqwest::Client, String>,
+    /// The process's one HTTP(S) client (`peak_aws_env::https`). One that
+    /// cannot be built (an unusable `SSL_CERT_FILE`) is reported by every
+    /// call as `Unavailable`, so constructing an `Auth0Client` cannot fail.
+    http: Result<Https, String>,
     /// Held while a token is fetched: one fetch at a time, and callers that
     /// arrive meanwhile use its result.
     token: tokio::sync::Mutex<Option<CachedToken>>,
@@ -104,6 +106,36 @@ impl Call {
         self.body = Some(body);
         self
     }
+
+    /// The HTTP request for `base_url`: query string encoded, JSON body,
+    /// bearer token when given.
+    fn request(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+    ) -> Result<http::Request<Vec<u8>>, http::Error> {
+        let mut uri = url.to_owned();
+        if !self.query.is_empty() {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(self.query.iter().map(|(k, v)| (*k, v.as_str())))
+                .finish();
+            uri.push('?');
+            uri.push_str(&query);
+        }
+        let mut request = http::Request::builder()
+            .method(self.method.clone())
+            .uri(uri)
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(token) = bearer {
+            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        match &self.body {
+            Some(body) => request
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(serde_json::to_vec(body).expect("a JSON value serializes")),
+            None => request.body(Vec::new()),
+        }
+    }
 }
 
 /// A final answer (2xx, or a 4xx other than 429).
@@ -113,28 +145,16 @@ pub(crate) struct Answer {
 }
 
 impl Auth0Client {
-    /// With an HTTP client of its own.
+    /// Over the process's one HTTP(S) client, so connections and TLS
+    /// configuration are shared with the AWS SDK clients and the JWKS fetch.
+    /// It needs no client-wide timeout: every attempt has its own
+    /// (`Auth0Config::request_timeout`).
     pub fn new(config: Auth0Config) -> Self {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("peak-users/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|_| "Auth0: the HTTP client could not be built".to_owned());
+        let http = peak_aws_env::https().map_err(|e| format!("Auth0: {e}"));
         Self::with_http(config, http)
     }
 
-    /// Over a client shared with the rest of the process (the functions pass
-    /// `peak_auth::https_client()`, so the TLS roots are loaded once per
-    /// process, not once per client). It needs no client-wide timeout: every
-    /// attempt has its own (`Auth0Config::request_timeout`). A client that
-    /// failed to build makes every call `Unavailable`, as with [`Self::new`].
-    pub fn with_http_client(config: Auth0Config, http: Result<reqwest::Client, String>) -> Self {
-        Self::with_http(
-            config,
-            http.map_err(|_| "Auth0: the HTTP client could not be built".to_owned()),
-        )
-    }
-
-    fn with_http(config: Auth0Config, http: Result<reqwest::Client, String>) -> Self {
+    fn with_http(config: Auth0Config, http: Result<Https, String>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -306,36 +326,23 @@ impl Auth0Client {
         );
         loop {
             let timeout = attempt.before_sending().await?;
-            let mut request = http.request(call.method.clone(), &url);
-            if !call.query.is_empty() {
-                request = request.query(&call.query);
-            }
-            if let Some(body) = &call.body {
-                request = request.json(body);
-            }
-            if let Some(token) = bearer {
-                request = request.bearer_auth(token);
-            }
-            let sent = tokio::time::timeout(timeout, async {
-                let response = request.send().await?;
-                let status = response.status();
-                let headers = response.headers().clone();
-                let body = response.bytes().await?;
-                Ok::<_, reqwest::Error>((status, headers, body.to_vec()))
-            })
-            .await;
+            let request = call.request(&url, bearer).map_err(|e| {
+                IdpError::Unavailable(format!("Auth0 {}: building the request: {e}", call.op))
+            })?;
+            let sent = http.send(request, timeout).await;
             let outcome = match sent {
-                Err(_) => Outcome::Timeout,
-                Ok(Err(e)) if e.is_timeout() => Outcome::Timeout,
-                Ok(Err(e)) if e.is_connect() => Outcome::Connect,
-                Ok(Err(_)) => Outcome::Transport,
-                Ok(Ok((status, headers, body))) => {
+                Err(SendError::Timeout(_)) => Outcome::Timeout,
+                Err(SendError::Connect(_)) => Outcome::Connect,
+                Err(SendError::Transport(_) | SendError::Roots(_)) => Outcome::Transport,
+                Ok(response) => {
+                    let status = response.status();
                     if status == StatusCode::TOO_MANY_REQUESTS {
-                        Outcome::RateLimited(retry::rate_limit_wait(&headers))
+                        Outcome::RateLimited(retry::rate_limit_wait(response.headers()))
                     } else if status.is_server_error() {
                         Outcome::ServerError(status)
                     } else {
                         attempt.answered(status);
+                        let body = response.into_body().to_vec();
                         return Ok(Answer { status, body });
                     }
                 }
@@ -682,10 +689,13 @@ mod tests {
     #[tokio::test]
     async fn a_shared_client_that_failed_to_build_makes_calls_unavailable() {
         let config = Auth0Config::new("tenant.example", "id", "secret", "conn", "portal");
-        let client = Auth0Client::with_http_client(config, Err("no roots".to_owned()));
+        let client = Auth0Client::with_http(
+            config,
+            Err("Auth0: SSL_CERT_FILE /x: no certificate".into()),
+        );
         let err = client.get_user("auth0|x").await.unwrap_err();
         assert!(
-            matches!(&err, IdpError::Unavailable(m) if m == "Auth0: the HTTP client could not be built"),
+            matches!(&err, IdpError::Unavailable(m) if m == "Auth0: SSL_CERT_FILE /x: no certificate"),
             "{err:?}"
         );
     }

@@ -1,9 +1,9 @@
 //! The one retry policy every Management API call goes through.
 
 use crate::client::Call;
+use http::StatusCode;
+use http::header::HeaderMap;
 use peak_domain::identity::IdpError;
-use reqwest::StatusCode;
-use reqwest::header::HeaderMap;
 use std::sync::Mutex as StdMutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
@@ -196,7 +196,7 @@ fn millis(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use http::header::HeaderValue;
 
     #[test]
     fn backoff_grows_to_the_cap_with_full_jitter() {

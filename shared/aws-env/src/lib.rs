@@ -15,27 +15,22 @@
 //! moto) and no credentials are in the environment, dummy credentials and
 //! region `us-east-1` are used, which both stand-ins accept.
 //!
-//! TLS roots: every SDK client shares one HTTPS client that trusts the
-//! system's CA bundle *file* ([`ca_bundle`]). The SDK's default reads the
-//! bundle and then every file of the certificate directory beside it (~150
-//! on Debian, the same roots again) while the client is built — at a Lambda
-//! cold start that was most of the init time (docs/benchmarks.md).
+//! HTTP: every SDK client uses the process's one HTTP(S) client
+//! ([`https`]), which the identity-provider calls share.
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{
     ProvideCredentials, SharedCredentialsProvider, error::CredentialsError, future,
 };
-use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
 pub use aws_types::SdkConfig;
 use aws_types::region::Region;
 pub use aws_types::sdk_config::TimeoutConfig;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
-use std::path::Path;
-use std::sync::OnceLock;
+
+mod https;
+pub use https::{
+    CONNECT_TIMEOUT, Https, MAX_RESPONSE_BYTES, SendError, USER_AGENT, https, roots_from_pem,
+};
 
 /// The configuration for a client whose stand-in endpoint is named by
 /// `endpoint_var` (e.g. `DYNAMODB_ENDPOINT`), with `timeouts` if given.
@@ -79,109 +74,8 @@ fn from_vars(
     if let Some(t) = timeouts {
         builder = builder.timeout_config(t);
     }
-    if let Some(client) = https_client() {
-        builder = builder.http_client(client);
-    }
+    builder = builder.http_client(https::sdk_http_client());
     builder.build()
-}
-
-/// Where Linux distributions put the CA bundle: Debian/Ubuntu/Alpine, Amazon
-/// Linux 2023 / Fedora / RHEL (Lambda's `provided.al2023`), SUSE, then other
-/// common spellings.
-pub const CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-    "/etc/pki/tls/cert.pem",
-];
-
-/// The system's CA bundle, read and checked once per process: the file
-/// `SSL_CERT_FILE` names, else the first of [`CA_BUNDLES`] that exists.
-/// `None` — and each client then loads the platform's roots its own way —
-/// when `SSL_CERT_DIR` is set (that directory is meant to be read), when no
-/// file is readable, or when a certificate in it is not a usable trust
-/// anchor (the SDK would panic on it; the platform loaders skip it).
-pub fn ca_bundle() -> Option<&'static CaBundle> {
-    static BUNDLE: OnceLock<Option<CaBundle>> = OnceLock::new();
-    BUNDLE
-        .get_or_init(|| {
-            if std::env::var_os("SSL_CERT_DIR").is_some() {
-                return None;
-            }
-            let named = std::env::var_os("SSL_CERT_FILE");
-            let paths = named
-                .as_deref()
-                .map(Path::new)
-                .into_iter()
-                .chain(CA_BUNDLES.iter().map(Path::new));
-            for path in paths {
-                if let Ok(text) = std::fs::read(path) {
-                    return CaBundle::parse(&text);
-                }
-            }
-            None
-        })
-        .as_ref()
-}
-
-/// The certificates of a CA bundle.
-#[derive(Debug)]
-pub struct CaBundle {
-    der: Vec<Vec<u8>>,
-    pem: Vec<u8>,
-}
-
-impl CaBundle {
-    /// Every certificate, DER-encoded, in file order.
-    pub fn der(&self) -> &[Vec<u8>] {
-        &self.der
-    }
-
-    /// The bundle as read (PEM), for the SDK's trust store, which takes PEM
-    /// only. It parses there: the SDK reads it with the same PEM reader
-    /// (rustls-pki-types) that [`CaBundle::parse`] used.
-    pub fn pem(&self) -> &[u8] {
-        &self.pem
-    }
-
-    /// The certificates of a PEM bundle, if it has at least one and each is
-    /// a usable trust anchor (sections of other kinds are skipped, as the
-    /// SDK and rustls-native-certs skip them).
-    pub fn parse(text: &[u8]) -> Option<CaBundle> {
-        let mut der = Vec::new();
-        for cert in CertificateDer::pem_slice_iter(text) {
-            let cert = cert.ok()?;
-            webpki::anchor_from_trusted_cert(&cert).ok()?;
-            der.push(cert.to_vec());
-        }
-        (!der.is_empty()).then(|| CaBundle {
-            der,
-            pem: text.to_vec(),
-        })
-    }
-}
-
-/// The SDK clients' shared HTTPS client, trusting [`ca_bundle`]; `None`
-/// (the SDK's default client) when there is no usable bundle.
-fn https_client() -> Option<SharedHttpClient> {
-    static CLIENT: OnceLock<Option<SharedHttpClient>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            let pem = ca_bundle()?.pem();
-            let context = TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
-                .build()
-                .ok()?;
-            Some(
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-                    .tls_context(context)
-                    .build_https(),
-            )
-        })
-        .clone()
 }
 
 /// The credentials in the environment, read at every resolution (the SDK
@@ -281,41 +175,6 @@ mod tests {
         let c = EnvCredentials::read(|k| vars.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(c.access_key_id(), "AKIAEXAMPLE");
         assert_eq!(c.session_token(), Some("token"));
-    }
-
-    #[test]
-    fn a_bundle_with_anything_but_trust_anchors_is_not_used() {
-        assert!(CaBundle::parse(b"").is_none(), "no certificate");
-        let bad = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        assert!(CaBundle::parse(bad).is_none(), "not a certificate");
-        let unterminated = b"-----BEGIN CERTIFICATE-----\nAAAA\n";
-        assert!(CaBundle::parse(unterminated).is_none());
-        if let Some(bundle) = ca_bundle() {
-            let mut text = bundle.pem().to_vec();
-            text.extend_from_slice(
-                b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-            );
-            assert!(
-                CaBundle::parse(&text).is_none(),
-                "one bad certificate among good ones"
-            );
-        }
-    }
-
-    #[test]
-    fn the_systems_bundle_is_found_and_usable_here() {
-        // Debian's ca-certificates is on every machine this runs on (CI
-        // included); Lambda's al2023 has /etc/pki/tls/certs/ca-bundle.crt.
-        if std::env::var_os("SSL_CERT_DIR").is_none() && Path::new(CA_BUNDLES[0]).exists() {
-            let text = std::fs::read(CA_BUNDLES[0]).unwrap();
-            let bundle = ca_bundle().expect("the Debian bundle");
-            let sections = text
-                .windows(27)
-                .filter(|w| w == b"-----BEGIN CERTIFICATE-----")
-                .count();
-            assert_eq!(bundle.der().len(), sections, "every certificate is kept");
-            assert!(https_client().is_some());
-        }
     }
 
     #[test]

@@ -22,9 +22,15 @@ pub(crate) fn sdk<E: ProvideErrorMetadata>(
 ) -> StoreError {
     match err {
         SdkError::TimeoutError(_) => StoreError::Unavailable(format!("{op}: timed out")),
-        SdkError::DispatchFailure(_) => {
-            StoreError::Unavailable(format!("{op}: could not reach DynamoDB"))
-        }
+        // The connection error (refused, reset, TLS) says what an SRE needs;
+        // it holds addresses and I/O reasons, never request contents.
+        SdkError::DispatchFailure(e) => StoreError::Unavailable(match e.as_connector_error() {
+            Some(c) => format!(
+                "{op}: could not reach DynamoDB ({})",
+                aws_sdk_dynamodb::error::DisplayErrorContext(c)
+            ),
+            None => format!("{op}: could not reach DynamoDB"),
+        }),
         SdkError::ConstructionFailure(_) => {
             StoreError::Backend(format!("{op}: could not build the request"))
         }
