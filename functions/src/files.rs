@@ -349,21 +349,26 @@ mod tests {
         );
     }
 
+    /// `request` presigned for `secs` seconds: its URL.
+    fn presigned(
+        mut request: http::Request<Vec<u8>>,
+        credentials: &Credentials,
+        region: &str,
+        secs: u64,
+    ) -> String {
+        let (_, time) = example();
+        let expires = Signature::Query(Duration::from_secs(secs));
+        sign(&mut request, credentials, region, time, expires).unwrap();
+        request.uri().to_string()
+    }
+
     #[test]
     fn presigned_url_matches_the_s3_documentation_example() {
-        let (credentials, time) = example();
-        let mut request = http::Request::get("https://examplebucket.s3.amazonaws.com/test.txt")
+        let (credentials, _) = example();
+        let request = http::Request::get("https://examplebucket.s3.amazonaws.com/test.txt")
             .body(Vec::new())
             .unwrap();
-        sign(
-            &mut request,
-            &credentials,
-            "us-east-1",
-            time,
-            Signature::Query(Duration::from_secs(86_400)),
-        )
-        .unwrap();
-        let url = request.uri().to_string();
+        let url = presigned(request, &credentials, "us-east-1", 86_400);
         for part in [
             "X-Amz-Algorithm=AWS4-HMAC-SHA256",
             "X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request",
@@ -378,20 +383,11 @@ mod tests {
 
     #[test]
     fn a_session_token_is_signed_into_presigned_urls() {
-        let (_, time) = example();
         let credentials = Credentials::new("AKIA", "secret", Some("tok/en".into()), None, "t");
-        let mut request = http::Request::put("https://b.s3.eu-west-1.amazonaws.com/bulk/a")
+        let request = http::Request::put("https://b.s3.eu-west-1.amazonaws.com/bulk/a")
             .body(Vec::new())
             .unwrap();
-        sign(
-            &mut request,
-            &credentials,
-            "eu-west-1",
-            time,
-            Signature::Query(Duration::from_secs(900)),
-        )
-        .unwrap();
-        let url = request.uri().to_string();
+        let url = presigned(request, &credentials, "eu-west-1", 900);
         assert!(url.contains("X-Amz-Security-Token=tok%2Fen"), "{url}");
         assert!(url.contains("X-Amz-Expires=900"), "{url}");
     }

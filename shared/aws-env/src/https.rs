@@ -455,6 +455,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_unusable_roots_every_sdk_call_fails_naming_the_file() {
+        let request = http::Request::get("https://dynamodb.us-east-1.amazonaws.com/")
+            .body(SdkBody::empty())
+            .unwrap();
+        let err = Unusable("SSL_CERT_FILE /etc/x.pem: no certificate in the file")
+            .call(HttpRequest::try_from(request).unwrap())
+            .await
+            .unwrap_err();
+        assert!(err.is_user(), "not retried: {err:?}");
+        assert!(format!("{err:?}").contains("/etc/x.pem"), "{err:?}");
+    }
+
+    #[tokio::test]
     async fn sdk_calls_get_the_servers_response() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let port = server(|mut conn| async move {
