@@ -27,7 +27,7 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use http::{Method, StatusCode};
-use peak_aws_env::{Https, SendError};
+use peak_aws_env::Https;
 use peak_domain::ports::{FileStore, StoreError};
 use std::time::{Duration, SystemTime};
 
@@ -158,8 +158,8 @@ impl S3Files {
             {
                 Ok(response) if !response.status().is_server_error() => return Ok(response),
                 Ok(response) => format!("HTTP {}{}", response.status(), code(&response)),
-                Err(e @ (SendError::Connect(_) | SendError::Timeout(_))) => e.to_string(),
-                Err(e) => return Err(StoreError::Unavailable(format!("{what}: {e}"))),
+                // PUT and GET are idempotent: a reset mid-exchange is retried too.
+                Err(e) => e.to_string(),
             };
             if attempt == ATTEMPTS {
                 return Err(StoreError::Unavailable(format!(
@@ -390,6 +390,61 @@ mod tests {
         let url = presigned(request, &credentials, "eu-west-1", 900);
         assert!(url.contains("X-Amz-Security-Token=tok%2Fen"), "{url}");
         assert!(url.contains("X-Amz-Expires=900"), "{url}");
+    }
+
+    /// A store against a loopback "S3" whose answers are `answers`, in turn
+    /// (the last one repeats); the requests it saw.
+    async fn against(
+        answers: Vec<&'static str>,
+    ) -> (S3Files, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let answer = answers[n.min(answers.len() - 1)];
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn.write_all(answer.as_bytes()).await;
+            }
+        });
+        let files = S3Files {
+            http: peak_aws_env::https().map_err(str::to_owned),
+            credentials: SharedCredentialsProvider::new(example().0),
+            region: Some("us-east-1".into()),
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            bucket: "b".into(),
+        };
+        (files, seen)
+    }
+
+    const SLOW_DOWN: &str = "HTTP/1.1 503 Slow Down\r\nconnection: close\r\ncontent-length: 36\r\n\r\n<Error><Code>SlowDown</Code></Error>";
+    const OK: &str = "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok";
+
+    #[tokio::test]
+    async fn a_5xx_is_retried_and_the_retry_answers() {
+        let (files, seen) = against(vec![SLOW_DOWN, OK]).await;
+        assert_eq!(
+            files.get_file("bulk/a").await.unwrap().as_deref(),
+            Some(&b"ok"[..])
+        );
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_5xx_that_persists_is_unavailable_after_three_attempts() {
+        let (files, seen) = against(vec![SLOW_DOWN]).await;
+        let err = files.put_file("bulk/a", b"x".to_vec()).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Unavailable(m) if m.contains("SlowDown") && m.contains("after 3 attempts")),
+            "{err:?}"
+        );
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[test]

@@ -333,7 +333,7 @@ impl Auth0Client {
             let outcome = match sent {
                 Err(SendError::Timeout(_)) => Outcome::Timeout,
                 Err(SendError::Connect(_)) => Outcome::Connect,
-                Err(SendError::Transport(_) | SendError::Roots(_)) => Outcome::Transport,
+                Err(SendError::Transport(_)) => Outcome::Transport,
                 Ok(response) => {
                     let status = response.status();
                     if status == StatusCode::TOO_MANY_REQUESTS {

@@ -81,18 +81,17 @@ pub enum SendError {
     /// The connection failed mid-exchange, or the body was too large.
     #[error("{0}")]
     Transport(String),
-    /// The trust roots named by `SSL_CERT_FILE` are unusable.
-    #[error("{0}")]
-    Roots(String),
 }
 
 /// A new client (its own connection pool) over the process's TLS
 /// configuration, which is built at the first call; an error only when
-/// `SSL_CERT_FILE` names a bundle that cannot be used (see the module docs).
+/// `SSL_CERT_FILE` names a bundle that cannot be used (see the module docs;
+/// set but empty counts as unset).
 pub fn https() -> Result<Https, &'static str> {
     static TLS: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
     TLS.get_or_init(|| {
-        let roots = roots_from(std::env::var_os("SSL_CERT_FILE").as_deref().map(Path::new))?;
+        let file = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty());
+        let roots = roots_from(file.as_deref().map(Path::new))?;
         Ok(tls_config(roots))
     })
     .as_ref()
