@@ -174,35 +174,26 @@ PY
     log "installed: $JAR"
 }
 
-is_running() {
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE")"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    # Make sure the pid was not recycled by something else.
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "DynamoDBLocal"
-}
+SERVER_NAME="DynamoDB Local"
+SERVER_PATTERN="DynamoDBLocal"
+ENDPOINT_VAR="DYNAMODB_ENDPOINT"
+PORT_VAR="DYNAMODB_LOCAL_PORT"
+# shellcheck source=scripts/lib/server.sh
+source "$SCRIPT_DIR/lib/server.sh"
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-port_free() {
-    python3 - "$1" <<'PY'
-import socket, sys
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-finally:
-    s.close()
-PY
+server_launch() {
+    local -a main
+    if [[ -f "$LAUNCHER_CLASS" ]]; then
+        main=(-cp "$LAUNCHER_DIR:$JAR" LoopbackServer)
+    else
+        main=(-jar "$JAR")
+    fi
+    cd "$JAR_DIR"
+    exec setsid java -Djava.library.path="$LIB_DIR" "${main[@]}" -inMemory -port "$1"
 }
 
 # True once the server answers HTTP (any status: an unsigned GET gets a 400).
-answers() {
+server_answers() {
     python3 - "$1" <<'PY'
 import sys, urllib.request, urllib.error
 try:
@@ -214,7 +205,8 @@ except Exception:
 PY
 }
 
-warn_if_exposed() {
+# Says so when the fallback (no loopback launcher) listens on every interface.
+server_ready() {
     local port="$1"
     if command -v ss >/dev/null 2>&1 &&
         ss -Hltn "sport = :$port" 2>/dev/null | awk '{print $4}' | grep -qvE '^(127\.|\[::ffff:127\.|\[::1\]:)'; then
@@ -222,78 +214,4 @@ warn_if_exposed() {
     fi
 }
 
-cmd_start() {
-    if is_running; then
-        echo "DYNAMODB_ENDPOINT=http://127.0.0.1:$(cat "$PORT_FILE")"
-        return 0
-    fi
-    cmd_install
-    local port="${DYNAMODB_LOCAL_PORT:-}"
-    [[ -n "$port" ]] || port="$(free_port)"
-    [[ "$port" =~ ^[0-9]+$ ]] || die "DYNAMODB_LOCAL_PORT must be a number, not '$port'"
-    # Otherwise the readiness check could take another server for ours.
-    port_free "$port" || die "port $port is already in use"
-    local -a main
-    if [[ -f "$LAUNCHER_CLASS" ]]; then
-        main=(-cp "$LAUNCHER_DIR:$JAR" LoopbackServer)
-    else
-        main=(-jar "$JAR")
-    fi
-    # setsid: its own session, so the server outlives this script and a
-    # Ctrl-C in the calling terminal does not reach it.
-    (
-        cd "$JAR_DIR"
-        exec setsid java -Djava.library.path="$LIB_DIR" "${main[@]}" -inMemory -port "$port"
-    ) >"$LOG_FILE" 2>&1 </dev/null &
-    local pid=$!
-    echo "$pid" >"$PID_FILE"
-    echo "$port" >"$PORT_FILE"
-    local i
-    for ((i = 0; i < 60; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            rm -f "$PID_FILE" "$PORT_FILE"
-            tail -n 20 "$LOG_FILE" >&2 || true
-            die "DynamoDB Local exited during startup (log: $LOG_FILE)"
-        fi
-        if answers "$port"; then
-            warn_if_exposed "$port"
-            log "running, pid $pid, log $LOG_FILE"
-            echo "DYNAMODB_ENDPOINT=http://127.0.0.1:$port"
-            return 0
-        fi
-        sleep 0.5
-    done
-    kill "$pid" 2>/dev/null || true
-    rm -f "$PID_FILE" "$PORT_FILE"
-    die "DynamoDB Local did not answer on port $port within 30 s (log: $LOG_FILE)"
-}
-
-cmd_stop() {
-    if ! is_running; then
-        rm -f "$PID_FILE" "$PORT_FILE"
-        log "not running"
-        return 0
-    fi
-    local pid i
-    pid="$(cat "$PID_FILE")"
-    kill "$pid"
-    for ((i = 0; i < 20; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.25
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$PID_FILE" "$PORT_FILE"
-    log "stopped pid $pid"
-}
-
-case "${1:-}" in
-install) cmd_install ;;
-start) cmd_start ;;
-stop) cmd_stop ;;
-*)
-    echo "usage: $0 install|start|stop" >&2
-    exit 2
-    ;;
-esac
+server_main "$@"

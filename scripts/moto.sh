@@ -57,35 +57,19 @@ cmd_install() {
     log "installed: $SERVER"
 }
 
-is_running() {
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE")"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    # Make sure the pid was not recycled by something else.
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "moto_server"
-}
+SERVER_NAME="moto"
+SERVER_PATTERN="moto_server"
+ENDPOINT_VAR="SES_ENDPOINT"
+PORT_VAR="MOTO_PORT"
+# shellcheck source=scripts/lib/server.sh
+source "$SCRIPT_DIR/lib/server.sh"
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-port_free() {
-    python3 - "$1" <<'PY'
-import socket, sys
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-finally:
-    s.close()
-PY
+server_launch() {
+    exec setsid "$SERVER" -H 127.0.0.1 -p "$1"
 }
 
 # True once moto's own API answers.
-answers() {
+server_answers() {
     python3 - "$1" <<'PY'
 import sys, urllib.request
 try:
@@ -95,68 +79,4 @@ except Exception:
 PY
 }
 
-cmd_start() {
-    if is_running; then
-        echo "SES_ENDPOINT=http://127.0.0.1:$(cat "$PORT_FILE")"
-        return 0
-    fi
-    cmd_install
-    local port="${MOTO_PORT:-}"
-    [[ -n "$port" ]] || port="$(free_port)"
-    [[ "$port" =~ ^[0-9]+$ ]] || die "MOTO_PORT must be a number, not '$port'"
-    # Otherwise the readiness check could take another server for ours.
-    port_free "$port" || die "port $port is already in use"
-    # setsid: its own session, so the server outlives this script and a
-    # Ctrl-C in the calling terminal does not reach it.
-    setsid "$SERVER" -H 127.0.0.1 -p "$port" >"$LOG_FILE" 2>&1 </dev/null &
-    local pid=$!
-    echo "$pid" >"$PID_FILE"
-    echo "$port" >"$PORT_FILE"
-    local i
-    for ((i = 0; i < 60; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            rm -f "$PID_FILE" "$PORT_FILE"
-            tail -n 20 "$LOG_FILE" >&2 || true
-            die "moto exited during startup (log: $LOG_FILE)"
-        fi
-        if answers "$port"; then
-            log "running, pid $pid, log $LOG_FILE"
-            echo "SES_ENDPOINT=http://127.0.0.1:$port"
-            return 0
-        fi
-        sleep 0.5
-    done
-    kill "$pid" 2>/dev/null || true
-    rm -f "$PID_FILE" "$PORT_FILE"
-    die "moto did not answer on port $port within 30 s (log: $LOG_FILE)"
-}
-
-cmd_stop() {
-    if ! is_running; then
-        rm -f "$PID_FILE" "$PORT_FILE"
-        log "not running"
-        return 0
-    fi
-    local pid i
-    pid="$(cat "$PID_FILE")"
-    kill "$pid"
-    for ((i = 0; i < 20; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.25
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$PID_FILE" "$PORT_FILE"
-    log "stopped pid $pid"
-}
-
-case "${1:-}" in
-install) cmd_install ;;
-start) cmd_start ;;
-stop) cmd_stop ;;
-*)
-    echo "usage: $0 install|start|stop" >&2
-    exit 2
-    ;;
-esac
+server_main "$@"

@@ -7,7 +7,8 @@
 #     use into .local/moto, see scripts/moto.sh; needs python3 with venv)
 #   - every test of the workspace (cargo test), with DYNAMODB_ENDPOINT set
 #
-# Extra arguments go to `cargo test`, e.g. `scripts/test.sh -p peak-domain`.
+# Extra arguments go to `cargo test` instead of `--workspace`, e.g.
+# `scripts/test.sh -p peak-store-dynamodb` runs that package's tests only.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,4 +28,7 @@ echo "test.sh: moto is the SES v2 server for this run: $SES_ENDPOINT" >&2
 export AWS_EC2_METADATA_DISABLED=true
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 
-cargo test --workspace --locked "$@"
+if [[ $# -eq 0 ]]; then
+    set -- --workspace
+fi
+cargo test --locked "$@"
