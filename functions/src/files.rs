@@ -26,6 +26,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use bytes::Bytes;
 use http::{Method, StatusCode};
 use peak_aws_env::Https;
 use peak_domain::ports::{FileStore, StoreError};
@@ -107,7 +108,7 @@ impl S3Files {
         expires_in: Duration,
     ) -> Result<String, StoreError> {
         let mut request = http::Request::put(self.url(key)?)
-            .body(Vec::new())
+            .body(Bytes::new())
             .map_err(|e| StoreError::Backend(format!("presign: {e}")))?;
         sign(
             &mut request,
@@ -127,8 +128,8 @@ impl S3Files {
         what: &'static str,
         method: Method,
         key: Option<&str>,
-        body: Vec<u8>,
-    ) -> Result<http::Response<bytes::Bytes>, StoreError> {
+        body: Bytes,
+    ) -> Result<http::Response<Bytes>, StoreError> {
         let http = self
             .http
             .as_ref()
@@ -142,6 +143,7 @@ impl S3Files {
             let mut request = http::Request::builder()
                 .method(method.clone())
                 .uri(&url)
+                // A reference-counted handle: retries do not copy the file.
                 .body(body.clone())
                 .map_err(|e| StoreError::Backend(format!("{what}: {e}")))?;
             sign(
@@ -176,14 +178,14 @@ impl S3Files {
     #[cfg(test)]
     pub(crate) async fn create_bucket(&self) -> Result<(), StoreError> {
         let response = self
-            .call("s3 create bucket", Method::PUT, None, Vec::new())
+            .call("s3 create bucket", Method::PUT, None, Bytes::new())
             .await?;
         expect_success("s3 create bucket", &response)
     }
 }
 
 /// S3's error code (`<Code>NoSuchKey</Code>`), as ` (NoSuchKey)`, or nothing.
-fn code(response: &http::Response<bytes::Bytes>) -> String {
+fn code(response: &http::Response<Bytes>) -> String {
     let body = String::from_utf8_lossy(response.body());
     body.split_once("<Code>")
         .and_then(|(_, rest)| rest.split_once("</Code>"))
@@ -191,7 +193,7 @@ fn code(response: &http::Response<bytes::Bytes>) -> String {
         .unwrap_or_default()
 }
 
-fn expect_success(what: &str, response: &http::Response<bytes::Bytes>) -> Result<(), StoreError> {
+fn expect_success(what: &str, response: &http::Response<Bytes>) -> Result<(), StoreError> {
     if response.status().is_success() {
         Ok(())
     } else {
@@ -219,7 +221,7 @@ fn encode_key(key: &str) -> String {
 
 /// Signs `request` for S3 (Signature Version 4) at `time`.
 fn sign(
-    request: &mut http::Request<Vec<u8>>,
+    request: &mut http::Request<Bytes>,
     credentials: &Credentials,
     region: &str,
     time: SystemTime,
@@ -283,13 +285,15 @@ impl FileStore for S3Files {
     }
 
     async fn put_file(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        let response = self.call("s3 put", Method::PUT, Some(key), bytes).await?;
+        let response = self
+            .call("s3 put", Method::PUT, Some(key), Bytes::from(bytes))
+            .await?;
         expect_success("s3 put", &response)
     }
 
     async fn get_file(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let response = self
-            .call("s3 get", Method::GET, Some(key), Vec::new())
+            .call("s3 get", Method::GET, Some(key), Bytes::new())
             .await?;
         if response.status() == StatusCode::NOT_FOUND && code(&response) == " (NoSuchKey)" {
             return Ok(None);
@@ -326,7 +330,7 @@ mod tests {
         let mut request = http::Request::get("https://examplebucket.s3.amazonaws.com/test.txt")
             .header("host", "examplebucket.s3.amazonaws.com")
             .header("range", "bytes=0-9")
-            .body(Vec::new())
+            .body(Bytes::new())
             .unwrap();
         sign(
             &mut request,
@@ -351,7 +355,7 @@ mod tests {
 
     /// `request` presigned for `secs` seconds: its URL.
     fn presigned(
-        mut request: http::Request<Vec<u8>>,
+        mut request: http::Request<Bytes>,
         credentials: &Credentials,
         region: &str,
         secs: u64,
@@ -366,7 +370,7 @@ mod tests {
     fn presigned_url_matches_the_s3_documentation_example() {
         let (credentials, _) = example();
         let request = http::Request::get("https://examplebucket.s3.amazonaws.com/test.txt")
-            .body(Vec::new())
+            .body(Bytes::new())
             .unwrap();
         let url = presigned(request, &credentials, "us-east-1", 86_400);
         for part in [
@@ -385,7 +389,7 @@ mod tests {
     fn a_session_token_is_signed_into_presigned_urls() {
         let credentials = Credentials::new("AKIA", "secret", Some("tok/en".into()), None, "t");
         let request = http::Request::put("https://b.s3.eu-west-1.amazonaws.com/bulk/a")
-            .body(Vec::new())
+            .body(Bytes::new())
             .unwrap();
         let url = presigned(request, &credentials, "eu-west-1", 900);
         assert!(url.contains("X-Amz-Security-Token=tok%2Fen"), "{url}");

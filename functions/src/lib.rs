@@ -56,7 +56,6 @@ pub fn no_identity_provider() -> Result<Arc<dyn IdentityProvider>, String> {
 pub fn identity_provider_from_env() -> Result<Arc<dyn IdentityProvider>, String> {
     if std::env::var("AUTH0_DOMAIN").is_ok_and(|v| !v.is_empty()) {
         let config = peak_auth0::Auth0Config::from_env().map_err(|e| e.to_string())?;
-        // Over the process's one HTTP(S) client (peak_aws_env::https).
         Ok(Arc::new(peak_auth0::Auth0Client::new(config)))
     } else {
         Ok(Arc::new(Auth0NotConfigured))

@@ -18,7 +18,7 @@ pub trait JwksSource: Send + Sync {
 }
 
 /// Keys published over HTTP(S), e.g. Auth0's `/.well-known/jwks.json`,
-/// fetched with the process's one client (`peak_aws_env::https`). A client
+/// fetched with the process's HTTP(S) client (`peak_aws_env::https`). A client
 /// that cannot be built (an unusable `SSL_CERT_FILE`) is reported by `fetch`
 /// as `KeysUnavailable`, through the same path as any outage, so
 /// constructing an `HttpJwks` cannot fail.
@@ -67,8 +67,8 @@ impl JwksSource for HttpJwks {
     }
 }
 
-/// Keys held in process: the local run (from `DevIdentityProvider` (feature `dev-idp`))
-/// and tests.
+/// Keys held in process: the local run (the development identity
+/// provider's, feature `dev-idp`) and tests.
 #[derive(Debug, Clone)]
 pub struct StaticJwks(pub JwkSet);
 

@@ -50,8 +50,8 @@ pub struct Auth0Client {
 
 struct Inner {
     config: Auth0Config,
-    /// The process's one HTTP(S) client (`peak_aws_env::https`). One that
-    /// cannot be built (an unusable `SSL_CERT_FILE`) is reported by every
+    /// Its own connection pool over the process's TLS configuration
+    /// (`peak_aws_env::https`). One that cannot be built (an unusable `SSL_CERT_FILE`) is reported by every
     /// call as `Unavailable`, so constructing an `Auth0Client` cannot fail.
     http: Result<Https, String>,
     /// Held while a token is fetched: one fetch at a time, and callers that
@@ -145,9 +145,9 @@ pub(crate) struct Answer {
 }
 
 impl Auth0Client {
-    /// Over the process's one HTTP(S) client, so connections and TLS
-    /// configuration are shared with the AWS SDK clients and the JWKS fetch.
-    /// It needs no client-wide timeout: every attempt has its own
+    /// With a connection pool of its own over the process's HTTP(S) client
+    /// and TLS configuration (`peak_aws_env::https`, shared with the AWS SDK
+    /// clients and the JWKS fetch). It needs no client-wide timeout: every attempt has its own
     /// (`Auth0Config::request_timeout`).
     pub fn new(config: Auth0Config) -> Self {
         let http = peak_aws_env::https().map_err(|e| format!("Auth0: {e}"));

@@ -171,7 +171,7 @@ impl Https {
     /// [`MAX_RESPONSE_BYTES`]), all within `timeout`.
     pub async fn send(
         &self,
-        request: http::Request<Vec<u8>>,
+        request: http::Request<impl Into<SdkBody>>,
         timeout: Duration,
     ) -> Result<http::Response<Bytes>, SendError> {
         self.send_limited(request, timeout, MAX_RESPONSE_BYTES)
@@ -181,7 +181,7 @@ impl Https {
     /// [`Https::send`] for a response body of up to `max_body` bytes.
     pub async fn send_limited(
         &self,
-        mut request: http::Request<Vec<u8>>,
+        mut request: http::Request<impl Into<SdkBody>>,
         timeout: Duration,
         max_body: usize,
     ) -> Result<http::Response<Bytes>, SendError> {
@@ -194,7 +194,7 @@ impl Https {
         let exchange = async {
             let response = self
                 .pool
-                .request(request.map(SdkBody::from))
+                .request(request.map(Into::into))
                 .await
                 .map_err(|e| {
                     if e.is_connect() {
