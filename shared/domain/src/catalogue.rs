@@ -52,7 +52,51 @@ pub struct Setting {
     /// Roles this setting has an effect on; for other roles any choice is
     /// stored but ignored.
     pub applies_to: &'static [Role],
+    /// How its options compare when a non-admin gives it to someone else
+    /// (the delegation rule: nobody gives more than they hold).
+    pub order: Order,
+    /// The setting that carries the same power for the roles this one does
+    /// not apply to: a sales rep's "customer users" is, for the customers
+    /// they serve, what a customer's "account users" is for their colleagues.
+    pub counterpart: Option<&'static str>,
 }
+
+/// How the options of a setting compare, for the delegation rule.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Order {
+    /// Options are listed least to most permissive: holding one covers it
+    /// and every option before it.
+    Ranked,
+    /// Distinct entitlements that do not nest: holding one covers itself,
+    /// the `baseline` (which everybody holds) and what `covers` lists for
+    /// it (card and bank account covers card, and bank account).
+    Entitlements {
+        baseline: Option<&'static str>,
+        covers: &'static [Covers],
+    },
+    /// A preference, not a permission (language, which emails): whoever may
+    /// give the setting may choose any option.
+    Preference,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Covers {
+    pub option: &'static str,
+    pub covers: &'static [&'static str],
+}
+
+const fn covers(option: &'static str, covered: &'static [&'static str]) -> Covers {
+    Covers {
+        option,
+        covers: covered,
+    }
+}
+
+const HOSTED_PAGE_ORDER: Order = Order::Entitlements {
+    baseline: Some("none"),
+    covers: &[],
+};
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct BubbleOption {
@@ -76,6 +120,31 @@ impl Setting {
     /// Position in `options`, which are listed least to most permissive.
     pub fn rank(&self, option: &str) -> Option<usize> {
         self.options.iter().position(|o| o.id == option)
+    }
+
+    /// Does holding option `held` (`None`: the setting does not reach the
+    /// holder at all) cover giving `given` to someone else?
+    pub fn covers(&self, held: Option<&str>, given: &str) -> bool {
+        match &self.order {
+            Order::Preference => true,
+            Order::Ranked => {
+                let given = self.rank(given);
+                let held = held.and_then(|h| self.rank(h));
+                // Not holding the setting covers only its least option.
+                match (held, given) {
+                    (_, None) => false,
+                    (Some(h), Some(g)) => g <= h,
+                    (None, Some(g)) => g == 0,
+                }
+            }
+            Order::Entitlements { baseline, covers } => {
+                Some(given) == *baseline
+                    || held == Some(given)
+                    || covers
+                        .iter()
+                        .any(|c| Some(c.option) == held && c.covers.contains(&given))
+            }
+        }
     }
 }
 
@@ -179,6 +248,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HIDDEN_VIEW,
                     default: "view",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "my_account.contact_info",
@@ -187,6 +258,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HIDDEN_VIEW_MANAGE,
                     default: "view",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "my_account.payment_methods",
@@ -195,6 +268,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HIDDEN_VIEW_MANAGE,
                     default: "view",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "my_account.account_users",
@@ -203,6 +278,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HIDDEN_VIEW_MANAGE,
                     default: "hidden",
                     applies_to: CUSTOMERS,
+                    order: Order::Ranked,
+                    counterpart: Some("my_customers.customer_users"),
                 },
                 Setting {
                     id: "my_account.invite_users",
@@ -211,6 +288,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: DISABLED_ENABLED,
                     default: "disabled",
                     applies_to: CUSTOMERS,
+                    order: Order::Ranked,
+                    counterpart: Some("my_customers.invite_customer_users"),
                 },
             ],
         },
@@ -226,6 +305,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HIDDEN_VIEW,
                     default: "view",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "my_subscriptions.update",
@@ -234,6 +315,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: DISABLED_ENABLED,
                     default: "disabled",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "my_subscriptions.cancel",
@@ -242,6 +325,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: DISABLED_ENABLED,
                     default: "disabled",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "my_subscriptions.renew",
@@ -250,6 +335,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: DISABLED_ENABLED,
                     default: "enabled",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "my_subscriptions.add",
@@ -258,6 +345,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: DISABLED_ENABLED,
                     default: "disabled",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
             ],
         },
@@ -273,6 +362,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HIDDEN_VIEW_MANAGE,
                     default: "view",
                     applies_to: REPS_AND_PARTNERS,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "my_customers.customer_subscriptions",
@@ -281,6 +372,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HIDDEN_VIEW_MANAGE,
                     default: "view",
                     applies_to: REPS_AND_PARTNERS,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "my_customers.customer_users",
@@ -289,6 +382,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HIDDEN_VIEW_MANAGE,
                     default: "hidden",
                     applies_to: REPS_AND_PARTNERS,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "my_customers.invite_customer_users",
@@ -297,6 +392,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: DISABLED_ENABLED,
                     default: "disabled",
                     applies_to: REPS_AND_PARTNERS,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
             ],
         },
@@ -312,6 +409,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HIDDEN_VIEW,
                     default: "view",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "my_cases.create",
@@ -320,6 +419,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: DISABLED_ENABLED,
                     default: "enabled",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "my_cases.edit",
@@ -328,6 +429,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: DISABLED_ENABLED,
                     default: "disabled",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
             ],
         },
@@ -343,6 +446,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HIDDEN_VIEW,
                     default: "view",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "pay_invoices.pay",
@@ -351,6 +456,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: DISABLED_ENABLED,
                     default: "enabled",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "pay_invoices.payment_methods",
@@ -363,6 +470,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     ],
                     default: "card_and_bank_account",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Entitlements { baseline: None, covers: &[covers("card_and_bank_account", &["card", "bank_account"])] },
+                    counterpart: None,
                 },
             ],
         },
@@ -382,6 +491,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     ],
                     default: "standard",
                     applies_to: ALL_ROLES,
+                    order: Order::Entitlements { baseline: Some("standard"), covers: &[] },
+                    counterpart: None,
                 },
                 Setting {
                     id: "configurations.usd_hosted_page",
@@ -390,6 +501,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HOSTED_PAGE,
                     default: "standard",
                     applies_to: PORTAL_ROLES,
+                    order: HOSTED_PAGE_ORDER,
+                    counterpart: None,
                 },
                 Setting {
                     id: "configurations.language",
@@ -405,6 +518,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     ],
                     default: "en",
                     applies_to: ALL_ROLES,
+                    order: Order::Preference,
+                    counterpart: None,
                 },
                 Setting {
                     id: "configurations.extra_currency_eur",
@@ -413,6 +528,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: DISABLED_ENABLED,
                     default: "disabled",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "configurations.extra_currency_gbp",
@@ -421,6 +538,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: DISABLED_ENABLED,
                     default: "disabled",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "configurations.extra_currency_cad",
@@ -429,6 +548,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: DISABLED_ENABLED,
                     default: "disabled",
                     applies_to: PORTAL_ROLES,
+                    order: Order::Ranked,
+                    counterpart: None,
                 },
                 Setting {
                     id: "configurations.communication_profile",
@@ -441,6 +562,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     ],
                     default: "standard",
                     applies_to: ALL_ROLES,
+                    order: Order::Preference,
+                    counterpart: None,
                 },
             ],
         },
@@ -456,6 +579,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HOSTED_PAGE,
                     default: "none",
                     applies_to: PORTAL_ROLES,
+                    order: HOSTED_PAGE_ORDER,
+                    counterpart: None,
                 },
                 Setting {
                     id: "currencies.gbp_hosted_page",
@@ -464,6 +589,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HOSTED_PAGE,
                     default: "none",
                     applies_to: PORTAL_ROLES,
+                    order: HOSTED_PAGE_ORDER,
+                    counterpart: None,
                 },
                 Setting {
                     id: "currencies.cad_hosted_page",
@@ -472,6 +599,8 @@ static CATALOGUE: Catalogue = Catalogue {
                     options: HOSTED_PAGE,
                     default: "none",
                     applies_to: PORTAL_ROLES,
+                    order: HOSTED_PAGE_ORDER,
+                    counterpart: None,
                 },
             ],
         },

@@ -30,6 +30,42 @@ impl EffectivePermissions {
     }
 }
 
+/// A setting on which what is given exceeds what the giver holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excess {
+    pub setting: &'static str,
+    pub given: String,
+    /// What the giver holds (`None`: the setting does not reach them).
+    pub held: Option<String>,
+}
+
+/// The settings of `given` (effective permissions for the receiving user's
+/// role) that `holder` does not cover. A setting that does not apply to the
+/// holder's role counts through its counterpart if that one applies (a
+/// sales rep's "customer users" for a customer's "account users"), else as
+/// not held.
+pub fn exceeding(
+    catalogue: &Catalogue,
+    holder: &EffectivePermissions,
+    given: &EffectivePermissions,
+) -> Vec<Excess> {
+    given
+        .settings
+        .iter()
+        .filter_map(|(id, option)| {
+            let setting = catalogue.setting(id)?;
+            let held = holder
+                .get(id)
+                .or_else(|| setting.counterpart.and_then(|c| holder.get(c)));
+            (!setting.covers(held, option)).then(|| Excess {
+                setting: setting.id,
+                given: option.clone(),
+                held: held.map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
 pub fn effective_permissions(
     catalogue: &Catalogue,
     role: Role,
