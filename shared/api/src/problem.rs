@@ -136,6 +136,15 @@ impl From<Error> for Problem {
             Error::AccessDenied { code, detail } => {
                 Problem::new(StatusCode::FORBIDDEN, code, detail)
             }
+            Error::Exceeds {
+                code,
+                detail,
+                errors,
+            } => {
+                let mut p = Problem::new(StatusCode::FORBIDDEN, code, detail);
+                p.errors = errors;
+                p
+            }
             Error::Gone { code, detail } => Problem::new(StatusCode::GONE, code, detail),
             Error::TooManyRequests { retry_after_secs } => {
                 let mut p = Problem::new(

@@ -90,19 +90,23 @@ async fn profiles_by_name(
 }
 
 /// The caller's permission and the store, for one valid row: the outcome a
-/// dry run reports (valid, or why not).
+/// dry run reports (valid, or why not) — the checks a single invite makes.
 async fn check_candidate(
     ctx: &Ctx<'_>,
     actor: &Actor,
     c: &peak_bulk::Candidate,
 ) -> Result<Entry, Error> {
-    if let Err(e) = peak_domain::user_policy::authorize_invite(
+    let checked = users::check_invite(
+        ctx,
         actor,
         c.role,
+        c.profile_id.as_str(),
         &c.customer_accounts,
         &c.extension_groups,
-    ) {
-        return Ok(Entry::failed(c, "not_allowed", e.to_string()));
+    )
+    .await;
+    if let Err(e) = checked {
+        return refused(c, e);
     }
     let existing = ctx
         .users
@@ -110,15 +114,33 @@ async fn check_candidate(
         .await
         .map_err(|e| Error::from_store(e, "user"))?;
     Ok(match existing {
-        Some(_) => Entry::exists(c),
-        None => Entry::from_check(&RowOutcome::Valid(c.clone())),
+        Some(u) if users::address_taken_for(ctx, actor, &u).await => Entry::exists(c),
+        _ => Entry::from_check(&RowOutcome::Valid(c.clone())),
     })
 }
 
+/// A row the caller may not invite, reported with the code a single
+/// invite would answer (`forbidden`, or the delegation rule's code naming
+/// what exceeds); any other error stops the run.
+fn refused(c: &peak_bulk::Candidate, e: Error) -> Result<Entry, Error> {
+    match e {
+        Error::Forbidden(_) => Ok(Entry::failed(c, "forbidden", e.to_string())),
+        Error::Exceeds { code, errors, .. } => {
+            let reason = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.reason))
+                .collect::<Vec<_>>()
+                .join("; ");
+            Ok(Entry::failed(c, code, reason))
+        }
+        e => Err(e),
+    }
+}
+
 /// May this caller invite at all? (Each row is checked again with its own
-/// role, accounts and groups.)
+/// role, profile, accounts and groups.)
 fn may_invite(actor: &Actor) -> Result<(), Error> {
-    peak_domain::user_policy::authorize_invite(actor, peak_domain::Role::Customer, &[], &[])
+    peak_domain::user_policy::authorize_invite(actor)
 }
 
 /// Checks every row and reports; writes nothing.
@@ -361,6 +383,7 @@ pub async fn run(
                         ..
                     }) => Entry::exists(&c),
                     Err(e @ (Error::Unavailable(_) | Error::Internal(_))) => return Err(e),
+                    Err(e @ (Error::Forbidden(_) | Error::Exceeds { .. })) => refused(&c, e)?,
                     Err(e) => Entry::failed(&c, "invite_refused", e.to_string()),
                 }
             }

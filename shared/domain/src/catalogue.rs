@@ -470,7 +470,10 @@ static CATALOGUE: Catalogue = Catalogue {
                     ],
                     default: "card_and_bank_account",
                     applies_to: PORTAL_ROLES,
-                    order: Order::Entitlements { baseline: None, covers: &[covers("card_and_bank_account", &["card", "bank_account"])] },
+                    order: Order::Entitlements {
+                        baseline: None,
+                        covers: &[covers("card_and_bank_account", &["card", "bank_account"])],
+                    },
                     counterpart: None,
                 },
             ],
@@ -491,7 +494,10 @@ static CATALOGUE: Catalogue = Catalogue {
                     ],
                     default: "standard",
                     applies_to: ALL_ROLES,
-                    order: Order::Entitlements { baseline: Some("standard"), covers: &[] },
+                    order: Order::Entitlements {
+                        baseline: Some("standard"),
+                        covers: &[],
+                    },
                     counterpart: None,
                 },
                 Setting {

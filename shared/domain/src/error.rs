@@ -28,6 +28,15 @@ pub enum Error {
     /// Nothing of that kind with that id in the caller's tenant.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The delegation rule: the request would give (or act on) more than the
+    /// caller holds. A 403 whose `code` says which kind and whose errors
+    /// name each role, account, group or setting.
+    #[error("{detail}")]
+    Exceeds {
+        code: &'static str,
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     /// Known caller, refused for a reason they can act on (suspended,
     /// unknown user): a 403 with its own code.
     #[error("{detail}")]

@@ -47,11 +47,22 @@ impl Email {
 
     /// A pragmatic check (one `@`, a dotted domain, no spaces or control
     /// characters, at most 254 bytes); delivery is what proves an address.
+    ///
+    /// ASCII only: Amazon SES delivers only to addresses whose local part is
+    /// 7-bit ASCII and whose domain is in its ASCII (`xn--`) form, and ASCII
+    /// leaves one unambiguous comparison (see [`Email::normalized`]) — no
+    /// Unicode look-alikes that fold to someone else's address.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let e = raw.trim();
         let bad = |why: &str| Err(FieldError::new("email", why));
         if e.is_empty() {
             return bad("must not be empty");
+        }
+        if !e.is_ascii() {
+            return bad(
+                "must be plain ASCII (write an international domain in its xn-- form); \
+                 email cannot be delivered to other addresses",
+            );
         }
         if e.len() > Self::MAX_LEN {
             return bad("must be at most 254 characters");
@@ -82,9 +93,21 @@ impl Email {
         &self.0
     }
 
-    /// The form compared for uniqueness and lookups.
+    /// The one form compared everywhere (uniqueness, lookups, "is this the
+    /// same address"): ASCII lower case, as Auth0 stores a login's email.
+    /// Addresses are ASCII, so this folds exactly the letters' case.
     pub fn normalized(&self) -> String {
-        self.0.to_lowercase()
+        self.0.to_ascii_lowercase()
+    }
+
+    /// An address read back from a store, as it was accepted when stored
+    /// (addresses stored before a stricter [`Email::parse`] stay readable).
+    pub fn from_stored(raw: &str) -> Result<Self, FieldError> {
+        if raw.contains('@') && raw.len() <= Self::MAX_LEN {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(FieldError::new("email", "is not a stored address"))
+        }
     }
 
     /// For logs and audit text: `j***@example.com`.

@@ -7,6 +7,7 @@ use crate::error::{Error, FieldError};
 use crate::identity::{IdentityProvider, IdpError, hash_link_token, new_link_token, sha256_hex};
 use crate::ids::{ProfileId, TenantId};
 use crate::outbox::{EmailKind, OutboxEmail};
+use crate::permissions::EffectivePermissions;
 use crate::permissions::with_extension_groups;
 use crate::ports::{Page, PageRequest, ProfileStore, StoreError, UserStore, UserWrite};
 use crate::profile::ProfileSettings;
@@ -16,7 +17,8 @@ use crate::user::{
     UserQuery, UserStatus,
 };
 use crate::user_policy::{
-    Actor, UserAction, authorize_invite, authorize_user, check_delegated_grant, list_scope,
+    Actor, Holding, UserAction, authorize_invite, authorize_user, check_account_number,
+    check_email_change, check_grant, check_reach, list_scope,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -43,6 +45,14 @@ pub struct UserSettings {
     pub portal_url: String,
     /// Signed-out reset requests per address per hour.
     pub reset_requests_per_hour: u32,
+    /// Invitations (new and resent) a non-admin may send per hour, and all
+    /// non-admins of a tenant together: a compromised delegated account
+    /// cannot make the tenant's sender spam. Admins are not limited (bulk
+    /// invites are theirs).
+    pub delegated_invitations_per_hour: Budget,
+    /// Email-change verification mails per hour, per user who asks (self
+    /// or admin) and per tenant.
+    pub email_changes_per_hour: Budget,
     /// Tenants whose suspended users are told by email
     /// (`SUSPENSION_NOTICE_TENANTS=acme,globex`).
     pub suspension_notice_tenants: std::collections::HashSet<TenantId>,
@@ -106,9 +116,60 @@ impl Default for UserSettings {
             email_verification_url: "http://127.0.0.1:3000/email-verifications".into(),
             portal_url: "http://127.0.0.1:3000".into(),
             reset_requests_per_hour: 5,
+            delegated_invitations_per_hour: Budget {
+                per_actor: 100,
+                per_tenant: 1_000,
+            },
+            email_changes_per_hour: Budget {
+                per_actor: 10,
+                per_tenant: 200,
+            },
             suspension_notice_tenants: std::collections::HashSet::new(),
         }
     }
+}
+
+/// An hourly allowance of email-sending actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub per_actor: u32,
+    pub per_tenant: u32,
+}
+
+/// Spends one of `kind` from the actor's and the tenant's hourly budgets;
+/// 429 with the seconds until the window turns when either is used up.
+async fn spend(ctx: &Ctx<'_>, kind: &str, actor: &User, budget: Budget) -> Result<(), Error> {
+    const HOUR: u64 = 3600;
+    let tenant = actor.tenant_id.as_str();
+    for (bucket, max) in [
+        (format!("{kind}:{tenant}:{}", actor.id), budget.per_actor),
+        (format!("{kind}:{tenant}"), budget.per_tenant),
+    ] {
+        let allowed = ctx
+            .users
+            .take_rate_limit(&bucket, ctx.now, HOUR, max)
+            .await
+            .map_err(store_err)?;
+        if !allowed {
+            return Err(Error::TooManyRequests {
+                retry_after_secs: HOUR - ctx.now.unix_timestamp().rem_euclid(HOUR as i64) as u64,
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn spend_invitation(ctx: &Ctx<'_>, actor: &Actor) -> Result<(), Error> {
+    if actor.user.role == Role::Admin {
+        return Ok(());
+    }
+    spend(
+        ctx,
+        "invitations",
+        &actor.user,
+        ctx.settings.delegated_invitations_per_hour,
+    )
+    .await
 }
 
 /// What every use case works with.
@@ -181,16 +242,64 @@ async fn actor_of(ctx: &Ctx<'_>, user: User) -> Result<Actor, Error> {
             });
         }
     }
-    let settings = match ctx.profiles.get_profile(tenant, &user.profile_id).await {
-        Ok(Some(p)) => p.settings,
-        // A profile cannot be deleted while held, so this is a race with a
-        // brand-new store; fall back to defaults rather than lock the user out.
-        Ok(None) => ProfileSettings::defaults(ctx.catalogue),
-        Err(e) => return Err(Error::from_store(e, "profile")),
-    };
+    let settings = profile_settings(ctx, tenant, &user.profile_id).await?;
     let permissions =
         with_extension_groups(ctx.catalogue, user.role, &settings, &user.extension_groups);
     Ok(Actor { user, permissions })
+}
+
+/// A held profile's settings.
+async fn profile_settings(
+    ctx: &Ctx<'_>,
+    tenant: &TenantId,
+    id: &ProfileId,
+) -> Result<ProfileSettings, Error> {
+    match ctx.profiles.get_profile(tenant, id).await {
+        Ok(Some(p)) => Ok(p.settings),
+        // A profile cannot be deleted while held, so this is a race with a
+        // brand-new store; fall back to defaults rather than lock the user out.
+        Ok(None) => Ok(ProfileSettings::defaults(ctx.catalogue)),
+        Err(e) => Err(Error::from_store(e, "profile")),
+    }
+}
+
+/// What `user` may do: their profile raised by their extension groups.
+async fn permissions_of(ctx: &Ctx<'_>, user: &User) -> Result<EffectivePermissions, Error> {
+    let settings = profile_settings(ctx, &user.tenant_id, &user.profile_id).await?;
+    Ok(with_extension_groups(
+        ctx.catalogue,
+        user.role,
+        &settings,
+        &user.extension_groups,
+    ))
+}
+
+/// The user `id`, loaded for `action` by `actor`: visible to them,
+/// changeable by them, and (the delegation rule) holding no more than they
+/// do.
+async fn authorized(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    action: UserAction,
+    id: &UserId,
+) -> Result<User, Error> {
+    let user = load(ctx, &actor.user.tenant_id, id).await?;
+    authorize_user(actor, action, &user)?;
+    ensure_reach(ctx, actor, action, &user).await?;
+    Ok(user)
+}
+
+async fn ensure_reach(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    action: UserAction,
+    user: &User,
+) -> Result<(), Error> {
+    if action == UserAction::View || actor.user.role == Role::Admin || actor.user.id == user.id {
+        return Ok(());
+    }
+    let permissions = permissions_of(ctx, user).await?;
+    check_reach(ctx.catalogue, actor, &Holding::of(user, &permissions))
 }
 
 // ------------------------------------------------------------------- input
@@ -326,11 +435,16 @@ fn keep<T>(r: Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> 
     r.map_err(|e| errors.push(e)).ok()
 }
 
-async fn existing_profile(ctx: &Ctx<'_>, tenant: &TenantId, raw: &str) -> Result<ProfileId, Error> {
+/// The profile named by `raw`, with its settings.
+async fn existing_profile(
+    ctx: &Ctx<'_>,
+    tenant: &TenantId,
+    raw: &str,
+) -> Result<(ProfileId, ProfileSettings), Error> {
     let id = ProfileId::parse(raw.trim())
         .ok_or_else(|| Error::invalid("profile_id", "no such profile"))?;
     match ctx.profiles.get_profile(tenant, &id).await {
-        Ok(Some(_)) => Ok(id),
+        Ok(Some(p)) => Ok((id, p.settings)),
         Ok(None) => Err(Error::invalid("profile_id", "no such profile")),
         Err(e) => Err(Error::from_store(e, "profile")),
     }
@@ -564,8 +678,10 @@ pub async fn invite_with_id(
         return Err(Error::Validation(errors));
     };
     customer_needs_account(role, &accounts)?;
-    authorize_invite(actor, role, &accounts, &groups)?;
-    let profile_id = existing_profile(ctx, tenant, &req.profile_id).await?;
+    if account_number.is_some() {
+        check_account_number(actor)?;
+    }
+    let profile_id = check_invite(ctx, actor, role, &req.profile_id, &accounts, &groups).await?;
 
     let existing = ctx
         .users
@@ -577,15 +693,8 @@ pub async fn invite_with_id(
     {
         return Ok((found.clone(), Invited::Before));
     }
-    let reinvitable = existing.as_ref().is_some_and(|u| {
-        u.status == UserStatus::Invited
-            && !u.invitation.as_ref().is_some_and(|i| i.is_live(ctx.now))
-    });
-    if existing.is_some() && !reinvitable {
-        return Err(Error::Conflict {
-            code: "email_taken",
-            detail: "a user with this email address already exists in this tenant".into(),
-        });
+    if let Some(found) = &existing {
+        reinvitable(ctx, actor, found).await?;
     }
     let (token, invitation) = fresh_invitation(ctx, tenant);
     let user = User {
@@ -631,14 +740,80 @@ pub async fn invite_with_id(
         &token,
         EmailKind::Invitation,
     )];
+    spend_invitation(ctx, actor).await?;
     write(ctx, existing.as_ref(), Some(&user), &audit, &outbox).await?;
     Ok((user, Invited::Now))
 }
 
+/// May `actor` invite someone with this role, profile, accounts and
+/// groups? The delegation rule, as [`invite`] applies it (a bulk dry run asks
+/// the same). Answers the profile's id.
+pub async fn check_invite(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    role: Role,
+    profile: &str,
+    accounts: &[AccountNumber],
+    groups: &[String],
+) -> Result<ProfileId, Error> {
+    authorize_invite(actor)?;
+    let (profile_id, settings) = existing_profile(ctx, &actor.user.tenant_id, profile).await?;
+    let permissions = with_extension_groups(ctx.catalogue, role, &settings, groups);
+    check_grant(
+        ctx.catalogue,
+        actor,
+        &Holding {
+            role,
+            customer_accounts: accounts,
+            extension_groups: groups,
+            permissions: &permissions,
+        },
+    )?;
+    Ok(profile_id)
+}
+
+/// How a bulk dry run reports an address that belongs to a user already:
+/// `true` when inviting it would be refused as taken. A user the actor
+/// cannot see is not revealed: that row reads as invitable (and the job
+/// then reports it as taken, as a single invite answers 409).
+pub async fn address_taken_for(ctx: &Ctx<'_>, actor: &Actor, existing: &User) -> bool {
+    crate::user_policy::can_see(actor, existing) && reinvitable(ctx, actor, existing).await.is_err()
+}
+
+/// May the address of `existing` be invited afresh by `actor`? Only an
+/// invited user whose invitation expired or was revoked — or, for an
+/// admin, one who accepted but has not set a password yet — and only by an
+/// actor who may resend that user's invitation. Anything else is the same
+/// 409 `email_taken`, whether or not the actor can see the user.
+async fn reinvitable(ctx: &Ctx<'_>, actor: &Actor, existing: &User) -> Result<(), Error> {
+    let admin = actor.user.role == Role::Admin;
+    let dead = existing.status == UserStatus::Invited
+        && match &existing.invitation {
+            None => true,
+            Some(i) => match i.state {
+                InvitationState::Pending => i.is_expired(ctx.now),
+                InvitationState::Revoked => true,
+                InvitationState::Accepted => admin,
+            },
+        };
+    let may = dead
+        && authorize_user(actor, UserAction::ResendInvitation, existing).is_ok()
+        && ensure_reach(ctx, actor, UserAction::ResendInvitation, existing)
+            .await
+            .is_ok();
+    if may { Ok(()) } else { Err(email_taken()) }
+}
+
+fn email_taken() -> Error {
+    Error::Conflict {
+        code: "email_taken",
+        detail: "a user with this email address already exists in this tenant".into(),
+    }
+}
+
 /// A new link (the old one stops working) with a fresh expiry.
 pub async fn resend_invitation(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<User, Error> {
-    let current = load(ctx, &actor.user.tenant_id, id).await?;
-    authorize_user(actor, UserAction::ResendInvitation, &current)?;
+    let current = authorized(ctx, actor, UserAction::ResendInvitation, id).await?;
     if current.status != UserStatus::Invited {
         return Err(Error::Conflict {
             code: "not_invited",
@@ -663,6 +838,7 @@ pub async fn resend_invitation(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Res
         &token,
         EmailKind::InvitationResent,
     )];
+    spend_invitation(ctx, actor).await?;
     write(ctx, Some(&current), Some(&next), &audit, &outbox).await?;
     Ok(next)
 }
@@ -670,8 +846,7 @@ pub async fn resend_invitation(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Res
 /// The link stops working and says it was revoked. The invited user stays
 /// (so their details are kept for a later resend) until deleted.
 pub async fn revoke_invitation(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<User, Error> {
-    let current = load(ctx, &actor.user.tenant_id, id).await?;
-    authorize_user(actor, UserAction::RevokeInvitation, &current)?;
+    let current = authorized(ctx, actor, UserAction::RevokeInvitation, id).await?;
     let live = current
         .invitation
         .as_ref()
@@ -1091,8 +1266,7 @@ pub async fn edit_user(
     patch: UserPatch,
 ) -> Result<User, Error> {
     let tenant = &actor.user.tenant_id;
-    let current = load(ctx, tenant, id).await?;
-    authorize_user(actor, UserAction::Edit, &current)?;
+    let current = authorized(ctx, actor, UserAction::Edit, id).await?;
     check_version(&current, if_match, true)?;
 
     let mut errors = Vec::new();
@@ -1126,9 +1300,10 @@ pub async fn edit_user(
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    if let Some(p) = &patch.profile_id {
-        next.profile_id = existing_profile(ctx, tenant, p).await?;
-    }
+    let new_profile = match &patch.profile_id {
+        Some(p) => Some(existing_profile(ctx, tenant, p).await?),
+        None => None,
+    };
     customer_needs_account(next.role, &next.customer_accounts)?;
     if actor.user.id == current.id && next.role != current.role {
         return Err(Error::Conflict {
@@ -1136,19 +1311,49 @@ pub async fn edit_user(
             detail: "you cannot change your own role; ask another admin".into(),
         });
     }
-    if next.role != current.role
-        || next.customer_accounts != current.customer_accounts
-        || next.extension_groups != current.extension_groups
+    if next.account_number != current.account_number {
+        check_account_number(actor)?;
+    }
+    if let Some(e) = &email
+        && e.as_str() != current.email.as_str()
     {
-        check_delegated_grant(
-            actor,
-            next.role,
-            &next.customer_accounts,
-            &next.extension_groups,
-        )?;
+        check_email_change(actor, &current)?;
+    }
+    let admin = actor.user.role == Role::Admin;
+    let settings = match new_profile {
+        Some((id, settings)) => {
+            next.profile_id = id;
+            Some(settings)
+        }
+        None if !admin => Some(profile_settings(ctx, tenant, &next.profile_id).await?),
+        None => None,
+    };
+    if let (Some(settings), false) = (settings, admin) {
+        let permissions =
+            with_extension_groups(ctx.catalogue, next.role, &settings, &next.extension_groups);
+        check_grant(ctx.catalogue, actor, &Holding::of(&next, &permissions))?;
     }
     let mut outbox = Vec::new();
     if let Some(e) = email {
+        if e.normalized() != current.email.normalized()
+            && let Some(owner) = ctx
+                .users
+                .find_user_by_email(tenant, &e)
+                .await
+                .map_err(store_err)?
+            && owner.id != current.id
+        {
+            return Err(email_taken());
+        }
+        if e.normalized() != current.email.normalized() {
+            spend(
+                ctx,
+                "email-changes",
+                &actor.user,
+                ctx.settings.email_changes_per_hour,
+            )
+            .await?;
+        }
         change_email(ctx, &current, &mut next, e, &mut outbox);
     }
     let audit = [event(
@@ -1258,8 +1463,7 @@ async fn set_status(
     if_match: Option<u64>,
     action: UserAction,
 ) -> Result<User, Error> {
-    let current = load(ctx, &actor.user.tenant_id, id).await?;
-    authorize_user(actor, action, &current)?;
+    let current = authorized(ctx, actor, action, id).await?;
     check_version(&current, if_match, false)?;
     let (from, to, name) = match action {
         UserAction::Suspend => (UserStatus::Active, UserStatus::Suspended, "user.suspended"),
@@ -1342,8 +1546,7 @@ pub async fn delete_user(
     id: &UserId,
     if_match: Option<u64>,
 ) -> Result<(), Error> {
-    let current = load(ctx, &actor.user.tenant_id, id).await?;
-    authorize_user(actor, UserAction::Delete, &current)?;
+    let current = authorized(ctx, actor, UserAction::Delete, id).await?;
     check_version(&current, if_match, false)?;
     let audit = [AuditEvent::new(
         &current.tenant_id,
@@ -1373,8 +1576,7 @@ fn reset_mail(ctx: &Ctx<'_>, user: &User, initiated_by: &str) -> OutboxEmail {
 /// Queues a password-reset email; the mailer gets the password-change link
 /// from the identity provider when it sends.
 pub async fn reset_password(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<(), Error> {
-    let current = load(ctx, &actor.user.tenant_id, id).await?;
-    authorize_user(actor, UserAction::ResetPassword, &current)?;
+    let current = authorized(ctx, actor, UserAction::ResetPassword, id).await?;
     if current.status != UserStatus::Active || current.idp_subject.is_none() {
         return Err(Error::Conflict {
             code: "invalid_status",
@@ -1386,18 +1588,19 @@ pub async fn reset_password(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result
     } else {
         "admin"
     };
-    let next = bump(&current, ctx.now);
+    // Written with the user unchanged (same version): asking for a reset is
+    // not an edit, and must not make anyone's If-Match stale.
     let audit = [event(
         ctx,
         actor.user.id.as_str(),
         "user.password_reset_requested",
         Some(&current),
-        &next,
+        &current,
     )];
     write(
         ctx,
         Some(&current),
-        Some(&next),
+        Some(&current),
         &audit,
         &[reset_mail(ctx, &current, initiated_by)],
     )
@@ -1445,18 +1648,19 @@ pub async fn request_password_reset(
     if user.status != UserStatus::Active || user.idp_subject.is_none() {
         return Ok(());
     }
-    let next = bump(&user, ctx.now);
+    // The user is written unchanged (same version): a stranger asking for a
+    // reset must not make an admin's If-Match stale.
     let audit = [event(
         ctx,
         "anonymous",
         "user.password_reset_requested",
         Some(&user),
-        &next,
+        &user,
     )];
     match write(
         ctx,
         Some(&user),
-        Some(&next),
+        Some(&user),
         &audit,
         &[reset_mail(ctx, &user, "self")],
     )

@@ -483,7 +483,7 @@ pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
     let tenant_id =
         TenantId::parse(get_s(item, attr::TENANT_ID)?).ok_or_else(|| invalid(attr::TENANT_ID))?;
     let id = UserId::parse(get_s(item, attr::ID)?).ok_or_else(|| invalid(attr::ID))?;
-    let email = Email::parse(get_s(item, attr::EMAIL)?).map_err(|_| invalid(attr::EMAIL))?;
+    let email = Email::from_stored(get_s(item, attr::EMAIL)?).map_err(|_| invalid(attr::EMAIL))?;
     let person =
         |name: &str| PersonName::parse(name, get_s(item, name)?).map_err(|_| invalid(name));
     let account =
@@ -501,7 +501,7 @@ pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
     let pending_email = match get_opt_map(item, attr::PENDING_EMAIL)? {
         None => None,
         Some(m) => Some(PendingEmail {
-            email: Email::parse(get_s(m, attr::EMAIL)?)
+            email: Email::from_stored(get_s(m, attr::EMAIL)?)
                 .map_err(|_| invalid(attr::PENDING_EMAIL))?,
             token_hash: get_s(m, attr::TOKEN_HASH)?.to_owned(),
             expires_at: get_time(m, attr::EXPIRES_AT)?,
@@ -655,7 +655,7 @@ pub fn outbox_from_item(item: &Item) -> Result<OutboxEmail, StoreError> {
             .ok_or_else(|| malformed("invalid `tenant_id`"))?,
         id: get_s(item, attr::ID)?.to_owned(),
         kind,
-        to: Email::parse(get_s(item, attr::TO)?).map_err(|_| malformed("invalid `to`"))?,
+        to: Email::from_stored(get_s(item, attr::TO)?).map_err(|_| malformed("invalid `to`"))?,
         user_id: UserId::parse(get_s(item, attr::USER_ID)?)
             .ok_or_else(|| malformed("invalid `user_id`"))?,
         // Dropped once sent or failed for good.

@@ -294,7 +294,7 @@ impl UserRow {
         };
         let tenant_id = TenantId::parse(&self.tenant_id).ok_or_else(|| bad("tenant id"))?;
         let id = UserId::parse(&self.id).ok_or_else(|| bad("id"))?;
-        let email = Email::parse(&self.email).map_err(|_| bad("email"))?;
+        let email = Email::from_stored(&self.email).map_err(|_| bad("email"))?;
         let pending_email = match (
             self.pending_email,
             self.pending_email_hash,
@@ -302,7 +302,7 @@ impl UserRow {
         ) {
             (None, None, None) => None,
             (Some(email), Some(token_hash), Some(expires_at)) => Some(PendingEmail {
-                email: Email::parse(&email).map_err(|_| bad("pending email"))?,
+                email: Email::from_stored(&email).map_err(|_| bad("pending email"))?,
                 token_hash,
                 expires_at: parse_time(&expires_at, "pending email expiry")?,
             }),
