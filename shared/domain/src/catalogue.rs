@@ -692,4 +692,45 @@ mod tests {
             assert_eq!(s.applies_to, &[Role::SalesRep, Role::Partner], "{}", s.id);
         }
     }
+
+    /// How options compare for the delegation rule: ranked settings nest,
+    /// entitlements cover only themselves, the baseline and what they list,
+    /// preferences are anyone's to choose, and not holding a ranked setting
+    /// covers only its least option.
+    #[test]
+    fn what_holding_an_option_covers() {
+        let c = catalogue();
+        let s = |id| c.setting(id).unwrap();
+        let users = s("my_account.account_users");
+        assert!(users.covers(Some("manage"), "view"));
+        assert!(!users.covers(Some("view"), "manage"));
+        assert!(users.covers(None, "hidden"));
+        assert!(!users.covers(None, "view"));
+        let methods = s("pay_invoices.payment_methods");
+        assert!(methods.covers(Some("card_and_bank_account"), "card"));
+        assert!(methods.covers(Some("card"), "card"));
+        assert!(!methods.covers(Some("bank_account"), "card"), "not nested");
+        assert!(!methods.covers(Some("card"), "card_and_bank_account"));
+        let segment = s("configurations.segment");
+        assert!(segment.covers(Some("vip"), "standard"));
+        assert!(!segment.covers(Some("vip"), "wholesale"));
+        assert!(s("configurations.language").covers(Some("en"), "ja"));
+        assert!(!users.covers(Some("manage"), "no-such-option"));
+        // Every entitlement names real options.
+        for setting in c.settings() {
+            if let Order::Entitlements { baseline, covers } = &setting.order {
+                for id in baseline.iter().chain(
+                    covers
+                        .iter()
+                        .flat_map(|c| std::iter::once(&c.option).chain(c.covers.iter())),
+                ) {
+                    assert!(setting.option(id).is_some(), "{}: {id}", setting.id);
+                }
+            }
+            if let Some(other) = setting.counterpart {
+                let other = c.setting(other).expect("counterpart exists");
+                assert_eq!(setting.option_ids(), other.option_ids(), "{}", setting.id);
+            }
+        }
+    }
 }

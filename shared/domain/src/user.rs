@@ -344,6 +344,36 @@ impl UserQuery {
 mod tests {
     use super::*;
 
+    /// One comparison everywhere: ASCII case only. Addresses that only
+    /// Unicode case folding would make equal (the Kelvin sign folds to
+    /// `k`, dotted capital I to `i̇`) cannot exist, so a "case-only
+    /// correction" is always the same mailbox.
+    #[test]
+    fn emails_are_ascii_with_one_comparison() {
+        for raw in [
+            "\u{212A}im@example.com",
+            "j\u{00f6}rg@example.com",
+            "ada@b\u{00fc}cher.example",
+            "\u{0130}nci@example.com",
+        ] {
+            let e = Email::parse(raw).unwrap_err();
+            assert!(e.reason.contains("ASCII"), "{raw}: {}", e.reason);
+        }
+        assert_eq!(
+            Email::parse("Kim@xn--bcher-kva.example")
+                .unwrap()
+                .normalized(),
+            "kim@xn--bcher-kva.example"
+        );
+        // What a store held before stays readable.
+        assert_eq!(
+            Email::from_stored("j\u{00f6}rg@example.com")
+                .unwrap()
+                .as_str(),
+            "j\u{00f6}rg@example.com"
+        );
+    }
+
     #[test]
     fn emails_are_checked_compared_ignoring_case_and_masked() {
         let e = Email::parse("  Jane.Doe@Example.COM ").unwrap();

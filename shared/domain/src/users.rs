@@ -83,6 +83,19 @@ impl UserSettings {
                 self.suspension_notice_tenants.insert(tenant);
             }
         }
+        for (var, budget) in [
+            (
+                "DELEGATED_INVITATIONS_PER_HOUR",
+                &mut self.delegated_invitations_per_hour,
+            ),
+            ("EMAIL_CHANGES_PER_HOUR", &mut self.email_changes_per_hour),
+        ] {
+            if let Some(raw) = get(var) {
+                *budget = Budget::parse(&raw).ok_or_else(|| {
+                    format!("{var}: `{raw}` is not <per actor>,<per tenant> (whole numbers)")
+                })?;
+            }
+        }
         if let Some(map) = get("INVITATION_TTL_DAYS_BY_TENANT") {
             for pair in map.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 let (tenant, days) = pair.split_once('=').ok_or_else(|| {
@@ -134,6 +147,17 @@ impl Default for UserSettings {
 pub struct Budget {
     pub per_actor: u32,
     pub per_tenant: u32,
+}
+
+impl Budget {
+    /// `per_actor,per_tenant`, e.g. `100,1000`.
+    pub fn parse(raw: &str) -> Option<Budget> {
+        let (a, t) = raw.split_once(',')?;
+        Some(Budget {
+            per_actor: a.trim().parse().ok()?,
+            per_tenant: t.trim().parse().ok()?,
+        })
+    }
 }
 
 /// Spends one of `kind` from the actor's and the tenant's hourly budgets;

@@ -7,6 +7,7 @@
 mod auth0_sync;
 mod auth0_webhooks;
 mod bulk_invites;
+mod delegated_admin;
 mod delegation;
 mod email_e2e;
 mod invitation_expiry;
