@@ -806,19 +806,28 @@ impl Op {
     }
 }
 
-const TARGETS: [&str; 3] = ["own account", "other account", "other tenant"];
+/// "stronger": a customer of the actors' account holding an extension group
+/// (Billing Manager) none of the non-admin actors holds — the delegation
+/// rule lets them see that colleague but not act on them
+/// (`user_holds_more_than_you`).
+const TARGETS: [&str; 4] = [
+    "own account",
+    "other account",
+    "other tenant",
+    "stronger, own acct",
+];
 
 /// Rows: the actors in order (admin, rep+manage, rep default,
 /// cust+user_manager, customer); columns: [`TARGETS`].
 #[rustfmt::skip]
-const MATRIX: &[(Op, [[u16; 3]; 5])] = &[
-    (Op::Get,     [[200, 200, 404], [200, 404, 404], [404, 404, 404], [200, 404, 404], [404, 404, 404]]),
-    (Op::Patch,   [[200, 200, 404], [200, 404, 404], [404, 404, 404], [200, 404, 404], [404, 404, 404]]),
-    (Op::Suspend, [[200, 200, 404], [200, 404, 404], [404, 404, 404], [200, 404, 404], [404, 404, 404]]),
-    (Op::Enable,  [[200, 200, 404], [200, 404, 404], [404, 404, 404], [200, 404, 404], [404, 404, 404]]),
-    (Op::Reset,   [[202, 202, 404], [202, 404, 404], [404, 404, 404], [202, 404, 404], [404, 404, 404]]),
-    (Op::Delete,  [[204, 204, 404], [403, 404, 404], [404, 404, 404], [403, 404, 404], [404, 404, 404]]),
-    (Op::Audit,   [[200, 200, 404], [403, 404, 404], [404, 404, 404], [403, 404, 404], [404, 404, 404]]),
+const MATRIX: &[(Op, [[u16; 4]; 5])] = &[
+    (Op::Get,     [[200, 200, 404, 200], [200, 404, 404, 200], [404, 404, 404, 404], [200, 404, 404, 200], [404, 404, 404, 404]]),
+    (Op::Patch,   [[200, 200, 404, 200], [200, 404, 404, 403], [404, 404, 404, 404], [200, 404, 404, 403], [404, 404, 404, 404]]),
+    (Op::Suspend, [[200, 200, 404, 200], [200, 404, 404, 403], [404, 404, 404, 404], [200, 404, 404, 403], [404, 404, 404, 404]]),
+    (Op::Enable,  [[200, 200, 404, 200], [200, 404, 404, 403], [404, 404, 404, 404], [200, 404, 404, 403], [404, 404, 404, 404]]),
+    (Op::Reset,   [[202, 202, 404, 202], [202, 404, 404, 403], [404, 404, 404, 404], [202, 404, 404, 403], [404, 404, 404, 404]]),
+    (Op::Delete,  [[204, 204, 404, 204], [403, 404, 404, 403], [404, 404, 404, 404], [403, 404, 404, 403], [404, 404, 404, 404]]),
+    (Op::Audit,   [[200, 200, 404, 200], [403, 404, 404, 403], [404, 404, 404, 404], [403, 404, 404, 403], [404, 404, 404, 404]]),
 ];
 
 struct Actor {
@@ -873,8 +882,9 @@ async fn permission_matrix(app: TestApp) {
                 let (id, reader) = if ri == 2 {
                     (t2_user.clone(), t2_admin.as_str())
                 } else {
-                    let account = if ri == 0 { ACC_A } else { ACC_B };
-                    let (id, _) = app.seed_user("customer", &[account], &[], &[]).await;
+                    let account = if ri == 1 { ACC_B } else { ACC_A };
+                    let groups: &[&str] = if ri == 3 { &["billing_manager"] } else { &[] };
+                    let (id, _) = app.seed_user("customer", &[account], &[], groups).await;
                     if *op == Op::Enable {
                         let r = send(app.with_token(
                             admin,
@@ -902,12 +912,18 @@ async fn permission_matrix(app: TestApp) {
                     _ => String::new(),
                 };
                 let expected = table[ai][ri];
+                let reach_refusal =
+                    ri == 3 && expected == 403 && !matches!(op, Op::Delete | Op::Audit);
                 cells.push(Cell {
                     route: op.label().to_owned(),
                     actor: actor.name,
                     target,
                     expected,
-                    want_code: code_for(expected),
+                    want_code: if reach_refusal {
+                        Some("user_holds_more_than_you")
+                    } else {
+                        code_for(expected)
+                    },
                     got: r.status,
                     code: r.code().to_owned(),
                     note,
