@@ -134,16 +134,22 @@ pub async fn open_store(choice: &StoreChoice) -> Result<Stores, BoxError> {
     })
 }
 
-/// First start only: gives the demo tenant a `Standard` profile and an
-/// active admin user (`dev|demo-admin`), so the README's token works at once.
-/// A marker file in the data dir records that seeding happened.
-pub async fn seed_demo(stores: &Stores, data_dir: &std::path::Path) -> Result<bool, BoxError> {
-    let marker = data_dir.join("seeded");
-    if marker.exists() {
+/// Gives the demo tenant a `Standard` profile and an active admin user
+/// (`dev|demo-admin`) unless the store has that admin already, so the
+/// README's token works at once — on a new SQLite file, on a fresh DynamoDB
+/// Local table after a restart, and in whichever order the two are used.
+/// Answers whether it seeded now.
+pub async fn seed_demo(stores: &Stores, _data_dir: &std::path::Path) -> Result<bool, BoxError> {
+    let tenant = peak_domain::TenantId::parse(DEMO_TENANT).ok_or("bad demo tenant")?;
+    if stores
+        .users
+        .find_user_by_subject(&tenant, DEMO_ADMIN)
+        .await?
+        .is_some()
+    {
         return Ok(false);
     }
     seed_admin(stores, DEMO_TENANT, DEMO_ADMIN, DEMO_ADMIN_EMAIL).await?;
-    std::fs::write(&marker, b"demo tenant seeded\n")?;
     Ok(true)
 }
 
@@ -470,4 +476,38 @@ async fn serve_api(State(state): State<Arc<AppState>>, req: AxumRequest) -> Axum
         _ => Vec::new(),
     };
     AxumResponse::from_parts(parts, AxumBody::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README runs the SQLite block, then the DynamoDB one, with the
+    /// same data folder: each store gets its demo admin, once.
+    #[tokio::test]
+    async fn demo_seeding_follows_the_store_not_the_data_folder() {
+        let dir = std::env::temp_dir().join(format!("peak-seed-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let first = Stores::from(peak_store_sqlite::SqliteStore::open_in_memory().expect("sqlite"));
+        assert!(
+            seed_demo(&first, &dir).await.expect("seed"),
+            "a new store is seeded"
+        );
+        assert!(!seed_demo(&first, &dir).await.expect("seed"), "once");
+        let second =
+            Stores::from(peak_store_sqlite::SqliteStore::open_in_memory().expect("sqlite"));
+        assert!(
+            seed_demo(&second, &dir).await.expect("seed"),
+            "another store with the same data folder is seeded too"
+        );
+        let tenant = peak_domain::TenantId::parse(DEMO_TENANT).expect("tenant");
+        let admin = second
+            .users
+            .find_user_by_subject(&tenant, DEMO_ADMIN)
+            .await
+            .expect("read")
+            .expect("the demo admin");
+        assert_eq!(admin.status, peak_domain::user::UserStatus::Active);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
