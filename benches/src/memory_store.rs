@@ -58,6 +58,7 @@ type IndexEntry = (String, String, String);
 
 struct Idempotency {
     fingerprint: String,
+    lease_expires_at: OffsetDateTime,
     expires_at: OffsetDateTime,
     response: Option<SavedResponse>,
 }
@@ -419,12 +420,14 @@ impl UserStore for MemoryStore {
         key_: &str,
         fingerprint: &str,
         now: OffsetDateTime,
+        lease_secs: u64,
         ttl_secs: u64,
     ) -> Result<IdempotencyClaim, StoreError> {
         let mut inner = self.lock();
         let k = key(tenant, key_);
         if let Some(held) = inner.idempotency.get(&k)
             && held.expires_at > now
+            && (held.response.is_some() || held.lease_expires_at > now)
         {
             return Ok(if held.fingerprint != fingerprint {
                 IdempotencyClaim::Mismatch
@@ -435,12 +438,13 @@ impl UserStore for MemoryStore {
                 }
             });
         }
-        let ttl = time::Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX));
+        let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
         inner.idempotency.insert(
             k,
             Idempotency {
                 fingerprint: fingerprint.to_owned(),
-                expires_at: now.saturating_add(ttl),
+                lease_expires_at: now.saturating_add(secs(lease_secs)),
+                expires_at: now.saturating_add(secs(ttl_secs)),
                 response: None,
             },
         );

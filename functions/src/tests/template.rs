@@ -173,6 +173,35 @@ fn functions_get_only_the_table_actions_they_need() {
     }
 }
 
+/// A creating route's request holds its Idempotency-Key by a lease; the
+/// function must be stopped (its `Timeout`) before the lease ends, or a
+/// client's retry could run the request a second time beside the first.
+#[test]
+fn creating_routes_end_before_their_idempotency_lease() {
+    let t = template();
+    let default = t["Globals"]["Function"]["Timeout"]
+        .as_u64()
+        .expect("Globals.Function.Timeout");
+    let mut checked = 0;
+    for spec in ROUTES.iter().filter(|r| r.idempotent) {
+        let (name, res) = t["Resources"]
+            .as_mapping()
+            .expect("Resources")
+            .iter()
+            .find(|(_, r)| {
+                r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(spec.function)
+            })
+            .unwrap_or_else(|| panic!("no function for {}", spec.function));
+        let timeout = res["Properties"]["Timeout"].as_u64().unwrap_or(default);
+        assert!(
+            timeout < peak_api::IDEMPOTENCY_LEASE_SECS,
+            "{name:?}: Timeout {timeout} s must be under the idempotency lease"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "profiles, users, bulk invites");
+}
+
 #[test]
 fn secrets_come_from_secrets_manager_by_reference() {
     let raw = std::fs::read_to_string(concat!(

@@ -22,4 +22,5 @@ pub mod views;
 pub use app::{AppState, Served, handle, handle_routes};
 pub use dispatch::Handler;
 pub use handlers::webhooks::WebhookConfig;
+pub use idempotency::LEASE_SECS as IDEMPOTENCY_LEASE_SECS;
 pub use routes::{ROUTES, Route, RouteSpec};

@@ -271,13 +271,16 @@ pub trait UserStore: Send + Sync {
     async fn failed_outbox(&self, limit: u32) -> Result<Vec<FailedEmail>, StoreError>;
 
     /// Claims `key` for a request with body `fingerprint` (a hash), or says
-    /// what the key holds. Keys expire after `ttl_secs`.
+    /// what the key holds. Keys expire after `ttl_secs`. A claim not
+    /// completed (nor released) within `lease_secs` is abandoned: the next
+    /// claim of the key takes it over, as if it were new.
     async fn claim_idempotency_key(
         &self,
         tenant: &TenantId,
         key: &str,
         fingerprint: &str,
         now: OffsetDateTime,
+        lease_secs: u64,
         ttl_secs: u64,
     ) -> Result<IdempotencyClaim, StoreError>;
 

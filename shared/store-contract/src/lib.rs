@@ -63,6 +63,7 @@ macro_rules! user_store_contract {
             permanent_outbox_failure_is_listed_and_not_pending,
             expired_outbox_lease_can_be_claimed_again,
             idempotency_keys_claim_replay_and_release,
+            idempotency_claims_left_by_a_crash_free_themselves,
             rate_limits_count_per_bucket_and_window,
             owed_idp_work_follows_the_user_and_completes_only_its_own_seq,
             delivery_ids_are_applied_once_until_they_expire,

@@ -145,6 +145,9 @@ pub mod attr {
     pub const FAILURE: &str = "failure";
     // Idempotency keys.
     pub const FINGERPRINT: &str = "fingerprint";
+    /// While in progress: the claim's lease end, epoch seconds (N). Absent
+    /// on keys claimed before leases (they wait for their TTL).
+    pub const LEASE_EXPIRES_AT: &str = "lease_expires_at";
     /// JSON text of the saved response.
     pub const RESPONSE: &str = "response";
     // Rate counters.

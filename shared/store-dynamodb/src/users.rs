@@ -1345,29 +1345,41 @@ impl UserStore for DynamoStore {
         key: &str,
         fingerprint: &str,
         now: OffsetDateTime,
+        lease_secs: u64,
         ttl_secs: u64,
     ) -> Result<IdempotencyClaim, StoreError> {
         const OP: &str = "claim idempotency key";
         let now_s = epoch(now);
-        let expires = now_s.saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX));
+        let after = |secs: u64| now_s.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX));
+        let expires = after(ttl_secs);
         let mut item = ui::idempotency_key(tenant, key);
         item.insert(attr::ENTITY.into(), s(ui::IDEMPOTENCY_ENTITY));
         if !fingerprint.is_empty() {
             item.insert(attr::FINGERPRINT.into(), s(fingerprint));
         }
         item.insert(attr::STATE.into(), s(IN_PROGRESS));
+        item.insert(attr::LEASE_EXPIRES_AT.into(), n(after(lease_secs)));
         item.insert(attr::TTL.into(), n(expires));
         for _ in 0..LOOKUP_ATTEMPTS {
             // TTL deletion is lazy (up to days): an expired key still
-            // present counts as absent.
+            // present counts as absent; so does a claim whose request died
+            // (its lease has passed without a completion or a release).
             let put = self
                 .client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item.clone()))
-                .condition_expression("attribute_not_exists(PK) OR #ttl <= :now")
-                .expression_attribute_names("#ttl", attr::TTL)
+                .condition_expression(
+                    "attribute_not_exists(PK) OR #expires_at <= :now \
+                     OR (#state = :in_progress AND #lease_expires_at <= :now)",
+                )
+                .set_expression_attribute_names(Some(names(&[
+                    attr::TTL,
+                    attr::STATE,
+                    attr::LEASE_EXPIRES_AT,
+                ])))
                 .expression_attribute_values(":now", n(now_s))
+                .expression_attribute_values(":in_progress", s(IN_PROGRESS))
                 .send()
                 .await;
             match put {
@@ -1378,7 +1390,13 @@ impl UserStore for DynamoStore {
             let Some(held) = self.get_item(OP, ui::idempotency_key(tenant, key)).await? else {
                 continue; // released in between: claim again
             };
-            if ui::get_i64(&held, attr::TTL)? <= now_s {
+            let abandoned = get_s(&held, attr::STATE)? == IN_PROGRESS
+                && held
+                    .contains_key(attr::LEASE_EXPIRES_AT)
+                    .then(|| ui::get_i64(&held, attr::LEASE_EXPIRES_AT))
+                    .transpose()?
+                    .is_some_and(|lease| lease <= now_s);
+            if ui::get_i64(&held, attr::TTL)? <= now_s || abandoned {
                 continue;
             }
             if ui::get_fingerprint(&held)? != fingerprint {

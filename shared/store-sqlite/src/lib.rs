@@ -258,6 +258,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, job_id, row_num)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX bulk_job_entries_expiry ON bulk_job_entries (expires_ms);",
+    // 7: a claimed idempotency key's lease (Unix ms): a claim its request
+    // never completed or released (it crashed) is taken over once this
+    // passes. NULL for keys claimed before this column (they wait for
+    // expires_at).
+    "ALTER TABLE idempotency_keys ADD COLUMN lease_expires_at INTEGER;",
 ];
 
 /// The schema version this build writes and understands: the number of

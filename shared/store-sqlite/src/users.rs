@@ -1349,24 +1349,25 @@ impl UserStore for SqliteStore {
     }
 
     /// A key expires `ttl_secs` after it was claimed (by the caller's
-    /// `now`); claiming also forgets the tenant's expired keys.
+    /// `now`); claiming also forgets the tenant's expired keys. A claim
+    /// whose lease has passed is taken over in place.
     async fn claim_idempotency_key(
         &self,
         tenant: &TenantId,
         key: &str,
         fingerprint: &str,
         now: OffsetDateTime,
+        lease_secs: u64,
         ttl_secs: u64,
     ) -> Result<IdempotencyClaim, StoreError> {
         let tenant = tenant.as_str().to_owned();
         let key = key.to_owned();
         let fingerprint = fingerprint.to_owned();
         let now = unix_millis(now);
-        let expires_at = now.saturating_add(
-            i64::try_from(ttl_secs)
-                .unwrap_or(i64::MAX)
-                .saturating_mul(1000),
-        );
+        let after = |secs: u64| {
+            now.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000))
+        };
+        let (lease_expires_at, expires_at) = (after(lease_secs), after(ttl_secs));
         self.run(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -1374,6 +1375,13 @@ impl UserStore for SqliteStore {
             tx.execute(
                 "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND expires_at <= ?2",
                 params![tenant, now],
+            )
+            .map_err(db_error)?;
+            tx.execute(
+                "DELETE FROM idempotency_keys
+                 WHERE tenant_id = ?1 AND idempotency_key = ?2
+                   AND state = ?3 AND lease_expires_at <= ?4",
+                params![tenant, key, CLAIMED, now],
             )
             .map_err(db_error)?;
             let held: Option<(String, String, Option<String>)> = tx
@@ -1389,9 +1397,17 @@ impl UserStore for SqliteStore {
                 None => {
                     tx.execute(
                         "INSERT INTO idempotency_keys
-                             (tenant_id, idempotency_key, fingerprint, state, expires_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![tenant, key, fingerprint, CLAIMED, expires_at],
+                             (tenant_id, idempotency_key, fingerprint, state,
+                              lease_expires_at, expires_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            tenant,
+                            key,
+                            fingerprint,
+                            CLAIMED,
+                            lease_expires_at,
+                            expires_at
+                        ],
                     )
                     .map_err(db_error)?;
                     IdempotencyClaim::Claimed

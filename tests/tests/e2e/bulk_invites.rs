@@ -230,6 +230,53 @@ async fn a_job_resumes_after_a_crash_without_inviting_twice_on_dynamodb() {
     a_job_resumes_after_a_crash_without_inviting_twice(spawn_dynamodb().await).await;
 }
 
+/// The dry run and the real upload are two requests: one Idempotency-Key
+/// used for both must not hand the dry run's report back as the upload's
+/// answer (which would queue no job while the client thinks it did).
+async fn a_dry_run_is_never_replayed_as_the_upload(app: TestApp) {
+    let csv = "First name,Last name,Email,Role,Profile,Customer accounts\n\
+        Ida,Dry,ida.dry@bulk.example,customer,Standard,ACME\n";
+    let key = format!("bulk-{}", ulid::Ulid::new());
+    let keyed = |query: &str| upload(&app, query, csv).header("idempotency-key", key.as_str());
+
+    let dry = keyed("?dry_run=true").send().await.expect("send");
+    assert_eq!(dry.status(), 200);
+    let (status, body, text) = send(keyed("")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("idempotency_key_reused")),
+        "the upload must not get the dry run's answer: {text}"
+    );
+    // The same dry run again is a replay; the upload with its own key runs.
+    let again = keyed("?dry_run=true").send().await.expect("send");
+    assert_eq!(again.status(), 200);
+    assert_eq!(
+        again
+            .headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    let (status, job, text) =
+        send(upload(&app, "", csv).header("idempotency-key", format!("{key}-upload").as_str()))
+            .await;
+    assert_eq!(
+        (status, job["status"].as_str()),
+        (202, Some("queued")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_is_never_replayed_as_the_upload_on_sqlite() {
+    a_dry_run_is_never_replayed_as_the_upload(spawn_sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_dry_run_is_never_replayed_as_the_upload_on_dynamodb() {
+    a_dry_run_is_never_replayed_as_the_upload(spawn_dynamodb().await).await;
+}
+
 #[tokio::test]
 async fn customers_cannot_bulk_invite() {
     let app = spawn_sqlite().await;
