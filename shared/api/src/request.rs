@@ -13,8 +13,11 @@ use std::collections::HashMap;
 /// Largest body we parse (profiles are small; bulk uploads get their own path).
 pub const MAX_JSON_BODY: usize = 256 * 1024;
 
-/// Parses a JSON body: 415 unless the content type is JSON, 400 for syntax
-/// errors, 422 naming the field for well-formed JSON of the wrong shape.
+/// Parses a JSON object body: 415 unless the content type is JSON, 400 for
+/// syntax errors, 422 naming the field for well-formed JSON of the wrong
+/// shape — including any top-level value that is not an object (serde's
+/// derive would read an array positionally into the fields, so that
+/// `["x"]` created a profile named "x" and `[null, null]` was an edit).
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
     let is_json = req
         .headers()
@@ -51,6 +54,15 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
         return Err(Problem::malformed_json(
             "the body is empty; send a JSON object",
         ));
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        // Still 400 when it is not JSON at all.
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+            .map_err(|e| Problem::malformed_json(format!("the body is not valid JSON: {e}")))?;
+        return Err(Problem::invalid_fields(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {

@@ -11,6 +11,7 @@ mod delegated_admin;
 mod delegation;
 mod email_e2e;
 mod invitation_expiry;
+mod json_bodies;
 mod profiles_api;
 mod store_calls;
 mod users_api;
