@@ -63,6 +63,19 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// The same request, to run again (see `preconditions`).
+    pub(crate) fn again(&self) -> Self {
+        Call {
+            state: self.state,
+            route: self.route,
+            actor: self.actor.clone(),
+            req: self.req.clone(),
+            request_id: self.request_id,
+            id: self.id.clone(),
+            token: self.token.clone(),
+        }
+    }
+
     fn ctx(&self) -> Ctx<'a> {
         self.state.ctx(self.request_id)
     }

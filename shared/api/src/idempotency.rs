@@ -38,7 +38,7 @@ pub(crate) async fn run(
         .get("idempotency-key")
         .map(|v| v.to_str().map(str::to_owned));
     let (Some(caller), true, Some(key)) = (call.actor.as_ref(), spec.idempotent, key) else {
-        return handler(call).await;
+        return crate::preconditions::run(handler, call).await;
     };
     let key = match key {
         Ok(k) if !k.is_empty() && k.len() <= 200 && k.bytes().all(|b| b.is_ascii_graphic()) => k,
@@ -77,7 +77,7 @@ pub(crate) async fn run(
         }
         IdempotencyClaim::Completed(saved) => return Ok(replay(saved)),
     }
-    let result = handler(call).await;
+    let result = crate::preconditions::run(handler, call).await;
     match &result {
         Ok(resp) if resp.status().is_success() => {
             let saved = SavedResponse {

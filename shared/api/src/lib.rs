@@ -13,6 +13,7 @@ mod handlers;
 mod idempotency;
 pub mod lambda;
 pub mod openapi;
+mod preconditions;
 pub mod problem;
 pub mod request;
 pub mod routes;

@@ -14,4 +14,5 @@ mod invitation_expiry;
 mod json_bodies;
 mod profiles_api;
 mod store_calls;
+mod unconditional_writes;
 mod users_api;
