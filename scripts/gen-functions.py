@@ -165,6 +165,28 @@ def write_bin_targets(names):
     open(path, "w").write(s)
 
 
+# Public routes (no token: invitation and verification links, the signed-out
+# reset, Auth0's webhook, the OpenAPI document) are throttled per route, and
+# their functions get reserved concurrency: anyone on the internet can call
+# them, and junk traffic must neither cost unbounded Lambda time nor take the
+# account's concurrency from the authenticated routes. Auth0's webhook has
+# its own limits (it is sent in bursts and retried on 429).
+def throttle(fn):
+    kind = "Webhook" if fn == "auth0-webhook" else "PublicRoute"
+    return (f"ThrottlingBurstLimit: !Ref {kind}ThrottleBurstLimit\n",
+            f"ThrottlingRateLimit: !Ref {kind}ThrottleRateLimit\n")
+
+
+def route_settings(funcs):
+    out = ""
+    for fn, rs in funcs.items():
+        for _route, method, path_, auth in rs:
+            if not auth:
+                burst, rate = throttle(fn)
+                out += f'        "{method} {path_}":\n          {burst}          {rate}'
+    return out
+
+
 def main():
     funcs = routes()
     bindir = os.path.join(ROOT, "functions/src/bin")
@@ -185,11 +207,22 @@ def main():
     out = """  # HTTP API with Auth0 as the JWT authorizer on every authenticated route;
   # public routes (invitation and verification links, the signed-out reset)
   # opt out with Authorizer: NONE. Generated: scripts/gen-functions.py.
+  #
+  # Throttling: every route shares the stage's limits (DefaultRouteSettings,
+  # below the account's); each public route, which anyone can call without a
+  # token, has its own much lower limits (RouteSettings), and its function a
+  # reserved concurrency (PublicFunctionConcurrency), so a flood of junk on
+  # one of them gets 429s from API Gateway and cannot use up the Lambda
+  # concurrency the authenticated routes need.
   HttpApi:
     Type: AWS::Serverless::HttpApi
     Properties:
       StageName: $default
-      Auth:
+      DefaultRouteSettings:
+        ThrottlingBurstLimit: !Ref ApiThrottleBurstLimit
+        ThrottlingRateLimit: !Ref ApiThrottleRateLimit
+      RouteSettings:
+""" + route_settings(funcs) + """      Auth:
         DefaultAuthorizer: Auth0
         Authorizers:
           Auth0:
@@ -212,7 +245,11 @@ def main():
     Properties:
       FunctionName: !Sub peak-users-${{Stage}}-{fn}
       Description: {DOCS[fn]}
-""" + (f"      Environment:\n        Variables:\n{ENV[fn]}" if fn in ENV else "") + (policies(acts, S3_POLICY.get(fn)) if acts else "      # Serves a document built into the binary: no AWS access at all.\n") + """      Events:
+""" + ("" if all(r[3] for r in rs) else """      ReservedConcurrentExecutions: !If
+        - LimitPublicConcurrency
+        - !Ref PublicFunctionConcurrency
+        - !Ref AWS::NoValue
+""") + (f"      Environment:\n        Variables:\n{ENV[fn]}" if fn in ENV else "") + (policies(acts, S3_POLICY.get(fn)) if acts else "      # Serves a document built into the binary: no AWS access at all.\n") + """      Events:
 """
         for route, method, path_, auth in rs:
             out += f"""        {route}:

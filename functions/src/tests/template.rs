@@ -202,6 +202,93 @@ fn creating_routes_end_before_their_idempotency_lease() {
     assert!(checked >= 3, "profiles, users, bulk invites");
 }
 
+/// Anyone can call a public route (no token): each one is throttled by
+/// API Gateway below the stage's limits, and its function has a reserved
+/// concurrency, so junk traffic gets 429s and cannot take the account's
+/// Lambda concurrency from the authenticated routes.
+#[test]
+fn public_routes_are_throttled_and_their_functions_capped() {
+    let t = template();
+    let api = &t["Resources"]["HttpApi"]["Properties"];
+    let param_default = |value: &Value| -> u64 {
+        let name = value["Ref"]
+            .as_str()
+            .or_else(|| value.as_str())
+            .unwrap_or_else(|| panic!("a parameter reference, not {value:?}"));
+        t["Parameters"][name]["Default"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("parameter {name} has a numeric default"))
+    };
+    let limits = |settings: &Value, what: &str| -> (u64, u64) {
+        let get = |key: &str| {
+            let v = &settings[key];
+            assert!(!v.is_null(), "{what}: no {key}");
+            param_default(&tagged(v))
+        };
+        (get("ThrottlingRateLimit"), get("ThrottlingBurstLimit"))
+    };
+    let (stage_rate, stage_burst) = limits(&api["DefaultRouteSettings"], "the stage");
+    let public: Vec<_> = ROUTES.iter().filter(|r| !r.authenticated).collect();
+    for path in [
+        "/invitations/{token}",
+        "/invitations/{token}/accept",
+        "/email-verifications/{token}",
+        "/password-resets",
+        "/webhooks/auth0",
+    ] {
+        assert!(public.iter().any(|r| r.path == path), "{path} is public");
+    }
+    for r in public {
+        let key = format!("{} {}", r.method, r.path);
+        let (rate, burst) = limits(&api["RouteSettings"][key.as_str()], &key);
+        assert!(
+            0 < rate && rate < stage_rate && 0 < burst && burst < stage_burst,
+            "{key}: {rate}/s burst {burst} must be under the stage's {stage_rate}/s burst {stage_burst}"
+        );
+        let (name, function) = t["Resources"]
+            .as_mapping()
+            .expect("Resources")
+            .iter()
+            .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(r.function))
+            .unwrap_or_else(|| panic!("no function {}", r.function));
+        let reserved = tagged(&function["Properties"]["ReservedConcurrentExecutions"]);
+        // !If [LimitPublicConcurrency, !Ref PublicFunctionConcurrency, !Ref AWS::NoValue]
+        let branches = reserved["If"].as_sequence().unwrap_or_else(|| {
+            panic!("{name:?}: ReservedConcurrentExecutions is the !If on LimitPublicConcurrency")
+        });
+        assert_eq!(
+            branches[0].as_str(),
+            Some("LimitPublicConcurrency"),
+            "{name:?}"
+        );
+        assert!(
+            param_default(&tagged(&branches[1])) > 0,
+            "{name:?}: capped by default"
+        );
+    }
+}
+
+/// A YAML short-form tag (`!Ref X`, `!If [...]`) as the long form
+/// (`{Ref: X}`, `{If: [...]}`), so tests read both alike.
+fn tagged(v: &Value) -> Value {
+    match v {
+        Value::Tagged(t) => {
+            let mut m = serde_yaml::Mapping::new();
+            let name = t.tag.to_string();
+            let value = match &t.value {
+                Value::Sequence(items) => Value::Sequence(items.iter().map(tagged).collect()),
+                other => tagged(other),
+            };
+            m.insert(
+                Value::String(name.trim_start_matches('!').to_owned()),
+                value,
+            );
+            Value::Mapping(m)
+        }
+        other => other.clone(),
+    }
+}
+
 #[test]
 fn secrets_come_from_secrets_manager_by_reference() {
     let raw = std::fs::read_to_string(concat!(
