@@ -54,16 +54,22 @@ DOCS = {
 WORKERS = {"mailer", "mailer-sweeper", "auth0-worker", "auth0-sweeper", "auth0-reconcile",
            "bulk-runner"}
 
-# What a function needs to call the Auth0 Management API; the client secret
-# comes from Secrets Manager by reference, resolved at deploy time.
+# What a function needs to call the Auth0 Management API. The client secret
+# (and the webhook's secrets) are read from Secrets Manager when the
+# function starts (functions/src/secrets.rs): the environment holds only the
+# secret's id, and the function may read that one secret.
 AUTH0_ENV = """          AUTH0_DOMAIN: !Ref Auth0Domain
           AUTH0_CLIENT_ID: !Ref Auth0ClientId
-          AUTH0_CLIENT_SECRET: !Sub "{{resolve:secretsmanager:${Auth0SecretId}:SecretString:client_secret}}"
+          AUTH0_SECRET_ID: !Ref Auth0SecretId
           AUTH0_CONNECTION: !Ref Auth0Connection
           AUTH0_PORTAL_CLIENT_ID: !Ref Auth0PortalClientId
 """
-WEBHOOK_ENV = """          AUTH0_WEBHOOK_SECRETS: !Sub "{{resolve:secretsmanager:${Auth0SecretId}:SecretString:webhook_secrets}}"
-          AUTH0_EVENT_STREAM_TOKENS: !Sub "{{resolve:secretsmanager:${Auth0SecretId}:SecretString:event_stream_tokens}}"
+WEBHOOK_ENV = ""
+SECRET_POLICY = """            - Effect: Allow
+              Action:
+                - secretsmanager:GetSecretValue
+              Resource:
+                - !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${Auth0SecretId}-??????"
 """
 BULK_ENV = """          BULK_BUCKET: !Ref BulkBucket
 """
@@ -106,10 +112,10 @@ def s3_policy(acts):
     ])
 
 
-def policies(acts, s3=None):
+def policies(acts, s3=None, secret=False):
     return """      Policies:
         - Statement:
-            - Effect: Allow
+""" + (SECRET_POLICY if secret else "") + """            - Effect: Allow
               Action:
 """ + "".join(f"                - {a}\n" for a in acts) + """              Resource:
                 - !GetAtt Table.Arn
@@ -249,7 +255,7 @@ def main():
         - LimitPublicConcurrency
         - !Ref PublicFunctionConcurrency
         - !Ref AWS::NoValue
-""") + (f"      Environment:\n        Variables:\n{ENV[fn]}" if fn in ENV else "") + (policies(acts, S3_POLICY.get(fn)) if acts else "      # Serves a document built into the binary: no AWS access at all.\n") + """      Events:
+""") + (f"      Environment:\n        Variables:\n{ENV[fn]}" if fn in ENV else "") + (policies(acts, S3_POLICY.get(fn), "AUTH0_DOMAIN" in ENV.get(fn, "")) if acts else "      # Serves a document built into the binary: no AWS access at all.\n") + """      Events:
 """
         for route, method, path_, auth in rs:
             out += f"""        {route}:

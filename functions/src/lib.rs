@@ -3,6 +3,7 @@
 //! request.
 
 pub mod files;
+pub mod secrets;
 #[cfg(test)]
 mod tests;
 
@@ -51,11 +52,13 @@ pub fn no_identity_provider() -> Result<Arc<dyn IdentityProvider>, String> {
 }
 
 /// The Auth0 Management API client from `AUTH0_*` (see
-/// `peak_auth0::Auth0Config::from_env`), or the stand-in above when
+/// `peak_auth0::Auth0Config::from_env`; the client secret from the secret
+/// [`secrets::load_auth0_secret`] read), or the stand-in above when
 /// `AUTH0_DOMAIN` is unset. Settings that are present but wrong fail init.
 pub fn identity_provider_from_env() -> Result<Arc<dyn IdentityProvider>, String> {
     if std::env::var("AUTH0_DOMAIN").is_ok_and(|v| !v.is_empty()) {
-        let config = peak_auth0::Auth0Config::from_env().map_err(|e| e.to_string())?;
+        let config =
+            peak_auth0::Auth0Config::from_lookup(secrets::setting).map_err(|e| e.to_string())?;
         Ok(Arc::new(peak_auth0::Auth0Client::new(config)))
     } else {
         Ok(Arc::new(Auth0NotConfigured))
@@ -67,6 +70,7 @@ pub fn identity_provider_from_env() -> Result<Arc<dyn IdentityProvider>, String>
 pub async fn idp_sync_from_env()
 -> Result<(Arc<DynamoStore>, Arc<dyn IdentityProvider>), lambda_runtime::Error> {
     let table = required("TABLE_NAME")?;
+    secrets::load_auth0_secret().await?;
     let idp = identity_provider_from_env()?;
     Ok((
         Arc::new(DynamoStore::new(client_from_env().await, table)),
@@ -113,6 +117,7 @@ pub struct Ports {
 /// files and identity provider as `ports` builds them.
 pub async fn state_from_env(ports: Ports) -> Result<AppState, lambda_http::Error> {
     let table = required("TABLE_NAME")?;
+    secrets::load_auth0_secret().await?;
     let issuer = required("JWT_ISSUER")?;
     let audience = required("JWT_AUDIENCE")?;
     let jwks_url = std::env::var("JWKS_URL")
@@ -148,7 +153,7 @@ pub async fn state_from_env(ports: Ports) -> Result<AppState, lambda_http::Error
         verifier,
         catalogue: catalogue(),
         settings: Arc::new(user_settings()?),
-        webhooks: peak_api::WebhookConfig::from_env()?.map(Arc::new),
+        webhooks: peak_api::WebhookConfig::from_lookup(secrets::setting)?.map(Arc::new),
         jobs: store,
         files: (ports.files)(),
     })
@@ -210,6 +215,7 @@ pub async fn run(
 /// (`EMAIL_BRANDS`, JSON: `{"default": {...}, "tenants": {...}}`).
 pub async fn mailer_from_env() -> Result<peak_mailer::Mailer, lambda_runtime::Error> {
     let table = required("TABLE_NAME")?;
+    secrets::load_auth0_secret().await?;
     let brands = peak_email::Brands::from_json(&required("EMAIL_BRANDS")?)
         .map_err(|e| format!("EMAIL_BRANDS: {e}"))?;
     let store = Arc::new(DynamoStore::new(client_from_env().await, table));

@@ -4,4 +4,5 @@
 //! what filled the CI machine's disk. Nothing here needs the binaries.
 
 mod s3_files;
+mod secrets;
 mod template;

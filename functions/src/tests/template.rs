@@ -289,36 +289,84 @@ fn tagged(v: &Value) -> Value {
     }
 }
 
+/// No secret is in the template or in a function's environment (readable
+/// with `lambda:GetFunctionConfiguration`): neither a literal nor a
+/// deploy-time `{{resolve:…}}` of one. The functions that call Auth0 get the
+/// secret's id and may read that one secret; no other function may read any.
 #[test]
-fn secrets_come_from_secrets_manager_by_reference() {
+fn secrets_are_read_at_runtime_and_never_in_the_environment() {
     let raw = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../infra/template.yaml"
     ))
     .expect("template");
-    let secret_vars = [
-        "AUTH0_CLIENT_SECRET",
-        "AUTH0_WEBHOOK_SECRETS",
-        "AUTH0_EVENT_STREAM_TOKENS",
-    ];
-    let mut seen = 0;
-    for line in raw.lines() {
-        let line = line.trim();
-        for var in secret_vars {
-            if let Some(value) = line.strip_prefix(&format!("{var}:")) {
-                seen += 1;
-                assert!(
-                    value.trim().starts_with(
-                        "!Sub \"{{resolve:secretsmanager:${Auth0SecretId}:SecretString:"
-                    ),
-                    "{var} must be a Secrets Manager reference, not {value}"
-                );
-            }
+    assert!(
+        !raw.contains("{{resolve:secretsmanager"),
+        "a secret resolved into the template"
+    );
+    let t = template();
+    let secret_arn = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${Auth0SecretId}-??????";
+    let mut with_secret = BTreeSet::new();
+    for (name, res) in t["Resources"].as_mapping().expect("Resources") {
+        let name = name.as_str().unwrap_or_default();
+        let vars = &res["Properties"]["Environment"]["Variables"];
+        for (_, secret_var) in crate::secrets::AUTH0_KEYS {
+            assert!(
+                vars[secret_var].is_null(),
+                "{name}: {secret_var} in the environment"
+            );
         }
+        let statements: Vec<&Value> = res["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["Statement"].as_sequence())
+            .flatten()
+            .collect();
+        let reads: Vec<&Value> = statements
+            .iter()
+            .filter(|s| {
+                s["Action"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a.as_str().is_some_and(|a| a.starts_with("secretsmanager:")))
+            })
+            .copied()
+            .collect();
+        if vars["AUTH0_SECRET_ID"].is_null() {
+            assert!(reads.is_empty(), "{name} may read secrets it is not given");
+            continue;
+        }
+        with_secret.insert(name.to_owned());
+        assert_eq!(
+            tagged(&vars["AUTH0_SECRET_ID"])["Ref"].as_str(),
+            Some("Auth0SecretId"),
+            "{name}"
+        );
+        assert_eq!(reads.len(), 1, "{name}: one statement for the secret");
+        let actions: Vec<_> = reads[0]["Action"]
+            .as_sequence()
+            .expect("Action")
+            .iter()
+            .collect();
+        assert_eq!(
+            actions,
+            [&Value::from("secretsmanager:GetSecretValue")],
+            "{name}"
+        );
+        let resources: Vec<Value> = reads[0]["Resource"]
+            .as_sequence()
+            .expect("Resource")
+            .iter()
+            .map(tagged)
+            .collect();
+        assert_eq!(resources.len(), 1, "{name}: that one secret");
+        assert_eq!(resources[0]["Sub"].as_str(), Some(secret_arn), "{name}");
     }
     // The functions that call Auth0: accept, webhook, mailer, mailer
-    // sweeper, worker, sweeper, reconcile; the webhook also verifies.
-    assert_eq!(seen, 7 + 2, "every Auth0 secret in the template is checked");
+    // sweeper, worker, sweeper, reconcile.
+    assert_eq!(with_secret.len(), 7, "{with_secret:?}");
 }
 
 #[test]
@@ -328,9 +376,7 @@ fn only_functions_that_call_auth0_get_its_credentials() {
         .as_mapping()
         .expect("Resources")
         .iter()
-        .filter(|(_, r)| {
-            !r["Properties"]["Environment"]["Variables"]["AUTH0_CLIENT_SECRET"].is_null()
-        })
+        .filter(|(_, r)| !r["Properties"]["Environment"]["Variables"]["AUTH0_SECRET_ID"].is_null())
         .map(|(k, _)| k.as_str().unwrap_or_default().to_owned())
         .collect();
     let expected: BTreeSet<String> = [

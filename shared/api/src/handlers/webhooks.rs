@@ -39,7 +39,13 @@ impl WebhookConfig {
     /// `AUTH0_EVENT_STREAM_TOKENS`; `Ok(None)` when neither is set, an error
     /// naming the variable when one is set but unusable.
     pub fn from_env() -> Result<Option<Self>, String> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`WebhookConfig::from_env`] over any source of settings (the
+    /// functions read these from Secrets Manager).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let secrets = var("AUTH0_WEBHOOK_SECRETS")
             .map(|v| WebhookSecrets::parse(&v))
             .transpose()
