@@ -47,22 +47,33 @@ impl IdentityProvider for Auth0NotConfigured {
 }
 
 /// For a function that never calls Auth0: the stand-in above.
-pub fn no_identity_provider() -> Result<Arc<dyn IdentityProvider>, String> {
-    Ok(Arc::new(Auth0NotConfigured))
+pub fn no_identity_provider() -> IdpInit {
+    Box::pin(async { Ok(Arc::new(Auth0NotConfigured) as Arc<dyn IdentityProvider>) })
 }
+
+/// How a function builds its identity provider at init (async: it may read
+/// its secret first). A function pointer, so a binary whose `main` names
+/// [`no_identity_provider`] links neither the Auth0 client nor the
+/// Secrets Manager read.
+pub type IdpInit = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Arc<dyn IdentityProvider>, String>> + Send>,
+>;
 
 /// The Auth0 Management API client from `AUTH0_*` (see
 /// `peak_auth0::Auth0Config::from_env`; the client secret from the secret
 /// [`secrets::load_auth0_secret`] read), or the stand-in above when
 /// `AUTH0_DOMAIN` is unset. Settings that are present but wrong fail init.
-pub fn identity_provider_from_env() -> Result<Arc<dyn IdentityProvider>, String> {
-    if std::env::var("AUTH0_DOMAIN").is_ok_and(|v| !v.is_empty()) {
-        let config =
-            peak_auth0::Auth0Config::from_lookup(secrets::setting).map_err(|e| e.to_string())?;
-        Ok(Arc::new(peak_auth0::Auth0Client::new(config)))
-    } else {
-        Ok(Arc::new(Auth0NotConfigured))
-    }
+pub fn identity_provider_from_env() -> IdpInit {
+    Box::pin(async {
+        secrets::load_auth0_secret().await?;
+        if std::env::var("AUTH0_DOMAIN").is_ok_and(|v| !v.is_empty()) {
+            let config = peak_auth0::Auth0Config::from_lookup(secrets::setting)
+                .map_err(|e| e.to_string())?;
+            Ok(Arc::new(peak_auth0::Auth0Client::new(config)) as Arc<dyn IdentityProvider>)
+        } else {
+            Ok(Arc::new(Auth0NotConfigured) as Arc<dyn IdentityProvider>)
+        }
+    })
 }
 
 /// The store and the identity provider, for the Auth0 worker, sweeper and
@@ -70,8 +81,7 @@ pub fn identity_provider_from_env() -> Result<Arc<dyn IdentityProvider>, String>
 pub async fn idp_sync_from_env()
 -> Result<(Arc<DynamoStore>, Arc<dyn IdentityProvider>), lambda_runtime::Error> {
     let table = required("TABLE_NAME")?;
-    secrets::load_auth0_secret().await?;
-    let idp = identity_provider_from_env()?;
+    let idp = identity_provider_from_env().await?;
     Ok((
         Arc::new(DynamoStore::new(client_from_env().await, table)),
         idp,
@@ -108,7 +118,7 @@ fn required(name: &str) -> Result<String, lambda_http::Error> {
 #[derive(Clone, Copy)]
 pub struct Ports {
     pub files: fn() -> Arc<dyn peak_domain::ports::FileStore>,
-    pub idp: fn() -> Result<Arc<dyn IdentityProvider>, String>,
+    pub idp: fn() -> IdpInit,
 }
 
 /// `TABLE_NAME`, `JWT_ISSUER` (e.g. `https://tenant.auth0.com/`),
@@ -117,7 +127,9 @@ pub struct Ports {
 /// files and identity provider as `ports` builds them.
 pub async fn state_from_env(ports: Ports) -> Result<AppState, lambda_http::Error> {
     let table = required("TABLE_NAME")?;
-    secrets::load_auth0_secret().await?;
+    // First: it reads the function's secret, if it has one (the webhook
+    // settings below come from it too).
+    let idp = (ports.idp)().await?;
     let issuer = required("JWT_ISSUER")?;
     let audience = required("JWT_AUDIENCE")?;
     let jwks_url = std::env::var("JWKS_URL")
@@ -149,7 +161,7 @@ pub async fn state_from_env(ports: Ports) -> Result<AppState, lambda_http::Error
     Ok(AppState {
         profiles: store.clone(),
         users: store.clone(),
-        idp: (ports.idp)()?,
+        idp,
         verifier,
         catalogue: catalogue(),
         settings: Arc::new(user_settings()?),
@@ -215,7 +227,6 @@ pub async fn run(
 /// (`EMAIL_BRANDS`, JSON: `{"default": {...}, "tenants": {...}}`).
 pub async fn mailer_from_env() -> Result<peak_mailer::Mailer, lambda_runtime::Error> {
     let table = required("TABLE_NAME")?;
-    secrets::load_auth0_secret().await?;
     let brands = peak_email::Brands::from_json(&required("EMAIL_BRANDS")?)
         .map_err(|e| format!("EMAIL_BRANDS: {e}"))?;
     let store = Arc::new(DynamoStore::new(client_from_env().await, table));
@@ -224,6 +235,6 @@ pub async fn mailer_from_env() -> Result<peak_mailer::Mailer, lambda_runtime::Er
         store,
         sender,
         brands,
-        identity_provider_from_env()?,
+        identity_provider_from_env().await?,
     ))
 }

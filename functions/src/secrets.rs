@@ -52,6 +52,10 @@ pub async fn load_auth0_secret() -> Result<(), String> {
     }
     let text = SecretsManager::from_env().secret_string(&id).await?;
     let values = auth0_values(&text).map_err(|e| format!("secret {id}: {e}"))?;
+    let calls_auth0 = std::env::var("AUTH0_DOMAIN").is_ok_and(|v| !v.is_empty());
+    if calls_auth0 && !values.contains_key("AUTH0_CLIENT_SECRET") {
+        return Err(format!("secret {id}: no `client_secret`"));
+    }
     let _ = AUTH0_SECRET.set(values);
     Ok(())
 }
