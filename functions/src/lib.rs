@@ -89,7 +89,8 @@ pub async fn idp_sync_from_env()
 }
 
 /// User-flow settings from `PUBLIC_API_URL` (where invitation and
-/// verification links point), `PORTAL_URL`, `INVITATION_TTL_DAYS` and
+/// verification links point), `PORTAL_URL` (never the API's root: a person
+/// cannot use that), `INVITATION_TTL_DAYS` and
 /// `INVITATION_TTL_DAYS_BY_TENANT`.
 fn user_settings() -> Result<UserSettings, lambda_http::Error> {
     let api = required("PUBLIC_API_URL")?;
@@ -97,7 +98,7 @@ fn user_settings() -> Result<UserSettings, lambda_http::Error> {
     let s = UserSettings {
         invitation_url: format!("{api}/invitations"),
         email_verification_url: format!("{api}/email-verifications"),
-        portal_url: std::env::var("PORTAL_URL").unwrap_or_else(|_| api.to_owned()),
+        portal_url: required("PORTAL_URL")?,
         ..UserSettings::default()
     };
     Ok(s.with_invitation_ttls(|k| std::env::var(k).ok())?)
@@ -168,7 +169,20 @@ pub async fn state_from_env(ports: Ports) -> Result<AppState, lambda_http::Error
         webhooks: peak_api::WebhookConfig::from_lookup(secrets::setting)?.map(Arc::new),
         jobs: store,
         files: (ports.files)(),
+        brands: Arc::new(brands_from_env()?),
     })
+}
+
+/// The brands the link pages are drawn in: `EMAIL_BRANDS` (the emails'
+/// own, so a page looks like the email that led to it), else one plain
+/// brand whose portal is `PORTAL_URL`.
+fn brands_from_env() -> Result<peak_email::Brands, lambda_http::Error> {
+    match std::env::var("EMAIL_BRANDS").ok().filter(|v| !v.is_empty()) {
+        Some(json) => {
+            Ok(peak_email::Brands::from_json(&json).map_err(|e| format!("EMAIL_BRANDS: {e}"))?)
+        }
+        None => Ok(peak_api::app::portal_brands(&required("PORTAL_URL")?)),
+    }
 }
 
 /// Where bulk-invite uploads are kept: the `BULK_BUCKET` S3 bucket (or, if

@@ -1,12 +1,19 @@
 //! The development identity provider's Auth0 stand-in for user flows: it
 //! "creates" logins (subject `dev|<user id>`), issues password-change
 //! tickets, and serves the set-password page. When a password is set it
-//! reports back exactly as Auth0 will (by webhook, later): the invited user
-//! becomes active. It keeps no passwords — locally, tokens come from
-//! `peak-local token`.
+//! reports back exactly as Auth0 does (by webhook): the invited user
+//! becomes active; then, as an Auth0 ticket's result URL does, it sends the
+//! person to the tenant's portal — locally the sign-in page of
+//! [`crate::dev_portal`], which checks the password against what this
+//! provider stored (a salted PBKDF2 hash, never the password).
+//!
+//! Its logins live in memory, and in a file of the data folder when the
+//! local run gives it one (`dev-idp-logins.json`), so they survive a
+//! restart as Auth0's would.
 
+use askama::Template;
 use axum::extract::{Form, Query, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use peak_api::AppState;
 use peak_domain::TenantId;
@@ -14,13 +21,20 @@ use peak_domain::identity::{
     IdentityProvider, IdpAccount, IdpError, IdpPage, IdpUserState, new_link_token,
 };
 use peak_domain::user::User;
-use serde::Deserialize;
-use std::collections::HashMap;
+use ring::pbkdf2;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use time::{Duration, OffsetDateTime};
 
 const TICKET_TTL: Duration = Duration::hours(24);
-const MIN_PASSWORD_CHARS: usize = 8;
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// PBKDF2-HMAC-SHA256 rounds: a development stand-in, so fewer than a
+/// production store would use (the tests run unoptimized builds).
+const PBKDF2_ROUNDS: NonZeroU32 = NonZeroU32::new(10_000).expect("non-zero");
+const LOGINS_FILE: &str = "dev-idp-logins.json";
 
 #[derive(Clone)]
 struct Ticket {
@@ -30,21 +44,156 @@ struct Ticket {
     expires_at: OffsetDateTime,
 }
 
+/// One login as this provider keeps it (and writes it to its file).
+#[derive(Clone, Serialize, Deserialize)]
+struct Login {
+    subject: String,
+    email: String,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    blocked: bool,
+    tenant: Option<String>,
+    user_id: Option<String>,
+    /// `salt:hash` (hex), PBKDF2-HMAC-SHA256; `None` until a password is set.
+    password: Option<String>,
+}
+
+impl Login {
+    fn account(&self) -> IdpAccount {
+        IdpAccount {
+            subject: self.subject.clone(),
+            email: self.email.clone(),
+            email_verified: true,
+            given_name: self.given_name.clone(),
+            family_name: self.family_name.clone(),
+            blocked: self.blocked,
+            tenant: self.tenant.clone(),
+            user_id: self.user_id.clone(),
+        }
+    }
+
+    fn from_user(subject: &str, user: &User) -> Self {
+        let state = IdpUserState::of(user);
+        Login {
+            subject: subject.to_owned(),
+            email: state.email,
+            given_name: Some(state.given_name),
+            family_name: Some(state.family_name),
+            blocked: state.blocked,
+            tenant: Some(user.tenant_id.as_str().to_owned()),
+            user_id: Some(user.id.as_str().to_owned()),
+            password: None,
+        }
+    }
+}
+
+fn hash_password(password: &str) -> String {
+    let (salt, _) = new_link_token();
+    let mut out = [0u8; 32];
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        PBKDF2_ROUNDS,
+        salt.as_bytes(),
+        password.as_bytes(),
+        &mut out,
+    );
+    format!("{salt}:{}", hex::encode(out))
+}
+
+fn password_matches(stored: &str, password: &str) -> bool {
+    let Some((salt, hash)) = stored.split_once(':') else {
+        return false;
+    };
+    let Ok(hash) = hex::decode(hash) else {
+        return false;
+    };
+    pbkdf2::verify(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        PBKDF2_ROUNDS,
+        salt.as_bytes(),
+        password.as_bytes(),
+        &hash,
+    )
+    .is_ok()
+}
+
 pub struct LocalIdentityProvider {
     base_url: String,
     tickets: Mutex<HashMap<String, Ticket>>,
-    /// The logins it holds, by subject (in memory: a restart forgets them,
-    /// and reconciliation or the next accept recreates them).
-    accounts: Mutex<std::collections::BTreeMap<String, IdpAccount>>,
+    /// The logins it holds, by subject.
+    logins: Mutex<BTreeMap<String, Login>>,
+    /// Where the logins are kept across restarts (`None`: memory only).
+    file: Option<PathBuf>,
 }
 
 impl LocalIdentityProvider {
+    /// Logins in memory only (the tests).
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
             tickets: Mutex::new(HashMap::new()),
-            accounts: Mutex::new(std::collections::BTreeMap::new()),
+            logins: Mutex::new(BTreeMap::new()),
+            file: None,
         }
+    }
+
+    /// Logins kept in `data_dir/dev-idp-logins.json` as well (the local
+    /// run), read back from it now.
+    pub fn with_data_dir(
+        base_url: impl Into<String>,
+        data_dir: &std::path::Path,
+    ) -> Result<Self, String> {
+        let path = data_dir.join(LOGINS_FILE);
+        let logins: Vec<Login> = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let idp = Self {
+            file: Some(path),
+            ..Self::new(base_url)
+        };
+        *idp.lock_logins() = logins.into_iter().map(|l| (l.subject.clone(), l)).collect();
+        Ok(idp)
+    }
+
+    fn lock_logins(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Login>> {
+        self.logins.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the logins to the file, if there is one (under the lock, so
+    /// writes never interleave).
+    fn save(&self, logins: &BTreeMap<String, Login>) {
+        let Some(path) = &self.file else { return };
+        let all: Vec<&Login> = logins.values().collect();
+        let written = serde_json::to_vec_pretty(&all)
+            .map_err(|e| e.to_string())
+            .and_then(|json| {
+                let tmp = path.with_extension("json.tmp");
+                std::fs::write(&tmp, json)
+                    .and_then(|()| std::fs::rename(&tmp, path))
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "could not keep the dev logins");
+        }
+    }
+
+    /// The login whose email (any case) and password these are, if it may
+    /// sign in (not blocked): its tenant and subject.
+    pub fn check_password(&self, email: &str, password: &str) -> Option<(TenantId, String)> {
+        let logins = self.lock_logins();
+        logins
+            .values()
+            .filter(|l| l.email.eq_ignore_ascii_case(email.trim()) && !l.blocked)
+            .find(|l| {
+                l.password
+                    .as_deref()
+                    .is_some_and(|p| password_matches(p, password))
+            })
+            .and_then(|l| Some((TenantId::parse(l.tenant.as_deref()?)?, l.subject.clone())))
     }
 
     fn take_ticket(&self, ticket: &str) -> Option<Ticket> {
@@ -67,7 +216,7 @@ impl LocalIdentityProvider {
     }
 
     /// Sets the password behind `ticket`, as the page's form does, and
-    /// reports it to the user flows. Returns the subject.
+    /// reports it to the user flows. Returns the tenant and subject.
     pub async fn set_password(
         &self,
         state: &AppState,
@@ -76,14 +225,35 @@ impl LocalIdentityProvider {
     ) -> Result<(TenantId, String), String> {
         if password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(format!(
-                "the password must be at least {MIN_PASSWORD_CHARS} characters"
+                "Choose a password of at least {MIN_PASSWORD_CHARS} characters."
             ));
         }
         let t = self
             .take_ticket(ticket)
-            .ok_or_else(|| "this link is invalid or has expired".to_owned())?;
+            .ok_or_else(|| "This link is invalid or has expired.".to_owned())?;
         let request_id = ulid::Ulid::new().to_string();
-        peak_domain::users::password_was_set(&state.ctx(&request_id), &t.tenant, &t.subject)
+        let ctx = state.ctx(&request_id);
+        // A login this provider never created (a seeded user resetting
+        // their password) is made from the user record, as Auth0 holds
+        // every user's login.
+        let user = ctx
+            .users
+            .find_user_by_subject(&t.tenant, &t.subject)
+            .await
+            .map_err(|e| format!("could not read the user: {e}"))?;
+        {
+            let mut logins = self.lock_logins();
+            let login = match (logins.get_mut(&t.subject), &user) {
+                (Some(l), _) => l,
+                (None, Some(u)) => logins
+                    .entry(t.subject.clone())
+                    .or_insert_with(|| Login::from_user(&t.subject, u)),
+                (None, None) => return Err("This account no longer exists.".to_owned()),
+            };
+            login.password = Some(hash_password(password));
+            self.save(&logins);
+        }
+        peak_domain::users::password_was_set(&ctx, &t.tenant, &t.subject)
             .await
             .map_err(|e| format!("could not activate the user: {e}"))?;
         Ok((t.tenant, t.subject))
@@ -94,61 +264,51 @@ impl LocalIdentityProvider {
 impl IdentityProvider for LocalIdentityProvider {
     async fn ensure_user(&self, user: &User) -> Result<String, IdpError> {
         let subject = format!("dev|{}", user.id);
-        let state = IdpUserState::of(user);
-        let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        accounts
-            .entry(subject.clone())
-            .or_insert_with(|| IdpAccount {
-                subject: subject.clone(),
-                email: state.email,
-                email_verified: true,
-                given_name: Some(state.given_name),
-                family_name: Some(state.family_name),
-                blocked: state.blocked,
-                tenant: Some(user.tenant_id.as_str().to_owned()),
-                user_id: Some(user.id.as_str().to_owned()),
-            });
+        let mut logins = self.lock_logins();
+        if !logins.contains_key(&subject) {
+            logins.insert(subject.clone(), Login::from_user(&subject, user));
+            self.save(&logins);
+        }
         Ok(subject)
     }
 
     async fn update_user(&self, subject: &str, state: &IdpUserState) -> Result<bool, IdpError> {
-        let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(a) = accounts.get_mut(subject) else {
+        let mut logins = self.lock_logins();
+        let Some(l) = logins.get_mut(subject) else {
             return Ok(false);
         };
-        a.email = state.email.clone();
-        a.given_name = Some(state.given_name.clone());
-        a.family_name = Some(state.family_name.clone());
-        a.blocked = state.blocked;
+        l.email = state.email.clone();
+        l.given_name = Some(state.given_name.clone());
+        l.family_name = Some(state.family_name.clone());
+        l.blocked = state.blocked;
+        self.save(&logins);
         Ok(true)
     }
 
     async fn delete_user(&self, subject: &str) -> Result<(), IdpError> {
-        let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        accounts.remove(subject);
+        let mut logins = self.lock_logins();
+        if logins.remove(subject).is_some() {
+            self.save(&logins);
+        }
         Ok(())
     }
 
     async fn get_user(&self, subject: &str) -> Result<Option<IdpAccount>, IdpError> {
-        let accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(accounts.get(subject).cloned())
+        Ok(self.lock_logins().get(subject).map(Login::account))
     }
 
     async fn list_users(&self, page: u32, per_page: u32) -> Result<IdpPage, IdpError> {
-        let accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        let logins = self.lock_logins();
         let per_page = per_page.max(1) as usize;
         let start = page as usize * per_page;
-        let items: Vec<IdpAccount> = accounts
+        let accounts: Vec<IdpAccount> = logins
             .values()
             .skip(start)
             .take(per_page)
-            .cloned()
+            .map(Login::account)
             .collect();
-        let next = (start + per_page < accounts.len()).then_some(page + 1);
-        Ok(IdpPage {
-            accounts: items,
-            next,
-        })
+        let next = (start + per_page < logins.len()).then_some(page + 1);
+        Ok(IdpPage { accounts, next })
     }
 
     async fn password_setup_link(&self, user: &User, subject: &str) -> Result<String, IdpError> {
@@ -183,67 +343,109 @@ pub struct SetPasswordForm {
     password: String,
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+pub type IdpState = (Arc<AppState>, Arc<LocalIdentityProvider>);
+
+#[derive(Template)]
+#[template(path = "dev_idp_set_password.html")]
+struct SetPasswordPage<'a> {
+    f: &'a peak_pages::Frame,
+    first_name: &'a str,
+    ticket: &'a str,
+    min_chars: usize,
+    error: Option<&'a str>,
 }
 
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
-         <body style=\"font-family:sans-serif;max-width:32rem;margin:3rem auto\">\
-         <p><small>peak-users development identity provider (stands in for Auth0)</small></p>\
-         <h1>{t}</h1>{body}</body></html>",
-        t = escape(title)
+#[derive(Template)]
+#[template(path = "dev_message.html")]
+struct MessagePage<'a> {
+    f: &'a peak_pages::Frame,
+    message: &'a str,
+}
+
+/// Which identity provider page this is, beside the brand.
+const NOTE: &str = "Development identity provider: stands in for Auth0's password page";
+
+fn frame(state: &AppState, tenant: Option<&TenantId>, title: &str) -> peak_pages::Frame {
+    let brand = match tenant {
+        Some(t) => state.brands.for_tenant(t),
+        None => state.brands.default_brand(),
+    };
+    peak_pages::Frame::new(brand, title).with_note(NOTE)
+}
+
+fn respond(page: peak_pages::Page) -> Response {
+    page.into_response().into_response()
+}
+
+fn set_password_form(
+    state: &AppState,
+    t: &Ticket,
+    ticket: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let f = frame(state, Some(&t.tenant), "Choose your password");
+    respond(peak_pages::Page::new(
+        status,
+        &f,
+        &SetPasswordPage {
+            f: &f,
+            first_name: &t.first_name,
+            ticket,
+            min_chars: MIN_PASSWORD_CHARS,
+            error,
+        },
     ))
 }
 
-pub type IdpState = (Arc<AppState>, Arc<LocalIdentityProvider>);
+fn link_not_valid(state: &AppState) -> Response {
+    let f = frame(state, None, "This link is not valid");
+    respond(peak_pages::Page::new(
+        StatusCode::BAD_REQUEST,
+        &f,
+        &MessagePage {
+            f: &f,
+            message: "This password link is invalid, was already used, or has expired. \
+                      Ask for a new one: accept your invitation again, or use \
+                      \"forgot password\" on the sign-in page.",
+        },
+    ))
+}
 
 pub async fn set_password_page(
-    State((_, idp)): State<IdpState>,
+    State((state, idp)): State<IdpState>,
     Query(q): Query<TicketQuery>,
 ) -> Response {
     match idp.peek_ticket(&q.ticket) {
-        Some(t) => page(
-            "Set your password",
-            &format!(
-                "<p>Hello {name}, choose a password (at least {MIN_PASSWORD_CHARS} characters).</p>\
-                 <form method=\"post\" action=\"/dev-idp/set-password\">\
-                 <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
-                 <input type=\"password\" name=\"password\" minlength=\"{MIN_PASSWORD_CHARS}\" required autofocus> \
-                 <button type=\"submit\">Set password</button></form>",
-                name = escape(&t.first_name),
-                ticket = escape(&q.ticket),
-            ),
-        )
-        .into_response(),
-        None => (StatusCode::BAD_REQUEST, page("Link not valid", "<p>This link is invalid or has expired.</p>")).into_response(),
+        Some(t) => set_password_form(&state, &t, &q.ticket, None, StatusCode::OK),
+        None => link_not_valid(&state),
     }
 }
 
+/// Sets the password, then sends the person on to their tenant's portal
+/// (`303 See Other`), as an Auth0 ticket's result URL does.
 pub async fn set_password(
     State((state, idp)): State<IdpState>,
     Form(form): Form<SetPasswordForm>,
 ) -> Response {
+    let Some(ticket) = idp.peek_ticket(&form.ticket) else {
+        return link_not_valid(&state);
+    };
     match idp.set_password(&state, &form.ticket, &form.password).await {
-        Ok((tenant, subject)) => page(
-            "Password set",
-            &format!(
-                "<p>Your account is active. (Locally there is no login page; get a token with:)</p>\
-                 <pre>cargo run -q -p peak-local -- token --tenant {} --sub '{}'</pre>",
-                escape(tenant.as_str()),
-                escape(&subject)
-            ),
-        )
-        .into_response(),
-        Err(why) => (
+        Ok((tenant, _)) => {
+            let portal = &state.brands.for_tenant(&tenant).portal_url;
+            respond(peak_pages::see_other(
+                state.brands.for_tenant(&tenant),
+                portal,
+                "Continue to sign in",
+            ))
+        }
+        Err(why) => set_password_form(
+            &state,
+            &ticket,
+            &form.ticket,
+            Some(&why),
             StatusCode::BAD_REQUEST,
-            page("Password not set", &format!("<p>{}</p>", escape(&why))),
-        )
-            .into_response(),
+        ),
     }
 }

@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub mod dev_idp;
+pub mod dev_portal;
 pub mod mailer;
 
 pub use dev_idp::LocalIdentityProvider;
@@ -314,6 +315,29 @@ pub struct StartOptions {
     /// Run bulk-invite jobs in-process, polling this often. Tests leave it
     /// off and run `peak_bulk_jobs::run` themselves.
     pub bulk_jobs_every: Option<std::time::Duration>,
+    /// Each tenant's brand for emails and pages (`EMAIL_BRANDS`); `None`:
+    /// one local brand whose portal is the stand-in at `/dev-portal`.
+    pub brands: Option<peak_email::Brands>,
+    /// Origins whose pages may call the API from a browser
+    /// (`PORTAL_ORIGINS`), answered as the HTTP API's CORS configuration
+    /// answers in AWS.
+    pub portal_origins: peak_api::cors::PortalOrigins,
+    /// Keep the development identity provider's logins (and password
+    /// hashes) in this folder across restarts; `None`: in memory.
+    pub dev_idp_dir: Option<PathBuf>,
+}
+
+/// The brand of the local run when `EMAIL_BRANDS` gives none: its portal is
+/// the sign-in stand-in, so every "sign in" link and footer leads somewhere
+/// a person can use.
+pub fn local_brands(base_url: &str) -> peak_email::Brands {
+    peak_email::Brands::new(peak_email::Brand {
+        name: "Peak Portal".into(),
+        sender: "Peak Portal <no-reply@peak-users.localhost>".into(),
+        reply_to: None,
+        portal_url: format!("{}{}", base_url.trim_end_matches('/'), dev_portal::PATH),
+        accent_color: None,
+    })
 }
 
 /// Starts the server over `stores` with `idp` signing tokens; binds `bind`
@@ -327,7 +351,14 @@ pub async fn start(
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
-    let local_idp = Arc::new(LocalIdentityProvider::new(base.clone()));
+    let local_idp = Arc::new(match &options.dev_idp_dir {
+        Some(dir) => LocalIdentityProvider::with_data_dir(base.clone(), dir)?,
+        None => LocalIdentityProvider::new(base.clone()),
+    });
+    let brands = options
+        .brands
+        .clone()
+        .unwrap_or_else(|| local_brands(&base));
     let verifier = JwtVerifier::new(
         idp.issuer(),
         idp.audience(),
@@ -336,7 +367,7 @@ pub async fn start(
     let settings = UserSettings {
         invitation_url: format!("{base}/invitations"),
         email_verification_url: format!("{base}/email-verifications"),
-        portal_url: base.clone(),
+        portal_url: brands.default_brand().portal_url.clone(),
         ..UserSettings::default()
     };
     let settings = settings.with_invitation_ttls(|k| {
@@ -362,6 +393,7 @@ pub async fn start(
             .files
             .clone()
             .unwrap_or_else(|| Arc::new(peak_bulk_jobs::MemoryFiles::default())),
+        brands: Arc::new(brands),
     });
     let jwks = serde_json::to_value(idp.jwks())?;
     let idp_routes = Router::new()
@@ -370,14 +402,33 @@ pub async fn start(
             get(dev_idp::set_password_page).post(dev_idp::set_password),
         )
         .with_state((state.clone(), local_idp.clone()));
+    let portal_routes = Router::new()
+        .route(
+            dev_portal::PATH,
+            get(dev_portal::sign_in_page).post(dev_portal::sign_in),
+        )
+        .route(
+            &format!("{}/me", dev_portal::PATH),
+            get(dev_portal::me_page),
+        )
+        .route(
+            &format!("{}/sign-out", dev_portal::PATH),
+            axum::routing::post(dev_portal::sign_out),
+        )
+        .with_state((state.clone(), local_idp.clone(), idp.clone()));
+    let api = Api {
+        state: state.clone(),
+        cors: Arc::new(options.portal_origins.clone()),
+    };
     let app = Router::new()
         .route(
             "/.well-known/jwks.json",
             get(move || async move { axum::Json(jwks) }),
         )
         .fallback(serve_api)
-        .with_state(state.clone())
-        .merge(idp_routes);
+        .with_state(api)
+        .merge(idp_routes)
+        .merge(portal_routes);
     let (tx, rx) = oneshot::channel::<()>();
     let mut tasks = vec![tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -450,9 +501,35 @@ fn spawn_bulk_runner(
     })
 }
 
+/// What the API routes are served with.
+#[derive(Clone)]
+struct Api {
+    state: Arc<AppState>,
+    cors: Arc<peak_api::cors::PortalOrigins>,
+}
+
 /// Turns the local HTTP request into the `lambda_http::Request` API Gateway
-/// would deliver, and the handler's response back.
-async fn serve_api(State(state): State<Arc<AppState>>, req: AxumRequest) -> AxumResponse {
+/// would deliver, and the handler's response back; answers CORS as the
+/// HTTP API does (preflights itself, before any route or authorizer).
+async fn serve_api(State(api): State<Api>, req: AxumRequest) -> AxumResponse {
+    let origin = req
+        .headers()
+        .get(http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_owned);
+    if peak_api::cors::is_preflight(req.method(), req.headers()) {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        resp.headers_mut()
+            .extend(api.cors.preflight(origin.as_deref()));
+        return resp;
+    }
+    let mut resp = serve_route(&api.state, req).await;
+    resp.headers_mut()
+        .extend(api.cors.response(origin.as_deref()));
+    resp
+}
+
+async fn serve_route(state: &AppState, req: AxumRequest) -> AxumResponse {
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
@@ -468,7 +545,7 @@ async fn serve_api(State(state): State<Arc<AppState>>, req: AxumRequest) -> Axum
             Err(e) => Body::Binary(e.into_bytes()),
         }
     };
-    let response = peak_api::handle(&state, http::Request::from_parts(parts, body)).await;
+    let response = peak_api::handle(state, http::Request::from_parts(parts, body)).await;
     let (parts, body) = response.into_parts();
     let bytes: Vec<u8> = match body {
         Body::Text(t) => t.into_bytes(),

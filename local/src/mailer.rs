@@ -4,12 +4,11 @@
 //! client) and announced on the console with its links; `MAIL_SENDER=ses`
 //! sends through SES instead (`SES_ENDPOINT` for moto, see scripts/moto.sh).
 //!
-//! Brands: `EMAIL_BRANDS` (JSON, see `peak_email::Brands::from_json`), else
-//! one local brand whose portal is this server.
+//! Brands: those of the server's state (`EMAIL_BRANDS`, else one local
+//! brand whose portal is the sign-in stand-in).
 
 use peak_api::AppState;
 use peak_domain::identity::IdentityProvider;
-use peak_email::{Brand, Brands};
 use peak_mailer::{EmailSender, EmlFolderSender, Mailer, RateLimiter, SesSender};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,13 +24,7 @@ pub fn spawn_console_mailer(
     mail_dir: PathBuf,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let brands = match local_brands(&state.settings.portal_url) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "EMAIL_BRANDS is not valid: the mailer is off");
-                return;
-            }
-        };
+        let brands = state.brands.as_ref().clone();
         let use_ses = std::env::var("MAIL_SENDER").is_ok_and(|v| v.eq_ignore_ascii_case("ses"));
         let (sender, rate): (Arc<dyn EmailSender>, RateLimiter) = if use_ses {
             (
@@ -52,16 +45,4 @@ pub fn spawn_console_mailer(
             tokio::time::sleep(POLL_EVERY).await;
         }
     })
-}
-
-fn local_brands(portal_url: &str) -> Result<Brands, String> {
-    match std::env::var("EMAIL_BRANDS") {
-        Ok(json) if !json.trim().is_empty() => Brands::from_json(&json),
-        _ => Ok(Brands::new(Brand {
-            name: "Peak Portal".into(),
-            sender: "Peak Portal <no-reply@peak-users.localhost>".into(),
-            reply_to: None,
-            portal_url: portal_url.to_owned(),
-        })),
-    }
 }

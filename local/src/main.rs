@@ -87,6 +87,17 @@ async fn serve(config: Config) -> Result<(), peak_local::BoxError> {
             config.data_dir.join("uploads"),
         ))),
         bulk_jobs_every: Some(Duration::from_millis(500)),
+        brands: match std::env::var("EMAIL_BRANDS") {
+            Ok(json) if !json.trim().is_empty() => Some(
+                peak_email::Brands::from_json(&json).map_err(|e| format!("EMAIL_BRANDS: {e}"))?,
+            ),
+            _ => None,
+        },
+        portal_origins: peak_api::cors::PortalOrigins::parse(
+            &std::env::var("PORTAL_ORIGINS").unwrap_or_default(),
+        )
+        .map_err(|e| format!("PORTAL_ORIGINS: {e}"))?,
+        dev_idp_dir: Some(config.data_dir.clone()),
     };
     let running = start(config.bind, stores, Arc::clone(&idp), options).await?;
     println!(

@@ -33,6 +33,23 @@ pub struct AppState {
     pub jobs: Arc<dyn peak_domain::ports::JobStore>,
     /// Uploaded files (S3 in AWS, a folder locally).
     pub files: Arc<dyn peak_domain::ports::FileStore>,
+    /// Each tenant's brand (name, colour, portal URL): the pages our links
+    /// open look like the emails that carried them.
+    pub brands: Arc<peak_email::Brands>,
+}
+
+/// Brands for a deployment that configures none (`EMAIL_BRANDS` unset in
+/// a function that shows pages, the benchmarks, the event tests): every
+/// tenant's pages are "Customer portal", linking to `portal_url`. Such
+/// brands send no email (no sender).
+pub fn portal_brands(portal_url: &str) -> peak_email::Brands {
+    peak_email::Brands::new(peak_email::Brand {
+        name: "Customer portal".into(),
+        sender: String::new(),
+        reply_to: None,
+        portal_url: portal_url.to_owned(),
+        accent_color: None,
+    })
 }
 
 impl AppState {

@@ -172,10 +172,10 @@ macro_rules! routes {
 }
 
 routes! {
-    public ViewInvitation |c| handlers::public::view_invitation(&c.ctx(), &c.token).await;
-    public AcceptInvitation |c| handlers::public::accept_invitation(&c.ctx(), c.state, &c.token).await;
-    public ViewEmailVerification |c| handlers::public::view_email_verification(&c.token);
-    public ConfirmEmailVerification |c| handlers::public::confirm_email(&c.ctx(), &c.token).await;
+    public ViewInvitation |c| handlers::public::view_invitation(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
+    public AcceptInvitation |c| handlers::public::accept_invitation(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
+    public ViewEmailVerification |c| handlers::public::view_email_verification(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
+    public ConfirmEmailVerification |c| handlers::public::confirm_email(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
     public RequestPasswordReset |c| handlers::public::request_password_reset(&c.ctx(), &c.req).await;
     public Auth0Webhook |c| handlers::webhooks::auth0(&c.ctx(), c.state, &c.req).await;
     public OpenApi |_c| Ok(handlers::json(http::StatusCode::OK, &crate::openapi::document()));

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod cors;
 pub mod dispatch;
 mod handlers;
 mod idempotency;

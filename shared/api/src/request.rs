@@ -196,3 +196,79 @@ pub fn request_id(req: &Request) -> String {
         .map(str::to_owned)
         .unwrap_or_else(|| ulid::Ulid::new().to_string())
 }
+
+/// Whether the client prefers an HTML page to JSON: `text/html` ranks
+/// strictly higher in `Accept` than `application/json` does (a browser's
+/// navigation: `text/html,…,*/*;q=0.8`). No `Accept`, `*/*` (curl) or a
+/// tie answers JSON, the API's default.
+pub fn wants_html(req: &Request) -> bool {
+    let accept = req
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    accept_quality(&accept, "text", "html") > accept_quality(&accept, "application", "json")
+}
+
+/// The quality `accept` gives `kind/sub`: that of its most specific
+/// matching range (RFC 9110 §12.5.1), 0 when none matches.
+fn accept_quality(accept: &str, kind: &str, sub: &str) -> f32 {
+    let mut best: Option<(u8, f32)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let Some((k, s)) = parts.next().and_then(|m| m.trim().split_once('/')) else {
+            continue;
+        };
+        let specificity = match (k.trim(), s.trim()) {
+            ("*", "*") => 0,
+            (k, "*") if k.eq_ignore_ascii_case(kind) => 1,
+            (k, s) if k.eq_ignore_ascii_case(kind) && s.eq_ignore_ascii_case(sub) => 2,
+            _ => continue,
+        };
+        let q = parts
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+            .and_then(|(_, v)| v.trim().parse::<f32>().ok())
+            .unwrap_or(1.0)
+            .clamp(0.0, 1.0);
+        if best.is_none_or(|(s, _)| specificity > s) {
+            best = Some((specificity, q));
+        }
+    }
+    best.map_or(0.0, |(_, q)| q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepting(accept: Option<&str>) -> Request {
+        let mut b = http::Request::builder().uri("/invitations/x");
+        if let Some(a) = accept {
+            b = b.header(header::ACCEPT, a);
+        }
+        b.body(Body::Empty).expect("request")
+    }
+
+    #[test]
+    fn browsers_get_html_and_api_clients_json() {
+        let html = |a| wants_html(&accepting(a));
+        // Chromium's and Firefox's navigation Accept headers.
+        assert!(html(Some(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
+        )));
+        assert!(html(Some(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        )));
+        assert!(!html(None), "no Accept: JSON");
+        assert!(!html(Some("*/*")), "curl: JSON");
+        assert!(!html(Some("application/json")));
+        assert!(!html(Some("text/html, application/json")), "a tie: JSON");
+        assert!(!html(Some("text/html;q=0.5, application/json")));
+        assert!(html(Some("text/html, application/json;q=0.9")));
+        assert!(!html(Some("text/html;q=0")));
+        assert!(html(Some("text/*")));
+    }
+}

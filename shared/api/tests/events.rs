@@ -182,6 +182,7 @@ async fn harness() -> Harness {
             })),
             jobs: store.clone(),
             files: Arc::new(peak_bulk_jobs::MemoryFiles::default()),
+            brands: Arc::new(peak_api::app::portal_brands("https://portal.example")),
         },
         idp,
         store,

@@ -896,62 +896,145 @@ pub async fn revoke_invitation(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Res
     Ok(next)
 }
 
+/// Where an invitation link stands when someone opens it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Usable: accepting it leads to the password page (also after an
+    /// accept whose password was never set).
+    Pending,
+    /// Past its date: the invitee asks for a new one.
+    Expired,
+    /// Withdrawn by an administrator.
+    Revoked,
+    /// Accepted and the password set: the invitee signs in instead.
+    Used,
+}
+
+impl LinkState {
+    /// What accepting a link in this state answers: `None` when it works.
+    pub fn refusal(self) -> Option<Error> {
+        match self {
+            LinkState::Pending => None,
+            LinkState::Revoked => Some(Error::Gone {
+                code: "invitation_revoked",
+                detail: "this invitation was revoked; ask your administrator for a new one".into(),
+            }),
+            LinkState::Used => Some(Error::Gone {
+                code: "invitation_used",
+                detail: "this invitation was already used; sign in with your email and password"
+                    .into(),
+            }),
+            LinkState::Expired => Some(Error::Gone {
+                code: "invitation_expired",
+                detail: "this invitation has expired; ask your administrator to send a new one"
+                    .into(),
+            }),
+        }
+    }
+}
+
 /// What an invitation link shows before anyone acts on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvitationView {
     pub tenant: TenantId,
+    pub state: LinkState,
     pub first_name: String,
     pub masked_email: String,
     pub expires_at: OffsetDateTime,
+    /// Who sent the invitation (the newest invite or resend), while they
+    /// are an active user of the tenant; `None` otherwise, and for a used
+    /// link (nobody needs to be asked for anything).
+    pub inviter_name: Option<String>,
 }
 
-async fn invitation_user(ctx: &Ctx<'_>, token: &str) -> Result<User, Error> {
+fn link_state(user: &User, inv: &Invitation, now: OffsetDateTime) -> LinkState {
+    match inv.state {
+        InvitationState::Revoked => LinkState::Revoked,
+        InvitationState::Accepted if user.status != UserStatus::Invited => LinkState::Used,
+        InvitationState::Pending if inv.is_expired(now) => LinkState::Expired,
+        _ => LinkState::Pending,
+    }
+}
+
+/// The user whose current invitation link this is (a replaced link finds
+/// nobody).
+async fn invitation_holder(ctx: &Ctx<'_>, token: &str) -> Result<Option<User>, Error> {
     if token.is_empty() || token.len() > 128 {
-        return Err(invitation_not_found());
+        return Ok(None);
     }
     let user = ctx
         .users
         .find_user_by_invitation(&hash_link_token(token))
         .await
-        .map_err(store_err)?
+        .map_err(store_err)?;
+    Ok(user.filter(|u| u.invitation.is_some()))
+}
+
+async fn invitation_user(ctx: &Ctx<'_>, token: &str) -> Result<User, Error> {
+    let user = invitation_holder(ctx, token)
+        .await?
         .ok_or_else(invitation_not_found)?;
-    let inv = user.invitation.as_ref().ok_or_else(invitation_not_found)?;
-    match inv.state {
-        InvitationState::Revoked => Err(Error::Gone {
-            code: "invitation_revoked",
-            detail: "this invitation was revoked; ask your administrator for a new one".into(),
-        }),
-        InvitationState::Accepted if user.status != UserStatus::Invited => Err(Error::Gone {
-            code: "invitation_used",
-            detail: "this invitation was already used; sign in with your email and password".into(),
-        }),
-        InvitationState::Pending if inv.is_expired(ctx.now) => Err(Error::Gone {
-            code: "invitation_expired",
-            detail: "this invitation has expired; ask your administrator to send a new one".into(),
-        }),
-        _ => Ok(user),
+    let state = user
+        .invitation
+        .as_ref()
+        .map_or(LinkState::Pending, |inv| link_state(&user, inv, ctx.now));
+    match state.refusal() {
+        Some(e) => Err(e),
+        None => Ok(user),
     }
 }
 
 /// Unknown, or replaced by a newer link: the same answer for both.
-fn invitation_not_found() -> Error {
+pub fn invitation_not_found() -> Error {
     Error::NotFound("invitation")
 }
 
+/// The name of who sent the user's invitation, from the audit trail (the
+/// newest invite, re-invite or resend), if they are still an active user.
+/// Best effort: a failed lookup shows no name rather than no page.
+async fn inviter_name(ctx: &Ctx<'_>, user: &User) -> Option<String> {
+    let events = ctx
+        .users
+        .list_audit(&user.tenant_id, Some(&user.id), &PageRequest::first(25))
+        .await
+        .ok()?;
+    let actor = events
+        .items
+        .iter()
+        .find(|e| {
+            matches!(
+                e.action.as_str(),
+                "user.invited" | "user.reinvited" | "invitation.resent"
+            )
+        })
+        .and_then(|e| UserId::parse(&e.actor))?;
+    let inviter = ctx.users.get_user(&user.tenant_id, &actor).await.ok()??;
+    (inviter.status == UserStatus::Active).then(|| inviter.full_name())
+}
+
 /// Opening the link: reads only, so a mail scanner following it consumes
-/// nothing.
-pub async fn view_invitation(ctx: &Ctx<'_>, token: &str) -> Result<InvitationView, Error> {
-    let user = invitation_user(ctx, token).await?;
-    Ok(InvitationView {
+/// nothing. `None`: no such link (never issued, or replaced by a newer
+/// one) — one answer for both, so it reveals nothing.
+pub async fn view_invitation(ctx: &Ctx<'_>, token: &str) -> Result<Option<InvitationView>, Error> {
+    let Some(user) = invitation_holder(ctx, token).await? else {
+        return Ok(None);
+    };
+    let Some(inv) = user.invitation.as_ref() else {
+        return Ok(None);
+    };
+    let state = link_state(&user, inv, ctx.now);
+    let inviter_name = match state {
+        LinkState::Used => None,
+        _ => inviter_name(ctx, &user).await,
+    };
+    Ok(Some(InvitationView {
         tenant: user.tenant_id.clone(),
+        state,
         first_name: user.first_name.as_str().to_owned(),
         masked_email: user.email.masked(),
-        expires_at: user
-            .invitation
-            .as_ref()
-            .map(|i| i.expires_at)
-            .unwrap_or(ctx.now),
-    })
+        expires_at: inv.expires_at,
+        inviter_name,
+    }))
 }
 
 /// Accepting (an explicit POST): creates or finds the login at the identity
@@ -1426,8 +1509,52 @@ pub async fn edit_self(
         })
 }
 
-/// Following the link sent to a new address makes it the login email.
-pub async fn verify_email(ctx: &Ctx<'_>, token: &str) -> Result<User, Error> {
+/// Where an email-change link stands when someone opens it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationState {
+    Pending,
+    Expired,
+}
+
+/// What an email-change link shows before anyone confirms it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailVerificationView {
+    pub tenant: TenantId,
+    pub state: VerificationState,
+    pub first_name: String,
+    /// The address that becomes the login email, masked.
+    pub new_email_masked: String,
+    pub expires_at: OffsetDateTime,
+}
+
+impl VerificationState {
+    /// What confirming answers in this state: `None` when it works.
+    pub fn refusal(self) -> Option<Error> {
+        match self {
+            VerificationState::Pending => None,
+            VerificationState::Expired => Some(Error::Gone {
+                code: "verification_expired",
+                detail: "this link has expired; change your email again to get a new one".into(),
+            }),
+        }
+    }
+}
+
+/// The tenant an email-change link names (the token carries it in the
+/// clear, so naming it reveals nothing the link does not).
+pub fn email_verification_tenant(token: &str) -> Option<TenantId> {
+    TenantId::parse(token.split('.').next()?)
+}
+
+fn verification_used() -> Error {
+    Error::Gone {
+        code: "verification_used",
+        detail: "this link was already used or replaced".into(),
+    }
+}
+
+/// The user and the pending change this link confirms, whatever its expiry.
+async fn verification_target(ctx: &Ctx<'_>, token: &str) -> Result<(User, PendingEmail), Error> {
     let mut parts = token.splitn(3, '.');
     let (Some(t), Some(u), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(Error::NotFound("email verification"));
@@ -1442,25 +1569,47 @@ pub async fn verify_email(ctx: &Ctx<'_>, token: &str) -> Result<User, Error> {
         .map_err(store_err)?
         .ok_or(Error::NotFound("email verification"))?;
     let Some(pending) = current.pending_email.clone() else {
-        return Err(Error::Gone {
-            code: "verification_used",
-            detail: "this link was already used or replaced".into(),
-        });
+        return Err(verification_used());
     };
     if !constant_time_eq(
         pending.token_hash.as_bytes(),
         hash_link_token(token.rsplit('.').next().unwrap_or("")).as_bytes(),
     ) {
-        return Err(Error::Gone {
-            code: "verification_used",
-            detail: "this link was already used or replaced".into(),
-        });
+        return Err(verification_used());
     }
-    if ctx.now >= pending.expires_at {
-        return Err(Error::Gone {
-            code: "verification_expired",
-            detail: "this link has expired; change your email again to get a new one".into(),
-        });
+    Ok((current, pending))
+}
+
+fn verification_state(pending: &PendingEmail, now: OffsetDateTime) -> VerificationState {
+    if now >= pending.expires_at {
+        VerificationState::Expired
+    } else {
+        VerificationState::Pending
+    }
+}
+
+/// Opening the link sent to a new address: reads only (mail scanners
+/// follow links). A link that is unknown, used or replaced is an error, as
+/// confirming it would be; an expired one is shown as expired.
+pub async fn view_email_verification(
+    ctx: &Ctx<'_>,
+    token: &str,
+) -> Result<EmailVerificationView, Error> {
+    let (user, pending) = verification_target(ctx, token).await?;
+    Ok(EmailVerificationView {
+        tenant: user.tenant_id.clone(),
+        state: verification_state(&pending, ctx.now),
+        first_name: user.first_name.as_str().to_owned(),
+        new_email_masked: pending.email.masked(),
+        expires_at: pending.expires_at,
+    })
+}
+
+/// Following the link sent to a new address makes it the login email.
+pub async fn verify_email(ctx: &Ctx<'_>, token: &str) -> Result<User, Error> {
+    let (current, pending) = verification_target(ctx, token).await?;
+    if let Some(refused) = verification_state(&pending, ctx.now).refusal() {
+        return Err(refused);
     }
     let mut next = bump(&current, ctx.now);
     next.email = pending.email;

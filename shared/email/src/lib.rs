@@ -30,6 +30,40 @@ pub struct Brand {
     pub reply_to: Option<String>,
     /// The portal's base URL; every link in an email is absolute to it.
     pub portal_url: String,
+    /// The colour of buttons and links (`#rrggbb`), in emails and on the
+    /// pages their links open; white text on it must be readable (WCAG AA,
+    /// contrast at least 4.5:1). Default [`DEFAULT_ACCENT`].
+    #[serde(default)]
+    pub accent_color: Option<String>,
+}
+
+/// The accent colour of a brand that names none.
+pub const DEFAULT_ACCENT: &str = "#1f4fd1";
+
+impl Brand {
+    /// The brand's accent colour (checked when the brands were read).
+    pub fn accent(&self) -> &str {
+        self.accent_color.as_deref().unwrap_or(DEFAULT_ACCENT)
+    }
+}
+
+/// The contrast ratio of white against `#rrggbb` (WCAG 2 relative
+/// luminance); `None` when it is not such a colour.
+pub fn contrast_with_white(hex: &str) -> Option<f64> {
+    let digits = hex.strip_prefix('#').filter(|d| d.len() == 6)?;
+    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let channel = |i: usize| -> Option<f64> {
+        let c = f64::from(u8::from_str_radix(&digits[i..i + 2], 16).ok()?) / 255.0;
+        Some(if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        })
+    };
+    let l = 0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?;
+    Some(1.05 / (l + 0.05))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,10 +140,11 @@ impl Brands {
 
     /// Reads `{"default": {brand}, "tenants": {"acme": {brand}, ...}}`
     /// (`tenants` optional), where a brand is `{"name", "sender",
-    /// "reply_to"?, "portal_url"}`. Refuses unknown keys, tenant ids that are
-    /// not tenant ids, and brands with an empty name or sender or a portal
-    /// URL that is not absolute http(s), so that a bad configuration fails
-    /// at start rather than at the first send.
+    /// "reply_to"?, "portal_url", "accent_color"?}`. Refuses unknown keys,
+    /// tenant ids that are not tenant ids, and brands with an empty name or
+    /// sender, a portal URL that is not absolute http(s), or an accent
+    /// colour white text cannot be read on, so that a bad configuration
+    /// fails at start rather than at the first send.
     pub fn from_json(json: &str) -> Result<Brands, String> {
         let file: BrandsFile =
             serde_json::from_str(json).map_err(|e| format!("email brands: {e}"))?;
@@ -141,6 +176,22 @@ fn check_brand(at: &str, brand: &Brand) -> Result<(), String> {
             "email brands: {at}.portal_url is not an absolute http(s) URL"
         ));
     }
+    if let Some(accent) = &brand.accent_color {
+        match contrast_with_white(accent) {
+            None => {
+                return Err(format!(
+                    "email brands: {at}.accent_color is not a #rrggbb colour"
+                ));
+            }
+            Some(ratio) if ratio < 4.5 => {
+                return Err(format!(
+                    "email brands: {at}.accent_color {accent} is too light for white text \
+                     (contrast {ratio:.1}:1, at least 4.5:1 needed)"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     Ok(())
 }
 
@@ -165,6 +216,7 @@ pub fn render(
         Ok(Common {
             subject,
             brand: brand.name.clone(),
+            accent: brand.accent().to_owned(),
             portal_url: brand.portal_url.clone(),
             first_name: data.str("first_name")?.to_owned(),
         })
@@ -320,6 +372,7 @@ fn date_in_words(field: &'static str, rfc3339: &str) -> Result<String, RenderErr
 struct Common {
     subject: String,
     brand: String,
+    accent: String,
     portal_url: String,
     first_name: String,
 }
@@ -430,6 +483,28 @@ mod tests {
         assert_eq!(r("invite/abc"), Err(RenderError::BadLink("link")));
         assert_eq!(r("javascript:alert(1)"), Err(RenderError::BadLink("link")));
         assert_eq!(r(""), Err(RenderError::BadLink("link")));
+    }
+
+    #[test]
+    fn accent_colours_must_carry_white_text() {
+        // White on the default blue reads; on yellow it does not.
+        assert!(contrast_with_white(DEFAULT_ACCENT).unwrap() >= 4.5);
+        assert!(contrast_with_white("#ffd400").unwrap() < 4.5);
+        assert_eq!(
+            contrast_with_white("#000000").map(|r| r.round()),
+            Some(21.0)
+        );
+        assert_eq!(contrast_with_white("1f4fd1"), None);
+        assert_eq!(contrast_with_white("#1f4fdz"), None);
+        let brands = |accent: &str| {
+            Brands::from_json(&format!(
+                r#"{{"default": {{"name": "P", "sender": "p@x.example",
+                    "portal_url": "https://p.example", "accent_color": "{accent}"}}}}"#
+            ))
+        };
+        assert!(brands("#0b6e4f").is_ok());
+        assert!(brands("#ffd400").unwrap_err().contains("too light"));
+        assert!(brands("red").unwrap_err().contains("#rrggbb"));
     }
 
     #[test]

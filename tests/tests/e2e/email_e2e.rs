@@ -63,6 +63,7 @@ async fn invitation_email_over_ses(app: TestApp) {
         sender: format!("Acme Portal <{FROM}>"),
         reply_to: None,
         portal_url: app.running.url(),
+        accent_color: None,
     });
     let mailer = Mailer::new(
         app.stores.users.clone(),

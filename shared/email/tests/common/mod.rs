@@ -21,6 +21,7 @@ pub fn brand() -> Brand {
         sender: "Acme Portal <no-reply@acme.example>".into(),
         reply_to: Some("support@acme.example".into()),
         portal_url: PORTAL.into(),
+        accent_color: None,
     }
 }
 

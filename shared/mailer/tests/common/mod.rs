@@ -89,6 +89,7 @@ pub fn brand(sender: &str) -> Brand {
         sender: sender.into(),
         reply_to: Some("support@acme.example".into()),
         portal_url: "https://portal.acme.example".into(),
+        accent_color: None,
     }
 }
 
