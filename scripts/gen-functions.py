@@ -73,8 +73,15 @@ SECRET_POLICY = """            - Effect: Allow
 """
 BULK_ENV = """          BULK_BUCKET: !Ref BulkBucket
 """
+# The functions that answer a browser with a page draw it in the tenant's
+# brand (the emails' brands: a page looks like the email that led to it).
+BRANDS_ENV = """          EMAIL_BRANDS: !Ref EmailBrands
+"""
 ENV = {
-    "invitation-accept": AUTH0_ENV,
+    "invitation-view": BRANDS_ENV,
+    "invitation-accept": BRANDS_ENV + AUTH0_ENV,
+    "email-verification-view": BRANDS_ENV,
+    "email-verification-confirm": BRANDS_ENV,
     "auth0-webhook": AUTH0_ENV + WEBHOOK_ENV,
     "bulk-invite-upload": BULK_ENV,
     "bulk-invite-create": BULK_ENV,
@@ -94,7 +101,8 @@ QUERY = ["dynamodb:Query"]
 ACTIONS = {
     "openapi": [],
     "profile-catalogue": READ, "profile-get": READ, "user-get": READ, "me-get": READ,
-    "invitation-view": READ, "email-verification-view": READ,
+    # The invitation page names the inviter: the audit trail says who.
+    "invitation-view": READ + QUERY, "email-verification-view": READ,
     "profile-list": READ + QUERY, "user-list": READ + QUERY,
     "user-audit": READ + QUERY, "tenant-audit": READ + QUERY,
     "user-delete": WRITE + QUERY,
@@ -212,7 +220,10 @@ def main():
     end = s.index("\nOutputs:\n")
     out = """  # HTTP API with Auth0 as the JWT authorizer on every authenticated route;
   # public routes (invitation and verification links, the signed-out reset)
-  # opt out with Authorizer: NONE. Generated: scripts/gen-functions.py.
+  # opt out with Authorizer: NONE. Portal frontends call it from their own
+  # origins (PortalOrigins); API Gateway answers their preflights itself.
+  # The CORS lists equal peak_api::cors (a template test checks).
+  # Generated: scripts/gen-functions.py.
   #
   # Throttling: every route shares the stage's limits (DefaultRouteSettings,
   # below the account's); each public route, which anyone can call without a
@@ -224,6 +235,13 @@ def main():
     Type: AWS::Serverless::HttpApi
     Properties:
       StageName: $default
+      CorsConfiguration:
+        AllowOrigins: !Ref PortalOrigins
+        AllowMethods: [GET, POST, PATCH, DELETE]
+        AllowHeaders: [authorization, content-type, if-match, idempotency-key]
+        ExposeHeaders: [etag, location, x-request-id, retry-after]
+        MaxAge: 600
+        AllowCredentials: false
       DefaultRouteSettings:
         ThrottlingBurstLimit: !Ref ApiThrottleBurstLimit
         ThrottlingRateLimit: !Ref ApiThrottleRateLimit

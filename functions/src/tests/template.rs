@@ -451,3 +451,63 @@ fn each_binary_links_its_own_handlers_and_only_the_ports_it_is_configured_for() 
         );
     }
 }
+
+/// What works locally works in AWS: the HTTP API's CORS configuration is
+/// the one the local run answers with (`peak_api::cors`), its origins come
+/// from the `PortalOrigins` parameter, and nothing allows credentials (so
+/// no origin can be a wildcard with them).
+#[test]
+fn cors_configuration_equals_the_local_runs() {
+    use peak_api::cors;
+    let t = template();
+    let c = &t["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
+    let list = |key: &str| -> Vec<String> {
+        c[key]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("CorsConfiguration.{key} is a list"))
+            .iter()
+            .map(|v| v.as_str().expect("string").to_owned())
+            .collect()
+    };
+    assert_eq!(list("AllowMethods"), cors::ALLOW_METHODS);
+    assert_eq!(list("AllowHeaders"), cors::ALLOW_HEADERS);
+    assert_eq!(list("ExposeHeaders"), cors::EXPOSE_HEADERS);
+    assert_eq!(c["MaxAge"].as_u64(), Some(u64::from(cors::MAX_AGE_SECS)));
+    assert_eq!(c["AllowCredentials"].as_bool(), Some(false));
+    assert_eq!(reference(&c["AllowOrigins"]), Some("PortalOrigins"));
+    let param = &t["Parameters"]["PortalOrigins"];
+    assert_eq!(param["Type"].as_str(), Some("CommaDelimitedList"));
+    // Each origin is scheme://host[:port]: `*` matches none.
+    assert_eq!(
+        param["AllowedPattern"].as_str(),
+        Some("https?://[A-Za-z0-9.-]+(:[0-9]+)?")
+    );
+}
+
+/// The name a `!Ref` refers to.
+fn reference(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
+        _ => None,
+    }
+}
+
+/// A page looks like the email that led to it: every function that answers
+/// a browser with a page gets the brands.
+#[test]
+fn functions_that_show_pages_get_the_brands() {
+    let t = template();
+    for resource in [
+        "InvitationViewFunction",
+        "InvitationAcceptFunction",
+        "EmailVerificationViewFunction",
+        "EmailVerificationConfirmFunction",
+    ] {
+        let vars = &t["Resources"][resource]["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            reference(&vars["EMAIL_BRANDS"]),
+            Some("EmailBrands"),
+            "{resource}"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 
 mod auth0_sync;
 mod auth0_webhooks;
+mod browser;
 mod bulk_invites;
 mod delegated_admin;
 mod delegation;
