@@ -449,3 +449,65 @@ pub async fn set_password(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(subject: &str, email: &str, password: Option<&str>) -> Login {
+        Login {
+            subject: subject.into(),
+            email: email.into(),
+            given_name: Some("Ada".into()),
+            family_name: Some("Lovelace".into()),
+            blocked: false,
+            tenant: Some("demo".into()),
+            user_id: None,
+            password: password.map(hash_password),
+        }
+    }
+
+    #[test]
+    fn passwords_are_checked_against_salted_hashes_kept_across_restarts() {
+        let dir = std::env::temp_dir().join(format!("dev-idp-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let idp = LocalIdentityProvider::with_data_dir("http://x", &dir).unwrap();
+        {
+            let mut logins = idp.lock_logins();
+            logins.insert(
+                "dev|a".into(),
+                login("dev|a", "Ada@Example.com", Some("correct horse")),
+            );
+            logins.insert("dev|b".into(), login("dev|b", "bob@example.com", None));
+            idp.save(&logins);
+        }
+        let file = std::fs::read_to_string(dir.join(LOGINS_FILE)).unwrap();
+        assert!(
+            !file.contains("correct horse"),
+            "the password itself is never kept"
+        );
+
+        let again = LocalIdentityProvider::with_data_dir("http://x", &dir).unwrap();
+        let demo = TenantId::parse("demo").unwrap();
+        assert_eq!(
+            again.check_password("ada@example.com", "correct horse"),
+            Some((demo, "dev|a".to_owned()))
+        );
+        assert_eq!(
+            again.check_password("ada@example.com", "correct horsE"),
+            None
+        );
+        assert_eq!(
+            again.check_password("bob@example.com", ""),
+            None,
+            "no password set"
+        );
+        again.lock_logins().get_mut("dev|a").unwrap().blocked = true;
+        assert_eq!(
+            again.check_password("ada@example.com", "correct horse"),
+            None,
+            "a blocked login cannot sign in"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
