@@ -144,7 +144,8 @@ impl Report {
         self.file_error = Some(error.into());
     }
 
-    /// `row,email,outcome,column,reason`: the file error first (if any),
+    /// `row,email,outcome,column,code,reason` (the job's report has the
+    /// same columns): the file error first (if any),
     /// then one line per issue (one line for a row without issues).
     pub fn write_csv<W: Write>(&self, out: W) -> io::Result<()> {
         let mut w = ReportWriter::new(out)?;
@@ -165,7 +166,7 @@ pub struct ReportWriter<W: Write> {
 }
 
 impl<W: Write> ReportWriter<W> {
-    pub const HEADER: [&'static str; 5] = ["row", "email", "outcome", "column", "reason"];
+    pub const HEADER: [&'static str; 6] = ["row", "email", "outcome", "column", "code", "reason"];
 
     /// Writes the header line.
     pub fn new(out: W) -> io::Result<Self> {
@@ -183,7 +184,7 @@ impl<W: Write> ReportWriter<W> {
         self.counts.add(e.outcome);
         let row = e.row.to_string();
         if e.issues.is_empty() {
-            return self.line(&row, &e.email, e.outcome.as_str(), "", "");
+            return self.line(&row, &e.email, e.outcome.as_str(), "", "", "");
         }
         for i in &e.issues {
             self.line(
@@ -191,6 +192,7 @@ impl<W: Write> ReportWriter<W> {
                 &e.email,
                 e.outcome.as_str(),
                 i.column.as_deref().unwrap_or(""),
+                i.code,
                 &i.reason,
             )?;
         }
@@ -198,7 +200,7 @@ impl<W: Write> ReportWriter<W> {
     }
 
     pub fn write_file_error(&mut self, f: &FileFailure) -> io::Result<()> {
-        self.line("", "", Outcome::Failed.as_str(), "", &f.reason)
+        self.line("", "", Outcome::Failed.as_str(), "", f.code, &f.reason)
     }
 
     fn line(
@@ -207,9 +209,10 @@ impl<W: Write> ReportWriter<W> {
         email: &str,
         outcome: &str,
         column: &str,
+        code: &str,
         reason: &str,
     ) -> io::Result<()> {
-        let fields = [row, email, outcome, column, reason].map(neutralize);
+        let fields = [row, email, outcome, column, code, reason].map(neutralize);
         self.csv.write_record(fields.iter().map(|f| f.as_bytes()))?;
         Ok(())
     }
@@ -296,19 +299,19 @@ mod tests {
         );
         let csv = text(&r);
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0], "row,email,outcome,column,reason");
-        assert!(lines[1].starts_with(",,failed,,the file has more than 2 rows"));
+        assert_eq!(lines[0], "row,email,outcome,column,code,reason");
+        assert!(lines[1].starts_with(",,failed,,too_many_rows,the file has more than 2 rows"));
         assert_eq!(
             lines[2],
-            "3,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",failed,email,is bad"
+            "3,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",failed,email,invalid_email,is bad"
         );
         assert_eq!(
             lines[3],
-            "3,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",failed,role,'-no such role"
+            "3,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",failed,role,unknown_role,'-no such role"
         );
         assert_eq!(
             lines[4],
-            "4,a@example.com,skipped,email,a user with this email address already exists"
+            "4,a@example.com,skipped,email,user_exists,a user with this email address already exists"
         );
         assert_eq!(lines.len(), 5);
         // No field of any line starts with a formula character.
@@ -332,7 +335,7 @@ mod tests {
         assert_eq!(counts, Counts::default());
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "row,email,outcome,column,reason\r\n,,failed,,'+bad\r\n"
+            "row,email,outcome,column,code,reason\r\n,,failed,,x,'+bad\r\n"
         );
     }
 }

@@ -84,7 +84,7 @@ async fn dry_run_reports_every_row_and_writes_nothing(app: TestApp) {
         send(upload(&app, "?dry_run=true", csv).header("accept", "text/csv")).await;
     assert_eq!(status, 200);
     assert!(
-        report.starts_with("row,email,outcome,column,reason"),
+        report.starts_with("row,email,outcome,column,code,reason"),
         "{report}"
     );
     assert!(!report.contains(",=HYPERLINK"), "{report}");
