@@ -16,6 +16,8 @@ pub mod ports;
 pub mod profile;
 pub mod profiles;
 pub mod role;
+pub mod tenant;
+pub mod tenants;
 pub mod user;
 pub mod user_policy;
 pub mod users;

@@ -56,14 +56,45 @@ pub struct UserSettings {
     /// Tenants whose suspended users are told by email
     /// (`SUSPENSION_NOTICE_TENANTS=acme,globex`).
     pub suspension_notice_tenants: std::collections::HashSet<TenantId>,
+    /// The settings of tenants that have a record (`crate::tenant`), as
+    /// last loaded: they win over the deployment-wide values above, which
+    /// are only the defaults. Every authenticated request reloads its
+    /// tenant ([`crate::tenants::admit`]), so a change applies at once.
+    pub tenant_settings: TenantOverlay,
 }
 
+/// Tenants' own settings, shared by every request of the process.
+pub type TenantOverlay = std::sync::Arc<
+    std::sync::RwLock<std::collections::HashMap<TenantId, crate::tenant::TenantSettings>>,
+>;
+
 impl UserSettings {
+    fn tenant_setting<T>(
+        &self,
+        tenant: &TenantId,
+        f: impl Fn(&crate::tenant::TenantSettings) -> T,
+    ) -> Option<T> {
+        self.tenant_settings
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(tenant)
+            .map(f)
+    }
+
     pub fn invitation_ttl_for(&self, tenant: &TenantId) -> Duration {
+        if let Some(days) = self.tenant_setting(tenant, |s| s.invitation_ttl_days) {
+            return Duration::days(i64::from(days));
+        }
         self.invitation_ttl_by_tenant
             .get(tenant)
             .copied()
             .unwrap_or(self.invitation_ttl)
+    }
+
+    /// Whether a suspended user of `tenant` is told by email.
+    pub fn suspension_notice_for(&self, tenant: &TenantId) -> bool {
+        self.tenant_setting(tenant, |s| s.suspension_notice)
+            .unwrap_or_else(|| self.suspension_notice_tenants.contains(tenant))
     }
 
     /// Reads `INVITATION_TTL_DAYS` (all tenants) and
@@ -138,6 +169,7 @@ impl Default for UserSettings {
                 per_tenant: 200,
             },
             suspension_notice_tenants: std::collections::HashSet::new(),
+            tenant_settings: TenantOverlay::default(),
         }
     }
 }
@@ -1669,12 +1701,7 @@ async fn set_status(
         &next,
     )];
     let mut outbox = Vec::new();
-    if to == UserStatus::Suspended
-        && ctx
-            .settings
-            .suspension_notice_tenants
-            .contains(&current.tenant_id)
-    {
+    if to == UserStatus::Suspended && ctx.settings.suspension_notice_for(&current.tenant_id) {
         let data = json!({
             "first_name": current.first_name.as_str(),
             "portal_url": ctx.settings.portal_url,

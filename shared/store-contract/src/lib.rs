@@ -5,6 +5,7 @@
 //! fresh random tenants, so the cases can share one database or table.
 
 pub mod jobs;
+pub mod tenants;
 pub mod users;
 
 use peak_domain::TenantId;
@@ -113,6 +114,29 @@ macro_rules! job_store_contract {
             async fn $case() {
                 let store = $make.await;
                 $crate::jobs::$case(&*store).await;
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per tenant-store case. `$make` is an
+/// async expression yielding something that derefs to a store serving the
+/// tenant and user ports.
+#[macro_export]
+macro_rules! tenant_store_contract {
+    ($make:expr) => {
+        $crate::tenant_store_contract!(@cases $make;
+            tenant_is_created_once_and_reads_back,
+            tenant_updates_check_the_version_and_write_their_audit,
+            tenants_list_in_id_order_through_every_page,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let store = $make.await;
+                $crate::tenants::$case(&*store).await;
             }
         )*
     };

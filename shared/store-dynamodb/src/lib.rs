@@ -21,6 +21,7 @@ mod idp_work;
 pub mod item;
 pub mod jobs;
 pub mod table;
+mod tenants;
 pub mod user_item;
 mod users;
 

@@ -21,6 +21,7 @@
 
 mod idp_work;
 mod jobs;
+mod tenants;
 mod users;
 
 use async_trait::async_trait;
@@ -263,6 +264,12 @@ const MIGRATIONS: &[&str] = &[
     // passes. NULL for keys claimed before this column (they wait for
     // expires_at).
     "ALTER TABLE idempotency_keys ADD COLUMN lease_expires_at INTEGER;",
+    // 8: tenants as data (peak_domain::tenant): the record as JSON.
+    "CREATE TABLE tenants (
+        id      TEXT    NOT NULL PRIMARY KEY,
+        body    TEXT    NOT NULL,
+        version INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes and understands: the number of
