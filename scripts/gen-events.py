@@ -86,6 +86,7 @@ BODIES = {
         "customer_accounts": ["ACME", "ACME-EU"],
     },
     "me-update": {"first_name": "Sam", "last_name": "Sample"},
+    "settings-update": {"invitation_ttl_days": 14, "suspension_notice": True},
     "password-reset-request": {
         "tenant": "sample-tenant",
         "email": "customer@sample.example",

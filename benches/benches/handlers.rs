@@ -178,6 +178,7 @@ fn fixture(rt: &Runtime, idp: &DevIdentityProvider) -> Fixture {
         let state = AppState {
             profiles: store.clone(),
             users: store.clone(),
+            tenants: store.clone(),
             idp: Arc::new(UnusedIdp),
             verifier: verifier.clone(),
             catalogue: catalogue(),

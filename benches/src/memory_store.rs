@@ -604,3 +604,38 @@ impl peak_domain::ports::JobStore for MemoryStore {
         Err(not_used())
     }
 }
+
+/// The benchmarks' tenants have no record: the deployment's defaults apply,
+/// as for any tenant from before tenants were data (one lookup per request,
+/// as in production).
+#[async_trait]
+impl peak_domain::tenants::TenantStore for MemoryStore {
+    async fn create_tenant(&self, _: &peak_domain::tenant::Tenant) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "the benchmark store keeps no tenants".into(),
+        ))
+    }
+    async fn get_tenant(
+        &self,
+        _: &TenantId,
+    ) -> Result<Option<peak_domain::tenant::Tenant>, StoreError> {
+        Ok(None)
+    }
+    async fn list_tenants(
+        &self,
+        _: &PageRequest,
+    ) -> Result<Page<peak_domain::tenant::Tenant>, StoreError> {
+        Ok(Page {
+            items: Vec::new(),
+            next_cursor: None,
+        })
+    }
+    async fn update_tenant(
+        &self,
+        _: u64,
+        _: &peak_domain::tenant::Tenant,
+        _: &[peak_domain::audit::AuditEvent],
+    ) -> Result<(), StoreError> {
+        Err(StoreError::NotFound)
+    }
+}

@@ -162,6 +162,7 @@ pub async fn state_from_env(ports: Ports) -> Result<AppState, lambda_http::Error
     Ok(AppState {
         profiles: store.clone(),
         users: store.clone(),
+        tenants: store.clone(),
         idp,
         verifier,
         catalogue: catalogue(),

@@ -104,17 +104,25 @@ pub struct Stores {
     pub profiles: Arc<dyn ProfileStore>,
     pub users: Arc<dyn UserStore>,
     pub jobs: Arc<dyn peak_domain::ports::JobStore>,
+    pub tenants: Arc<dyn peak_domain::tenants::TenantStore>,
 }
 
 impl Stores {
-    pub fn from<S: ProfileStore + UserStore + peak_domain::ports::JobStore + 'static>(
+    pub fn from<
+        S: ProfileStore
+            + UserStore
+            + peak_domain::ports::JobStore
+            + peak_domain::tenants::TenantStore
+            + 'static,
+    >(
         store: S,
     ) -> Self {
         let store = Arc::new(store);
         Self {
             profiles: store.clone(),
             users: store.clone(),
-            jobs: store,
+            jobs: store.clone(),
+            tenants: store,
         }
     }
 }
@@ -135,13 +143,38 @@ pub async fn open_store(choice: &StoreChoice) -> Result<Stores, BoxError> {
     })
 }
 
-/// Gives the demo tenant a `Standard` profile and an active admin user
-/// (`dev|demo-admin`) unless the store has that admin already, so the
-/// README's token works at once — on a new SQLite file, on a fresh DynamoDB
-/// Local table after a restart, and in whichever order the two are used.
-/// Answers whether it seeded now.
+/// Gives the demo tenant its record and `Standard` profile — through the
+/// operator's use case, as `peak-admin tenant create` does — and an active
+/// admin user (`dev|demo-admin`), whatever of that the store lacks, so the
+/// README's token works at once: on a new SQLite file, on a fresh DynamoDB
+/// Local table after a restart, on a store from before tenants were data,
+/// and in whichever order the two are used. Answers whether it seeded the
+/// admin now.
 pub async fn seed_demo(stores: &Stores, _data_dir: &std::path::Path) -> Result<bool, BoxError> {
     let tenant = peak_domain::TenantId::parse(DEMO_TENANT).ok_or("bad demo tenant")?;
+    let created = peak_domain::tenants::create_tenant(
+        stores.tenants.as_ref(),
+        stores.profiles.as_ref(),
+        catalogue(),
+        peak_domain::tenant::NewTenant {
+            id: DEMO_TENANT.into(),
+            display_name: "Demo".into(),
+            portal_url: "http://127.0.0.1:3000".into(),
+            sender_address: "no-reply@demo.example".into(),
+            reply_to: None,
+            invitation_ttl_days: 7,
+        },
+        time::OffsetDateTime::now_utc(),
+    )
+    .await;
+    match created {
+        Ok(_)
+        | Err(peak_domain::Error::Conflict {
+            code: "tenant_exists",
+            ..
+        }) => {}
+        Err(e) => return Err(format!("seeding the demo tenant failed: {e}").into()),
+    }
     if stores
         .users
         .find_user_by_subject(&tenant, DEMO_ADMIN)
@@ -150,6 +183,9 @@ pub async fn seed_demo(stores: &Stores, _data_dir: &std::path::Path) -> Result<b
     {
         return Ok(false);
     }
+    // The demo admin is active at once under a fixed subject (so a token
+    // can be printed without a sign-in); a real tenant's first admin is
+    // invited instead (`peak-admin tenant invite-admin`).
     seed_admin(stores, DEMO_TENANT, DEMO_ADMIN, DEMO_ADMIN_EMAIL).await?;
     Ok(true)
 }
@@ -163,7 +199,7 @@ pub async fn seed_admin(
     subject: &str,
     email: &str,
 ) -> Result<peak_domain::user::User, BoxError> {
-    use peak_domain::ports::{PageRequest, UserWrite};
+    use peak_domain::ports::UserWrite;
     use peak_domain::user::{Email, PersonName, User, UserId, UserStatus};
     let tenant_id = peak_domain::TenantId::parse(tenant).ok_or("bad tenant id")?;
     if let Some(existing) = stores
@@ -173,38 +209,15 @@ pub async fn seed_admin(
     {
         return Ok(existing);
     }
-    let bootstrap = peak_domain::Caller {
-        tenant_id: tenant_id.clone(),
-        subject: subject.to_owned(),
-        role: peak_domain::Role::Admin,
-    };
     let now = time::OffsetDateTime::now_utc();
-    let existing = stores
-        .profiles
-        .list_profiles(&tenant_id, &PageRequest::first(100))
-        .await?;
-    let profile = match existing
-        .items
-        .into_iter()
-        .find(|p| p.name.unique_key() == "standard")
-    {
-        Some(p) => p,
-        None => {
-            let standard = peak_domain::profile::NewProfile {
-                name: "Standard".into(),
-                description: Some("Every setting at its default".into()),
-            };
-            peak_domain::profiles::create_profile(
-                stores.profiles.as_ref(),
-                catalogue(),
-                &bootstrap,
-                standard,
-                now,
-            )
-            .await
-            .map_err(|e| format!("seeding the tenant's profile failed: {e}"))?
-        }
-    };
+    let profile = peak_domain::tenants::standard_profile(
+        stores.profiles.as_ref(),
+        catalogue(),
+        &tenant_id,
+        now,
+    )
+    .await
+    .map_err(|e| format!("seeding the tenant's profile failed: {e}"))?;
     let admin = User {
         tenant_id: tenant_id.clone(),
         id: UserId::generate(),
@@ -380,6 +393,7 @@ pub async fn start(
     let state = Arc::new(AppState {
         profiles: stores.profiles,
         users: stores.users,
+        tenants: stores.tenants,
         idp: options
             .identity
             .clone()

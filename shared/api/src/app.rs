@@ -22,6 +22,9 @@ use std::time::Instant;
 pub struct AppState {
     pub profiles: Arc<dyn ProfileStore>,
     pub users: Arc<dyn UserStore>,
+    /// Tenant records: each request's tenant is admitted (open) and its own
+    /// settings applied (`peak_domain::tenants::admit`).
+    pub tenants: Arc<dyn peak_domain::tenants::TenantStore>,
     pub idp: Arc<dyn IdentityProvider>,
     pub verifier: Arc<JwtVerifier>,
     pub catalogue: &'static Catalogue,

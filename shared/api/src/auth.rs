@@ -38,6 +38,8 @@ pub async fn authenticate(
     let tenant = TenantId::parse(&verified.tenant).ok_or_else(|| {
         Problem::unauthenticated("the token's tenant claim is not a valid tenant id")
     })?;
+    // Closed tenants are refused before their users are looked up.
+    peak_domain::tenants::admit(state.tenants.as_ref(), &state.settings, &tenant).await?;
     Ok(resolve_actor(&state.ctx(request_id), &tenant, &verified.subject).await?)
 }
 

@@ -197,6 +197,8 @@ routes! {
     signed_in RevokeInvitation |c, a| users::revoke(&c.ctx(), &a.actor, c.id()).await;
     signed_in UserAudit |c, a| users::audit(&c.ctx(), &a.actor, c.id(), &c.req).await;
     signed_in TenantAudit |c, a| users::tenant_audit(&c.ctx(), &a.actor, &c.req).await;
+    signed_in GetSettings |c, a| handlers::settings::get(c.state, &a.actor).await;
+    signed_in UpdateSettings |c, a| handlers::settings::update(c.state, &a.actor, &c.req, c.request_id).await;
     signed_in GetMe |c, a| me::get(&c.ctx(), &a.actor).await;
     signed_in UpdateMe |c, a| me::update(&c.ctx(), &a.actor, &c.req).await;
     signed_in ResetMyPassword |c, a| me::reset_password(&c.ctx(), &a.actor).await;

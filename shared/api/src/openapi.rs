@@ -198,6 +198,20 @@ fn operation(route: Route, g: &mut SchemaGenerator) -> Operation {
             schema(|g| g.subschema_for::<PageView<AuditEvent>>()),
             PAGE,
         ),
+        Route::GetSettings => op(
+            "The tenant's settings (admins; 404 for a tenant configured by deployment only)",
+            None,
+            "200",
+            schema(|g| g.subschema_for::<crate::handlers::settings::SettingsView<'static>>()),
+            none,
+        ),
+        Route::UpdateSettings => op(
+            "Change the tenant's settings (admins, If-Match required; audited)",
+            schema(|g| g.subschema_for::<peak_domain::tenant::SettingsPatch>()),
+            "200",
+            schema(|g| g.subschema_for::<crate::handlers::settings::SettingsView<'static>>()),
+            none,
+        ),
         Route::GetMe => op(
             "The signed-in user and their effective permissions",
             None,

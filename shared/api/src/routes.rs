@@ -24,6 +24,8 @@ pub enum Route {
     RevokeInvitation,
     UserAudit,
     TenantAudit,
+    GetSettings,
+    UpdateSettings,
     GetMe,
     UpdateMe,
     ResetMyPassword,
@@ -176,6 +178,13 @@ pub const ROUTES: &[RouteSpec] = &[
         "user-audit",
     ),
     route(Route::TenantAudit, Method::GET, "/audit", "tenant-audit"),
+    route(Route::GetSettings, Method::GET, "/settings", "settings-get"),
+    route(
+        Route::UpdateSettings,
+        Method::PATCH,
+        "/settings",
+        "settings-update",
+    ),
     route(Route::GetMe, Method::GET, "/me", "me-get"),
     route(Route::UpdateMe, Method::PATCH, "/me", "me-update"),
     route(

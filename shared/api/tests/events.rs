@@ -170,6 +170,7 @@ async fn harness() -> Harness {
         state: AppState {
             profiles: store.clone(),
             users: store.clone(),
+            tenants: store.clone(),
             idp: Arc::new(FakeIdp),
             verifier: Arc::new(verifier),
             catalogue: catalogue(),
@@ -591,6 +592,25 @@ async fn every_function_answers_its_sample_event() {
     c.run("invitation-resend.json", &jane, StatusCode::OK).await;
     c.run("invitation-revoke.json", &jane, StatusCode::OK).await;
     c.run("tenant-audit.json", &admin, StatusCode::OK).await;
+
+    // Settings: the tenant's record, as an operator creates it.
+    let record = peak_domain::tenant::NewTenant {
+        id: tenant().as_str().into(),
+        display_name: "Acme".into(),
+        portal_url: "https://portal.acme.example".into(),
+        sender_address: "no-reply@acme.example".into(),
+        reply_to: None,
+        invitation_ttl_days: 7,
+    }
+    .validate(time::OffsetDateTime::now_utc())
+    .unwrap();
+    peak_domain::tenants::TenantStore::create_tenant(h.store.as_ref(), &record)
+        .await
+        .unwrap();
+    let settings = c.run("settings-get.json", &admin, StatusCode::OK).await;
+    assert_eq!(settings["invitation_ttl_days"], 7, "{settings}");
+    let settings = c.run("settings-update.json", &admin, StatusCode::OK).await;
+    assert_eq!(settings["invitation_ttl_days"], 14, "{settings}");
 
     // Bulk invites: the template, a dry run (one good row, one bad), the
     // finished job and its report; this deployment has no upload bucket.

@@ -230,11 +230,12 @@ pub async fn update_settings(
     tenants: &dyn TenantStore,
     actor: &Actor,
     patch: &SettingsPatch,
-    if_match: u64,
+    if_match: Option<u64>,
     request_id: &str,
     now: OffsetDateTime,
 ) -> Result<Tenant, Error> {
     require_admin(actor)?;
+    let if_match = if_match.ok_or(Error::PreconditionRequired("settings"))?;
     let current = get_tenant(tenants, &actor.user.tenant_id).await?;
     if current.version != if_match {
         return Err(Error::PreconditionFailed("settings"));

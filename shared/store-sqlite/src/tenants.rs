@@ -35,7 +35,11 @@ impl TenantStore for SqliteStore {
                 params![id, body, version],
             )
             .map_err(|e| {
-                if is_unique_violation(&e) {
+                // The id is the primary key.
+                if is_unique_violation(&e)
+                    || matches!(&e, rusqlite::Error::SqliteFailure(f, _)
+                        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+                {
                     StoreError::AlreadyExists
                 } else {
                     db_error(e)

@@ -16,5 +16,6 @@ mod json_bodies;
 mod link_pages;
 mod profiles_api;
 mod store_calls;
+mod tenants;
 mod unconditional_writes;
 mod users_api;

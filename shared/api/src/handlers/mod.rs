@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod me;
 pub mod profiles;
 pub mod public;
+pub mod settings;
 pub mod users;
 pub mod webhooks;
 

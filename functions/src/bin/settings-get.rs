@@ -1,0 +1,14 @@
+//! Lambda `settings-get`: the tenant's settings (admins).
+
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let routes: &[(Route, Handler)] = &[(Route::GetSettings, dispatch::GetSettings)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("settings-get", routes, ports).await
+}

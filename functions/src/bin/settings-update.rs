@@ -1,0 +1,14 @@
+//! Lambda `settings-update`: a change of the tenant's settings (admins, If-Match, audited).
+
+use peak_api::{Handler, Route, dispatch};
+use peak_functions::{Ports, no_files, no_identity_provider};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let routes: &[(Route, Handler)] = &[(Route::UpdateSettings, dispatch::UpdateSettings)];
+    let ports = Ports {
+        files: no_files,
+        idp: no_identity_provider,
+    };
+    peak_functions::run("settings-update", routes, ports).await
+}

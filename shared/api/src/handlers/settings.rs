@@ -1,0 +1,72 @@
+//! `GET/PATCH /settings`: the signed-in admin's tenant settings. The
+//! portal URL and sending address are shown but only an operator changes
+//! them (`peak-admin`).
+
+use super::json;
+use crate::app::AppState;
+use crate::problem::Problem;
+use crate::request::{etag, if_match, json_body};
+use http::{StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use peak_domain::tenant::{SettingsPatch, Tenant, TenantSettings};
+use peak_domain::tenants;
+use peak_domain::user_policy::Actor;
+use serde::Serialize;
+
+/// A tenant's settings as its admins see them.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct SettingsView<'a> {
+    pub tenant: &'a str,
+    pub display_name: &'a str,
+    /// Operator-only.
+    pub portal_url: &'a str,
+    /// Operator-only: the address emails are sent from.
+    pub sender_address: &'a str,
+    #[serde(flatten)]
+    pub settings: &'a TenantSettings,
+    pub version: u64,
+}
+
+fn respond(t: &Tenant) -> Response<Body> {
+    let mut resp = json(
+        StatusCode::OK,
+        &SettingsView {
+            tenant: t.id.as_str(),
+            display_name: &t.display_name,
+            portal_url: &t.portal_url,
+            sender_address: t.sender_address.as_str(),
+            settings: &t.settings,
+            version: t.version,
+        },
+    );
+    resp.headers_mut().insert(header::ETAG, etag(t.version));
+    resp
+}
+
+pub async fn get(state: &AppState, actor: &Actor) -> Result<Response<Body>, Problem> {
+    let t = tenants::settings_of(state.tenants.as_ref(), actor).await?;
+    Ok(respond(&t))
+}
+
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    req: &Request,
+    request_id: &str,
+) -> Result<Response<Body>, Problem> {
+    if actor.user.role != peak_domain::Role::Admin {
+        // Refused before the body is read.
+        return Err(peak_domain::Error::Forbidden("read or change the tenant's settings").into());
+    }
+    let patch: SettingsPatch = json_body(req)?;
+    let t = tenants::update_settings(
+        state.tenants.as_ref(),
+        actor,
+        &patch,
+        if_match(req).as_version(),
+        request_id,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(respond(&t))
+}

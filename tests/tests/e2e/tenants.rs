@@ -1,0 +1,339 @@
+//! Tenants as data, on both stores: an operator creates a tenant (twice is
+//! a clear error), invites its first admin through the normal invitation;
+//! they accept and manage their tenant's settings (`If-Match`, audited),
+//! and a shorter invitation lifetime applies to the very next invitation;
+//! closing refuses the tenant's users at once; purging erases them.
+
+use peak_domain::catalogue::catalogue;
+use peak_domain::tenant::NewTenant;
+use peak_domain::tenants;
+use peak_domain::users::Ctx;
+use peak_tests::{TestApp, spawn_dynamodb, spawn_sqlite};
+use reqwest::Method;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[tokio::test]
+async fn tenant_lifecycle_on_sqlite() {
+    tenant_lifecycle(spawn_sqlite().await).await;
+}
+
+#[tokio::test]
+async fn tenant_lifecycle_on_dynamodb() {
+    tenant_lifecycle(spawn_dynamodb().await).await;
+}
+
+async fn call(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    if_match: Option<&str>,
+) -> (u16, Option<String>, Value) {
+    let mut req = app.with_token(token, method, path);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    if let Some(v) = if_match {
+        req = req.header("if-match", v);
+    }
+    let resp = req.send().await.expect("send");
+    let status = resp.status().as_u16();
+    let etag = resp
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = resp.text().await.expect("body");
+    (
+        status,
+        etag,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+fn days_from_now(expires: &str) -> i64 {
+    let at = OffsetDateTime::parse(expires, &Rfc3339).expect("rfc3339");
+    ((at - OffsetDateTime::now_utc()).as_seconds_f64() / 86_400.0).round() as i64
+}
+
+fn new_tenant(id: &str) -> NewTenant {
+    NewTenant {
+        id: id.into(),
+        display_name: "Globex".into(),
+        portal_url: "https://portal.globex.example".into(),
+        sender_address: "no-reply@globex.example".into(),
+        reply_to: None,
+        invitation_ttl_days: 7,
+    }
+}
+
+async fn tenant_lifecycle(app: TestApp) {
+    let id = format!("g{}", ulid::Ulid::new()).to_lowercase();
+    let tenant = peak_domain::TenantId::parse(&id).expect("tenant id");
+    let stores = &app.stores;
+    let now = OffsetDateTime::now_utc();
+    let created = tenants::create_tenant(
+        stores.tenants.as_ref(),
+        stores.profiles.as_ref(),
+        catalogue(),
+        new_tenant(&id),
+        now,
+    )
+    .await
+    .expect("create");
+    // Twice: a clear error, and the first tenant stays as it was.
+    let mut other = new_tenant(&id);
+    other.display_name = "Someone else".into();
+    let again = tenants::create_tenant(
+        stores.tenants.as_ref(),
+        stores.profiles.as_ref(),
+        catalogue(),
+        other,
+        now,
+    )
+    .await;
+    assert!(
+        matches!(
+            again,
+            Err(peak_domain::Error::Conflict {
+                code: "tenant_exists",
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    assert_eq!(
+        tenants::get_tenant(stores.tenants.as_ref(), &tenant)
+            .await
+            .expect("get"),
+        created
+    );
+
+    // The first admin: invited as anyone is (user `invited`, email in the
+    // outbox with a link that lasts the tenant's 7 days).
+    let state = &app.running.state;
+    let ctx = Ctx {
+        users: stores.users.as_ref(),
+        profiles: stores.profiles.as_ref(),
+        catalogue: catalogue(),
+        settings: &state.settings,
+        now,
+        request_id: "test",
+    };
+    let admin = tenants::invite_admin(
+        &ctx,
+        stores.tenants.as_ref(),
+        &tenant,
+        "Hank",
+        "Scorpio",
+        "hank@globex.example",
+    )
+    .await
+    .expect("invite admin");
+    let mails: Vec<_> = app
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|m| m.tenant_id == tenant)
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].user_id, admin.id);
+    assert_eq!(
+        days_from_now(mails[0].data["expires_at"].as_str().expect("expires_at")),
+        7
+    );
+    let link = mails[0].data["link"].as_str().expect("link");
+    let token = link.rsplit('/').next().expect("token");
+    let hank = app.activate(token).await;
+
+    // Hank manages his tenant: settings read with their version...
+    let (status, etag, body) = call(&app, &hank, Method::GET, "/settings", None, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(etag.as_deref(), Some("\"1\""));
+    assert_eq!(body["invitation_ttl_days"], 7);
+    assert_eq!(body["portal_url"], "https://portal.globex.example");
+    // ...changed only with If-Match, within 1 to 30 days, never the portal URL.
+    let patch = json!({"invitation_ttl_days": 3, "reply_to": "help@globex.example"});
+    let (status, _, body) = call(
+        &app,
+        &hank,
+        Method::PATCH,
+        "/settings",
+        Some(patch.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (428, Some("if_match_required")),
+        "{body}"
+    );
+    for bad in [
+        json!({"invitation_ttl_days": 31}),
+        json!({"invitation_ttl_days": 0}),
+    ] {
+        let (status, _, body) = call(
+            &app,
+            &hank,
+            Method::PATCH,
+            "/settings",
+            Some(bad),
+            Some("\"1\""),
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["errors"][0]["field"], "invitation_ttl_days");
+    }
+    let (status, _, body) = call(
+        &app,
+        &hank,
+        Method::PATCH,
+        "/settings",
+        Some(json!({"portal_url": "https://evil.example"})),
+        Some("\"1\""),
+    )
+    .await;
+    assert!(status == 400 || status == 422, "{status} {body}");
+    let (status, etag, body) = call(
+        &app,
+        &hank,
+        Method::PATCH,
+        "/settings",
+        Some(patch.clone()),
+        Some("\"1\""),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(etag.as_deref(), Some("\"2\""));
+    assert_eq!(body["invitation_ttl_days"], 3);
+    assert_eq!(body["portal_url"], "https://portal.globex.example");
+    let (status, _, body) = call(
+        &app,
+        &hank,
+        Method::PATCH,
+        "/settings",
+        Some(json!({"invitation_ttl_days": 9})),
+        Some("\"1\""),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (412, Some("stale_version")),
+        "{body}"
+    );
+
+    // The very next invitation lasts 3 days: no redeploy.
+    let (_, _, profiles) = call(&app, &hank, Method::GET, "/profiles", None, None).await;
+    let standard = profiles["items"][0]["id"].clone();
+    let (status, _, user) = call(
+        &app,
+        &hank,
+        Method::POST,
+        "/users",
+        Some(json!({
+            "first_name": "Homer", "last_name": "Simpson", "email": "homer@globex.example",
+            "role": "customer", "profile_id": standard, "customer_accounts": ["GLOBEX-1"]
+        })),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    assert_eq!(
+        days_from_now(
+            user["invitation"]["expires_at"]
+                .as_str()
+                .expect("expires_at")
+        ),
+        3
+    );
+
+    // Audited, with what changed.
+    let (_, _, audit) = call(&app, &hank, Method::GET, "/audit", None, None).await;
+    let event = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e["action"] == "tenant.settings_updated")
+        .expect("settings change audited")
+        .clone();
+    assert_eq!(event["actor"], admin.id.as_str());
+    let fields: Vec<_> = event["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["field"].clone())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            json!("settings.invitation_ttl_days"),
+            json!("settings.reply_to")
+        ]
+    );
+
+    // Settings are the tenant's admins' only; a tenant configured by the
+    // deployment alone has none to show.
+    let (status, _, _) = call(
+        &app,
+        &app.token("customer"),
+        Method::GET,
+        "/settings",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = call(
+        &app,
+        &app.token("admin"),
+        Method::GET,
+        "/settings",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Closed: Hank is refused at once, with a valid token.
+    tenants::close_tenant(stores.tenants.as_ref(), &tenant, OffsetDateTime::now_utc())
+        .await
+        .expect("close");
+    let (status, _, body) = call(&app, &hank, Method::GET, "/me", None, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("tenant_closed")),
+        "{body}"
+    );
+    // Other tenants are untouched.
+    let (status, _, _) = call(&app, &app.token("admin"), Method::GET, "/me", None, None).await;
+    assert_eq!(status, 200);
+
+    // Purged: every user deleted as user deletion does.
+    let deleted = tenants::purge_tenant(&ctx, stores.tenants.as_ref(), &tenant)
+        .await
+        .expect("purge");
+    assert_eq!(deleted, 2);
+    let left = stores
+        .users
+        .list_users(
+            &tenant,
+            &Default::default(),
+            &peak_domain::ports::PageRequest::first(10),
+        )
+        .await
+        .expect("list");
+    assert!(left.items.is_empty());
+    let trail = stores
+        .users
+        .list_audit(&tenant, None, &peak_domain::ports::PageRequest::first(100))
+        .await
+        .expect("audit");
+    let text = serde_json::to_string(&trail.items).expect("json");
+    assert!(
+        !text.contains("homer@globex.example") && !text.contains("Scorpio"),
+        "{text}"
+    );
+}
