@@ -91,7 +91,12 @@ fn a_dry_run_reports_every_row_and_a_real_run_marks_invites() {
     let mut csv = Vec::new();
     dry.write_csv(&mut csv).unwrap();
     let csv = String::from_utf8(csv).unwrap();
-    assert!(csv.contains("5,ADA@example.com,skipped,email,the same email address is on row 2"));
+    assert!(
+        csv.contains(
+            "5,ADA@example.com,skipped,email,duplicate_email,the same email address is on row 2"
+        ),
+        "{csv}"
+    );
     assert!(csv.contains("6,'-evil@example.com,failed,role,"), "{csv}");
 
     // The caller invites the valid ones; the store may still say "taken".

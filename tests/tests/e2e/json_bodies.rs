@@ -57,6 +57,22 @@ async fn request_for(
 #[tokio::test]
 async fn an_array_where_an_object_is_expected_is_422_on_every_json_route() {
     let app = spawn_sqlite().await;
+    // `/settings` is the tenant record's: give this test's tenant one.
+    let record = peak_domain::tenant::NewTenant {
+        id: app.tenant.clone(),
+        display_name: "Arrays".into(),
+        portal_url: "https://portal.arrays.example".into(),
+        sender_address: "no-reply@arrays.example".into(),
+        reply_to: None,
+        invitation_ttl_days: 7,
+    }
+    .validate(time::OffsetDateTime::now_utc())
+    .expect("tenant");
+    app.stores
+        .tenants
+        .create_tenant(&record)
+        .await
+        .expect("tenant record");
     let profile = app.create_profile("Arrays").await;
     let profile_id = profile["id"].as_str().expect("id").to_owned();
     let (user_id, _) = app.invite_customer("array.target@acme.example").await;
