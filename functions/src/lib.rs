@@ -113,7 +113,7 @@ fn required(name: &str) -> Result<String, lambda_http::Error> {
 
 /// What a function links besides its handlers: where uploads go and which
 /// identity provider it calls. The generated `main` picks them from the
-/// function's settings in the template (scripts/gen-functions.py), so a
+/// operation's needs (`cargo xtask`, from shared/api/src/operations.rs), so a
 /// function that needs neither links neither the S3 client nor the Auth0
 /// client — the linker only keeps what `main` can reach.
 #[derive(Clone, Copy)]

@@ -1,4 +1,4 @@
-//! Lambda `auth0-webhook`: deliveries from Auth0 (signed Actions events, Event Streams).
+//! Lambda `auth0-webhook`: Auth0 deliveries: Actions signed in the Standard Webhooks scheme, or Event Streams CloudEvents with a bearer token.
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, identity_provider_from_env, no_files};

@@ -1,4 +1,4 @@
-//! Lambda `bulk-invite-report`: a finished bulk invite's report (CSV).
+//! Lambda `bulk-invite-report`: A finished bulk invite's report (CSV: row, email, outcome, column, code, reason).
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};

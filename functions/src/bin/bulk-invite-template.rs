@@ -1,4 +1,4 @@
-//! Lambda `bulk-invite-template`: the CSV template for bulk invites.
+//! Lambda `bulk-invite-template`: The CSV template for bulk invites (header and one example row).
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};

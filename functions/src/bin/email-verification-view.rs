@@ -1,4 +1,4 @@
-//! Lambda `email-verification-view`: what an email-verification link shows.
+//! Lambda `email-verification-view`: What an email-verification link shows, never consuming it: an HTML page to a browser, JSON otherwise.
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};
@@ -6,8 +6,8 @@ use peak_functions::{Ports, no_files, no_identity_provider};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let routes: &[(Route, Handler)] = &[(
-        Route::ViewEmailVerification,
-        dispatch::ViewEmailVerification,
+        Route::EmailVerificationView,
+        dispatch::EmailVerificationView,
     )];
     let ports = Ports {
         files: no_files,

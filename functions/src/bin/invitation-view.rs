@@ -1,11 +1,11 @@
-//! Lambda `invitation-view`: what an invitation link shows (does not consume it).
+//! Lambda `invitation-view`: What an invitation link shows, never consuming it: an HTML page to a browser (Accept: text/html), JSON otherwise.
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::ViewInvitation, dispatch::ViewInvitation)];
+    let routes: &[(Route, Handler)] = &[(Route::InvitationView, dispatch::InvitationView)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

@@ -1,11 +1,11 @@
-//! Lambda `me-password-reset`: the signed-in user's own password reset.
+//! Lambda `me-password-reset`: Email oneself a password-change link.
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::ResetMyPassword, dispatch::ResetMyPassword)];
+    let routes: &[(Route, Handler)] = &[(Route::MePasswordReset, dispatch::MePasswordReset)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

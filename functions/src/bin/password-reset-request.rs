@@ -1,4 +1,4 @@
-//! Lambda `password-reset-request`: the signed-out 'forgot password' request.
+//! Lambda `password-reset-request`: Signed-out password reset (same answer whether or not the address exists).
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};
@@ -6,7 +6,7 @@ use peak_functions::{Ports, no_files, no_identity_provider};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let routes: &[(Route, Handler)] =
-        &[(Route::RequestPasswordReset, dispatch::RequestPasswordReset)];
+        &[(Route::PasswordResetRequest, dispatch::PasswordResetRequest)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

@@ -1,11 +1,11 @@
-//! Lambda `profile-catalogue`: the profile settings catalogue (seven tabs and extension groups).
+//! Lambda `profile-catalogue`: The seven tabs of profile settings and the extension groups.
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::GetCatalogue, dispatch::GetCatalogue)];
+    let routes: &[(Route, Handler)] = &[(Route::ProfileCatalogue, dispatch::ProfileCatalogue)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

@@ -1,11 +1,11 @@
-//! Lambda `profile-update`: an edit of a profile, guarded by If-Match.
+//! Lambda `profile-update`: Edit a profile (If-Match required).
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::UpdateProfile, dispatch::UpdateProfile)];
+    let routes: &[(Route, Handler)] = &[(Route::ProfileUpdate, dispatch::ProfileUpdate)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

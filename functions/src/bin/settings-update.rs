@@ -1,11 +1,11 @@
-//! Lambda `settings-update`: a change of the tenant's settings (admins, If-Match, audited).
+//! Lambda `settings-update`: Change the tenant's settings (admins, If-Match required; audited).
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::UpdateSettings, dispatch::UpdateSettings)];
+    let routes: &[(Route, Handler)] = &[(Route::SettingsUpdate, dispatch::SettingsUpdate)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

@@ -1,4 +1,4 @@
-//! Lambda `tenant-audit`: the tenant's recent audit events.
+//! Lambda `tenant-audit`: The tenant's recent audit events, newest first.
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};

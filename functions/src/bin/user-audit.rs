@@ -1,4 +1,4 @@
-//! Lambda `user-audit`: a user's audit trail.
+//! Lambda `user-audit`: A user's audit trail, newest first.
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};

@@ -1,11 +1,11 @@
-//! Lambda `user-get`: one user.
+//! Lambda `user-get`: One user.
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::GetUser, dispatch::GetUser)];
+    let routes: &[(Route, Handler)] = &[(Route::UserGet, dispatch::UserGet)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

@@ -1,11 +1,11 @@
-//! Lambda `user-list`: list and search users.
+//! Lambda `user-list`: List and search users.
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::ListUsers, dispatch::ListUsers)];
+    let routes: &[(Route, Handler)] = &[(Route::UserList, dispatch::UserList)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

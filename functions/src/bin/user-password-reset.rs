@@ -1,11 +1,11 @@
-//! Lambda `user-password-reset`: queue a password-reset email for a user.
+//! Lambda `user-password-reset`: Email the user a password-change link.
 
 use peak_api::{Handler, Route, dispatch};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::ResetUserPassword, dispatch::ResetUserPassword)];
+    let routes: &[(Route, Handler)] = &[(Route::UserPasswordReset, dispatch::UserPasswordReset)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

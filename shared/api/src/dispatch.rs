@@ -5,7 +5,7 @@
 //! linker leaves every other handler out of it — and with them what only
 //! they use: the Excel reader, S3 presigning, the OpenAPI generator. Each
 //! function is named exactly as its `Route` variant, so a binary's pairs
-//! read `(Route::GetUser, dispatch::GetUser)` and cannot name the wrong
+//! read `(Route::UserGet, dispatch::UserGet)` and cannot name the wrong
 //! handler without it showing (functions/src/tests/template.rs checks).
 
 use crate::app::AppState;
@@ -120,12 +120,12 @@ struct SignedIn {
 /// The profile policy action a route needs.
 fn profile_action(route: Route) -> Option<Action> {
     Some(match route {
-        Route::GetCatalogue => Action::ViewCatalogue,
-        Route::ListProfiles => Action::ListProfiles,
-        Route::CreateProfile => Action::CreateProfile,
-        Route::GetProfile => Action::ViewProfile,
-        Route::UpdateProfile => Action::EditProfile,
-        Route::DeleteProfile => Action::DeleteProfile,
+        Route::ProfileCatalogue => Action::ViewCatalogue,
+        Route::ProfileList => Action::ListProfiles,
+        Route::ProfileCreate => Action::CreateProfile,
+        Route::ProfileGet => Action::ViewProfile,
+        Route::ProfileUpdate => Action::EditProfile,
+        Route::ProfileDelete => Action::DeleteProfile,
         _ => return None,
     })
 }
@@ -172,39 +172,39 @@ macro_rules! routes {
 }
 
 routes! {
-    public ViewInvitation |c| handlers::public::view_invitation(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
-    public AcceptInvitation |c| handlers::public::accept_invitation(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
-    public ViewEmailVerification |c| handlers::public::view_email_verification(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
-    public ConfirmEmailVerification |c| handlers::public::confirm_email(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
-    public RequestPasswordReset |c| handlers::public::request_password_reset(&c.ctx(), &c.req).await;
-    public Auth0Webhook |c| handlers::webhooks::auth0(&c.ctx(), c.state, &c.req).await;
-    public OpenApi |_c| Ok(handlers::json(http::StatusCode::OK, &crate::openapi::document()));
-    signed_in GetCatalogue |c, _a| handlers::catalogue::get(c.state);
-    signed_in ListProfiles |c, a| profiles::list(c.state, &a.caller, &c.req).await;
-    signed_in CreateProfile |c, a| profiles::create(c.state, &a.caller, &c.req).await;
-    signed_in GetProfile |c, a| profiles::get(c.state, &a.caller, c.id()).await;
-    signed_in UpdateProfile |c, a| profiles::update(c.state, &a.caller, c.id(), &c.req).await;
-    signed_in DeleteProfile |c, a| profiles::delete(c.state, &a.caller, c.id(), &c.req).await;
-    signed_in ListUsers |c, a| users::list(&c.ctx(), &a.actor, &c.req).await;
-    signed_in InviteUser |c, a| users::invite(&c.ctx(), &a.actor, &c.req).await;
-    signed_in GetUser |c, a| users::get(&c.ctx(), &a.actor, c.id()).await;
-    signed_in UpdateUser |c, a| users::update(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in DeleteUser |c, a| users::delete(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in SuspendUser |c, a| users::suspend(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in EnableUser |c, a| users::enable(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in ResetUserPassword |c, a| users::reset_password(&c.ctx(), &a.actor, c.id()).await;
-    signed_in ResendInvitation |c, a| users::resend(&c.ctx(), &a.actor, c.id()).await;
-    signed_in RevokeInvitation |c, a| users::revoke(&c.ctx(), &a.actor, c.id()).await;
-    signed_in UserAudit |c, a| users::audit(&c.ctx(), &a.actor, c.id(), &c.req).await;
+    public InvitationView |c| handlers::public::invitation_view(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
+    public InvitationAccept |c| handlers::public::invitation_accept(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
+    public EmailVerificationView |c| handlers::public::email_verification_view(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
+    public EmailVerificationConfirm |c| handlers::public::email_verification_confirm(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
+    public PasswordResetRequest |c| handlers::public::password_reset_request(&c.ctx(), &c.req).await;
+    public Auth0Webhook |c| handlers::webhooks::auth0_webhook(&c.ctx(), c.state, &c.req).await;
+    public Openapi |_c| Ok(handlers::json(http::StatusCode::OK, &crate::openapi::document()));
+    signed_in ProfileCatalogue |c, _a| handlers::catalogue::profile_catalogue(c.state);
+    signed_in ProfileList |c, a| profiles::profile_list(c.state, &a.caller, &c.req).await;
+    signed_in ProfileCreate |c, a| profiles::profile_create(c.state, &a.caller, &c.req).await;
+    signed_in ProfileGet |c, a| profiles::profile_get(c.state, &a.caller, c.id()).await;
+    signed_in ProfileUpdate |c, a| profiles::profile_update(c.state, &a.caller, c.id(), &c.req).await;
+    signed_in ProfileDelete |c, a| profiles::profile_delete(c.state, &a.caller, c.id(), &c.req).await;
+    signed_in UserList |c, a| users::user_list(&c.ctx(), &a.actor, &c.req).await;
+    signed_in UserInvite |c, a| users::user_invite(&c.ctx(), &a.actor, &c.req).await;
+    signed_in UserGet |c, a| users::user_get(&c.ctx(), &a.actor, c.id()).await;
+    signed_in UserUpdate |c, a| users::user_update(&c.ctx(), &a.actor, c.id(), &c.req).await;
+    signed_in UserDelete |c, a| users::user_delete(&c.ctx(), &a.actor, c.id(), &c.req).await;
+    signed_in UserSuspend |c, a| users::user_suspend(&c.ctx(), &a.actor, c.id(), &c.req).await;
+    signed_in UserEnable |c, a| users::user_enable(&c.ctx(), &a.actor, c.id(), &c.req).await;
+    signed_in UserPasswordReset |c, a| users::user_password_reset(&c.ctx(), &a.actor, c.id()).await;
+    signed_in InvitationResend |c, a| users::invitation_resend(&c.ctx(), &a.actor, c.id()).await;
+    signed_in InvitationRevoke |c, a| users::invitation_revoke(&c.ctx(), &a.actor, c.id()).await;
+    signed_in UserAudit |c, a| users::user_audit(&c.ctx(), &a.actor, c.id(), &c.req).await;
     signed_in TenantAudit |c, a| users::tenant_audit(&c.ctx(), &a.actor, &c.req).await;
-    signed_in GetSettings |c, a| handlers::settings::get(c.state, &a.actor).await;
-    signed_in UpdateSettings |c, a| handlers::settings::update(c.state, &a.actor, &c.req, c.request_id).await;
-    signed_in GetMe |c, a| me::get(&c.ctx(), &a.actor).await;
-    signed_in UpdateMe |c, a| me::update(&c.ctx(), &a.actor, &c.req).await;
-    signed_in ResetMyPassword |c, a| me::reset_password(&c.ctx(), &a.actor).await;
-    signed_in BulkInviteTemplate |_c, _a| Ok(handlers::bulk::template());
-    signed_in CreateBulkUpload |c, a| handlers::bulk::upload_url(c.state, &a.actor).await;
-    signed_in CreateBulkInvite |c, a| handlers::bulk::create(&c.ctx(), c.state, &a.actor, &c.req).await;
-    signed_in GetBulkInvite |c, a| handlers::bulk::get(c.state, &a.actor, c.id()).await;
-    signed_in BulkInviteReport |c, a| handlers::bulk::report(c.state, &a.actor, c.id()).await;
+    signed_in SettingsGet |c, a| handlers::settings::settings_get(c.state, &a.actor).await;
+    signed_in SettingsUpdate |c, a| handlers::settings::settings_update(c.state, &a.actor, &c.req, c.request_id).await;
+    signed_in MeGet |c, a| me::me_get(&c.ctx(), &a.actor).await;
+    signed_in MeUpdate |c, a| me::me_update(&c.ctx(), &a.actor, &c.req).await;
+    signed_in MePasswordReset |c, a| me::me_password_reset(&c.ctx(), &a.actor).await;
+    signed_in BulkInviteTemplate |_c, _a| Ok(handlers::bulk::bulk_invite_template());
+    signed_in BulkInviteUpload |c, a| handlers::bulk::bulk_invite_upload(c.state, &a.actor).await;
+    signed_in BulkInviteCreate |c, a| handlers::bulk::bulk_invite_create(&c.ctx(), c.state, &a.actor, &c.req).await;
+    signed_in BulkInviteGet |c, a| handlers::bulk::bulk_invite_get(c.state, &a.actor, c.id()).await;
+    signed_in BulkInviteReport |c, a| handlers::bulk::bulk_invite_report(c.state, &a.actor, c.id()).await;
 }

@@ -14,10 +14,12 @@ mod handlers;
 mod idempotency;
 pub mod lambda;
 pub mod openapi;
+pub mod operations;
 mod preconditions;
 pub mod problem;
 pub mod request;
 pub mod routes;
+pub mod spec;
 pub mod telemetry;
 pub mod views;
 
@@ -25,4 +27,5 @@ pub use app::{AppState, Served, handle, handle_routes};
 pub use dispatch::Handler;
 pub use handlers::webhooks::WebhookConfig;
 pub use idempotency::LEASE_SECS as IDEMPOTENCY_LEASE_SECS;
+pub use operations::OPERATIONS;
 pub use routes::{ROUTES, Route, RouteSpec};

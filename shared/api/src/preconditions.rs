@@ -29,7 +29,7 @@ pub(crate) async fn run(handler: Handler, call: Call<'_>) -> Result<Response<Bod
     let conditional = if_match(&call.req) != IfMatch::Absent;
     // Reads never write; a bulk upload creates a job (never stale) from a
     // body of up to 10 MB not worth copying.
-    let never_stale = call.req.method().is_safe() || call.route == Route::CreateBulkInvite;
+    let never_stale = call.req.method().is_safe() || call.route == Route::BulkInviteCreate;
     if conditional || never_stale || call.route == Route::Auth0Webhook {
         return handler(call).await;
     }

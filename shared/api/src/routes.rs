@@ -1,49 +1,53 @@
-//! The route table: one row per operation, naming the Lambda function that
-//! serves it in AWS. The local server serves all of them; `infra/template.yaml`
-//! must declare the same set (a test compares them).
+//! Routing: which operation a request is for. The operations themselves
+//! (and every fact about them) are `operations::OPERATIONS`; the local
+//! server serves all of them, a Lambda binary only its own.
 
-use http::Method;
+use crate::operations::OPERATIONS;
+use crate::spec::{Method, Operation};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Route {
-    GetCatalogue,
-    ListProfiles,
-    CreateProfile,
-    GetProfile,
-    UpdateProfile,
-    DeleteProfile,
-    ListUsers,
-    InviteUser,
-    GetUser,
-    UpdateUser,
-    DeleteUser,
-    SuspendUser,
-    EnableUser,
-    ResetUserPassword,
-    ResendInvitation,
-    RevokeInvitation,
+    ProfileCatalogue,
+    ProfileList,
+    ProfileCreate,
+    ProfileGet,
+    ProfileUpdate,
+    ProfileDelete,
+    UserList,
+    UserInvite,
+    UserGet,
+    UserUpdate,
+    UserDelete,
+    UserSuspend,
+    UserEnable,
+    UserPasswordReset,
+    InvitationResend,
+    InvitationRevoke,
     UserAudit,
     TenantAudit,
-    GetSettings,
-    UpdateSettings,
-    GetMe,
-    UpdateMe,
-    ResetMyPassword,
-    ViewInvitation,
-    AcceptInvitation,
-    ViewEmailVerification,
-    ConfirmEmailVerification,
-    RequestPasswordReset,
+    SettingsGet,
+    SettingsUpdate,
+    MeGet,
+    MeUpdate,
+    MePasswordReset,
+    InvitationView,
+    InvitationAccept,
+    EmailVerificationView,
+    EmailVerificationConfirm,
+    PasswordResetRequest,
     BulkInviteTemplate,
-    CreateBulkUpload,
-    CreateBulkInvite,
-    GetBulkInvite,
+    BulkInviteUpload,
+    BulkInviteCreate,
+    BulkInviteGet,
     BulkInviteReport,
     Auth0Webhook,
-    OpenApi,
+    Openapi,
 }
 
-#[derive(Debug, Clone)]
+/// What the router needs of an operation (copied out of
+/// `operations::OPERATIONS` at compile time, so a Lambda binary links only
+/// this, not the documentation and samples).
+#[derive(Debug, Clone, Copy)]
 pub struct RouteSpec {
     pub route: Route,
     pub method: Method,
@@ -52,221 +56,39 @@ pub struct RouteSpec {
     /// The Lambda binary (in `functions/`) that serves it.
     pub function: &'static str,
     /// False only for public routes (invitation links, email verification,
-    /// the signed-out password reset).
+    /// the signed-out password reset, the webhook, the document).
     pub authenticated: bool,
     /// A POST that creates: honours `Idempotency-Key`.
     pub idempotent: bool,
 }
 
-const fn route(
-    route: Route,
-    method: Method,
-    path: &'static str,
-    function: &'static str,
-) -> RouteSpec {
-    RouteSpec {
-        route,
-        method,
-        path,
-        function,
-        authenticated: true,
+const fn project<const N: usize>(ops: &[Operation]) -> [RouteSpec; N] {
+    let mut out = [RouteSpec {
+        route: Route::Openapi,
+        method: Method::Get,
+        path: "",
+        function: "",
+        authenticated: false,
         idempotent: false,
+    }; N];
+    let mut i = 0;
+    while i < N {
+        let op = &ops[i];
+        out[i] = RouteSpec {
+            route: op.route,
+            method: op.method,
+            path: op.path,
+            function: op.function,
+            authenticated: op.authenticated(),
+            idempotent: op.idempotent,
+        };
+        i += 1;
     }
+    out
 }
 
-const fn public(mut spec: RouteSpec) -> RouteSpec {
-    spec.authenticated = false;
-    spec
-}
-
-const fn creates(mut spec: RouteSpec) -> RouteSpec {
-    spec.idempotent = true;
-    spec
-}
-
-pub const ROUTES: &[RouteSpec] = &[
-    route(
-        Route::GetCatalogue,
-        Method::GET,
-        "/profile-catalogue",
-        "profile-catalogue",
-    ),
-    route(
-        Route::ListProfiles,
-        Method::GET,
-        "/profiles",
-        "profile-list",
-    ),
-    creates(route(
-        Route::CreateProfile,
-        Method::POST,
-        "/profiles",
-        "profile-create",
-    )),
-    route(
-        Route::GetProfile,
-        Method::GET,
-        "/profiles/{id}",
-        "profile-get",
-    ),
-    route(
-        Route::UpdateProfile,
-        Method::PATCH,
-        "/profiles/{id}",
-        "profile-update",
-    ),
-    route(
-        Route::DeleteProfile,
-        Method::DELETE,
-        "/profiles/{id}",
-        "profile-delete",
-    ),
-    route(Route::ListUsers, Method::GET, "/users", "user-list"),
-    creates(route(
-        Route::InviteUser,
-        Method::POST,
-        "/users",
-        "user-invite",
-    )),
-    route(Route::GetUser, Method::GET, "/users/{id}", "user-get"),
-    route(
-        Route::UpdateUser,
-        Method::PATCH,
-        "/users/{id}",
-        "user-update",
-    ),
-    route(
-        Route::DeleteUser,
-        Method::DELETE,
-        "/users/{id}",
-        "user-delete",
-    ),
-    route(
-        Route::SuspendUser,
-        Method::POST,
-        "/users/{id}/suspend",
-        "user-suspend",
-    ),
-    route(
-        Route::EnableUser,
-        Method::POST,
-        "/users/{id}/enable",
-        "user-enable",
-    ),
-    route(
-        Route::ResetUserPassword,
-        Method::POST,
-        "/users/{id}/password-reset",
-        "user-password-reset",
-    ),
-    route(
-        Route::ResendInvitation,
-        Method::POST,
-        "/users/{id}/invitation/resend",
-        "invitation-resend",
-    ),
-    route(
-        Route::RevokeInvitation,
-        Method::POST,
-        "/users/{id}/invitation/revoke",
-        "invitation-revoke",
-    ),
-    route(
-        Route::UserAudit,
-        Method::GET,
-        "/users/{id}/audit",
-        "user-audit",
-    ),
-    route(Route::TenantAudit, Method::GET, "/audit", "tenant-audit"),
-    route(Route::GetSettings, Method::GET, "/settings", "settings-get"),
-    route(
-        Route::UpdateSettings,
-        Method::PATCH,
-        "/settings",
-        "settings-update",
-    ),
-    route(Route::GetMe, Method::GET, "/me", "me-get"),
-    route(Route::UpdateMe, Method::PATCH, "/me", "me-update"),
-    route(
-        Route::ResetMyPassword,
-        Method::POST,
-        "/me/password-reset",
-        "me-password-reset",
-    ),
-    public(route(
-        Route::ViewInvitation,
-        Method::GET,
-        "/invitations/{token}",
-        "invitation-view",
-    )),
-    public(route(
-        Route::AcceptInvitation,
-        Method::POST,
-        "/invitations/{token}/accept",
-        "invitation-accept",
-    )),
-    public(route(
-        Route::ViewEmailVerification,
-        Method::GET,
-        "/email-verifications/{token}",
-        "email-verification-view",
-    )),
-    public(route(
-        Route::ConfirmEmailVerification,
-        Method::POST,
-        "/email-verifications/{token}",
-        "email-verification-confirm",
-    )),
-    public(route(
-        Route::RequestPasswordReset,
-        Method::POST,
-        "/password-resets",
-        "password-reset-request",
-    )),
-    route(
-        Route::BulkInviteTemplate,
-        Method::GET,
-        "/bulk-invites/template",
-        "bulk-invite-template",
-    ),
-    route(
-        Route::CreateBulkUpload,
-        Method::POST,
-        "/bulk-invites/uploads",
-        "bulk-invite-upload",
-    ),
-    creates(route(
-        Route::CreateBulkInvite,
-        Method::POST,
-        "/bulk-invites",
-        "bulk-invite-create",
-    )),
-    route(
-        Route::GetBulkInvite,
-        Method::GET,
-        "/bulk-invites/{id}",
-        "bulk-invite-get",
-    ),
-    route(
-        Route::BulkInviteReport,
-        Method::GET,
-        "/bulk-invites/{id}/report",
-        "bulk-invite-report",
-    ),
-    // Authenticated by its own signature or bearer token, not a user's JWT.
-    public(route(
-        Route::Auth0Webhook,
-        Method::POST,
-        "/webhooks/auth0",
-        "auth0-webhook",
-    )),
-    public(route(
-        Route::OpenApi,
-        Method::GET,
-        "/openapi.json",
-        "openapi",
-    )),
-];
+/// Every route, in the order of `OPERATIONS`.
+pub const ROUTES: &[RouteSpec] = &project::<{ OPERATIONS.len() }>(OPERATIONS);
 
 /// Path parameters captured by a match, in template order.
 pub type PathParams = Vec<(&'static str, String)>;
@@ -274,19 +96,19 @@ pub type PathParams = Vec<(&'static str, String)>;
 pub enum Matched {
     Found(&'static RouteSpec, PathParams),
     /// The path exists but not with this method.
-    MethodNotAllowed(Vec<Method>),
+    MethodNotAllowed(Vec<http::Method>),
     NotFound,
 }
 
 /// Finds the route for `method` and `path` among `routes`.
-pub fn match_route(routes: &[&'static RouteSpec], method: &Method, path: &str) -> Matched {
+pub fn match_route(routes: &[&'static RouteSpec], method: &http::Method, path: &str) -> Matched {
     let mut allowed = Vec::new();
     for spec in routes {
         if let Some(params) = match_path(spec.path, path) {
             if spec.method == *method {
                 return Matched::Found(spec, params);
             }
-            allowed.push(spec.method.clone());
+            allowed.push(spec.method.as_http());
         }
     }
     if allowed.is_empty() {
@@ -348,29 +170,45 @@ mod tests {
 
     #[test]
     fn matches_params_methods_and_trailing_slashes() {
-        match match_route(&all(), &Method::GET, "/profiles/01ABC/") {
+        match match_route(&all(), &http::Method::GET, "/profiles/01ABC/") {
             Matched::Found(s, p) => {
-                assert_eq!(s.route, Route::GetProfile);
+                assert_eq!(s.route, Route::ProfileGet);
                 assert_eq!(p, vec![("id", "01ABC".to_owned())]);
             }
             _ => panic!("no match"),
         }
         assert!(matches!(
-            match_route(&all(), &Method::PUT, "/profiles/x"),
+            match_route(&all(), &http::Method::PUT, "/profiles/x"),
             Matched::MethodNotAllowed(m) if m.len() == 3
         ));
         assert!(matches!(
-            match_route(&all(), &Method::POST, "/users/01ABC/suspend"),
-            Matched::Found(s, _) if s.route == Route::SuspendUser
+            match_route(&all(), &http::Method::POST, "/users/01ABC/suspend"),
+            Matched::Found(s, _) if s.route == Route::UserSuspend
         ));
         assert!(matches!(
-            match_route(&all(), &Method::GET, "/profiles/x/y"),
+            match_route(&all(), &http::Method::GET, "/profiles/x/y"),
             Matched::NotFound
         ));
         assert!(matches!(
-            match_route(&all(), &Method::GET, "/profiles//"),
+            match_route(&all(), &http::Method::GET, "/profiles//"),
             Matched::NotFound
         ));
+    }
+
+    /// One naming scheme: `Route::UserUpdate` is served by the function
+    /// (binary, template resource, event file) `user-update`.
+    #[test]
+    fn every_function_is_named_after_its_route() {
+        for r in ROUTES {
+            let mut kebab = String::new();
+            for (i, c) in format!("{:?}", r.route).chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    kebab.push('-');
+                }
+                kebab.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(r.function, kebab, "{:?}", r.route);
+        }
     }
 
     #[test]
@@ -405,12 +243,7 @@ mod tests {
     fn every_route_is_unique_and_every_function_serves_one_route() {
         let mut seen = std::collections::HashSet::new();
         for s in ROUTES {
-            assert!(
-                seen.insert((s.method.clone(), s.path)),
-                "{} {}",
-                s.method,
-                s.path
-            );
+            assert!(seen.insert((s.method, s.path)), "{} {}", s.method, s.path);
             assert_eq!(spec(s.route).function, s.function);
         }
     }

@@ -97,6 +97,15 @@ pub struct PageView<T> {
     pub next_cursor: Option<String>,
 }
 
+/// The signed-in user (`GET /me`): their record and what they may do.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct MeView<'a> {
+    #[serde(flatten)]
+    pub user: UserView<'a>,
+    /// What the portal should let this user do.
+    pub permissions: &'a peak_domain::permissions::EffectivePermissions,
+}
+
 /// A user as clients see it. Never includes token hashes.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct UserView<'a> {

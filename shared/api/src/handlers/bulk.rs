@@ -89,7 +89,7 @@ fn csv(body: String, file_name: &str) -> Response<Body> {
     resp
 }
 
-pub fn template() -> Response<Body> {
+pub fn bulk_invite_template() -> Response<Body> {
     csv(
         peak_bulk::TEMPLATE_CSV.to_owned(),
         "bulk-invite-template.csv",
@@ -106,7 +106,10 @@ fn upload_key(actor: &Actor, upload_id: &str) -> String {
 /// `POST /bulk-invites/uploads`: where to PUT a file too large for a request
 /// body (API Gateway takes 10 MB). The local run takes every file in the
 /// body: there this answers 409 `direct_upload`.
-pub async fn upload_url(state: &AppState, actor: &Actor) -> Result<Response<Body>, Problem> {
+pub async fn bulk_invite_upload(
+    state: &AppState,
+    actor: &Actor,
+) -> Result<Response<Body>, Problem> {
     peak_domain::user_policy::authorize_invite(actor)?;
     let upload_id = ulid::Ulid::new().to_string();
     let url = state
@@ -134,7 +137,7 @@ pub async fn upload_url(state: &AppState, actor: &Actor) -> Result<Response<Body
     ))
 }
 
-pub async fn create(
+pub async fn bulk_invite_create(
     ctx: &Ctx<'_>,
     state: &AppState,
     actor: &Actor,
@@ -237,7 +240,7 @@ async fn visible(state: &AppState, actor: &Actor, id: Option<&str>) -> Result<Bu
     Ok(job)
 }
 
-pub async fn get(
+pub async fn bulk_invite_get(
     state: &AppState,
     actor: &Actor,
     id: Option<&str>,
@@ -246,7 +249,7 @@ pub async fn get(
     Ok(json(StatusCode::OK, &JobView::from(&job)))
 }
 
-pub async fn report(
+pub async fn bulk_invite_report(
     state: &AppState,
     actor: &Actor,
     id: Option<&str>,

@@ -6,7 +6,7 @@ use lambda_http::{Body, Response};
 
 /// The seven tabs with every setting, its options, default and roles: what a
 /// frontend needs to draw the profile editor.
-pub fn get(state: &AppState) -> Result<Response<Body>, Problem> {
+pub fn profile_catalogue(state: &AppState) -> Result<Response<Body>, Problem> {
     let mut resp = json(StatusCode::OK, state.catalogue);
     resp.headers_mut().insert(
         header::CACHE_CONTROL,

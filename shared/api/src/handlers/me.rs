@@ -4,22 +4,13 @@ use super::json;
 use super::users::user_response;
 use crate::problem::Problem;
 use crate::request::{if_match, json_body};
-use crate::views::UserView;
+use crate::views::{MeView, UserView};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use peak_domain::user_policy::Actor;
 use peak_domain::users::{self, Ctx, SelfPatch};
-use serde::Serialize;
 
-#[derive(Serialize)]
-struct MeView<'a> {
-    #[serde(flatten)]
-    user: UserView<'a>,
-    /// What the portal should let this user do.
-    permissions: &'a peak_domain::permissions::EffectivePermissions,
-}
-
-pub async fn get(_ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<Body>, Problem> {
+pub async fn me_get(_ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<Body>, Problem> {
     let mut resp = json(
         StatusCode::OK,
         &MeView {
@@ -32,7 +23,7 @@ pub async fn get(_ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<Body>, Proble
     Ok(resp)
 }
 
-pub async fn update(
+pub async fn me_update(
     ctx: &Ctx<'_>,
     actor: &Actor,
     req: &Request,
@@ -42,7 +33,7 @@ pub async fn update(
     Ok(user_response(StatusCode::OK, &user))
 }
 
-pub async fn reset_password(ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<Body>, Problem> {
+pub async fn me_password_reset(ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<Body>, Problem> {
     users::reset_password(ctx, actor, &actor.user.id).await?;
     Ok(json(
         StatusCode::ACCEPTED,

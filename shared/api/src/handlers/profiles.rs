@@ -22,7 +22,7 @@ fn with_etag(mut resp: Response<Body>, p: &Profile) -> Response<Body> {
     resp
 }
 
-pub async fn list(
+pub async fn profile_list(
     state: &AppState,
     caller: &Caller,
     req: &Request,
@@ -36,7 +36,7 @@ pub async fn list(
     Ok(json(StatusCode::OK, &view))
 }
 
-pub async fn create(
+pub async fn profile_create(
     state: &AppState,
     caller: &Caller,
     req: &Request,
@@ -60,7 +60,7 @@ pub async fn create(
     Ok(resp)
 }
 
-pub async fn get(
+pub async fn profile_get(
     state: &AppState,
     caller: &Caller,
     id: Option<&str>,
@@ -73,7 +73,7 @@ pub async fn get(
     ))
 }
 
-pub async fn update(
+pub async fn profile_update(
     state: &AppState,
     caller: &Caller,
     id: Option<&str>,
@@ -97,7 +97,7 @@ pub async fn update(
     ))
 }
 
-pub async fn delete(
+pub async fn profile_delete(
     state: &AppState,
     caller: &Caller,
     id: Option<&str>,

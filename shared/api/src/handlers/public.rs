@@ -76,7 +76,7 @@ async fn invitation_page(
 
 /// Opening an invitation link: a page for a browser, JSON for an API
 /// client; neither changes anything.
-pub async fn view_invitation(
+pub async fn invitation_view(
     ctx: &Ctx<'_>,
     state: &AppState,
     req: &Request,
@@ -109,7 +109,7 @@ pub async fn view_invitation(
 /// Accepting: the identity provider's password page, as `303 See Other`
 /// to a browser's form post and as JSON to an API client. A form post that
 /// cannot be accepted shows the link's page as it now stands.
-pub async fn accept_invitation(
+pub async fn invitation_accept(
     ctx: &Ctx<'_>,
     state: &AppState,
     req: &Request,
@@ -161,7 +161,7 @@ async fn email_verification_page(
 
 /// Opening the link sent to a new address: a page (one button) or JSON;
 /// a link that cannot be confirmed says so, as confirming it would.
-pub async fn view_email_verification(
+pub async fn email_verification_view(
     ctx: &Ctx<'_>,
     state: &AppState,
     req: &Request,
@@ -188,7 +188,7 @@ pub async fn view_email_verification(
 
 /// Confirming: the user as JSON to an API client; to a browser's form
 /// post, a page saying it is done, with the way to sign in.
-pub async fn confirm_email(
+pub async fn email_verification_confirm(
     ctx: &Ctx<'_>,
     state: &AppState,
     req: &Request,
@@ -212,22 +212,23 @@ pub async fn confirm_email(
     })
 }
 
-#[derive(Deserialize)]
+/// The signed-out "forgot password" form.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ResetRequest {
+pub struct PasswordResetRequest {
     tenant: String,
     email: String,
 }
 
 /// Always the same 202 (and, padded, about the same time) whether or not
 /// the address belongs to a user, so the answer reveals nothing.
-pub async fn request_password_reset(
+pub async fn password_reset_request(
     ctx: &Ctx<'_>,
     req: &Request,
 ) -> Result<Response<Body>, Problem> {
     const FLOOR: std::time::Duration = std::time::Duration::from_millis(250);
     let started = std::time::Instant::now();
-    let input: ResetRequest = json_body(req)?;
+    let input: PasswordResetRequest = json_body(req)?;
     let result = users::request_password_reset(ctx, &input.tenant, &input.email).await;
     if let Some(rest) = FLOOR.checked_sub(started.elapsed()) {
         tokio::time::sleep(rest).await;

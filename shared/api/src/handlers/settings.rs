@@ -43,12 +43,12 @@ fn respond(t: &Tenant) -> Response<Body> {
     resp
 }
 
-pub async fn get(state: &AppState, actor: &Actor) -> Result<Response<Body>, Problem> {
+pub async fn settings_get(state: &AppState, actor: &Actor) -> Result<Response<Body>, Problem> {
     let t = tenants::settings_of(state.tenants.as_ref(), actor).await?;
     Ok(respond(&t))
 }
 
-pub async fn update(
+pub async fn settings_update(
     state: &AppState,
     actor: &Actor,
     req: &Request,

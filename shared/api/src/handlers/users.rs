@@ -74,7 +74,11 @@ fn user_query(req: &Request) -> Result<UserQuery, Problem> {
     }
 }
 
-pub async fn list(ctx: &Ctx<'_>, actor: &Actor, req: &Request) -> Result<Response<Body>, Problem> {
+pub async fn user_list(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
     let q = user_query(req)?;
     let page = page_request(req)?;
     let result = users::list_users(ctx, actor, q, &page).await?;
@@ -87,7 +91,7 @@ pub async fn list(ctx: &Ctx<'_>, actor: &Actor, req: &Request) -> Result<Respons
     ))
 }
 
-pub async fn invite(
+pub async fn user_invite(
     ctx: &Ctx<'_>,
     actor: &Actor,
     req: &Request,
@@ -101,7 +105,7 @@ pub async fn invite(
     Ok(resp)
 }
 
-pub async fn get(
+pub async fn user_get(
     ctx: &Ctx<'_>,
     actor: &Actor,
     id: Option<&str>,
@@ -110,7 +114,7 @@ pub async fn get(
     Ok(user_response(StatusCode::OK, &user))
 }
 
-pub async fn update(
+pub async fn user_update(
     ctx: &Ctx<'_>,
     actor: &Actor,
     id: Option<&str>,
@@ -122,7 +126,7 @@ pub async fn update(
     Ok(user_response(StatusCode::OK, &user))
 }
 
-pub async fn delete(
+pub async fn user_delete(
     ctx: &Ctx<'_>,
     actor: &Actor,
     id: Option<&str>,
@@ -132,7 +136,7 @@ pub async fn delete(
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn suspend(
+pub async fn user_suspend(
     ctx: &Ctx<'_>,
     actor: &Actor,
     id: Option<&str>,
@@ -142,7 +146,7 @@ pub async fn suspend(
     Ok(user_response(StatusCode::OK, &user))
 }
 
-pub async fn enable(
+pub async fn user_enable(
     ctx: &Ctx<'_>,
     actor: &Actor,
     id: Option<&str>,
@@ -152,7 +156,7 @@ pub async fn enable(
     Ok(user_response(StatusCode::OK, &user))
 }
 
-pub async fn reset_password(
+pub async fn user_password_reset(
     ctx: &Ctx<'_>,
     actor: &Actor,
     id: Option<&str>,
@@ -164,7 +168,7 @@ pub async fn reset_password(
     ))
 }
 
-pub async fn resend(
+pub async fn invitation_resend(
     ctx: &Ctx<'_>,
     actor: &Actor,
     id: Option<&str>,
@@ -173,7 +177,7 @@ pub async fn resend(
     Ok(user_response(StatusCode::OK, &user))
 }
 
-pub async fn revoke(
+pub async fn invitation_revoke(
     ctx: &Ctx<'_>,
     actor: &Actor,
     id: Option<&str>,
@@ -182,7 +186,7 @@ pub async fn revoke(
     Ok(user_response(StatusCode::OK, &user))
 }
 
-pub async fn audit(
+pub async fn user_audit(
     ctx: &Ctx<'_>,
     actor: &Actor,
     id: Option<&str>,

@@ -82,7 +82,7 @@ fn outcome(status: &str) -> Response<Body> {
     json(StatusCode::OK, &serde_json::json!({ "status": status }))
 }
 
-pub async fn auth0(
+pub async fn auth0_webhook(
     ctx: &Ctx<'_>,
     state: &AppState,
     req: &Request,

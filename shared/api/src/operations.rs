@@ -1,0 +1,207 @@
+//! The operations: one entry per route, holding everything about it (see
+//! `spec.rs`). Adding an operation is adding an entry here, its variant in
+//! `routes::Route`, and its line in `dispatch.rs`; `cargo xtask` then
+//! writes its binary, template resource, sample event and OpenAPI entry.
+
+use crate::handlers::bulk::JobView;
+use crate::handlers::public::PasswordResetRequest;
+use crate::handlers::settings::SettingsView;
+use crate::routes::Route::*;
+use crate::spec::Method::{Delete, Get, Patch, Post};
+use crate::spec::RequestBody::Json;
+use crate::spec::Table::{Nothing, Read, ReadQuery, Write, WriteQuery};
+use crate::spec::{Operation as Op, QueryParam as Q, SampleBody, Throttle, schema};
+use crate::views::{MeView, PageView, ProfileSummary, ProfileView, UserView};
+use peak_domain::audit::AuditEvent;
+use peak_domain::catalogue::Catalogue;
+use peak_domain::profile::{NewProfile, ProfilePatch};
+use peak_domain::tenant::SettingsPatch;
+use peak_domain::users::{InviteRequest, SelfPatch, UserPatch};
+
+const PAGE: &[Q] = &[
+    Q::string("limit", "1 to 100 items (default 25)"),
+    Q::string("cursor", "the `next_cursor` of the previous page"),
+];
+const USER_FILTERS: &[Q] = &[
+    Q::string("limit", "1 to 100 items (default 25)"),
+    Q::string("cursor", "the `next_cursor` of the previous page"),
+    Q::string("status", "invited, active or suspended"),
+    Q::string("role", "admin, sales_rep, partner or customer"),
+    Q::string("profile", "a profile id"),
+    Q::string(
+        "account",
+        "a customer account number (required for non-admins with several accounts)",
+    ),
+    Q::string("q", "prefix of \"last first\" name, case-insensitive"),
+    Q::string(
+        "email",
+        "prefix of the email address, case-insensitive (orders by email)",
+    ),
+];
+const BULK_CREATE: &[Q] = &[
+    Q::string("dry_run", "true: check and report only"),
+    Q::string("file_name", "the uploaded file's name"),
+];
+
+const USER: Option<crate::spec::SchemaFn> = Some(schema::<UserView<'static>>);
+const PROFILE: Option<crate::spec::SchemaFn> = Some(schema::<ProfileView<'static>>);
+const JOB: Option<crate::spec::SchemaFn> = Some(schema::<JobView>);
+const AUDIT_PAGE: Option<crate::spec::SchemaFn> = Some(schema::<PageView<AuditEvent>>);
+
+/// Every operation, in the order the template and the document list them.
+#[rustfmt::skip]
+pub const OPERATIONS: &[Op] = &[
+    Op::new(ProfileCatalogue, Get, "/profile-catalogue", "profile-catalogue", Read,
+        "The seven tabs of profile settings and the extension groups")
+        .answers(200, Some(schema::<Catalogue>)),
+    Op::new(ProfileList, Get, "/profiles", "profile-list", ReadQuery,
+        "A page of the tenant's profiles")
+        .query(PAGE)
+        .answers(200, Some(schema::<PageView<ProfileSummary<'static>>>))
+        .sample_query(&[("limit", "10")]),
+    Op::new(ProfileCreate, Post, "/profiles", "profile-create", Write,
+        "Create a profile (a name is enough)")
+        .creates()
+        .takes(Json(schema::<NewProfile>))
+        .answers(201, PROFILE)
+        .sample_body(SampleBody::Json(r#"{"name": "VIP Customers", "description": "Customers with every self-service option"}"#)),
+    Op::new(ProfileGet, Get, "/profiles/{id}", "profile-get", Read,
+        "One profile, with its settings laid out as tabs")
+        .answers(200, PROFILE),
+    Op::new(ProfileUpdate, Patch, "/profiles/{id}", "profile-update", Write,
+        "Edit a profile (If-Match required)")
+        .takes(Json(schema::<ProfilePatch>))
+        .answers(200, PROFILE)
+        .sample_body(SampleBody::Json(r#"{"settings": {"my_subscriptions.cancel": "enabled", "pay_invoices.payment_methods": "card"}}"#)),
+    Op::new(ProfileDelete, Delete, "/profiles/{id}", "profile-delete", Write,
+        "Delete a profile no user holds")
+        .answers(204, None),
+    Op::new(UserList, Get, "/users", "user-list", ReadQuery,
+        "List and search users")
+        .query(USER_FILTERS)
+        .answers(200, Some(schema::<PageView<UserView<'static>>>))
+        .sample_query(&[("role", "customer"), ("limit", "10")]),
+    Op::new(UserInvite, Post, "/users", "user-invite", Write,
+        "Invite a user (Idempotency-Key honoured)")
+        .creates()
+        .takes(Json(schema::<InviteRequest>))
+        .answers(201, USER)
+        .sample_body(SampleBody::Json(r#"{"first_name": "Jane", "last_name": "Doe", "email": "jane.doe@acme.example", "role": "customer", "profile_id": "01JDPEAKSAMP1E0000000000AB", "customer_accounts": ["ACME"], "extension_groups": ["billing_manager"]}"#)),
+    Op::new(UserGet, Get, "/users/{id}", "user-get", Read,
+        "One user")
+        .answers(200, USER),
+    Op::new(UserUpdate, Patch, "/users/{id}", "user-update", Write,
+        "Edit a user (If-Match required)")
+        .takes(Json(schema::<UserPatch>))
+        .answers(200, USER)
+        .sample_body(SampleBody::Json(r#"{"last_name": "Doe-Smith", "customer_accounts": ["ACME", "ACME-EU"]}"#)),
+    Op::new(UserDelete, Delete, "/users/{id}", "user-delete", WriteQuery,
+        "Delete a user and their personal data")
+        .answers(204, None),
+    Op::new(UserSuspend, Post, "/users/{id}/suspend", "user-suspend", Write,
+        "Suspend a user")
+        .answers(200, USER),
+    Op::new(UserEnable, Post, "/users/{id}/enable", "user-enable", Write,
+        "Enable a suspended user")
+        .answers(200, USER),
+    Op::new(UserPasswordReset, Post, "/users/{id}/password-reset", "user-password-reset", Write,
+        "Email the user a password-change link")
+        .answers(202, None),
+    Op::new(InvitationResend, Post, "/users/{id}/invitation/resend", "invitation-resend", Write,
+        "Resend an invitation (the old link stops working)")
+        .answers(200, USER),
+    Op::new(InvitationRevoke, Post, "/users/{id}/invitation/revoke", "invitation-revoke", Write,
+        "Revoke an invitation")
+        .answers(200, USER),
+    Op::new(UserAudit, Get, "/users/{id}/audit", "user-audit", ReadQuery,
+        "A user's audit trail, newest first")
+        .query(PAGE)
+        .answers(200, AUDIT_PAGE)
+        .sample_query(&[("limit", "20")]),
+    Op::new(TenantAudit, Get, "/audit", "tenant-audit", ReadQuery,
+        "The tenant's recent audit events, newest first")
+        .query(PAGE)
+        .answers(200, AUDIT_PAGE)
+        .sample_query(&[("limit", "20")]),
+    Op::new(SettingsGet, Get, "/settings", "settings-get", Read,
+        "The tenant's settings (admins; 404 for a tenant configured by deployment only)")
+        .answers(200, Some(schema::<SettingsView<'static>>)),
+    Op::new(SettingsUpdate, Patch, "/settings", "settings-update", Write,
+        "Change the tenant's settings (admins, If-Match required; audited)")
+        .takes(Json(schema::<SettingsPatch>))
+        .answers(200, Some(schema::<SettingsView<'static>>))
+        .sample_body(SampleBody::Json(r#"{"invitation_ttl_days": 14, "suspension_notice": true}"#)),
+    Op::new(MeGet, Get, "/me", "me-get", Read,
+        "The signed-in user and their effective permissions")
+        .answers(200, Some(schema::<MeView<'static>>)),
+    Op::new(MeUpdate, Patch, "/me", "me-update", Write,
+        "Change one's own name or login email (If-Match required)")
+        .takes(Json(schema::<SelfPatch>))
+        .answers(200, USER)
+        .sample_body(SampleBody::Json(r#"{"first_name": "Sam", "last_name": "Sample"}"#)),
+    Op::new(MePasswordReset, Post, "/me/password-reset", "me-password-reset", Write,
+        "Email oneself a password-change link")
+        .answers(202, None),
+    // The invitation page names the inviter: the audit trail says who.
+    Op::new(InvitationView, Get, "/invitations/{token}", "invitation-view", ReadQuery,
+        "What an invitation link shows, never consuming it: an HTML page to a browser (Accept: text/html), JSON otherwise")
+        .public(Throttle::PublicRoute)
+        .pages(),
+    Op::new(InvitationAccept, Post, "/invitations/{token}/accept", "invitation-accept", Write,
+        "Accept an invitation: where to set the password, as JSON, or as 303 See Other to a browser's form post")
+        .public(Throttle::PublicRoute)
+        .pages()
+        .auth0(),
+    Op::new(EmailVerificationView, Get, "/email-verifications/{token}", "email-verification-view", Read,
+        "What an email-verification link shows, never consuming it: an HTML page to a browser, JSON otherwise")
+        .public(Throttle::PublicRoute)
+        .pages(),
+    Op::new(EmailVerificationConfirm, Post, "/email-verifications/{token}", "email-verification-confirm", Write,
+        "Make the new address the login email: the user as JSON, or an HTML done page to a browser's form post")
+        .public(Throttle::PublicRoute)
+        .pages()
+        .answers(200, USER),
+    Op::new(PasswordResetRequest, Post, "/password-resets", "password-reset-request", Write,
+        "Signed-out password reset (same answer whether or not the address exists)")
+        .public(Throttle::PublicRoute)
+        .takes(Json(schema::<PasswordResetRequest>))
+        .answers(202, None)
+        .sample_body(SampleBody::Json(r#"{"tenant": "sample-tenant", "email": "customer@sample.example"}"#)),
+    Op::new(BulkInviteTemplate, Get, "/bulk-invites/template", "bulk-invite-template", Read,
+        "The CSV template for bulk invites (header and one example row)"),
+    Op::new(BulkInviteUpload, Post, "/bulk-invites/uploads", "bulk-invite-upload", Read,
+        "A presigned URL to PUT a large bulk-invite file to (AWS); then POST /bulk-invites?upload_id=…")
+        .answers(201, None)
+        .bulk_bucket(&["s3:PutObject"]),
+    Op::new(BulkInviteCreate, Post, "/bulk-invites", "bulk-invite-create", WriteQuery,
+        "Upload a .csv or .xlsx of people to invite: ?dry_run=true reports every row and writes nothing; otherwise 202 with a job")
+        .creates()
+        .query(BULK_CREATE)
+        .answers(202, JOB)
+        .bulk_bucket(&["s3:GetObject", "s3:PutObject"])
+        .sample_query(&[("dry_run", "true"), ("file_name", "people.csv")])
+        .sample_body(SampleBody::File {
+            content_type: "text/csv",
+            text: "First name,Last name,Email,Role,Profile,Customer accounts\r\n\
+                   Jane,Doe,jane.doe@acme.example,customer,Standard,ACME\r\n\
+                   Bad,Row,not-an-email,customer,Standard,ACME\r\n",
+        }),
+    Op::new(BulkInviteGet, Get, "/bulk-invites/{id}", "bulk-invite-get", Read,
+        "A bulk invite's status, counts and progress")
+        .answers(200, JOB),
+    Op::new(BulkInviteReport, Get, "/bulk-invites/{id}/report", "bulk-invite-report", ReadQuery,
+        "A finished bulk invite's report (CSV: row, email, outcome, column, code, reason)"),
+    // Authenticated by its own signature or bearer token, not a user's JWT.
+    Op::new(Auth0Webhook, Post, "/webhooks/auth0", "auth0-webhook", Write,
+        "Auth0 deliveries: Actions signed in the Standard Webhooks scheme, or Event Streams CloudEvents with a bearer token")
+        .public(Throttle::Webhook)
+        .auth0()
+        // An Event Streams delivery: the sample user's login was blocked in
+        // the Auth0 dashboard (signed Actions deliveries expire after five
+        // minutes: see events/auth0/ and scripts/sign-webhook-event.py).
+        .sample_body(SampleBody::Json(r#"{"id": "evt_sample0000000000000001", "source": "urn:auth0:your-tenant.us.auth0.com", "specversion": "1.0", "type": "user.updated", "time": "2026-11-23T14:00:00.000Z", "data": {"object": {"user_id": "auth0|target", "email": "target@sample.example", "email_verified": true, "blocked": true, "app_metadata": {"tenant": "sample-tenant"}}}}"#))
+        .sample_headers(&[("authorization", "Bearer SAMPLE_EVENT_STREAM_TOKEN_set_AUTH0_EVENT_STREAM_TOKENS_to_it")]),
+    Op::new(Openapi, Get, "/openapi.json", "openapi", Nothing,
+        "This document")
+        .public(Throttle::PublicRoute),
+];
