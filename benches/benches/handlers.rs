@@ -186,7 +186,7 @@ fn fixture(rt: &Runtime, idp: &DevIdentityProvider) -> Fixture {
             webhooks: None,
             jobs: store.clone(),
             files: Arc::new(peak_bulk_jobs::MemoryFiles::default()),
-            brands: Arc::new(peak_api::app::portal_brands("https://portal.example")),
+            brands: Arc::new(peak_api::portal_brands("https://portal.example")),
         };
         Fixture {
             state,

@@ -182,7 +182,7 @@ fn brands_from_env() -> Result<peak_email::Brands, lambda_http::Error> {
         Some(json) => {
             Ok(peak_email::Brands::from_json(&json).map_err(|e| format!("EMAIL_BRANDS: {e}"))?)
         }
-        None => Ok(peak_api::app::portal_brands(&required("PORTAL_URL")?)),
+        None => Ok(peak_api::portal_brands(&required("PORTAL_URL")?)),
     }
 }
 

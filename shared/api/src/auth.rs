@@ -2,9 +2,9 @@
 //! The tenant comes only from the verified token, never from the path or
 //! body.
 
-use crate::app::AppState;
 use crate::problem::Problem;
 use crate::request::bearer_token;
+use crate::state::AppState;
 use http::StatusCode;
 use lambda_http::Request;
 use peak_auth::AuthError;

@@ -8,10 +8,10 @@
 //! read `(Route::UserGet, dispatch::UserGet)` and cannot name the wrong
 //! handler without it showing (functions/src/tests/template.rs checks).
 
-use crate::app::AppState;
 use crate::handlers::{self, me, profiles, users};
 use crate::problem::Problem;
 use crate::routes::{PathParams, Route};
+use crate::state::AppState;
 use lambda_http::{Body, Request, Response};
 use peak_domain::Caller;
 use peak_domain::policy::{Action, authorize};

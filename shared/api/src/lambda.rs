@@ -1,6 +1,7 @@
 //! Running as a Lambda function: the runtime loop around `handle_routes`.
 
-use crate::app::{AppState, Served, handle_routes};
+use crate::app::{Served, handle_routes};
+use crate::state::AppState;
 use lambda_http::{Request, service_fn};
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -1,6 +1,11 @@
-//! HTTP glue shared by every Lambda function and the local server: the route
-//! table, authentication of the caller, request parsing, problem+json errors,
-//! and the handlers that call the domain's use cases.
+//! HTTP glue shared by every Lambda function and the local server: the
+//! operations (`operations.rs`, one entry each, read by `cargo xtask`), the
+//! router, authentication of the caller, request parsing, problem+json
+//! errors, and the handlers that call the domain's use cases.
+//!
+//! Modules depend one way: `spec` ← `operations` ← `routes`; `state` ←
+//! `handlers` ← `dispatch` ← `idempotency`/`preconditions` ← `app` (the
+//! pipeline, which also uses `auth`). None imports a module that imports it.
 //!
 //! A handler takes a `lambda_http::Request`, so the same code serves API
 //! Gateway events in Lambda, `sam local invoke -e events/…`, and the local
@@ -20,12 +25,13 @@ pub mod problem;
 pub mod request;
 pub mod routes;
 pub mod spec;
+pub mod state;
 pub mod telemetry;
 pub mod views;
 
-pub use app::{AppState, Served, handle, handle_routes};
+pub use app::{Served, handle, handle_routes};
 pub use dispatch::Handler;
-pub use handlers::webhooks::WebhookConfig;
 pub use idempotency::LEASE_SECS as IDEMPOTENCY_LEASE_SECS;
 pub use operations::OPERATIONS;
 pub use routes::{ROUTES, Route, RouteSpec};
+pub use state::{AppState, WebhookConfig, portal_brands};

@@ -6,9 +6,9 @@
 use crate::handlers::bulk::JobView;
 use crate::handlers::public::PasswordResetRequest;
 use crate::handlers::settings::SettingsView;
-use crate::routes::Route::*;
 use crate::spec::Method::{Delete, Get, Patch, Post};
 use crate::spec::RequestBody::Json;
+use crate::spec::Route::*;
 use crate::spec::Table::{Nothing, Read, ReadQuery, Write, WriteQuery};
 use crate::spec::{Operation as Op, QueryParam as Q, SampleBody, Throttle, schema};
 use crate::views::{MeView, PageView, ProfileSummary, ProfileView, UserView};

@@ -3,46 +3,8 @@
 //! server serves all of them, a Lambda binary only its own.
 
 use crate::operations::OPERATIONS;
+pub use crate::spec::Route;
 use crate::spec::{Method, Operation};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Route {
-    ProfileCatalogue,
-    ProfileList,
-    ProfileCreate,
-    ProfileGet,
-    ProfileUpdate,
-    ProfileDelete,
-    UserList,
-    UserInvite,
-    UserGet,
-    UserUpdate,
-    UserDelete,
-    UserSuspend,
-    UserEnable,
-    UserPasswordReset,
-    InvitationResend,
-    InvitationRevoke,
-    UserAudit,
-    TenantAudit,
-    SettingsGet,
-    SettingsUpdate,
-    MeGet,
-    MeUpdate,
-    MePasswordReset,
-    InvitationView,
-    InvitationAccept,
-    EmailVerificationView,
-    EmailVerificationConfirm,
-    PasswordResetRequest,
-    BulkInviteTemplate,
-    BulkInviteUpload,
-    BulkInviteCreate,
-    BulkInviteGet,
-    BulkInviteReport,
-    Auth0Webhook,
-    Openapi,
-}
 
 /// What the router needs of an operation (copied out of
 /// `operations::OPERATIONS` at compile time, so a Lambda binary links only

@@ -9,8 +9,48 @@
 //! so a Lambda binary links only that projection: summaries, schemas and
 //! samples stay in the `openapi` function and the generators (`xtask/`).
 
-use crate::routes::Route;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+/// The operations, by name: `UserUpdate` is the function `user-update`,
+/// its handler `user_update`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Route {
+    ProfileCatalogue,
+    ProfileList,
+    ProfileCreate,
+    ProfileGet,
+    ProfileUpdate,
+    ProfileDelete,
+    UserList,
+    UserInvite,
+    UserGet,
+    UserUpdate,
+    UserDelete,
+    UserSuspend,
+    UserEnable,
+    UserPasswordReset,
+    InvitationResend,
+    InvitationRevoke,
+    UserAudit,
+    TenantAudit,
+    SettingsGet,
+    SettingsUpdate,
+    MeGet,
+    MeUpdate,
+    MePasswordReset,
+    InvitationView,
+    InvitationAccept,
+    EmailVerificationView,
+    EmailVerificationConfirm,
+    PasswordResetRequest,
+    BulkInviteTemplate,
+    BulkInviteUpload,
+    BulkInviteCreate,
+    BulkInviteGet,
+    BulkInviteReport,
+    Auth0Webhook,
+    Openapi,
+}
 
 /// The HTTP methods the API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -183,7 +183,7 @@ async fn harness() -> Harness {
             })),
             jobs: store.clone(),
             files: Arc::new(peak_bulk_jobs::MemoryFiles::default()),
-            brands: Arc::new(peak_api::app::portal_brands("https://portal.example")),
+            brands: Arc::new(peak_api::portal_brands("https://portal.example")),
         },
         idp,
         store,

@@ -1,4 +1,8 @@
-//! Who may do what. Every route asks [`authorize`] before touching state.
+//! Who may do what with profiles and the settings catalogue: the profile
+//! and catalogue routes ask [`authorize`] before reading a body or touching
+//! state (the API's dispatch does, and the profile use cases again). User
+//! routes are decided by `user_policy` inside their use cases; public
+//! routes (links, the signed-out reset, the webhook) have no caller.
 //! The tenant is never an input here: it is the caller's, from the verified
 //! token, and every store call is scoped to it.
 

@@ -12,9 +12,9 @@
 //! else it does not exist (404).
 
 use super::json;
-use crate::app::AppState;
 use crate::problem::Problem;
 use crate::request::query;
+use crate::state::AppState;
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use peak_bulk::Limits;

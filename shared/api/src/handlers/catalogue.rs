@@ -1,6 +1,6 @@
 use super::json;
-use crate::app::AppState;
 use crate::problem::Problem;
+use crate::state::AppState;
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 

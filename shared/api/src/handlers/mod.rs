@@ -1,5 +1,9 @@
-//! One module per resource; each handler parses, calls one domain use case,
-//! and shapes the response.
+//! One module per resource; a handler is named after its route
+//! (`Route::UserUpdate` → `users::user_update`). Most parse the request,
+//! call one domain use case and shape the response. Two do more than that
+//! today: the Auth0 webhook verifies and de-duplicates deliveries and looks
+//! logins up itself before applying an event (`webhooks.rs`), and the bulk
+//! handlers drive the job and file stores directly (`bulk.rs`).
 
 pub mod bulk;
 pub mod catalogue;

@@ -1,7 +1,7 @@
 use super::{empty, json};
-use crate::app::AppState;
 use crate::problem::Problem;
 use crate::request::{etag, if_match, json_body, page_request};
+use crate::state::AppState;
 use crate::views::{PageView, ProfileSummary, profile_view};
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};

@@ -5,9 +5,9 @@
 
 use super::json;
 use super::users::user_response;
-use crate::app::AppState;
 use crate::problem::Problem;
 use crate::request::{json_body, wants_html};
+use crate::state::AppState;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use peak_domain::Error;

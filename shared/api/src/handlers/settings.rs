@@ -3,9 +3,9 @@
 //! them (`peak-admin`).
 
 use super::json;
-use crate::app::AppState;
 use crate::problem::Problem;
 use crate::request::{etag, if_match, json_body};
+use crate::state::AppState;
 use http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use peak_domain::tenant::{SettingsPatch, Tenant, TenantSettings};

@@ -15,55 +15,16 @@
 //! nothing. Answers never echo the delivery.
 
 use super::json;
-use crate::app::AppState;
 use crate::problem::Problem;
+use crate::state::AppState;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use peak_domain::TenantId;
 use peak_domain::users::{self, Ctx, IdpEventOutcome};
-use peak_webhooks::{
-    IdpEvent, WebhookError, WebhookSecrets, verify_action_delivery, verify_event_stream_delivery,
-};
+use peak_webhooks::{IdpEvent, WebhookError, verify_action_delivery, verify_event_stream_delivery};
 
 /// How long an applied delivery id is remembered.
 const DEDUPE_TTL_SECS: u64 = 3 * 86_400;
-
-/// The webhook credentials, from the environment.
-pub struct WebhookConfig {
-    pub action_secrets: Option<WebhookSecrets>,
-    pub event_stream_tokens: Vec<String>,
-}
-
-impl WebhookConfig {
-    /// `AUTH0_WEBHOOK_SECRETS` (`whsec_…`, comma/space separated) and
-    /// `AUTH0_EVENT_STREAM_TOKENS`; `Ok(None)` when neither is set, an error
-    /// naming the variable when one is set but unusable.
-    pub fn from_env() -> Result<Option<Self>, String> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// [`WebhookConfig::from_env`] over any source of settings (the
-    /// functions read these from Secrets Manager).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
-        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let secrets = var("AUTH0_WEBHOOK_SECRETS")
-            .map(|v| WebhookSecrets::parse(&v))
-            .transpose()
-            .map_err(|e| format!("AUTH0_WEBHOOK_SECRETS: {e}"))?;
-        let tokens = var("AUTH0_EVENT_STREAM_TOKENS")
-            .map(|v| peak_webhooks::parse_bearer_tokens(&v))
-            .transpose()
-            .map_err(|e| format!("AUTH0_EVENT_STREAM_TOKENS: {e}"))?
-            .unwrap_or_default();
-        if secrets.is_none() && tokens.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Self {
-            action_secrets: secrets,
-            event_stream_tokens: tokens,
-        }))
-    }
-}
 
 fn refused(e: &WebhookError) -> Problem {
     let status = match e {

@@ -1,0 +1,101 @@
+//! What every request's handler can reach, built once at cold start (by
+//! `functions/` in Lambda, by `local/` for the local server), and the
+//! settings it is built from that are the API's own (webhook credentials,
+//! page brands).
+
+use peak_auth::JwtVerifier;
+use peak_domain::catalogue::Catalogue;
+use peak_domain::identity::IdentityProvider;
+use peak_domain::ports::{ProfileStore, UserStore};
+use peak_domain::users::{Ctx, UserSettings};
+use peak_webhooks::WebhookSecrets;
+use std::sync::Arc;
+
+/// Everything a handler needs, built once at cold start.
+#[derive(Clone)]
+pub struct AppState {
+    pub profiles: Arc<dyn ProfileStore>,
+    pub users: Arc<dyn UserStore>,
+    /// Tenant records: each request's tenant is admitted (open) and its own
+    /// settings applied (`peak_domain::tenants::admit`).
+    pub tenants: Arc<dyn peak_domain::tenants::TenantStore>,
+    pub idp: Arc<dyn IdentityProvider>,
+    pub verifier: Arc<JwtVerifier>,
+    pub catalogue: &'static Catalogue,
+    pub settings: Arc<UserSettings>,
+    /// How identity-provider webhooks are authenticated; `None`: the
+    /// webhook route answers 503 (not configured).
+    pub webhooks: Option<Arc<WebhookConfig>>,
+    /// Bulk-invite jobs and their reports.
+    pub jobs: Arc<dyn peak_domain::ports::JobStore>,
+    /// Uploaded files (S3 in AWS, a folder locally).
+    pub files: Arc<dyn peak_domain::ports::FileStore>,
+    /// Each tenant's brand (name, colour, portal URL): the pages our links
+    /// open look like the emails that carried them.
+    pub brands: Arc<peak_email::Brands>,
+}
+
+/// Brands for a deployment that configures none (`EMAIL_BRANDS` unset in
+/// a function that shows pages, the benchmarks, the event tests): every
+/// tenant's pages are "Customer portal", linking to `portal_url`. Such
+/// brands send no email (no sender).
+pub fn portal_brands(portal_url: &str) -> peak_email::Brands {
+    peak_email::Brands::new(peak_email::Brand {
+        name: "Customer portal".into(),
+        sender: String::new(),
+        reply_to: None,
+        portal_url: portal_url.to_owned(),
+        accent_color: None,
+    })
+}
+
+impl AppState {
+    /// The use-case context for one request.
+    pub fn ctx<'a>(&'a self, request_id: &'a str) -> Ctx<'a> {
+        Ctx {
+            users: self.users.as_ref(),
+            profiles: self.profiles.as_ref(),
+            catalogue: self.catalogue,
+            settings: &self.settings,
+            now: time::OffsetDateTime::now_utc(),
+            request_id,
+        }
+    }
+}
+
+/// The webhook credentials, from the environment.
+pub struct WebhookConfig {
+    pub action_secrets: Option<WebhookSecrets>,
+    pub event_stream_tokens: Vec<String>,
+}
+
+impl WebhookConfig {
+    /// `AUTH0_WEBHOOK_SECRETS` (`whsec_…`, comma/space separated) and
+    /// `AUTH0_EVENT_STREAM_TOKENS`; `Ok(None)` when neither is set, an error
+    /// naming the variable when one is set but unusable.
+    pub fn from_env() -> Result<Option<Self>, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`WebhookConfig::from_env`] over any source of settings (the
+    /// functions read these from Secrets Manager).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let secrets = var("AUTH0_WEBHOOK_SECRETS")
+            .map(|v| WebhookSecrets::parse(&v))
+            .transpose()
+            .map_err(|e| format!("AUTH0_WEBHOOK_SECRETS: {e}"))?;
+        let tokens = var("AUTH0_EVENT_STREAM_TOKENS")
+            .map(|v| peak_webhooks::parse_bearer_tokens(&v))
+            .transpose()
+            .map_err(|e| format!("AUTH0_EVENT_STREAM_TOKENS: {e}"))?
+            .unwrap_or_default();
+        if secrets.is_none() && tokens.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            action_secrets: secrets,
+            event_stream_tokens: tokens,
+        }))
+    }
+}
