@@ -4,7 +4,8 @@
 //! placeholders (documented in events/README.md) replaced by real values.
 
 use peak_api::OPERATIONS;
-use peak_api::spec::{Method, Operation, SampleBody};
+use peak_api::operations::Op as Operation;
+use peak_api::spec::{Method, SampleBody};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use sha2::{Digest, Sha256};

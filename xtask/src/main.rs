@@ -21,6 +21,10 @@ fn root() -> PathBuf {
 fn generated() -> Result<Vec<(String, String)>, String> {
     let root = root();
     let mut out = bins::files()?;
+    out.push((
+        "shared/api/src/handlers/table.rs".into(),
+        bins::handler_table()?,
+    ));
     let cargo =
         std::fs::read_to_string(root.join("functions/Cargo.toml")).map_err(|e| e.to_string())?;
     out.push(("functions/Cargo.toml".into(), bins::cargo_toml(&cargo)));

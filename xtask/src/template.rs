@@ -2,7 +2,8 @@
 //! `  # HTTP API` marker to `Outputs:` (Parameters, Globals, the table, the
 //! workers and Outputs are hand-written and left as they are).
 
-use peak_api::spec::{Access, Operation, Throttle};
+use peak_api::operations::Op as Operation;
+use peak_api::spec::{Access, Throttle};
 use peak_api::{OPERATIONS, cors};
 
 const AUTH0_ENV: &str = "          AUTH0_DOMAIN: !Ref Auth0Domain

@@ -1,11 +1,11 @@
 //! Lambda `bulk-invite-create`: Upload a .csv or .xlsx of people to invite: ?dry_run=true reports every row and writes nothing; otherwise 202 with a job.
 
-use peak_api::{Handler, Route, dispatch};
+use peak_api::{Handler, Route, handlers};
 use peak_functions::{Ports, no_identity_provider, s3_files};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::BulkInviteCreate, dispatch::BulkInviteCreate)];
+    let routes: &[(Route, Handler)] = &[(Route::BulkInviteCreate, handlers::BulkInviteCreate)];
     let ports = Ports {
         files: s3_files,
         idp: no_identity_provider,

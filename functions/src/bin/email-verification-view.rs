@@ -1,13 +1,13 @@
 //! Lambda `email-verification-view`: What an email-verification link shows, never consuming it: an HTML page to a browser, JSON otherwise.
 
-use peak_api::{Handler, Route, dispatch};
+use peak_api::{Handler, Route, handlers};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let routes: &[(Route, Handler)] = &[(
         Route::EmailVerificationView,
-        dispatch::EmailVerificationView,
+        handlers::EmailVerificationView,
     )];
     let ports = Ports {
         files: no_files,

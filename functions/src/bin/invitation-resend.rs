@@ -1,11 +1,11 @@
 //! Lambda `invitation-resend`: Resend an invitation (the old link stops working).
 
-use peak_api::{Handler, Route, dispatch};
+use peak_api::{Handler, Route, handlers};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::InvitationResend, dispatch::InvitationResend)];
+    let routes: &[(Route, Handler)] = &[(Route::InvitationResend, handlers::InvitationResend)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

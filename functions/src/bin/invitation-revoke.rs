@@ -1,11 +1,11 @@
 //! Lambda `invitation-revoke`: Revoke an invitation.
 
-use peak_api::{Handler, Route, dispatch};
+use peak_api::{Handler, Route, handlers};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::InvitationRevoke, dispatch::InvitationRevoke)];
+    let routes: &[(Route, Handler)] = &[(Route::InvitationRevoke, handlers::InvitationRevoke)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

@@ -1,11 +1,11 @@
 //! Lambda `me-password-reset`: Email oneself a password-change link.
 
-use peak_api::{Handler, Route, dispatch};
+use peak_api::{Handler, Route, handlers};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::MePasswordReset, dispatch::MePasswordReset)];
+    let routes: &[(Route, Handler)] = &[(Route::MePasswordReset, handlers::MePasswordReset)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

@@ -1,11 +1,11 @@
 //! Lambda `openapi`: This document.
 
-use peak_api::{Handler, Route, dispatch};
+use peak_api::{Handler, Route, handlers};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::Openapi, dispatch::Openapi)];
+    let routes: &[(Route, Handler)] = &[(Route::Openapi, handlers::Openapi)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

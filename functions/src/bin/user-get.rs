@@ -1,11 +1,11 @@
 //! Lambda `user-get`: One user.
 
-use peak_api::{Handler, Route, dispatch};
+use peak_api::{Handler, Route, handlers};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::UserGet, dispatch::UserGet)];
+    let routes: &[(Route, Handler)] = &[(Route::UserGet, handlers::UserGet)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

@@ -1,11 +1,11 @@
 //! Lambda `user-suspend`: Suspend a user.
 
-use peak_api::{Handler, Route, dispatch};
+use peak_api::{Handler, Route, handlers};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::UserSuspend, dispatch::UserSuspend)];
+    let routes: &[(Route, Handler)] = &[(Route::UserSuspend, handlers::UserSuspend)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

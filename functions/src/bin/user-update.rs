@@ -1,11 +1,11 @@
 //! Lambda `user-update`: Edit a user (If-Match required).
 
-use peak_api::{Handler, Route, dispatch};
+use peak_api::{Handler, Route, handlers};
 use peak_functions::{Ports, no_files, no_identity_provider};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let routes: &[(Route, Handler)] = &[(Route::UserUpdate, dispatch::UserUpdate)];
+    let routes: &[(Route, Handler)] = &[(Route::UserUpdate, handlers::UserUpdate)];
     let ports = Ports {
         files: no_files,
         idp: no_identity_provider,

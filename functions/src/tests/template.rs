@@ -395,7 +395,7 @@ fn only_functions_that_call_auth0_get_its_credentials() {
 }
 
 /// Each HTTP binary's `main` names its routes' handlers (and nothing else),
-/// each pair as `(Route::X, dispatch::X)`, and links the S3 file store and
+/// each pair as `(Route::X, handlers::X)`, and links the S3 file store and
 /// the Auth0 client exactly where the template gives the function a bucket
 /// and Auth0 settings: a binary that links too little fails its requests, one
 /// that links too much is bigger and slower to start than it needs to be.
@@ -418,8 +418,8 @@ fn each_binary_links_its_own_handlers_and_only_the_ports_it_is_configured_for() 
             .map(|rest| {
                 let pair = &rest[..rest.find(')').expect("a closed pair")];
                 let (route, handler) = pair
-                    .split_once(",dispatch::")
-                    .unwrap_or_else(|| panic!("{binary}: `{pair}` is not (Route::X, dispatch::Y)"));
+                    .split_once(",handlers::")
+                    .unwrap_or_else(|| panic!("{binary}: `{pair}` is not (Route::X, handlers::Y)"));
                 (route.to_owned(), handler.trim_end_matches(',').to_owned())
             })
             .collect();

@@ -27,7 +27,7 @@ impl Served {
             Served::only(
                 &ROUTES
                     .iter()
-                    .map(|s| (s.route, crate::dispatch::handler(s.route)))
+                    .map(|s| (s.route, crate::handlers::handler(s.route)))
                     .collect::<Vec<_>>(),
             )
         })

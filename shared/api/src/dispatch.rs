@@ -1,14 +1,16 @@
-//! Which handler runs for a matched route: one small function per route.
+//! How a matched request reaches its handler: [`Call`], and the
+//! [`routes!`] macro each handler module uses to declare one small function
+//! per route, beside the handler it calls.
 //!
-//! The local server serves every route through [`handler`]. A Lambda binary
-//! names only its own route functions (see `peak_functions::run`), so the
-//! linker leaves every other handler out of it — and with them what only
-//! they use: the Excel reader, S3 presigning, the OpenAPI generator. Each
-//! function is named exactly as its `Route` variant, so a binary's pairs
-//! read `(Route::UserGet, dispatch::UserGet)` and cannot name the wrong
-//! handler without it showing (functions/src/tests/template.rs checks).
+//! The local server serves every route (`handlers::handler`, generated). A
+//! Lambda binary names only its own route functions (see
+//! `peak_functions::run`), so the linker leaves every other handler out of
+//! it — and with them what only they use: the Excel reader, S3 presigning,
+//! the OpenAPI generator. Each function is named exactly as its `Route`
+//! variant, so a binary's pairs read `(Route::UserGet, handlers::UserGet)`
+//! and cannot name the wrong handler without it showing
+//! (functions/src/tests/template.rs checks).
 
-use crate::handlers::{self, me, profiles, users};
 use crate::problem::Problem;
 use crate::routes::{PathParams, Route};
 use crate::state::AppState;
@@ -34,7 +36,7 @@ pub struct Call<'a> {
     pub(crate) req: Request,
     pub(crate) request_id: &'a str,
     id: Option<String>,
-    token: String,
+    pub(crate) token: String,
 }
 
 impl<'a> Call<'a> {
@@ -76,18 +78,18 @@ impl<'a> Call<'a> {
         }
     }
 
-    fn ctx(&self) -> Ctx<'a> {
+    pub(crate) fn ctx(&self) -> Ctx<'a> {
         self.state.ctx(self.request_id)
     }
 
-    fn id(&self) -> Option<&str> {
+    pub(crate) fn id(&self) -> Option<&str> {
         self.id.as_deref()
     }
 
     /// The signed-in caller of an authenticated route, with the profile
     /// policy checked before any body is read (user routes are decided by
     /// the user policy inside their use cases).
-    fn signed_in(&mut self) -> Result<SignedIn, Problem> {
+    pub(crate) fn signed_in(&mut self) -> Result<SignedIn, Problem> {
         let Some(actor) = self.actor.take() else {
             return Err(Problem::unauthenticated("this route needs an access token"));
         };
@@ -104,7 +106,7 @@ impl<'a> Call<'a> {
 
     /// A public route is never reached with a caller (the pipeline only
     /// authenticates routes that need it).
-    fn public(&self) -> Result<(), Problem> {
+    pub(crate) fn public(&self) -> Result<(), Problem> {
         match self.actor {
             Some(_) => Err(Problem::route_not_found()),
             None => Ok(()),
@@ -112,9 +114,9 @@ impl<'a> Call<'a> {
     }
 }
 
-struct SignedIn {
-    actor: Actor,
-    caller: Caller,
+pub(crate) struct SignedIn {
+    pub(crate) actor: Actor,
+    pub(crate) caller: Caller,
 }
 
 /// The profile policy action a route needs.
@@ -136,21 +138,19 @@ pub(crate) fn not_found(_: Call<'_>) -> Reply<'_> {
     Box::pin(async { Err(Problem::route_not_found()) })
 }
 
+/// Declares route handlers: `signed_in UserGet |c, a| users::user_get(…).await;`
+/// defines `pub fn UserGet(call: Call) -> Reply`, which checks the caller
+/// (a signed-in caller, or none on a public route) and runs the body. Each
+/// is its own function, so a Lambda binary links only the one it names.
+/// `handlers/table.rs` (generated) maps every `Route` to its function.
 macro_rules! routes {
     ($( $kind:ident $route:ident |$c:ident $(, $a:ident)?| $body:expr ;)*) => {
-        $( routes!(@one $kind $route |$c $(, $a)?| $body); )*
-
-        /// The handler of `route` (the local server serves them all).
-        pub fn handler(route: Route) -> Handler {
-            match route {
-                $( Route::$route => $route, )*
-            }
-        }
+        $( $crate::dispatch::routes!(@one $kind $route |$c $(, $a)?| $body); )*
     };
     (@one public $route:ident |$c:ident| $body:expr) => {
         #[doc = concat!("`Route::", stringify!($route), "` (public).")]
         #[allow(non_snake_case)]
-        pub fn $route(call: Call<'_>) -> Reply<'_> {
+        pub fn $route(call: $crate::dispatch::Call<'_>) -> $crate::dispatch::Reply<'_> {
             Box::pin(async move {
                 call.public()?;
                 let $c = &call;
@@ -161,7 +161,7 @@ macro_rules! routes {
     (@one signed_in $route:ident |$c:ident, $a:ident| $body:expr) => {
         #[doc = concat!("`Route::", stringify!($route), "` (signed in).")]
         #[allow(non_snake_case)]
-        pub fn $route(mut call: Call<'_>) -> Reply<'_> {
+        pub fn $route(mut call: $crate::dispatch::Call<'_>) -> $crate::dispatch::Reply<'_> {
             Box::pin(async move {
                 let $a = call.signed_in()?;
                 let $c = &call;
@@ -170,41 +170,4 @@ macro_rules! routes {
         }
     };
 }
-
-routes! {
-    public InvitationView |c| handlers::public::invitation_view(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
-    public InvitationAccept |c| handlers::public::invitation_accept(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
-    public EmailVerificationView |c| handlers::public::email_verification_view(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
-    public EmailVerificationConfirm |c| handlers::public::email_verification_confirm(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
-    public PasswordResetRequest |c| handlers::public::password_reset_request(&c.ctx(), &c.req).await;
-    public Auth0Webhook |c| handlers::webhooks::auth0_webhook(&c.ctx(), c.state, &c.req).await;
-    public Openapi |_c| Ok(handlers::json(http::StatusCode::OK, &crate::openapi::document()));
-    signed_in ProfileCatalogue |c, _a| handlers::catalogue::profile_catalogue(c.state);
-    signed_in ProfileList |c, a| profiles::profile_list(c.state, &a.caller, &c.req).await;
-    signed_in ProfileCreate |c, a| profiles::profile_create(c.state, &a.caller, &c.req).await;
-    signed_in ProfileGet |c, a| profiles::profile_get(c.state, &a.caller, c.id()).await;
-    signed_in ProfileUpdate |c, a| profiles::profile_update(c.state, &a.caller, c.id(), &c.req).await;
-    signed_in ProfileDelete |c, a| profiles::profile_delete(c.state, &a.caller, c.id(), &c.req).await;
-    signed_in UserList |c, a| users::user_list(&c.ctx(), &a.actor, &c.req).await;
-    signed_in UserInvite |c, a| users::user_invite(&c.ctx(), &a.actor, &c.req).await;
-    signed_in UserGet |c, a| users::user_get(&c.ctx(), &a.actor, c.id()).await;
-    signed_in UserUpdate |c, a| users::user_update(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in UserDelete |c, a| users::user_delete(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in UserSuspend |c, a| users::user_suspend(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in UserEnable |c, a| users::user_enable(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in UserPasswordReset |c, a| users::user_password_reset(&c.ctx(), &a.actor, c.id()).await;
-    signed_in InvitationResend |c, a| users::invitation_resend(&c.ctx(), &a.actor, c.id()).await;
-    signed_in InvitationRevoke |c, a| users::invitation_revoke(&c.ctx(), &a.actor, c.id()).await;
-    signed_in UserAudit |c, a| users::user_audit(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in TenantAudit |c, a| users::tenant_audit(&c.ctx(), &a.actor, &c.req).await;
-    signed_in SettingsGet |c, a| handlers::settings::settings_get(c.state, &a.actor).await;
-    signed_in SettingsUpdate |c, a| handlers::settings::settings_update(c.state, &a.actor, &c.req, c.request_id).await;
-    signed_in MeGet |c, a| me::me_get(&c.ctx(), &a.actor).await;
-    signed_in MeUpdate |c, a| me::me_update(&c.ctx(), &a.actor, &c.req).await;
-    signed_in MePasswordReset |c, a| me::me_password_reset(&c.ctx(), &a.actor).await;
-    signed_in BulkInviteTemplate |_c, _a| Ok(handlers::bulk::bulk_invite_template());
-    signed_in BulkInviteUpload |c, a| handlers::bulk::bulk_invite_upload(c.state, &a.actor).await;
-    signed_in BulkInviteCreate |c, a| handlers::bulk::bulk_invite_create(&c.ctx(), c.state, &a.actor, &c.req).await;
-    signed_in BulkInviteGet |c, a| handlers::bulk::bulk_invite_get(c.state, &a.actor, c.id()).await;
-    signed_in BulkInviteReport |c, a| handlers::bulk::bulk_invite_report(c.state, &a.actor, c.id()).await;
-}
+pub(crate) use routes;

@@ -3,9 +3,11 @@
 //! router, authentication of the caller, request parsing, problem+json
 //! errors, and the handlers that call the domain's use cases.
 //!
-//! Modules depend one way: `spec` ← `operations` ← `routes`; `state` ←
-//! `handlers` ← `dispatch` ← `idempotency`/`preconditions` ← `app` (the
-//! pipeline, which also uses `auth`). None imports a module that imports it.
+//! Modules depend one way: `spec` ← `operations` ← `routes` ← `dispatch`
+//! ← `handlers` (each declares its routes' functions with
+//! `dispatch::routes!`; `handlers/table.rs` is generated) ← `app`, the
+//! pipeline, with `auth`, `idempotency` and `preconditions`; everything
+//! reads `state`. None imports a module that imports it.
 //!
 //! A handler takes a `lambda_http::Request`, so the same code serves API
 //! Gateway events in Lambda, `sam local invoke -e events/…`, and the local
@@ -15,7 +17,7 @@ pub mod app;
 pub mod auth;
 pub mod cors;
 pub mod dispatch;
-mod handlers;
+pub mod handlers;
 mod idempotency;
 pub mod lambda;
 pub mod openapi;

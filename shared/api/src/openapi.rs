@@ -5,11 +5,12 @@
 //! `docs/openapi.json` (written by `cargo xtask`).
 
 use crate::operations::OPERATIONS;
-use crate::spec::{Access, Method, Operation, QueryParam, QueryType, RequestBody};
+use crate::operations::Op;
+use crate::spec::{Access, Method, QueryParam, QueryType, RequestBody};
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-fn path_parameters(op: &Operation) -> Vec<Value> {
+fn path_parameters(op: &Op) -> Vec<Value> {
     op.path
         .split('/')
         .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))

@@ -1,17 +1,18 @@
 //! The operations: one entry per route, holding everything about it (see
-//! `spec.rs`). Adding an operation is adding an entry here, its variant in
-//! `routes::Route`, and its line in `dispatch.rs`; `cargo xtask` then
-//! writes its binary, template resource, sample event and OpenAPI entry.
+//! `spec.rs`). Adding an operation is adding its variant and its entry
+//! here, and its handler with its `routes!` line in `handlers/`; `cargo
+//! xtask` then writes its binary, template resource, sample event, OpenAPI
+//! entry and its row in `handlers/table.rs`.
 
-use crate::handlers::bulk::JobView;
-use crate::handlers::public::PasswordResetRequest;
-use crate::handlers::settings::SettingsView;
 use crate::spec::Method::{Delete, Get, Patch, Post};
 use crate::spec::RequestBody::Json;
-use crate::spec::Route::*;
 use crate::spec::Table::{Nothing, Read, ReadQuery, Write, WriteQuery};
-use crate::spec::{Operation as Op, QueryParam as Q, SampleBody, Throttle, schema};
-use crate::views::{MeView, PageView, ProfileSummary, ProfileView, UserView};
+use crate::spec::{Operation, QueryParam as Q, SampleBody, Throttle, schema};
+use crate::views::{
+    JobView, MeView, PageView, PasswordResetRequest, ProfileSummary, ProfileView, SettingsView,
+    UserView,
+};
+use Route::*;
 use peak_domain::audit::AuditEvent;
 use peak_domain::catalogue::Catalogue;
 use peak_domain::profile::{NewProfile, ProfilePatch};
@@ -47,6 +48,50 @@ const USER: Option<crate::spec::SchemaFn> = Some(schema::<UserView<'static>>);
 const PROFILE: Option<crate::spec::SchemaFn> = Some(schema::<ProfileView<'static>>);
 const JOB: Option<crate::spec::SchemaFn> = Some(schema::<JobView>);
 const AUDIT_PAGE: Option<crate::spec::SchemaFn> = Some(schema::<PageView<AuditEvent>>);
+
+/// The operations, by name: `UserUpdate` is the function `user-update`,
+/// its handler `user_update`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Route {
+    ProfileCatalogue,
+    ProfileList,
+    ProfileCreate,
+    ProfileGet,
+    ProfileUpdate,
+    ProfileDelete,
+    UserList,
+    UserInvite,
+    UserGet,
+    UserUpdate,
+    UserDelete,
+    UserSuspend,
+    UserEnable,
+    UserPasswordReset,
+    InvitationResend,
+    InvitationRevoke,
+    UserAudit,
+    TenantAudit,
+    SettingsGet,
+    SettingsUpdate,
+    MeGet,
+    MeUpdate,
+    MePasswordReset,
+    InvitationView,
+    InvitationAccept,
+    EmailVerificationView,
+    EmailVerificationConfirm,
+    PasswordResetRequest,
+    BulkInviteTemplate,
+    BulkInviteUpload,
+    BulkInviteCreate,
+    BulkInviteGet,
+    BulkInviteReport,
+    Auth0Webhook,
+    Openapi,
+}
+
+/// An operation of this API.
+pub type Op = Operation<Route>;
 
 /// Every operation, in the order the template and the document list them.
 #[rustfmt::skip]

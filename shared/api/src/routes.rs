@@ -3,8 +3,9 @@
 //! server serves all of them, a Lambda binary only its own.
 
 use crate::operations::OPERATIONS;
-pub use crate::spec::Route;
-use crate::spec::{Method, Operation};
+use crate::operations::Op;
+pub use crate::operations::Route;
+use crate::spec::Method;
 
 /// What the router needs of an operation (copied out of
 /// `operations::OPERATIONS` at compile time, so a Lambda binary links only
@@ -24,7 +25,7 @@ pub struct RouteSpec {
     pub idempotent: bool,
 }
 
-const fn project<const N: usize>(ops: &[Operation]) -> [RouteSpec; N] {
+const fn project<const N: usize>(ops: &[Op]) -> [RouteSpec; N] {
     let mut out = [RouteSpec {
         route: Route::Openapi,
         method: Method::Get,

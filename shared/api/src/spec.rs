@@ -11,47 +11,6 @@
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
-/// The operations, by name: `UserUpdate` is the function `user-update`,
-/// its handler `user_update`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Route {
-    ProfileCatalogue,
-    ProfileList,
-    ProfileCreate,
-    ProfileGet,
-    ProfileUpdate,
-    ProfileDelete,
-    UserList,
-    UserInvite,
-    UserGet,
-    UserUpdate,
-    UserDelete,
-    UserSuspend,
-    UserEnable,
-    UserPasswordReset,
-    InvitationResend,
-    InvitationRevoke,
-    UserAudit,
-    TenantAudit,
-    SettingsGet,
-    SettingsUpdate,
-    MeGet,
-    MeUpdate,
-    MePasswordReset,
-    InvitationView,
-    InvitationAccept,
-    EmailVerificationView,
-    EmailVerificationConfirm,
-    PasswordResetRequest,
-    BulkInviteTemplate,
-    BulkInviteUpload,
-    BulkInviteCreate,
-    BulkInviteGet,
-    BulkInviteReport,
-    Auth0Webhook,
-    Openapi,
-}
-
 /// The HTTP methods the API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Method {
@@ -262,8 +221,9 @@ pub struct Sample {
 
 /// Every fact about one operation.
 #[derive(Debug, Clone, Copy)]
-pub struct Operation {
-    pub route: Route,
+pub struct Operation<R> {
+    /// Its name (`operations::Route`).
+    pub route: R,
     pub method: Method,
     /// API Gateway syntax: `{name}` is a path parameter.
     pub path: &'static str,
@@ -295,11 +255,11 @@ pub struct Operation {
     pub sample: Sample,
 }
 
-impl Operation {
+impl<R: Copy> Operation<R> {
     /// A signed-in operation answering 200 with no body documented; the
     /// builders below say the rest. `table` has no default.
     pub const fn new(
-        route: Route,
+        route: R,
         method: Method,
         path: &'static str,
         function: &'static str,

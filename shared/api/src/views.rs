@@ -179,3 +179,76 @@ impl<'a> From<&'a peak_domain::user::User> for UserView<'a> {
         }
     }
 }
+
+/// A job as clients see it.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct JobView {
+    pub id: String,
+    pub status: peak_domain::bulk_job::JobStatus,
+    pub file_name: String,
+    /// Data rows in the file.
+    pub total_rows: u32,
+    pub counts: peak_domain::bulk_job::JobCounts,
+    /// Rows with an outcome so far.
+    pub processed: u32,
+    /// `processed / total_rows`, 0 to 1.
+    pub progress: f64,
+    /// Why the job failed, if it did.
+    pub error: Option<String>,
+    /// Where the report is, once finished.
+    pub report: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<&peak_domain::bulk_job::BulkJob> for JobView {
+    fn from(j: &peak_domain::bulk_job::BulkJob) -> Self {
+        let processed = j.counts.processed();
+        Self {
+            id: j.id.clone(),
+            status: j.status,
+            file_name: j.file_name.clone(),
+            total_rows: j.total_rows,
+            counts: j.counts,
+            processed,
+            progress: if j.total_rows == 0 {
+                1.0
+            } else {
+                (f64::from(processed) / f64::from(j.total_rows)).min(1.0)
+            },
+            error: j.error.clone(),
+            report: j
+                .status
+                .is_finished()
+                .then(|| format!("/bulk-invites/{}/report", j.id)),
+            created_at: j.created_at,
+            updated_at: j.updated_at,
+        }
+    }
+}
+
+/// The signed-out "forgot password" form.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    pub tenant: String,
+    pub email: String,
+}
+
+/// A tenant's settings as its admins see them.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct SettingsView<'a> {
+    pub tenant: &'a str,
+    pub display_name: &'a str,
+    /// Operator-only.
+    pub portal_url: &'a str,
+    /// Operator-only: the address emails are sent from.
+    pub sender_address: &'a str,
+    #[serde(flatten)]
+    pub settings: &'a peak_domain::tenant::TenantSettings,
+    pub version: u64,
+}

@@ -10,7 +10,7 @@ use http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use peak_api::routes::{Matched, function_routes, match_route, spec};
-use peak_api::{AppState, ROUTES, Route, Served, dispatch, handle, handle_routes};
+use peak_api::{AppState, ROUTES, Route, Served, handle, handle_routes, handlers};
 use peak_auth::{DevIdentityProvider, JwtVerifier, StaticJwks};
 use peak_domain::TenantId;
 use peak_domain::catalogue::catalogue;
@@ -347,7 +347,7 @@ async fn the_update_event_changes_what_it_says() {
 fn served(function: &str) -> Served {
     let routes: Vec<_> = function_routes(function)
         .into_iter()
-        .map(|r| (r, dispatch::handler(r)))
+        .map(|r| (r, handlers::handler(r)))
         .collect();
     Served::only(&routes)
 }
@@ -355,7 +355,7 @@ fn served(function: &str) -> Served {
 #[tokio::test]
 async fn a_function_serves_only_its_own_route() {
     let h = harness().await;
-    let only_get = Served::only(&[(Route::ProfileCatalogue, dispatch::ProfileCatalogue)]);
+    let only_get = Served::only(&[(Route::ProfileCatalogue, handlers::ProfileCatalogue)]);
     let resp = handle_routes(
         &h.state,
         &only_get,

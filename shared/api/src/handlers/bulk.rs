@@ -15,67 +15,16 @@ use super::json;
 use crate::problem::Problem;
 use crate::request::query;
 use crate::state::AppState;
+use crate::views::JobView;
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use peak_bulk::Limits;
 use peak_bulk_jobs::Upload;
 use peak_domain::Role;
-use peak_domain::bulk_job::{BulkJob, JobCounts, JobStatus};
+use peak_domain::bulk_job::BulkJob;
 use peak_domain::user_policy::Actor;
 use peak_domain::users::Ctx;
-use serde::Serialize;
 use time::OffsetDateTime;
-
-/// A job as clients see it.
-#[derive(Serialize, schemars::JsonSchema)]
-pub struct JobView {
-    pub id: String,
-    pub status: JobStatus,
-    pub file_name: String,
-    /// Data rows in the file.
-    pub total_rows: u32,
-    pub counts: JobCounts,
-    /// Rows with an outcome so far.
-    pub processed: u32,
-    /// `processed / total_rows`, 0 to 1.
-    pub progress: f64,
-    /// Why the job failed, if it did.
-    pub error: Option<String>,
-    /// Where the report is, once finished.
-    pub report: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
-    pub updated_at: OffsetDateTime,
-}
-
-impl From<&BulkJob> for JobView {
-    fn from(j: &BulkJob) -> Self {
-        let processed = j.counts.processed();
-        Self {
-            id: j.id.clone(),
-            status: j.status,
-            file_name: j.file_name.clone(),
-            total_rows: j.total_rows,
-            counts: j.counts,
-            processed,
-            progress: if j.total_rows == 0 {
-                1.0
-            } else {
-                (f64::from(processed) / f64::from(j.total_rows)).min(1.0)
-            },
-            error: j.error.clone(),
-            report: j
-                .status
-                .is_finished()
-                .then(|| format!("/bulk-invites/{}/report", j.id)),
-            created_at: j.created_at,
-            updated_at: j.updated_at,
-        }
-    }
-}
 
 fn csv(body: String, file_name: &str) -> Response<Body> {
     let mut resp = Response::new(Body::Text(body));
@@ -271,4 +220,12 @@ pub async fn bulk_invite_report(
         ));
     }
     Ok(csv(body, &format!("bulk-invite-{}.csv", job.id)))
+}
+
+crate::dispatch::routes! {
+    signed_in BulkInviteTemplate |_c, _a| Ok(bulk_invite_template());
+    signed_in BulkInviteUpload |c, a| bulk_invite_upload(c.state, &a.actor).await;
+    signed_in BulkInviteCreate |c, a| bulk_invite_create(&c.ctx(), c.state, &a.actor, &c.req).await;
+    signed_in BulkInviteGet |c, a| bulk_invite_get(c.state, &a.actor, c.id()).await;
+    signed_in BulkInviteReport |c, a| bulk_invite_report(c.state, &a.actor, c.id()).await;
 }

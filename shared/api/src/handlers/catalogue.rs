@@ -14,3 +14,7 @@ pub fn profile_catalogue(state: &AppState) -> Result<Response<Body>, Problem> {
     );
     Ok(resp)
 }
+
+crate::dispatch::routes! {
+    signed_in ProfileCatalogue |c, _a| profile_catalogue(c.state);
+}

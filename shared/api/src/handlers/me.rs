@@ -40,3 +40,9 @@ pub async fn me_password_reset(ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<
         &serde_json::json!({"status": "queued"}),
     ))
 }
+
+crate::dispatch::routes! {
+    signed_in MeGet |c, a| me_get(&c.ctx(), &a.actor).await;
+    signed_in MeUpdate |c, a| me_update(&c.ctx(), &a.actor, &c.req).await;
+    signed_in MePasswordReset |c, a| me_password_reset(&c.ctx(), &a.actor).await;
+}

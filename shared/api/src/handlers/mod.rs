@@ -11,8 +11,21 @@ pub mod me;
 pub mod profiles;
 pub mod public;
 pub mod settings;
+mod table;
 pub mod users;
 pub mod webhooks;
+
+// Every route's function (`routes!`), by its route's name: a Lambda's
+// `main` names `handlers::UserGet`.
+pub use bulk::*;
+pub use catalogue::*;
+pub use me::*;
+pub use profiles::*;
+pub use public::*;
+pub use settings::*;
+pub use table::handler;
+pub use users::*;
+pub use webhooks::*;
 
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};

@@ -113,3 +113,11 @@ pub async fn profile_delete(
     .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
+
+crate::dispatch::routes! {
+    signed_in ProfileList |c, a| profile_list(c.state, &a.caller, &c.req).await;
+    signed_in ProfileCreate |c, a| profile_create(c.state, &a.caller, &c.req).await;
+    signed_in ProfileGet |c, a| profile_get(c.state, &a.caller, c.id()).await;
+    signed_in ProfileUpdate |c, a| profile_update(c.state, &a.caller, c.id(), &c.req).await;
+    signed_in ProfileDelete |c, a| profile_delete(c.state, &a.caller, c.id(), &c.req).await;
+}

@@ -8,6 +8,7 @@ use super::users::user_response;
 use crate::problem::Problem;
 use crate::request::{json_body, wants_html};
 use crate::state::AppState;
+use crate::views::PasswordResetRequest;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use peak_domain::Error;
@@ -15,7 +16,6 @@ use peak_domain::TenantId;
 use peak_domain::users::{self, Ctx};
 use peak_email::Brand;
 use peak_pages::Page;
-use serde::Deserialize;
 
 /// A page as the response.
 fn page(p: Page) -> Response<Body> {
@@ -212,14 +212,6 @@ pub async fn email_verification_confirm(
     })
 }
 
-/// The signed-out "forgot password" form.
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordResetRequest {
-    tenant: String,
-    email: String,
-}
-
 /// Always the same 202 (and, padded, about the same time) whether or not
 /// the address belongs to a user, so the answer reveals nothing.
 pub async fn password_reset_request(
@@ -238,4 +230,13 @@ pub async fn password_reset_request(
         StatusCode::ACCEPTED,
         &serde_json::json!({ "status": "if this address belongs to a user, a reset link is on its way" }),
     ))
+}
+
+crate::dispatch::routes! {
+    public InvitationView |c| invitation_view(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
+    public InvitationAccept |c| invitation_accept(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
+    public EmailVerificationView |c| email_verification_view(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
+    public EmailVerificationConfirm |c| email_verification_confirm(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
+    public PasswordResetRequest |c| password_reset_request(&c.ctx(), &c.req).await;
+    public Openapi |_c| Ok(super::json(http::StatusCode::OK, &crate::openapi::document()));
 }

@@ -6,26 +6,12 @@ use super::json;
 use crate::problem::Problem;
 use crate::request::{etag, if_match, json_body};
 use crate::state::AppState;
+use crate::views::SettingsView;
 use http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
-use peak_domain::tenant::{SettingsPatch, Tenant, TenantSettings};
+use peak_domain::tenant::{SettingsPatch, Tenant};
 use peak_domain::tenants;
 use peak_domain::user_policy::Actor;
-use serde::Serialize;
-
-/// A tenant's settings as its admins see them.
-#[derive(Serialize, schemars::JsonSchema)]
-pub struct SettingsView<'a> {
-    pub tenant: &'a str,
-    pub display_name: &'a str,
-    /// Operator-only.
-    pub portal_url: &'a str,
-    /// Operator-only: the address emails are sent from.
-    pub sender_address: &'a str,
-    #[serde(flatten)]
-    pub settings: &'a TenantSettings,
-    pub version: u64,
-}
 
 fn respond(t: &Tenant) -> Response<Body> {
     let mut resp = json(
@@ -69,4 +55,9 @@ pub async fn settings_update(
     )
     .await?;
     Ok(respond(&t))
+}
+
+crate::dispatch::routes! {
+    signed_in SettingsGet |c, a| settings_get(c.state, &a.actor).await;
+    signed_in SettingsUpdate |c, a| settings_update(c.state, &a.actor, &c.req, c.request_id).await;
 }

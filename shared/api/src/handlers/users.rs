@@ -219,3 +219,18 @@ pub async fn tenant_audit(
         },
     ))
 }
+
+crate::dispatch::routes! {
+    signed_in UserList |c, a| user_list(&c.ctx(), &a.actor, &c.req).await;
+    signed_in UserInvite |c, a| user_invite(&c.ctx(), &a.actor, &c.req).await;
+    signed_in UserGet |c, a| user_get(&c.ctx(), &a.actor, c.id()).await;
+    signed_in UserUpdate |c, a| user_update(&c.ctx(), &a.actor, c.id(), &c.req).await;
+    signed_in UserDelete |c, a| user_delete(&c.ctx(), &a.actor, c.id(), &c.req).await;
+    signed_in UserSuspend |c, a| user_suspend(&c.ctx(), &a.actor, c.id(), &c.req).await;
+    signed_in UserEnable |c, a| user_enable(&c.ctx(), &a.actor, c.id(), &c.req).await;
+    signed_in UserPasswordReset |c, a| user_password_reset(&c.ctx(), &a.actor, c.id()).await;
+    signed_in InvitationResend |c, a| invitation_resend(&c.ctx(), &a.actor, c.id()).await;
+    signed_in InvitationRevoke |c, a| invitation_revoke(&c.ctx(), &a.actor, c.id()).await;
+    signed_in UserAudit |c, a| user_audit(&c.ctx(), &a.actor, c.id(), &c.req).await;
+    signed_in TenantAudit |c, a| tenant_audit(&c.ctx(), &a.actor, &c.req).await;
+}

@@ -200,3 +200,7 @@ async fn apply(ctx: &Ctx<'_>, state: &AppState, event: &IdpEvent) -> Result<&'st
         | IdpEvent::EmailVerified { .. } => Ok("ignored"),
     }
 }
+
+crate::dispatch::routes! {
+    public Auth0Webhook |c| auth0_webhook(&c.ctx(), c.state, &c.req).await;
+}
