@@ -520,6 +520,14 @@ impl UserStore for MemoryStore {
         Err(not_used())
     }
 
+    async fn idp_work_of(
+        &self,
+        _tenant: &TenantId,
+        _user: &UserId,
+    ) -> Result<Option<IdpWorkItem>, StoreError> {
+        Err(not_used())
+    }
+
     async fn record_login(
         &self,
         _tenant: &TenantId,

@@ -332,6 +332,14 @@ pub trait UserStore: Send + Sync {
     /// first.
     async fn list_idp_work(&self, limit: u32) -> Result<Vec<IdpWorkItem>, StoreError>;
 
+    /// What one user owes the identity provider, if anything (a read: one
+    /// user's record, changing nothing).
+    async fn idp_work_of(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<IdpWorkItem>, StoreError>;
+
     /// Records a sign-in at `at` on the user, if it is newer than the one
     /// recorded (an older, late delivery never wins). The version is left as
     /// it is. `false`: no such user, or a newer sign-in is recorded.

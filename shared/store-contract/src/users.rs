@@ -1189,6 +1189,10 @@ pub async fn owed_idp_work_follows_the_user_and_completes_only_its_own_seq(store
     active.status = UserStatus::Active;
     update(store, &invited, &active).await.expect("accept");
     assert!(owed(store, &t).await.is_empty(), "nothing owed yet");
+    assert_eq!(
+        store.idp_work_of(&t, &invited.id).await.expect("read"),
+        None
+    );
 
     // Suspending owes a sync at the new version, due at once.
     let mut suspended = bumped(&active);
@@ -1255,6 +1259,22 @@ pub async fn owed_idp_work_follows_the_user_and_completes_only_its_own_seq(store
     assert_eq!(work.len(), 1, "failed work is never dropped");
     assert_eq!(work[0].attempts, 1);
     assert_eq!(work[0].last_error.as_deref(), Some("auth0 503"));
+    // One user's record reads as listed; another tenant's id names none.
+    assert_eq!(
+        store
+            .idp_work_of(&t, &invited.id)
+            .await
+            .expect("read")
+            .as_ref(),
+        work.first()
+    );
+    assert_eq!(
+        store
+            .idp_work_of(&fresh_tenant(), &invited.id)
+            .await
+            .expect("read"),
+        None
+    );
     assert_eq!(due(store, &t, at + Duration::seconds(119)).await, 0);
     assert_eq!(due(store, &t, retry_at).await, 1);
     assert!(

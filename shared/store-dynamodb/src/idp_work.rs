@@ -203,6 +203,25 @@ impl DynamoStore {
         }
     }
 
+    /// One user's record, if any (one consistent GetItem).
+    pub(crate) async fn work_of(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<IdpWorkItem>, StoreError> {
+        const WHAT: &str = "read owed identity-provider work";
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(work_key(tenant, user)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk(WHAT, &e))?;
+        out.item.as_ref().map(work_from_item).transpose()
+    }
+
     pub(crate) async fn complete_work(&self, work: &IdpWork) -> Result<bool, StoreError> {
         const WHAT: &str = "complete owed identity-provider work";
         let result = self

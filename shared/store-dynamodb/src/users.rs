@@ -1500,6 +1500,14 @@ impl UserStore for DynamoStore {
         self.list_work(limit).await
     }
 
+    async fn idp_work_of(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<IdpWorkItem>, StoreError> {
+        self.work_of(tenant, user).await
+    }
+
     async fn record_login(
         &self,
         tenant: &TenantId,

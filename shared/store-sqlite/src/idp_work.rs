@@ -117,6 +117,21 @@ pub(crate) fn list(conn: &mut Connection, limit: u32) -> Result<Vec<IdpWorkItem>
     )
 }
 
+/// One user's record, if any.
+pub(crate) fn of(
+    conn: &mut Connection,
+    tenant: &TenantId,
+    user: &UserId,
+) -> Result<Option<IdpWorkItem>, StoreError> {
+    Ok(select(
+        conn,
+        &format!("SELECT {COLUMNS} FROM idp_work WHERE tenant_id = ?1 AND user_id = ?2"),
+        params![tenant.as_str(), user.as_str()],
+    )?
+    .into_iter()
+    .next())
+}
+
 pub(crate) fn claim(
     conn: &mut Connection,
     tenant: &str,

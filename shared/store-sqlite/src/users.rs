@@ -1534,6 +1534,16 @@ impl UserStore for SqliteStore {
             .await
     }
 
+    async fn idp_work_of(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<IdpWorkItem>, StoreError> {
+        let (tenant, user) = (tenant.clone(), user.clone());
+        self.run(move |conn| crate::idp_work::of(conn, &tenant, &user))
+            .await
+    }
+
     async fn record_login(
         &self,
         tenant: &TenantId,
