@@ -17,7 +17,7 @@ use peak_domain::audit::AuditEvent;
 use peak_domain::catalogue::Catalogue;
 use peak_domain::profile::{NewProfile, ProfilePatch};
 use peak_domain::tenant::SettingsPatch;
-use peak_domain::users::{InviteRequest, SelfPatch, UserPatch};
+use peak_domain::users::{InviteRequest, LoginSync, SelfPatch, UserPatch};
 
 const PAGE: &[Q] = &[
     Q::string("limit", "1 to 100 items (default 25)"),
@@ -69,6 +69,7 @@ pub enum Route {
     UserPasswordReset,
     InvitationResend,
     InvitationRevoke,
+    UserIdentity,
     UserAudit,
     TenantAudit,
     SettingsGet,
@@ -158,6 +159,9 @@ pub const OPERATIONS: &[Op] = &[
     Op::new(InvitationRevoke, Post, "/users/{id}/invitation/revoke", "invitation-revoke", Write,
         "Revoke an invitation")
         .answers(200, USER),
+    Op::new(UserIdentity, Get, "/users/{id}/identity", "user-identity", Read,
+        "Where a user's login stands with Auth0: in sync, or the work owed (admins)")
+        .answers(200, Some(schema::<LoginSync>)),
     Op::new(UserAudit, Get, "/users/{id}/audit", "user-audit", ReadQuery,
         "A user's audit trail, newest first")
         .query(PAGE)

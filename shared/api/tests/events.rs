@@ -581,6 +581,12 @@ async fn every_function_answers_its_sample_event() {
     assert_eq!(enabled["status"], "active");
     c.run("user-password-reset.json", &admin, StatusCode::ACCEPTED)
         .await;
+    // The edits above owe Auth0 a sync of the target's login; no worker ran.
+    let identity = c.run("user-identity.json", &admin, StatusCode::OK).await;
+    assert_eq!(identity["state"], "pending", "{identity}");
+    assert_eq!(identity["owed"], "sync", "{identity}");
+    assert_eq!(identity["subject"], "auth0|target", "{identity}");
+    assert_eq!(identity["due_at"], serde_json::Value::Null, "due now");
     let audit = c.run("user-audit.json", &admin, StatusCode::OK).await;
     assert!(!audit["items"].as_array().unwrap().is_empty());
     // Auth0 blocked the target's login in the dashboard (Event Streams).
@@ -841,4 +847,77 @@ async fn action_samples_signed_by_the_script_are_accepted_once() {
         .await;
         assert_ne!(unsigned.status(), StatusCode::OK, "{}", file.display());
     }
+}
+
+/// `GET /users/{id}/identity` reads the login sync state and changes
+/// nothing: a login in step owes nothing, an invitee has no login yet,
+/// and only admins may look.
+#[tokio::test]
+async fn the_identity_event_shows_the_login_sync_state_to_admins_only() {
+    let h = harness().await;
+    let seed = peak_domain::ProfileId::parse(&h.seed_profile).unwrap();
+    let synced = seed_user(
+        &h.store,
+        &seed,
+        Role::Customer,
+        "auth0|synced",
+        "synced@sample.example",
+    )
+    .await;
+    let fill = |role: &'static str, user: &UserId| Fill {
+        role,
+        profile_id: h.seed_profile.clone(),
+        user_id: user.to_string(),
+        invitation: INVITATION_PLACEHOLDER.to_owned(),
+        verification: VERIFICATION_PLACEHOLDER.to_owned(),
+        job_id: SAMPLE_JOB_ID.to_owned(),
+    };
+    let specs = served("user-identity");
+    let resp = handle_routes(
+        &h.state,
+        &specs,
+        h.event_with("user-identity.json", &fill("admin", &synced.id)),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = json(&resp);
+    assert_eq!(body["state"], "in_sync", "{body}");
+    assert_eq!(body["owed"], serde_json::Value::Null);
+    assert_eq!(body["attempts"], 0);
+
+    let invitee = users::invite(
+        &h.state.ctx("test"),
+        &h.actor("auth0|admin").await,
+        serde_json::from_value::<InviteRequest>(serde_json::json!({
+            "first_name": "Ivy", "last_name": "Invitee", "email": "ivy@sample.example",
+            "role": "customer", "profile_id": h.seed_profile, "customer_accounts": ["ACME"],
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let resp = handle_routes(
+        &h.state,
+        &specs,
+        h.event_with("user-identity.json", &fill("admin", &invitee.id)),
+    )
+    .await;
+    assert_eq!(json(&resp)["state"], "no_login");
+
+    for role in ["sales_rep", "partner", "customer"] {
+        let resp = handle_routes(
+            &h.state,
+            &specs,
+            h.event_with("user-identity.json", &fill(role, &synced.id)),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{role}");
+    }
+    let before = h
+        .store
+        .get_user(&tenant(), &synced.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.version, 1, "reading changed nothing");
 }

@@ -1252,6 +1252,56 @@ async fn load(ctx: &Ctx<'_>, tenant: &TenantId, id: &UserId) -> Result<User, Err
         .ok_or(Error::NotFound(USER))
 }
 
+/// Where a user's login stands with the identity provider
+/// (`GET /users/{id}/identity`): read from the owed-work record the user's
+/// writes keep (see `idp_work`), changing nothing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct LoginSync {
+    /// The login (`auth0|…`); null until the invitation is accepted.
+    pub subject: Option<String>,
+    /// `no_login` (not accepted yet: the provider has not heard of them),
+    /// `in_sync` (nothing owed), `pending` (owed, not yet failed) or
+    /// `retrying` (failed before; due again at `due_at`).
+    pub state: &'static str,
+    /// What is owed: `sync` (push the user's state) or `delete`.
+    pub owed: Option<&'static str>,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When a retry is due (RFC 3339); null when nothing is owed or it is
+    /// due now.
+    pub due_at: Option<String>,
+}
+
+/// A user's login sync state; admins only (it names the login and the
+/// provider's errors).
+pub async fn login_sync(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<LoginSync, Error> {
+    if actor.user.role != Role::Admin {
+        return Err(Error::Forbidden("see a user's login sync state"));
+    }
+    let tenant = &actor.user.tenant_id;
+    let user = load(ctx, tenant, id).await?;
+    let owed = ctx.users.idp_work_of(tenant, id).await.map_err(store_err)?;
+    let state = match (&user.idp_subject, &owed) {
+        (_, Some(item)) if item.attempts > 0 => "retrying",
+        (_, Some(_)) => "pending",
+        (None, None) => "no_login",
+        (Some(_), None) => "in_sync",
+    };
+    Ok(LoginSync {
+        subject: user.idp_subject.clone(),
+        state,
+        owed: owed.as_ref().map(|i| i.work.op.as_str()),
+        attempts: owed.as_ref().map_or(0, |i| i.attempts),
+        last_error: owed.as_ref().and_then(|i| i.last_error.clone()),
+        due_at: owed
+            .as_ref()
+            .filter(|i| i.due_at > ctx.now)
+            .map(|i| rfc3339(i.due_at)),
+    })
+}
+
 pub async fn get_user(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<User, Error> {
     let user = load(ctx, &actor.user.tenant_id, id).await?;
     authorize_user(actor, UserAction::View, &user)?;

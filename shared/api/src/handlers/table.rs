@@ -7,6 +7,7 @@ use crate::routes::Route;
 
 /// The handler of `route`.
 pub fn handler(route: Route) -> Handler {
+    #[allow(unreachable_patterns)] // in step with `Route` but one run of `cargo xtask`
     match route {
         Route::ProfileCatalogue => super::ProfileCatalogue,
         Route::ProfileList => super::ProfileList,
@@ -24,6 +25,7 @@ pub fn handler(route: Route) -> Handler {
         Route::UserPasswordReset => super::UserPasswordReset,
         Route::InvitationResend => super::InvitationResend,
         Route::InvitationRevoke => super::InvitationRevoke,
+        Route::UserIdentity => super::UserIdentity,
         Route::UserAudit => super::UserAudit,
         Route::TenantAudit => super::TenantAudit,
         Route::SettingsGet => super::SettingsGet,
@@ -43,5 +45,6 @@ pub fn handler(route: Route) -> Handler {
         Route::BulkInviteReport => super::BulkInviteReport,
         Route::Auth0Webhook => super::Auth0Webhook,
         Route::Openapi => super::Openapi,
+        _ => crate::dispatch::not_found,
     }
 }

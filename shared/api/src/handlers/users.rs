@@ -220,6 +220,16 @@ pub async fn tenant_audit(
     ))
 }
 
+/// `GET /users/{id}/identity`: the user's login sync state.
+pub async fn user_identity(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: Option<&str>,
+) -> Result<Response<Body>, Problem> {
+    let sync = users::login_sync(ctx, actor, &user_id(id)?).await?;
+    Ok(json(StatusCode::OK, &sync))
+}
+
 crate::dispatch::routes! {
     signed_in UserList |c, a| user_list(&c.ctx(), &a.actor, &c.req).await;
     signed_in UserInvite |c, a| user_invite(&c.ctx(), &a.actor, &c.req).await;
@@ -231,6 +241,7 @@ crate::dispatch::routes! {
     signed_in UserPasswordReset |c, a| user_password_reset(&c.ctx(), &a.actor, c.id()).await;
     signed_in InvitationResend |c, a| invitation_resend(&c.ctx(), &a.actor, c.id()).await;
     signed_in InvitationRevoke |c, a| invitation_revoke(&c.ctx(), &a.actor, c.id()).await;
+    signed_in UserIdentity |c, a| user_identity(&c.ctx(), &a.actor, c.id()).await;
     signed_in UserAudit |c, a| user_audit(&c.ctx(), &a.actor, c.id(), &c.req).await;
     signed_in TenantAudit |c, a| tenant_audit(&c.ctx(), &a.actor, &c.req).await;
 }
