@@ -52,7 +52,7 @@ pub fn document() -> Value {
             parameters.push(json!({"name": q.name, "in": "query", "required": false, "description": q.description, "schema": query_schema(q)}));
         }
         if spec.method == Method::Patch {
-            parameters.push(json!({"name": "If-Match", "in": "header", "required": true, "description": "the ETag you read", "schema": {"type": "string"}}));
+            parameters.push(json!({"name": "If-Match", "in": "header", "required": true, "description": "the ETag you read (a quoted version: `*` names none, and an edit needs one)", "schema": {"type": "string", "pattern": "^\"[0-9]+\"$"}}));
         }
         if spec.idempotent {
             parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "retries with the same key return the first answer", "schema": {"type": "string"}}));
@@ -77,7 +77,16 @@ pub fn document() -> Value {
             RequestBody::Json(schema) => {
                 operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema(&mut g).to_value()}}});
             }
-            RequestBody::File => {}
+            RequestBody::File => {
+                operation["requestBody"] = json!({
+                    "required": true,
+                    "description": "the file: CSV (header row first) or Excel",
+                    "content": {
+                        "text/csv": {"schema": {"type": "string", "minLength": 1}},
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}},
+                    },
+                });
+            }
         }
         let entry = paths
             .entry(spec.path.to_owned())

@@ -5,7 +5,7 @@
 //! entry and its row in `handlers/table.rs`.
 
 use crate::spec::Method::{Delete, Get, Patch, Post};
-use crate::spec::RequestBody::Json;
+use crate::spec::RequestBody::{File, Json};
 use crate::spec::Table::{Nothing, Read, ReadQuery, Write, WriteQuery};
 use crate::spec::{Operation, QueryParam as Q, SampleBody, Throttle, schema};
 use crate::views::{
@@ -20,28 +20,38 @@ use peak_domain::tenant::SettingsPatch;
 use peak_domain::users::{InviteRequest, LoginSync, SelfPatch, UserPatch};
 
 const PAGE: &[Q] = &[
-    Q::string("limit", "1 to 100 items (default 25)"),
+    Q::integer("limit", "1 to 100 items (default 25)", 1, 100),
     Q::string("cursor", "the `next_cursor` of the previous page"),
 ];
 const USER_FILTERS: &[Q] = &[
-    Q::string("limit", "1 to 100 items (default 25)"),
+    Q::integer("limit", "1 to 100 items (default 25)", 1, 100),
     Q::string("cursor", "the `next_cursor` of the previous page"),
-    Q::string("status", "invited, active or suspended"),
-    Q::string("role", "admin, sales_rep, partner or customer"),
+    Q::string("status", "invited, active or suspended").one_of(&["invited", "active", "suspended"]),
+    Q::string("role", "admin, sales_rep, partner or customer").one_of(&[
+        "admin",
+        "sales_rep",
+        "partner",
+        "customer",
+    ]),
     Q::string("profile", "a profile id"),
     Q::string(
         "account",
         "a customer account number (required for non-admins with several accounts)",
     ),
-    Q::string("q", "prefix of \"last first\" name, case-insensitive"),
+    Q::string("q", "prefix of \"last first\" name, case-insensitive").length(1, 100),
     Q::string(
         "email",
         "prefix of the email address, case-insensitive (orders by email)",
-    ),
+    )
+    .length(1, 100),
 ];
 const BULK_CREATE: &[Q] = &[
-    Q::string("dry_run", "true: check and report only"),
+    Q::boolean("dry_run", "true: check and report only"),
     Q::string("file_name", "the uploaded file's name"),
+    Q::string(
+        "upload_id",
+        "AWS: the id from POST /bulk-invites/uploads, for a file PUT to its URL (the body is then ignored)",
+    ),
 ];
 
 const USER: Option<crate::spec::SchemaFn> = Some(schema::<UserView<'static>>);
@@ -225,6 +235,7 @@ pub const OPERATIONS: &[Op] = &[
     Op::new(BulkInviteCreate, Post, "/bulk-invites", "bulk-invite-create", WriteQuery,
         "Upload a .csv or .xlsx of people to invite: ?dry_run=true reports every row and writes nothing; otherwise 202 with a job")
         .creates()
+        .takes(File)
         .query(BULK_CREATE)
         .answers(202, JOB)
         .bulk_bucket(&["s3:GetObject", "s3:PutObject"])

@@ -235,7 +235,9 @@ impl From<&peak_domain::bulk_job::BulkJob> for JobView {
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordResetRequest {
+    #[schemars(length(min = 1))]
     pub tenant: String,
+    #[schemars(length(min = 1, max = 254), email)]
     pub email: String,
 }
 

@@ -363,8 +363,11 @@ async fn ensure_reach(
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
+    #[schemars(length(min = 1, max = 100))]
     pub first_name: String,
+    #[schemars(length(min = 1, max = 100))]
     pub last_name: String,
+    #[schemars(length(min = 1, max = 254), email)]
     pub email: String,
     pub role: String,
     pub profile_id: String,
@@ -381,10 +384,13 @@ pub struct InviteRequest {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default)]
+    #[schemars(length(min = 1, max = 100))]
     pub first_name: Option<String>,
     #[serde(default)]
+    #[schemars(length(min = 1, max = 100))]
     pub last_name: Option<String>,
     #[serde(default)]
+    #[schemars(length(min = 1, max = 254), email)]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "double_option::deserialize")]
     #[schemars(with = "Option<String>")]
@@ -404,10 +410,13 @@ pub struct UserPatch {
 #[serde(deny_unknown_fields)]
 pub struct SelfPatch {
     #[serde(default)]
+    #[schemars(length(min = 1, max = 100))]
     pub first_name: Option<String>,
     #[serde(default)]
+    #[schemars(length(min = 1, max = 100))]
     pub last_name: Option<String>,
     #[serde(default)]
+    #[schemars(length(min = 1, max = 254), email)]
     pub email: Option<String>,
 }
 
