@@ -8,6 +8,9 @@
 #   - Debian's chromium and chromedriver for the browser tests (installed
 #     with apt-get when missing; nothing is downloaded at run time)
 #   - every test of the workspace (cargo test), with DYNAMODB_ENDPOINT set
+#   - with no arguments, then scripts/api-fuzz.sh: schemathesis (installed on
+#     first use into .local/schemathesis; needs python3 with venv) against
+#     the local server's OpenAPI document
 #
 # Extra arguments go to `cargo test` instead of `--workspace`, e.g.
 # `scripts/test.sh -p peak-store-dynamodb` runs that package's tests only.
@@ -43,6 +46,10 @@ export AWS_EC2_METADATA_DISABLED=true
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 
 if [[ $# -eq 0 ]]; then
-    set -- --workspace
+    cargo test --locked --workspace
+    # The OpenAPI document is what the server accepts and answers:
+    # schemathesis fuzzes the local server against the document it serves.
+    scripts/api-fuzz.sh
+else
+    cargo test --locked "$@"
 fi
-cargo test --locked "$@"

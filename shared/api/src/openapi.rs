@@ -55,7 +55,7 @@ pub fn document() -> Value {
             parameters.push(json!({"name": "If-Match", "in": "header", "required": true, "description": "the ETag you read (a quoted version: `*` names none, and an edit needs one)", "schema": {"type": "string", "pattern": "^\"[0-9]+\"$"}}));
         }
         if spec.idempotent {
-            parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "retries with the same key return the first answer", "schema": {"type": "string"}}));
+            parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "retries with the same key return the first answer", "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"}}));
         }
         let mut success = json!({"description": op.summary});
         if let Some(schema) = op.answer {
