@@ -150,14 +150,15 @@ async fn run(args: Vec<String>) -> Result<(), BoxError> {
             let ctx = Ctx {
                 users: stores.users.as_ref(),
                 profiles: stores.profiles.as_ref(),
+                tenants: stores.tenants.as_ref(),
                 catalogue: catalogue(),
                 settings: &settings,
                 now,
                 request_id: "peak-admin",
+                tenant: None,
             };
             let user = tenants::invite_admin(
                 &ctx,
-                stores.tenants.as_ref(),
                 &id,
                 &required("first-name")?,
                 &required("last-name")?,
@@ -250,10 +251,12 @@ async fn run(args: Vec<String>) -> Result<(), BoxError> {
             let ctx = Ctx {
                 users: stores.users.as_ref(),
                 profiles: stores.profiles.as_ref(),
+                tenants: stores.tenants.as_ref(),
                 catalogue: catalogue(),
                 settings: &settings,
                 now,
                 request_id: "peak-admin",
+                tenant: None,
             };
             let deleted = tenants::purge_tenant(&ctx, stores.tenants.as_ref(), &id)
                 .await

@@ -40,10 +40,12 @@ async fn main() -> Result<(), peak_local::BoxError> {
     let ctx = peak_domain::users::Ctx {
         users: stores.users.as_ref(),
         profiles: stores.profiles.as_ref(),
+        tenants: stores.tenants.as_ref(),
         catalogue: peak_domain::catalogue::catalogue(),
         settings: &settings,
         now: time::OffsetDateTime::now_utc(),
         request_id,
+        tenant: None,
     };
     let tenant_id = peak_domain::TenantId::parse(tenant).ok_or("tenant")?;
     let actor = peak_domain::users::resolve_actor(&ctx, &tenant_id, "dev|bench-admin").await?;

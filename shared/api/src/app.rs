@@ -10,7 +10,8 @@ use crate::state::AppState;
 use http::HeaderValue;
 use lambda_http::{Body, Request, Response};
 use peak_domain::user_policy::Actor;
-use std::sync::OnceLock;
+use peak_domain::tenant::Tenant;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// The routes a process serves, each with its handler.
@@ -70,9 +71,14 @@ pub async fn handle_routes(state: &AppState, served: &Served, req: Request) -> R
                 .handler(spec.route)
                 .unwrap_or(crate::dispatch::not_found);
             let result = match authenticate_for(state, spec, &req, &request_id).await {
-                Ok(actor) => {
+                Ok(admitted) => {
+                    let (actor, record) = match admitted {
+                        Some((actor, record)) => (Some(actor), record),
+                        None => (None, None),
+                    };
                     tenant = actor.as_ref().map(|a| a.user.tenant_id.to_string());
-                    let call = Call::new(state, spec.route, params, actor, req, &request_id);
+                    let call =
+                        Call::new(state, spec.route, params, actor, record, req, &request_id);
                     crate::idempotency::run(spec, handler, call).await
                 }
                 Err(p) => Err(p),
@@ -123,7 +129,7 @@ async fn authenticate_for(
     spec: &RouteSpec,
     req: &Request,
     request_id: &str,
-) -> Result<Option<Actor>, Problem> {
+) -> Result<Option<(Actor, Option<Arc<Tenant>>)>, Problem> {
     if spec.authenticated {
         authenticate(state, req, request_id).await.map(Some)
     } else {

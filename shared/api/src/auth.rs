@@ -9,17 +9,21 @@ use http::StatusCode;
 use lambda_http::Request;
 use peak_auth::AuthError;
 use peak_domain::TenantId;
+use peak_domain::tenant::Tenant;
 use peak_domain::user_policy::Actor;
 use peak_domain::users::resolve_actor;
+use std::sync::Arc;
 
 /// Verifies the token, then loads the caller's user record: it must exist
 /// in the token's tenant and be active, on every request — so a suspension
 /// or deletion takes effect at once. The role is the record's, not a claim.
+/// Also answers the caller's tenant record as read for this request (its
+/// settings apply to this request only).
 pub async fn authenticate(
     state: &AppState,
     req: &Request,
     request_id: &str,
-) -> Result<Actor, Problem> {
+) -> Result<(Actor, Option<Arc<Tenant>>), Problem> {
     let token = bearer_token(req).ok_or_else(|| {
         Problem::unauthenticated("send an access token as `Authorization: Bearer <token>`")
     })?;
@@ -39,8 +43,9 @@ pub async fn authenticate(
         Problem::unauthenticated("the token's tenant claim is not a valid tenant id")
     })?;
     // Closed tenants are refused before their users are looked up.
-    peak_domain::tenants::admit(state.tenants.as_ref(), &state.settings, &tenant).await?;
-    Ok(resolve_actor(&state.ctx(request_id), &tenant, &verified.subject).await?)
+    let ctx = state.ctx(request_id).admitted(&tenant).await?;
+    let actor = resolve_actor(&ctx, &tenant, &verified.subject).await?;
+    Ok((actor, ctx.tenant))
 }
 
 fn describe(err: &AuthError) -> &'static str {

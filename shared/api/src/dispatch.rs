@@ -17,10 +17,12 @@ use crate::state::AppState;
 use lambda_http::{Body, Request, Response};
 use peak_domain::Caller;
 use peak_domain::policy::{Action, authorize};
+use peak_domain::tenant::Tenant;
 use peak_domain::user_policy::Actor;
 use peak_domain::users::Ctx;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// A handler's answer.
 pub type Reply<'a> = Pin<Box<dyn Future<Output = Result<Response<Body>, Problem>> + Send + 'a>>;
@@ -33,6 +35,8 @@ pub struct Call<'a> {
     pub(crate) state: &'a AppState,
     pub(crate) route: Route,
     pub(crate) actor: Option<Actor>,
+    /// The caller's tenant record as admitted for this request.
+    tenant: Option<Arc<Tenant>>,
     pub(crate) req: Request,
     pub(crate) request_id: &'a str,
     id: Option<String>,
@@ -45,6 +49,7 @@ impl<'a> Call<'a> {
         route: Route,
         params: PathParams,
         actor: Option<Actor>,
+        tenant: Option<Arc<Tenant>>,
         req: Request,
         request_id: &'a str,
     ) -> Self {
@@ -58,6 +63,7 @@ impl<'a> Call<'a> {
             state,
             route,
             actor,
+            tenant,
             req,
             request_id,
             id: param("id"),
@@ -71,6 +77,7 @@ impl<'a> Call<'a> {
             state: self.state,
             route: self.route,
             actor: self.actor.clone(),
+            tenant: self.tenant.clone(),
             req: self.req.clone(),
             request_id: self.request_id,
             id: self.id.clone(),
@@ -78,8 +85,12 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// The use-case context: this request's, carrying its admitted tenant.
     pub(crate) fn ctx(&self) -> Ctx<'a> {
-        self.state.ctx(self.request_id)
+        Ctx {
+            tenant: self.tenant.clone(),
+            ..self.state.ctx(self.request_id)
+        }
     }
 
     pub(crate) fn id(&self) -> Option<&str> {

@@ -16,8 +16,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub profiles: Arc<dyn ProfileStore>,
     pub users: Arc<dyn UserStore>,
-    /// Tenant records: each request's tenant is admitted (open) and its own
-    /// settings applied (`peak_domain::tenants::admit`).
+    /// Tenant records: each request's tenant is admitted (open) and its record
+    /// carried by that request's `Ctx` (`Ctx::admitted`).
     pub tenants: Arc<dyn peak_domain::tenants::TenantStore>,
     pub idp: Arc<dyn IdentityProvider>,
     pub verifier: Arc<JwtVerifier>,
@@ -55,10 +55,12 @@ impl AppState {
         Ctx {
             users: self.users.as_ref(),
             profiles: self.profiles.as_ref(),
+            tenants: self.tenants.as_ref(),
             catalogue: self.catalogue,
             settings: &self.settings,
             now: time::OffsetDateTime::now_utc(),
             request_id,
+            tenant: None,
         }
     }
 }

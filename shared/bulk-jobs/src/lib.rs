@@ -321,10 +321,17 @@ pub async fn run(
         next.updated_at = OffsetDateTime::now_utc();
         next
     };
-    // The person who started it, as they are now: suspended or gone, the
-    // job stops (their permission is what every row is invited under).
-    let actor = match users::actor_for_user(ctx, tenant, &job.created_by).await {
-        Ok(a) => a,
+    // The tenant and the person who started it, as they are now: a closed
+    // tenant, or a starter suspended or gone, stops the job (their
+    // permission is what every row is invited under; the tenant's settings,
+    // e.g. the invitation lifetime, are what every row is invited with).
+    let started_by = async {
+        let ctx = ctx.admitted(tenant).await?;
+        let actor = users::actor_for_user(&ctx, tenant, &job.created_by).await?;
+        Ok::<_, Error>((ctx, actor))
+    };
+    let (ctx, actor) = match started_by.await {
+        Ok(found) => found,
         Err(e @ (Error::AccessDenied { .. } | Error::NotFound(_))) => {
             let next = finish(&job, JobStatus::Failed, Some(e.to_string()));
             return Ok(if save(jobs, &mut job, next).await? {
@@ -335,6 +342,7 @@ pub async fn run(
         }
         Err(e) => return Err(e),
     };
+    let ctx = &ctx;
     let bytes = files
         .get_file(&job.file_key)
         .await

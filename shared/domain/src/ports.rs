@@ -9,6 +9,7 @@ use crate::idp_work::{IdpWork, IdpWorkItem};
 use crate::ids::{ProfileId, TenantId};
 use crate::outbox::{FailedEmail, OutboxClaim, OutboxEmail};
 use crate::profile::Profile;
+use crate::tenant::Tenant;
 use crate::user::{Email, User, UserId, UserQuery};
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -438,4 +439,27 @@ pub trait FileStore: Send + Sync {
     ) -> Result<Option<String>, StoreError> {
         Ok(None)
     }
+}
+
+/// Tenants. A tenant without a record (one from before tenants were data)
+/// is open, with the deployment's defaults.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Stores a new tenant; `AlreadyExists` if the id is taken.
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
+
+    /// Every tenant, ordered by id.
+    async fn list_tenants(&self, page: &PageRequest) -> Result<Page<Tenant>, StoreError>;
+
+    /// Replaces the tenant if the stored one is still at `previous_version`
+    /// (`VersionMismatch` otherwise, `NotFound` if there is none), with
+    /// `audit` in the same write.
+    async fn update_tenant(
+        &self,
+        previous_version: u64,
+        tenant: &Tenant,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError>;
 }

@@ -1,44 +1,22 @@
 //! Tenant use cases: an operator creates, lists, changes, closes and purges
 //! tenants (`peak-admin`); a tenant's admins read and change its settings
 //! (`GET/PATCH /settings`); every authenticated request is admitted only
-//! while its tenant is open ([`admit`]).
+//! while its tenant is open ([`crate::users::Ctx::admitted`]).
 
 use crate::audit::{AuditEvent, FieldChange};
 use crate::catalogue::Catalogue;
 use crate::error::Error;
 use crate::ids::TenantId;
-use crate::ports::{Page, PageRequest, ProfileStore, StoreError, UserWrite};
+use crate::ports::{PageRequest, ProfileStore, StoreError, UserWrite};
 use crate::profile::{NewProfile, Profile};
 use crate::role::Role;
 use crate::tenant::{NewTenant, SettingsPatch, Tenant, TenantStatus};
 use crate::user::{Email, PersonName, User, UserId, UserQuery, UserStatus};
 use crate::user_policy::Actor;
-use crate::users::{Ctx, InviteRequest, UserSettings};
-use async_trait::async_trait;
+use crate::users::{Ctx, InviteRequest};
 use time::OffsetDateTime;
 
-/// Tenants. A tenant without a record (one from before tenants were data)
-/// is open, with the deployment's defaults.
-#[async_trait]
-pub trait TenantStore: Send + Sync {
-    /// Stores a new tenant; `AlreadyExists` if the id is taken.
-    async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
-
-    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
-
-    /// Every tenant, ordered by id.
-    async fn list_tenants(&self, page: &PageRequest) -> Result<Page<Tenant>, StoreError>;
-
-    /// Replaces the tenant if the stored one is still at `previous_version`
-    /// (`VersionMismatch` otherwise, `NotFound` if there is none), with
-    /// `audit` in the same write.
-    async fn update_tenant(
-        &self,
-        previous_version: u64,
-        tenant: &Tenant,
-        audit: &[AuditEvent],
-    ) -> Result<(), StoreError>;
-}
+pub use crate::ports::TenantStore;
 
 const TENANT: &str = "tenant";
 /// The actor operators' changes are audited as.
@@ -51,35 +29,6 @@ fn store_err(e: StoreError) -> Error {
             detail: "a tenant with this id already exists; nothing was changed".into(),
         },
         other => Error::from_store(other, TENANT),
-    }
-}
-
-/// Checks that `tenant` is open and makes its own settings the ones this
-/// request's use cases see. One read per request, so closing a tenant
-/// refuses its users at once, and a settings change applies at once.
-pub async fn admit(
-    tenants: &dyn TenantStore,
-    settings: &UserSettings,
-    tenant: &TenantId,
-) -> Result<(), Error> {
-    let found = tenants.get_tenant(tenant).await.map_err(store_err)?;
-    let mut overlay = settings
-        .tenant_settings
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match found {
-        None => {
-            overlay.remove(tenant);
-            Ok(())
-        }
-        Some(t) if t.status == TenantStatus::Active => {
-            overlay.insert(t.id, t.settings);
-            Ok(())
-        }
-        Some(_) => Err(Error::AccessDenied {
-            code: "tenant_closed",
-            detail: "this portal is closed".into(),
-        }),
     }
 }
 
@@ -174,13 +123,12 @@ fn operator_actor(ctx: &Ctx<'_>, tenant: &TenantId, profile: &Profile) -> Result
 /// the outbox in the same write; they accept as anyone invited does.
 pub async fn invite_admin(
     ctx: &Ctx<'_>,
-    tenants: &dyn TenantStore,
     tenant: &TenantId,
     first_name: &str,
     last_name: &str,
     email: &str,
 ) -> Result<User, Error> {
-    admit(tenants, ctx.settings, tenant).await?;
+    let ctx = &ctx.admitted(tenant).await?;
     let profile = standard_profile(ctx.profiles, ctx.catalogue, tenant, ctx.now).await?;
     let actor = operator_actor(ctx, tenant, &profile)?;
     crate::users::invite(

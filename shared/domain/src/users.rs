@@ -9,9 +9,12 @@ use crate::ids::{ProfileId, TenantId};
 use crate::outbox::{EmailKind, OutboxEmail};
 use crate::permissions::EffectivePermissions;
 use crate::permissions::with_extension_groups;
-use crate::ports::{Page, PageRequest, ProfileStore, StoreError, UserStore, UserWrite};
+use crate::ports::{
+    Page, PageRequest, ProfileStore, StoreError, TenantStore, UserStore, UserWrite,
+};
 use crate::profile::ProfileSettings;
 use crate::role::Role;
+use crate::tenant::{Tenant, TenantStatus};
 use crate::user::{
     AccountNumber, Email, Invitation, InvitationState, PendingEmail, PersonName, User, UserId,
     UserQuery, UserStatus,
@@ -22,6 +25,7 @@ use crate::user_policy::{
 };
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 const USER: &str = "user";
@@ -56,45 +60,22 @@ pub struct UserSettings {
     /// Tenants whose suspended users are told by email
     /// (`SUSPENSION_NOTICE_TENANTS=acme,globex`).
     pub suspension_notice_tenants: std::collections::HashSet<TenantId>,
-    /// The settings of tenants that have a record (`crate::tenant`), as
-    /// last loaded: they win over the deployment-wide values above, which
-    /// are only the defaults. Every authenticated request reloads its
-    /// tenant ([`crate::tenants::admit`]), so a change applies at once.
-    pub tenant_settings: TenantOverlay,
 }
 
-/// Tenants' own settings, shared by every request of the process.
-pub type TenantOverlay = std::sync::Arc<
-    std::sync::RwLock<std::collections::HashMap<TenantId, crate::tenant::TenantSettings>>,
->;
-
 impl UserSettings {
-    fn tenant_setting<T>(
-        &self,
-        tenant: &TenantId,
-        f: impl Fn(&crate::tenant::TenantSettings) -> T,
-    ) -> Option<T> {
-        self.tenant_settings
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(tenant)
-            .map(f)
-    }
-
+    /// The deployment's default invitation lifetime for `tenant` (a tenant
+    /// with a record has its own: [`Ctx::invitation_ttl`]).
     pub fn invitation_ttl_for(&self, tenant: &TenantId) -> Duration {
-        if let Some(days) = self.tenant_setting(tenant, |s| s.invitation_ttl_days) {
-            return Duration::days(i64::from(days));
-        }
         self.invitation_ttl_by_tenant
             .get(tenant)
             .copied()
             .unwrap_or(self.invitation_ttl)
     }
 
-    /// Whether a suspended user of `tenant` is told by email.
+    /// The deployment's default: whether a suspended user of `tenant` is
+    /// told by email.
     pub fn suspension_notice_for(&self, tenant: &TenantId) -> bool {
-        self.tenant_setting(tenant, |s| s.suspension_notice)
-            .unwrap_or_else(|| self.suspension_notice_tenants.contains(tenant))
+        self.suspension_notice_tenants.contains(tenant)
     }
 
     /// Reads `INVITATION_TTL_DAYS` (all tenants) and
@@ -169,7 +150,6 @@ impl Default for UserSettings {
                 per_tenant: 200,
             },
             suspension_notice_tenants: std::collections::HashSet::new(),
-            tenant_settings: TenantOverlay::default(),
         }
     }
 }
@@ -228,14 +208,76 @@ async fn spend_invitation(ctx: &Ctx<'_>, actor: &Actor) -> Result<(), Error> {
     .await
 }
 
-/// What every use case works with.
+/// What every use case works with: one request's (or one job's) view.
+#[derive(Clone)]
 pub struct Ctx<'a> {
     pub users: &'a dyn UserStore,
     pub profiles: &'a dyn ProfileStore,
+    pub tenants: &'a dyn TenantStore,
     pub catalogue: &'static Catalogue,
     pub settings: &'a UserSettings,
     pub now: OffsetDateTime,
     pub request_id: &'a str,
+    /// The tenant this request was admitted to, as read for it
+    /// ([`Ctx::admitted`]); `None` before admission or for a tenant without
+    /// a record. Its settings win over the deployment's defaults, and only
+    /// for its own users: nothing is shared between requests.
+    pub tenant: Option<Arc<Tenant>>,
+}
+
+impl<'a> Ctx<'a> {
+    /// This context admitted to `tenant`: its record read now (one read), so
+    /// a closed tenant is refused at once (403 `tenant_closed`) and a
+    /// settings change applies to the next request. A tenant without a
+    /// record (one from before tenants were data) is open, with the
+    /// deployment's defaults.
+    pub async fn admitted(&self, tenant: &TenantId) -> Result<Ctx<'a>, Error> {
+        let found = self
+            .tenants
+            .get_tenant(tenant)
+            .await
+            .map_err(|e| Error::from_store(e, "tenant"))?;
+        if let Some(t) = &found
+            && t.status != TenantStatus::Active
+        {
+            return Err(tenant_closed());
+        }
+        Ok(Ctx {
+            tenant: found.map(Arc::new),
+            ..self.clone()
+        })
+    }
+
+    /// The admitted tenant's record, if it is `tenant`'s.
+    pub fn tenant_record(&self, tenant: &TenantId) -> Option<&Tenant> {
+        self.tenant.as_deref().filter(|t| &t.id == tenant)
+    }
+
+    /// How long an invitation of `tenant` works: its own setting, else the
+    /// deployment's default.
+    pub fn invitation_ttl(&self, tenant: &TenantId) -> Duration {
+        match self.tenant_record(tenant) {
+            Some(t) => Duration::days(i64::from(t.settings.invitation_ttl_days)),
+            None => self.settings.invitation_ttl_for(tenant),
+        }
+    }
+
+    /// Whether a suspended user of `tenant` is told by email: its own
+    /// setting, else the deployment's default.
+    pub fn suspension_notice(&self, tenant: &TenantId) -> bool {
+        match self.tenant_record(tenant) {
+            Some(t) => t.settings.suspension_notice,
+            None => self.settings.suspension_notice_for(tenant),
+        }
+    }
+}
+
+/// A closed (or purged) tenant: its users and links are refused.
+pub fn tenant_closed() -> Error {
+    Error::AccessDenied {
+        code: "tenant_closed",
+        detail: "this portal is closed".into(),
+    }
 }
 
 fn store_err(e: StoreError) -> Error {
@@ -662,7 +704,7 @@ fn fresh_invitation(ctx: &Ctx<'_>, tenant: &TenantId) -> (String, Invitation) {
         Invitation {
             token_hash,
             state: InvitationState::Pending,
-            expires_at: ctx.now + ctx.settings.invitation_ttl_for(tenant),
+            expires_at: ctx.now + ctx.invitation_ttl(tenant),
             sent_at: ctx.now,
             accepted_at: None,
         },
@@ -1760,7 +1802,7 @@ async fn set_status(
         &next,
     )];
     let mut outbox = Vec::new();
-    if to == UserStatus::Suspended && ctx.settings.suspension_notice_for(&current.tenant_id) {
+    if to == UserStatus::Suspended && ctx.suspension_notice(&current.tenant_id) {
         let data = json!({
             "first_name": current.first_name.as_str(),
             "portal_url": ctx.settings.portal_url,

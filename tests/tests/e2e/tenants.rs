@@ -118,21 +118,16 @@ async fn tenant_lifecycle(app: TestApp) {
     let ctx = Ctx {
         users: stores.users.as_ref(),
         profiles: stores.profiles.as_ref(),
+        tenants: stores.tenants.as_ref(),
         catalogue: catalogue(),
         settings: &state.settings,
         now,
         request_id: "test",
+        tenant: None,
     };
-    let admin = tenants::invite_admin(
-        &ctx,
-        stores.tenants.as_ref(),
-        &tenant,
-        "Hank",
-        "Scorpio",
-        "hank@globex.example",
-    )
-    .await
-    .expect("invite admin");
+    let admin = tenants::invite_admin(&ctx, &tenant, "Hank", "Scorpio", "hank@globex.example")
+        .await
+        .expect("invite admin");
     let mails: Vec<_> = app
         .outbox()
         .await
@@ -335,5 +330,125 @@ async fn tenant_lifecycle(app: TestApp) {
     assert!(
         !text.contains("homer@globex.example") && !text.contains("Scorpio"),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn each_request_sees_only_its_own_tenants_settings_on_sqlite() {
+    own_settings_per_request(spawn_sqlite().await).await;
+}
+
+#[tokio::test]
+async fn each_request_sees_only_its_own_tenants_settings_on_dynamodb() {
+    own_settings_per_request(spawn_dynamodb().await).await;
+}
+
+/// A tenant created with `days` of invitation lifetime, and its first
+/// admin's token (invited by the operator, accepted).
+async fn tenant_with_admin(app: &TestApp, days: u8) -> (String, String) {
+    let id = format!("t{}", ulid::Ulid::new()).to_lowercase();
+    let tenant = peak_domain::TenantId::parse(&id).expect("tenant id");
+    let stores = &app.stores;
+    let now = OffsetDateTime::now_utc();
+    let mut new = new_tenant(&id);
+    new.invitation_ttl_days = days;
+    tenants::create_tenant(
+        stores.tenants.as_ref(),
+        stores.profiles.as_ref(),
+        catalogue(),
+        new,
+        now,
+    )
+    .await
+    .expect("create");
+    let ctx = Ctx {
+        users: stores.users.as_ref(),
+        profiles: stores.profiles.as_ref(),
+        tenants: stores.tenants.as_ref(),
+        catalogue: catalogue(),
+        settings: &app.running.state.settings,
+        now,
+        request_id: "test",
+        tenant: None,
+    };
+    let admin = tenants::invite_admin(&ctx, &tenant, "Ann", "Admin", &format!("ann@{id}.example"))
+        .await
+        .expect("invite admin");
+    let mail = app
+        .outbox()
+        .await
+        .into_iter()
+        .find(|m| m.user_id == admin.id)
+        .expect("invitation email");
+    let link = mail.data["link"].as_str().expect("link");
+    let token = app.activate(link.rsplit('/').next().expect("token")).await;
+    (id, token)
+}
+
+async fn invite_expiry_days(app: &TestApp, admin: &str, email: &str) -> i64 {
+    let (_, _, profiles) = call(app, admin, Method::GET, "/profiles", None, None).await;
+    let (status, _, user) = call(
+        app,
+        admin,
+        Method::POST,
+        "/users",
+        Some(json!({
+            "first_name": "Pat", "last_name": "Person", "email": email,
+            "role": "customer", "profile_id": profiles["items"][0]["id"],
+            "customer_accounts": ["ACC-1"]
+        })),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    days_from_now(
+        user["invitation"]["expires_at"]
+            .as_str()
+            .expect("expires_at"),
+    )
+}
+
+/// Two tenants' requests, interleaved on one server, each invite with their
+/// own tenant's lifetime; a change by one tenant's admin applies to its
+/// next request and never to the other tenant's.
+async fn own_settings_per_request(app: TestApp) {
+    let (a, a_admin) = tenant_with_admin(&app, 3).await;
+    let (b, b_admin) = tenant_with_admin(&app, 14).await;
+    let invite = |i: usize| {
+        let (tenant, token) = if i.is_multiple_of(2) {
+            (&a, &a_admin)
+        } else {
+            (&b, &b_admin)
+        };
+        let app = &app;
+        async move { invite_expiry_days(app, token, &format!("p{i}@{tenant}.example")).await }
+    };
+    let days = tokio::join!(
+        invite(0),
+        invite(1),
+        invite(2),
+        invite(3),
+        invite(4),
+        invite(5)
+    );
+    assert_eq!(days, (3, 14, 3, 14, 3, 14));
+
+    let (status, _, body) = call(
+        &app,
+        &a_admin,
+        Method::PATCH,
+        "/settings",
+        Some(json!({"invitation_ttl_days": 21})),
+        Some("\"1\""),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        invite_expiry_days(&app, &a_admin, &format!("next@{a}.example")).await,
+        21
+    );
+    assert_eq!(
+        invite_expiry_days(&app, &b_admin, &format!("next@{b}.example")).await,
+        14
     );
 }
