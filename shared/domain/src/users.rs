@@ -1057,6 +1057,8 @@ async fn invitation_user(ctx: &Ctx<'_>, token: &str) -> Result<User, Error> {
     let user = invitation_holder(ctx, token)
         .await?
         .ok_or_else(invitation_not_found)?;
+    // A closed tenant's invitations cannot be accepted.
+    ctx.admitted(&user.tenant_id).await?;
     let state = user
         .invitation
         .as_ref()
@@ -1105,6 +1107,8 @@ pub async fn view_invitation(ctx: &Ctx<'_>, token: &str) -> Result<Option<Invita
     let Some(inv) = user.invitation.as_ref() else {
         return Ok(None);
     };
+    // A closed tenant's link offers nothing to accept.
+    ctx.admitted(&user.tenant_id).await?;
     let state = link_state(&user, inv, ctx.now);
     let inviter_name = match state {
         LinkState::Used => None,
@@ -1710,6 +1714,8 @@ async fn verification_target(ctx: &Ctx<'_>, token: &str) -> Result<(User, Pendin
     ) {
         return Err(verification_used());
     }
+    // A working link of a closed tenant confirms nothing.
+    ctx.admitted(&current.tenant_id).await?;
     Ok((current, pending))
 }
 

@@ -208,6 +208,19 @@ pub fn link_not_valid(brand: &Brand) -> Page {
 }
 
 #[derive(Template)]
+#[template(path = "portal_closed.html")]
+struct PortalClosedPage<'a> {
+    f: &'a Frame,
+}
+
+/// A link of a tenant an operator closed (403): nothing can be accepted or
+/// confirmed, and no sign-in is offered.
+pub fn portal_closed(brand: &Brand) -> Page {
+    let f = Frame::new(brand, "This portal is closed");
+    Page::new(StatusCode::FORBIDDEN, &f, &PortalClosedPage { f: &f })
+}
+
+#[derive(Template)]
 #[template(path = "email_verification.html")]
 struct EmailVerificationPage<'a> {
     f: &'a Frame,

@@ -80,6 +80,7 @@ fn every_page() -> Vec<(&'static str, Page)> {
             peak_pages::invitation(&b, &invitation(LinkState::Used, None), ACCEPT),
         ),
         ("not valid", peak_pages::link_not_valid(&b)),
+        ("portal closed", peak_pages::portal_closed(&b)),
         (
             "confirm",
             peak_pages::email_verification(

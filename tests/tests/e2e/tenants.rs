@@ -292,10 +292,104 @@ async fn tenant_lifecycle(app: TestApp) {
     .await;
     assert_eq!(status, 404);
 
+    // Links that work while the tenant is open: Homer's invitation and the
+    // confirmation of Hank's new address.
+    let homer_link = app
+        .outbox()
+        .await
+        .into_iter()
+        .find(|m| m.to.as_str() == "homer@globex.example")
+        .expect("Homer's invitation")
+        .data["link"]
+        .as_str()
+        .expect("link")
+        .to_owned();
+    let (_, me_etag, _) = call(&app, &hank, Method::GET, "/me", None, None).await;
+    let (status, _, body) = call(
+        &app,
+        &hank,
+        Method::PATCH,
+        "/me",
+        Some(json!({"email": "hank.new@globex.example"})),
+        me_etag.as_deref(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let confirm_link = app
+        .outbox()
+        .await
+        .into_iter()
+        .find(|m| m.to.as_str() == "hank.new@globex.example")
+        .expect("the confirmation email")
+        .data["link"]
+        .as_str()
+        .expect("link")
+        .to_owned();
+    let path_of = |link: &str| {
+        link[link
+            .find("/invitations")
+            .or(link.find("/email-verifications"))
+            .expect("path")..]
+            .to_owned()
+    };
+    let (homer_path, confirm_path) = (path_of(&homer_link), path_of(&confirm_link));
+
     // Closed: Hank is refused at once, with a valid token.
     tenants::close_tenant(stores.tenants.as_ref(), &tenant, OffsetDateTime::now_utc())
         .await
         .expect("close");
+    // ...and the tenant's links accept and confirm nothing: 403
+    // `tenant_closed` as JSON, a page saying the portal is closed to a
+    // browser, with no button.
+    for (method, path) in [
+        (Method::GET, homer_path.clone()),
+        (Method::POST, format!("{homer_path}/accept")),
+        (Method::GET, confirm_path.clone()),
+        (Method::POST, confirm_path.clone()),
+    ] {
+        let r = app
+            .anonymous(method.clone(), &path)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("tenant_closed")),
+            "{method} {path}: {body}"
+        );
+        let r = app
+            .anonymous(method.clone(), &path)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status().as_u16(), 403, "{method} {path} (browser)");
+        let html = r.text().await.expect("html");
+        assert!(html.contains("This portal is closed"), "{html}");
+        assert!(!html.contains("<form"), "{html}");
+    }
+    let hank_now = stores
+        .users
+        .get_user(&tenant, &admin.id)
+        .await
+        .expect("get")
+        .expect("Hank");
+    assert_eq!(hank_now.email.as_str(), "hank@globex.example");
+    let homer = stores
+        .users
+        .find_user_by_email(
+            &tenant,
+            &peak_domain::user::Email::parse("homer@globex.example").expect("email"),
+        )
+        .await
+        .expect("find")
+        .expect("Homer");
+    assert_eq!(
+        homer.idp_subject, None,
+        "the closed tenant's invitee got no login"
+    );
     let (status, _, body) = call(&app, &hank, Method::GET, "/me", None, None).await;
     assert_eq!(
         (status, body["code"].as_str()),

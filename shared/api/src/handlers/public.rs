@@ -34,6 +34,9 @@ fn brand<'a>(state: &'a AppState, tenant: Option<&TenantId>) -> &'a Brand {
 /// goes to the log, as the pipeline does for problems); anything else is a
 /// link that does not work.
 fn failure_page(brand: &Brand, err: Error, request_id: &str) -> Response<Body> {
+    if is_tenant_closed(&err) {
+        return page(peak_pages::portal_closed(brand));
+    }
     let problem = Problem::from(err);
     if let Some(internal) = &problem.internal {
         tracing::error!(request_id, error = %internal, "page failed");
@@ -43,6 +46,16 @@ fn failure_page(brand: &Brand, err: Error, request_id: &str) -> Response<Body> {
     } else {
         page(peak_pages::link_not_valid(brand))
     }
+}
+
+fn is_tenant_closed(err: &Error) -> bool {
+    matches!(
+        err,
+        Error::AccessDenied {
+            code: "tenant_closed",
+            ..
+        }
+    )
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
