@@ -247,6 +247,7 @@ pub async fn mailer_from_env() -> Result<peak_mailer::Mailer, lambda_runtime::Er
     let store = Arc::new(DynamoStore::new(client_from_env().await, table));
     let sender = Arc::new(peak_mailer::SesSender::from_env().await);
     Ok(peak_mailer::Mailer::new(
+        store.clone(),
         store,
         sender,
         brands,

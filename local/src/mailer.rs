@@ -37,7 +37,14 @@ pub fn spawn_console_mailer(
                 RateLimiter::unlimited(),
             )
         };
-        let mailer = Mailer::new(state.users.clone(), sender, brands, idp).with_rate(rate);
+        let mailer = Mailer::new(
+            state.users.clone(),
+            state.tenants.clone(),
+            sender,
+            brands,
+            idp,
+        )
+        .with_rate(rate);
         loop {
             if let Err(e) = mailer.drain_once(BATCH).await {
                 tracing::warn!(error = %e, "outbox unavailable");

@@ -45,6 +45,25 @@ impl Brand {
     pub fn accent(&self) -> &str {
         self.accent_color.as_deref().unwrap_or(DEFAULT_ACCENT)
     }
+
+    /// This (deployment) brand under a tenant's own record, which wins
+    /// where it says something: its display name, its sender (the admins'
+    /// display name at the operator's address), its reply-to when set, and
+    /// its portal URL. The colour stays the deployment's.
+    pub fn under(&self, tenant: &peak_domain::tenant::Tenant) -> Brand {
+        Brand {
+            name: tenant.display_name.clone(),
+            sender: tenant.sender(),
+            reply_to: tenant
+                .settings
+                .reply_to
+                .as_ref()
+                .map(|r| r.as_str().to_owned())
+                .or_else(|| self.reply_to.clone()),
+            portal_url: tenant.portal_url.clone(),
+            accent_color: self.accent_color.clone(),
+        }
+    }
 }
 
 /// The contrast ratio of white against `#rrggbb` (WCAG 2 relative

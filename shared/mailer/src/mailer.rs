@@ -4,7 +4,8 @@ use crate::{EmailSender, OutgoingEmail, RateLimiter, SendError, redact_emails};
 use peak_domain::TenantId;
 use peak_domain::identity::{IdentityProvider, IdpError};
 use peak_domain::outbox::{EmailKind, OutboxClaim, OutboxEmail};
-use peak_domain::ports::{StoreError, UserStore};
+use peak_domain::ports::{StoreError, TenantStore, UserStore};
+use peak_domain::tenant::TenantStatus;
 use peak_email::Brands;
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,6 +154,9 @@ enum Failure {
 /// Delivers outbox emails. See the crate docs.
 pub struct Mailer {
     store: Arc<dyn UserStore>,
+    /// Tenant records: a tenant's own sender, reply-to and portal URL win
+    /// over its brand's.
+    tenants: Arc<dyn TenantStore>,
     sender: Arc<dyn EmailSender>,
     brands: Arc<Brands>,
     idp: Arc<dyn IdentityProvider>,
@@ -174,12 +178,14 @@ impl Mailer {
     /// [`MailerConfig::from_env`].
     pub fn new(
         store: Arc<dyn UserStore>,
+        tenants: Arc<dyn TenantStore>,
         sender: Arc<dyn EmailSender>,
         brands: Brands,
         idp: Arc<dyn IdentityProvider>,
     ) -> Self {
         Self {
             store,
+            tenants,
             sender,
             brands: Arc::new(brands),
             idp,
@@ -343,8 +349,20 @@ impl Mailer {
             }
             _ => None,
         };
-        let brand = self.brands.for_tenant(&email.tenant_id);
-        let rendered = peak_email::render(email, brand, link.as_deref())
+        let record = self
+            .tenants
+            .get_tenant(&email.tenant_id)
+            .await
+            .map_err(|e| Failure::Transient(format!("cannot read the tenant: {e}")))?;
+        let deployment_brand = self.brands.for_tenant(&email.tenant_id);
+        let brand = match &record {
+            Some(t) if t.status != TenantStatus::Active => {
+                return Err(Failure::Permanent("the tenant is closed".to_owned()));
+            }
+            Some(t) => std::borrow::Cow::Owned(deployment_brand.under(t)),
+            None => std::borrow::Cow::Borrowed(deployment_brand),
+        };
+        let rendered = peak_email::render(email, &brand, link.as_deref())
             .map_err(|e| Failure::Permanent(format!("cannot render the email: {e}")))?;
         let outgoing = OutgoingEmail {
             from: brand.sender.clone(),

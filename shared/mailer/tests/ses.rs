@@ -342,3 +342,87 @@ async fn the_rate_limit_delays_sends_and_refuses_none() {
     assert!(offsets[0] < ms(500) && offsets[1] < ms(500), "{offsets:?}");
     assert!(offsets[2] >= ms(500) && offsets[3] >= ms(1000) && offsets[4] >= ms(1500));
 }
+
+/// The tenant `t` as an operator creates it, with its admins' sender name
+/// and reply-to.
+async fn tenant_record(store: &peak_store_sqlite::SqliteStore, t: &peak_domain::TenantId) {
+    use peak_domain::tenants::TenantStore;
+    let mut tenant = peak_domain::tenant::NewTenant {
+        id: t.as_str().into(),
+        display_name: "Globex Portal".into(),
+        portal_url: "https://portal.globex.example".into(),
+        sender_address: FROM_ADDRESS.into(),
+        reply_to: Some("help@globex.example".into()),
+        invitation_ttl_days: 7,
+    }
+    .validate(OffsetDateTime::now_utc())
+    .expect("valid tenant");
+    tenant.settings.sender_name = "Globex Team".into();
+    store.create_tenant(&tenant).await.expect("create tenant");
+}
+
+#[tokio::test]
+async fn a_tenants_own_sender_reply_to_and_portal_win_over_its_brand() {
+    let ses = Arc::new(ses().await);
+    let (store, t, p) = store().await;
+    tenant_record(&store, &t).await;
+    let to = unique_address("branded");
+    let (_, mail) = user_with_email(&store, &t, &p, &to, EmailKind::Invitation).await;
+    let memory = Arc::new(MemorySender::default());
+    let (_, again) = user_with_email(
+        &store,
+        &t,
+        &p,
+        &unique_address("branded-mem"),
+        EmailKind::Invitation,
+    )
+    .await;
+
+    // Through SES (moto): the tenant's sender and name.
+    let sent = mailer(store.clone(), ses, brands())
+        .deliver(&t, &mail.id)
+        .await;
+    assert!(matches!(sent, Delivery::Sent { .. }), "{sent:?}");
+    let messages = messages_to(&to).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(
+        messages[0]["source"],
+        format!("Globex Team <{FROM_ADDRESS}>").as_str()
+    );
+    assert_eq!(messages[0]["subject"], "You're invited to Globex Portal");
+    let body = messages[0]["body"].as_str().unwrap_or_default();
+    assert!(body.contains("https://portal.globex.example"), "{body}");
+    assert!(!body.contains("portal.acme.example\""), "{body}");
+
+    // The reply-to too (moto does not keep it).
+    let sent = mailer(store.clone(), memory.clone(), brands())
+        .deliver(&t, &again.id)
+        .await;
+    assert!(matches!(sent, Delivery::Sent { .. }), "{sent:?}");
+    let out = memory.sent.lock().unwrap()[0].0.clone();
+    assert_eq!(out.reply_to.as_deref(), Some("help@globex.example"));
+    assert_eq!(out.from, format!("Globex Team <{FROM_ADDRESS}>"));
+}
+
+#[tokio::test]
+async fn a_closed_tenants_email_is_not_sent() {
+    let (store, t, p) = store().await;
+    tenant_record(&store, &t).await;
+    let (_, mail) = user_with_email(
+        &store,
+        &t,
+        &p,
+        &unique_address("closed"),
+        EmailKind::Invitation,
+    )
+    .await;
+    peak_domain::tenants::close_tenant(&*store, &t, OffsetDateTime::now_utc())
+        .await
+        .expect("close");
+    let memory = Arc::new(MemorySender::default());
+    let outcome = mailer(store.clone(), memory.clone(), brands())
+        .deliver(&t, &mail.id)
+        .await;
+    assert!(memory.sent.lock().unwrap().is_empty(), "{outcome:?}");
+    assert!(matches!(outcome, Delivery::Failed { .. }), "{outcome:?}");
+}

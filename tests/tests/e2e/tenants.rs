@@ -334,6 +334,19 @@ async fn tenant_lifecycle(app: TestApp) {
     };
     let (homer_path, confirm_path) = (path_of(&homer_link), path_of(&confirm_link));
 
+    // The invitation page is in the tenant's own name, and its sign-in
+    // link goes to the tenant's portal (not the deployment's brand).
+    let r = app
+        .anonymous(Method::GET, &homer_path)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+    let html = r.text().await.expect("html");
+    assert!(html.contains("invited to Globex"), "{html}");
+    assert!(html.contains("https://portal.globex.example"), "{html}");
+
     // Closed: Hank is refused at once, with a valid token.
     tenants::close_tenant(stores.tenants.as_ref(), &tenant, OffsetDateTime::now_utc())
         .await

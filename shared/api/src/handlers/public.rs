@@ -16,6 +16,7 @@ use peak_domain::TenantId;
 use peak_domain::users::{self, Ctx};
 use peak_email::Brand;
 use peak_pages::Page;
+use std::borrow::Cow;
 
 /// A page as the response.
 fn page(p: Page) -> Response<Body> {
@@ -23,10 +24,18 @@ fn page(p: Page) -> Response<Body> {
     Response::from_parts(parts, Body::Text(html))
 }
 
-fn brand<'a>(state: &'a AppState, tenant: Option<&TenantId>) -> &'a Brand {
-    match tenant {
-        Some(t) => state.brands.for_tenant(t),
-        None => state.brands.default_brand(),
+/// The tenant's brand: the deployment's (`EMAIL_BRANDS`) under the
+/// tenant's own record where it has one (name, portal URL), so a page
+/// looks like the email that led to it. Best effort: a failed read shows
+/// the deployment's brand rather than no page.
+async fn brand<'a>(state: &'a AppState, tenant: Option<&TenantId>) -> Cow<'a, Brand> {
+    let Some(t) = tenant else {
+        return Cow::Borrowed(state.brands.default_brand());
+    };
+    let base = state.brands.for_tenant(t);
+    match state.tenants.get_tenant(t).await {
+        Ok(Some(record)) => Cow::Owned(base.under(&record)),
+        _ => Cow::Borrowed(base),
     }
 }
 
@@ -77,13 +86,13 @@ async fn invitation_page(
                 ctx.settings.invitation_url.trim_end_matches('/')
             );
             page(peak_pages::invitation(
-                brand(state, Some(&v.tenant)),
+                &*brand(state, Some(&v.tenant)).await,
                 &v,
                 &accept_url,
             ))
         }
-        Ok(None) => page(peak_pages::link_not_valid(brand(state, None))),
-        Err(e) => failure_page(brand(state, None), e, request_id),
+        Ok(None) => page(peak_pages::link_not_valid(&*brand(state, None).await)),
+        Err(e) => failure_page(&*brand(state, None).await, e, request_id),
     }
 }
 
@@ -139,12 +148,12 @@ pub async fn invitation_accept(
     }
     Ok(match accepted {
         Ok(url) => page(peak_pages::see_other(
-            brand(state, None),
+            &*brand(state, None).await,
             &url,
             "Continue to set your password",
         )),
         Err(e @ (Error::Unavailable(_) | Error::Internal(_))) => {
-            failure_page(brand(state, None), e, request_id)
+            failure_page(&*brand(state, None).await, e, request_id)
         }
         Err(_) => invitation_page(ctx, state, token, request_id).await,
     })
@@ -158,7 +167,7 @@ async fn email_verification_page(
     token: &str,
     request_id: &str,
 ) -> Response<Body> {
-    let brand = brand(state, users::email_verification_tenant(token).as_ref());
+    let brand = &*brand(state, users::email_verification_tenant(token).as_ref()).await;
     match users::view_email_verification(ctx, token).await {
         Ok(v) => {
             let confirm_url = format!(
@@ -214,12 +223,12 @@ pub async fn email_verification_confirm(
     }
     Ok(match verified {
         Ok(user) => page(peak_pages::email_verified(
-            brand(state, Some(&user.tenant_id)),
+            &*brand(state, Some(&user.tenant_id)).await,
             &user.email.masked(),
         )),
         Err(e @ (Error::Unavailable(_) | Error::Internal(_))) => {
             let tenant = users::email_verification_tenant(token);
-            failure_page(brand(state, tenant.as_ref()), e, request_id)
+            failure_page(&*brand(state, tenant.as_ref()).await, e, request_id)
         }
         Err(_) => email_verification_page(ctx, state, token, request_id).await,
     })

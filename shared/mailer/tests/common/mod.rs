@@ -139,7 +139,7 @@ pub fn quick_config() -> MailerConfig {
 }
 
 pub fn mailer(store: Arc<SqliteStore>, sender: Arc<dyn EmailSender>, brands: Brands) -> Mailer {
-    Mailer::new(store, sender, brands, Arc::new(FakeIdp))
+    Mailer::new(store.clone(), store, sender, brands, Arc::new(FakeIdp))
         .with_rate(RateLimiter::unlimited())
         .with_config(quick_config())
 }
