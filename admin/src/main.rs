@@ -83,6 +83,8 @@ fn problem(e: peak_domain::Error) -> BoxError {
             .collect::<Vec<_>>()
             .join("; ")
             .into(),
+        peak_domain::Error::Conflict { code, detail }
+        | peak_domain::Error::AccessDenied { code, detail } => format!("{code}: {detail}").into(),
         other => other.to_string().into(),
     }
 }
