@@ -41,6 +41,9 @@ const HTTP_API: &str = "  # HTTP API with Auth0 as the JWT authorizer on every a
     Type: AWS::Serverless::HttpApi
     Properties:
       StageName: $default
+      AccessLogSettings:
+        DestinationArn: !GetAtt HttpApiAccessLogGroup.Arn
+        Format: '{\"requestId\":\"$context.requestId\",\"requestTime\":\"$context.requestTimeEpoch\",\"routeKey\":\"$context.routeKey\",\"status\":\"$context.status\",\"responseLength\":\"$context.responseLength\",\"latencyMs\":\"$context.responseLatency\",\"integrationLatencyMs\":\"$context.integrationLatency\",\"integrationError\":\"$context.integrationErrorMessage\",\"authorizerError\":\"$context.authorizer.error\"}'
       CorsConfiguration:
         AllowOrigins: !Ref PortalOrigins
         AllowMethods: [{methods}]

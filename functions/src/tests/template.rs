@@ -511,3 +511,108 @@ fn functions_that_show_pages_get_the_brands() {
         );
     }
 }
+
+fn tagged_str<'a>(v: &'a Value, tag: &str) -> &'a str {
+    match v {
+        Value::Tagged(t) if t.tag == tag => t.value.as_str().unwrap_or_default(),
+        other => panic!("expected !{tag}, got {other:?}"),
+    }
+}
+
+/// Operators see what the functions count and every alarm in one place:
+/// the dashboard shows each EMF metric the code emits, in the namespace and
+/// dimension it emits them with, and every alarm of the template; and the
+/// functions know the stage they emit under.
+#[test]
+fn the_dashboard_shows_every_metric_and_every_alarm() {
+    let t = template();
+    let dashboard = &t["Resources"]["Dashboard"];
+    assert_eq!(
+        dashboard["Type"].as_str(),
+        Some("AWS::CloudWatch::Dashboard")
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(tagged_str(&dashboard["Properties"]["DashboardBody"], "Sub"))
+            .expect("the dashboard body is JSON");
+    let widgets = body["widgets"].as_array().expect("widgets");
+    let shown: BTreeSet<String> = widgets
+        .iter()
+        .flat_map(|w| {
+            w["properties"]["metrics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|m| m[0] == peak_metrics::NAMESPACE)
+        .map(|m| {
+            assert_eq!((&m[2], &m[3]), (&"Stage".into(), &"${Stage}".into()), "{m}");
+            m[1].as_str().expect("metric name").to_owned()
+        })
+        .collect();
+    let emitted: BTreeSet<String> = peak_metrics::Metric::ALL
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    assert_eq!(shown, emitted);
+
+    let alarms: BTreeSet<String> = t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|(name, _)| format!("${{{}.Arn}}", name.as_str().expect("name")))
+        .collect();
+    assert!(!alarms.is_empty());
+    let on_dashboard: BTreeSet<String> = widgets
+        .iter()
+        .filter(|w| w["type"] == "alarm")
+        .flat_map(|w| {
+            w["properties"]["alarms"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|a| a.as_str().expect("alarm").to_owned())
+        .collect();
+    assert_eq!(on_dashboard, alarms);
+
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(reference(&env["STAGE"]), Some("Stage"));
+}
+
+/// The HTTP API logs every request to a log group that expires, by route
+/// template and request id: never the path (invitation and confirmation
+/// tokens are in paths), the caller's address, or headers.
+#[test]
+fn api_access_logs_go_to_a_log_group_with_retention_and_hold_no_tokens() {
+    let t = template();
+    let settings = &t["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
+    let Value::Tagged(dest) = &settings["DestinationArn"] else {
+        panic!("DestinationArn: {:?}", settings["DestinationArn"]);
+    };
+    assert_eq!(dest.tag, "GetAtt");
+    let target = dest.value.as_str().expect("GetAtt X.Arn");
+    let group = target.strip_suffix(".Arn").expect("an Arn");
+    let group = &t["Resources"][group];
+    assert_eq!(group["Type"].as_str(), Some("AWS::Logs::LogGroup"));
+    assert!(
+        group["Properties"]["RetentionInDays"]
+            .as_u64()
+            .is_some_and(|d| d > 0),
+        "retention"
+    );
+    let format = settings["Format"].as_str().expect("Format");
+    let line: serde_json::Value = serde_json::from_str(format).expect("a JSON line");
+    for field in ["requestId", "routeKey", "status", "latencyMs"] {
+        assert!(line.get(field).is_some(), "{field} in {format}");
+    }
+    for leak in [
+        "$context.path",
+        "sourceIp",
+        "$request.",
+        "userAgent",
+        "$context.authorizer.claims",
+    ] {
+        assert!(!format.contains(leak), "{leak} in {format}");
+    }
+}

@@ -439,6 +439,10 @@ async fn checkpoint(
     jobs.put_job_entries(&job.tenant_id, &job.id, &entries)
         .await
         .map_err(|e| Error::from_store(e, "bulk invite report"))?;
+    peak_metrics::count(
+        peak_metrics::Metric::BulkRowsProcessed,
+        entries.len() as u64,
+    );
     let mut next = job.clone();
     for e in chunk.iter() {
         match e.outcome {

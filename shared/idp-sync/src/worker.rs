@@ -107,6 +107,7 @@ impl Worker {
                 self.store.fail_idp_work(work, &reason, retry_at).await?;
                 let stuck = attempts >= STUCK_AFTER_ATTEMPTS;
                 if stuck {
+                    peak_metrics::count(peak_metrics::Metric::Auth0WorkStuck, 1);
                     tracing::error!(
                         tenant = %work.tenant_id, user_id = %work.user_id, op = work.op.as_str(),
                         attempts, stuck = true, error = %e, retry_at = %retry_at,
@@ -159,6 +160,8 @@ impl Worker {
     /// provider's rate limit is shared; the client waits out 429s).
     pub async fn run_due(&self, now: OffsetDateTime) -> Result<SweepSummary, StoreError> {
         let due = self.store.pending_idp_work(self.config.batch, now).await?;
+        // What a sweep finds waiting (at most a batch: a lower bound).
+        peak_metrics::count(peak_metrics::Metric::Auth0WorkPending, due.len() as u64);
         let mut summary = SweepSummary::default();
         for item in due {
             match self

@@ -266,6 +266,13 @@ impl Mailer {
                     attempts = attempts + 1,
                     "email sent"
                 );
+                peak_metrics::count(peak_metrics::Metric::EmailsSent, 1);
+                if matches!(
+                    email.kind,
+                    EmailKind::Invitation | EmailKind::InvitationResent
+                ) {
+                    peak_metrics::count(peak_metrics::Metric::InvitationsSent, 1);
+                }
                 Delivery::Sent { message_id }
             }
             Err(Failure::Permanent(reason)) => self.give_up(&email, reason).await,
@@ -427,6 +434,7 @@ impl Mailer {
                     reason = %reason,
                     "email failed for good"
                 );
+                peak_metrics::count(peak_metrics::Metric::EmailsFailed, 1);
                 Delivery::Failed { reason }
             }
             Err(e) => {

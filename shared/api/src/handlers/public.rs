@@ -139,6 +139,9 @@ pub async fn invitation_accept(
     request_id: &str,
 ) -> Result<Response<Body>, Problem> {
     let accepted = users::accept_invitation(ctx, state.idp.as_ref(), token).await;
+    if accepted.is_ok() {
+        peak_metrics::count(peak_metrics::Metric::InvitationsAccepted, 1);
+    }
     if !wants_html(req) {
         let url = accepted?;
         return Ok(json(

@@ -48,6 +48,22 @@ pub async fn auth0_webhook(
     state: &AppState,
     req: &Request,
 ) -> Result<Response<Body>, Problem> {
+    let answer = receive(ctx, state, req).await;
+    match &answer {
+        Ok(_) => peak_metrics::count(peak_metrics::Metric::WebhookDeliveriesApplied, 1),
+        Err(p) if p.status.is_client_error() => {
+            peak_metrics::count(peak_metrics::Metric::WebhookDeliveriesRejected, 1)
+        }
+        Err(_) => {}
+    }
+    answer
+}
+
+async fn receive(
+    ctx: &Ctx<'_>,
+    state: &AppState,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
     let Some(config) = state.webhooks.as_deref() else {
         return Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
