@@ -11,6 +11,11 @@
 #   - with no arguments, then scripts/api-fuzz.sh: schemathesis (installed on
 #     first use into .local/schemathesis; needs python3 with venv) against
 #     the local server's OpenAPI document
+#   - Auth0's Management API definition, derived from Auth0's generated SDK
+#     (auth0-python, installed on first use into .local/auth0-definition, see
+#     scripts/auth0-definition.sh) for the conformance test
+#   - every test of the workspace (cargo test), with DYNAMODB_ENDPOINT,
+#     SES_ENDPOINT and AUTH0_DEFINITION set
 #
 # Extra arguments go to `cargo test` instead of `--workspace`, e.g.
 # `scripts/test.sh -p peak-store-dynamodb` runs that package's tests only.
@@ -33,6 +38,8 @@ if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
             "sudo apt-get install chromium chromium-driver" >&2
     fi
 fi
+eval "$(scripts/auth0-definition.sh)"
+export AUTH0_DEFINITION
 trap 'scripts/moto.sh stop; scripts/dynamodb-local.sh stop' EXIT
 eval "$(scripts/dynamodb-local.sh start)"
 export DYNAMODB_ENDPOINT

@@ -19,7 +19,9 @@ use peak_api::AppState;
 use peak_auth::{DevIdentityProvider, JwtVerifier, StaticJwks};
 use peak_benches::memory_store::MemoryStore;
 use peak_domain::catalogue::catalogue;
-use peak_domain::identity::{IdentityProvider, IdpAccount, IdpError, IdpPage, IdpUserState};
+use peak_domain::identity::{
+    IdentityProvider, IdpAccount, IdpError, IdpUserState, SetupLink, StepOutcome,
+};
 use peak_domain::ports::{ProfileStore, UserStore, UserWrite};
 use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
 use peak_domain::role::Role;
@@ -51,10 +53,21 @@ struct UnusedIdp;
 
 #[async_trait::async_trait]
 impl IdentityProvider for UnusedIdp {
-    async fn ensure_user(&self, _: &User) -> Result<String, IdpError> {
+    async fn find_login(&self, _: &User) -> Result<Option<IdpAccount>, IdpError> {
         Err(IdpError::Unavailable("not used by the benchmarks".into()))
     }
-    async fn password_setup_link(&self, _: &User, _: &str) -> Result<String, IdpError> {
+    async fn create_login(&self, _: &User) -> Result<Option<String>, IdpError> {
+        Err(IdpError::Unavailable("not used by the benchmarks".into()))
+    }
+    async fn relink_login(&self, _: &str, _: &User) -> Result<bool, IdpError> {
+        Err(IdpError::Unavailable("not used by the benchmarks".into()))
+    }
+    async fn password_setup_link(
+        &self,
+        _: &User,
+        _: &str,
+        _: &SetupLink<'_>,
+    ) -> Result<String, IdpError> {
         Err(IdpError::Unavailable("not used by the benchmarks".into()))
     }
     async fn update_user(&self, _: &str, _: &IdpUserState) -> Result<bool, IdpError> {
@@ -66,7 +79,13 @@ impl IdentityProvider for UnusedIdp {
     async fn get_user(&self, _: &str) -> Result<Option<IdpAccount>, IdpError> {
         Err(IdpError::Unavailable("not used by the benchmarks".into()))
     }
-    async fn list_users(&self, _: u32, _: u32) -> Result<IdpPage, IdpError> {
+    async fn revoke_sessions(&self, _: &str) -> Result<StepOutcome, IdpError> {
+        Err(IdpError::Unavailable("not used by the benchmarks".into()))
+    }
+    async fn revoke_refresh_tokens(&self, _: &str) -> Result<StepOutcome, IdpError> {
+        Err(IdpError::Unavailable("not used by the benchmarks".into()))
+    }
+    async fn clear_login_block(&self, _: &str) -> Result<StepOutcome, IdpError> {
         Err(IdpError::Unavailable("not used by the benchmarks".into()))
     }
 }

@@ -26,6 +26,7 @@
 use async_trait::async_trait;
 use peak_domain::audit::AuditEvent;
 use peak_domain::cursor;
+use peak_domain::idp_events::{IdpDelivery, Recorded};
 use peak_domain::idp_work::{IdpWork, IdpWorkItem};
 use peak_domain::ids::{ProfileId, TenantId};
 use peak_domain::outbox::{FailedEmail, OutboxClaim, OutboxEmail};
@@ -503,7 +504,11 @@ impl UserStore for MemoryStore {
         Err(not_used())
     }
 
-    async fn complete_idp_work(&self, _work: &IdpWork) -> Result<bool, StoreError> {
+    async fn complete_idp_work(
+        &self,
+        _work: &IdpWork,
+        _notes: &[String],
+    ) -> Result<bool, StoreError> {
         Err(not_used())
     }
 
@@ -537,16 +542,42 @@ impl UserStore for MemoryStore {
         Err(not_used())
     }
 
-    async fn claim_event(
+    async fn record_delivery(
         &self,
-        _id: &str,
+        _delivery: &IdpDelivery,
         _now: OffsetDateTime,
         _ttl_secs: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Recorded, StoreError> {
         Err(not_used())
     }
 
-    async fn release_event(&self, _id: &str) -> Result<(), StoreError> {
+    async fn claim_delivery(
+        &self,
+        _id: &str,
+        _now: OffsetDateTime,
+        _lease_secs: u64,
+    ) -> Result<Option<(IdpDelivery, u32)>, StoreError> {
+        Err(not_used())
+    }
+
+    async fn complete_delivery(&self, _id: &str, _outcome: &str) -> Result<(), StoreError> {
+        Err(not_used())
+    }
+
+    async fn fail_delivery(
+        &self,
+        _id: &str,
+        _reason: &str,
+        _retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        Err(not_used())
+    }
+
+    async fn pending_deliveries(
+        &self,
+        _limit: u32,
+        _now: OffsetDateTime,
+    ) -> Result<Vec<IdpDelivery>, StoreError> {
         Err(not_used())
     }
 }

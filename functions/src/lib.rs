@@ -10,7 +10,9 @@ mod tests;
 use peak_api::AppState;
 use peak_auth::{HttpJwks, JwtVerifier};
 use peak_domain::catalogue::catalogue;
-use peak_domain::identity::{IdentityProvider, IdpAccount, IdpError, IdpPage, IdpUserState};
+use peak_domain::identity::{
+    IdentityProvider, IdpAccount, IdpError, IdpUserState, LoginDirectory, SetupLink, StepOutcome,
+};
 use peak_domain::user::User;
 use peak_domain::users::UserSettings;
 use peak_store_dynamodb::{DynamoStore, client_from_env};
@@ -26,10 +28,21 @@ const NOT_CONFIGURED: &str = "this function has no Auth0 settings (AUTH0_DOMAIN 
 
 #[async_trait::async_trait]
 impl IdentityProvider for Auth0NotConfigured {
-    async fn ensure_user(&self, _: &User) -> Result<String, IdpError> {
+    async fn find_login(&self, _: &User) -> Result<Option<IdpAccount>, IdpError> {
         Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
     }
-    async fn password_setup_link(&self, _: &User, _: &str) -> Result<String, IdpError> {
+    async fn create_login(&self, _: &User) -> Result<Option<String>, IdpError> {
+        Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
+    }
+    async fn relink_login(&self, _: &str, _: &User) -> Result<bool, IdpError> {
+        Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
+    }
+    async fn password_setup_link(
+        &self,
+        _: &User,
+        _: &str,
+        _: &SetupLink<'_>,
+    ) -> Result<String, IdpError> {
         Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
     }
     async fn update_user(&self, _: &str, _: &IdpUserState) -> Result<bool, IdpError> {
@@ -41,7 +54,13 @@ impl IdentityProvider for Auth0NotConfigured {
     async fn get_user(&self, _: &str) -> Result<Option<IdpAccount>, IdpError> {
         Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
     }
-    async fn list_users(&self, _: u32, _: u32) -> Result<IdpPage, IdpError> {
+    async fn revoke_sessions(&self, _: &str) -> Result<StepOutcome, IdpError> {
+        Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
+    }
+    async fn revoke_refresh_tokens(&self, _: &str) -> Result<StepOutcome, IdpError> {
+        Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
+    }
+    async fn clear_login_block(&self, _: &str) -> Result<StepOutcome, IdpError> {
         Err(IdpError::Unavailable(NOT_CONFIGURED.into()))
     }
 }
@@ -85,6 +104,27 @@ pub async fn idp_sync_from_env()
     Ok((
         Arc::new(DynamoStore::new(client_from_env().await, table)),
         idp,
+    ))
+}
+
+/// Reconciliation's three ports: the store, the Auth0 client as the
+/// identity provider and as the directory of every login (a users-export
+/// job). Only this function links the export reader.
+pub async fn reconcile_from_env() -> Result<
+    (
+        Arc<DynamoStore>,
+        Arc<dyn IdentityProvider>,
+        Arc<dyn LoginDirectory>,
+    ),
+    lambda_runtime::Error,
+> {
+    let table = required("TABLE_NAME")?;
+    let config = peak_auth0::Auth0Config::from_env().map_err(|e| e.to_string())?;
+    let client = peak_auth0::Auth0Client::new(config);
+    Ok((
+        Arc::new(DynamoStore::new(client_from_env().await, table)),
+        Arc::new(client.clone()),
+        Arc::new(client),
     ))
 }
 

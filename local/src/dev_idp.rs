@@ -18,7 +18,7 @@ use http::StatusCode;
 use peak_api::AppState;
 use peak_domain::TenantId;
 use peak_domain::identity::{
-    IdentityProvider, IdpAccount, IdpError, IdpPage, IdpUserState, new_link_token,
+    IdentityProvider, IdpAccount, IdpError, IdpUserState, SetupLink, StepOutcome, new_link_token,
 };
 use peak_domain::user::User;
 use ring::pbkdf2;
@@ -69,6 +69,8 @@ impl Login {
             blocked: self.blocked,
             tenant: self.tenant.clone(),
             user_id: self.user_id.clone(),
+            // Only our own pushes block a login here.
+            pushed_blocked: Some(self.blocked),
         }
     }
 
@@ -253,23 +255,67 @@ impl LocalIdentityProvider {
             login.password = Some(hash_password(password));
             self.save(&logins);
         }
-        peak_domain::users::password_was_set(&ctx, &t.tenant, &t.subject)
-            .await
-            .map_err(|e| format!("could not activate the user: {e}"))?;
+        let now = OffsetDateTime::now_utc();
+        let events = peak_domain::idp_events::EventCtx {
+            users: ctx.users,
+            now,
+            request_id: &request_id,
+        };
+        let outcome =
+            peak_domain::idp_events::password_was_set(&events, &t.tenant, &t.subject, now)
+                .await
+                .map_err(|e| format!("could not activate the user: {e}"))?;
+        if outcome == peak_domain::idp_events::IdpEventOutcome::Refused {
+            return Err("This invitation was revoked or has expired.".to_owned());
+        }
         Ok((t.tenant, t.subject))
     }
 }
 
 #[async_trait::async_trait]
 impl IdentityProvider for LocalIdentityProvider {
-    async fn ensure_user(&self, user: &User) -> Result<String, IdpError> {
+    async fn find_login(&self, user: &User) -> Result<Option<IdpAccount>, IdpError> {
+        let subject = format!("dev|{}", user.id);
+        Ok(self
+            .lock_logins()
+            .get(&subject)
+            .filter(|l| l.email.eq_ignore_ascii_case(user.email.as_str()))
+            .map(Login::account))
+    }
+
+    async fn create_login(&self, user: &User) -> Result<Option<String>, IdpError> {
         let subject = format!("dev|{}", user.id);
         let mut logins = self.lock_logins();
         if !logins.contains_key(&subject) {
             logins.insert(subject.clone(), Login::from_user(&subject, user));
             self.save(&logins);
         }
-        Ok(subject)
+        Ok(Some(subject))
+    }
+
+    async fn relink_login(&self, subject: &str, user: &User) -> Result<bool, IdpError> {
+        let mut logins = self.lock_logins();
+        let Some(l) = logins.get_mut(subject) else {
+            return Ok(false);
+        };
+        l.user_id = Some(user.id.as_str().to_owned());
+        self.save(&logins);
+        Ok(true)
+    }
+
+    /// No sessions or refresh tokens here: tokens come from the local
+    /// sign-in or `peak-local token`, and this API refuses a suspended user
+    /// whatever the token.
+    async fn revoke_sessions(&self, _: &str) -> Result<StepOutcome, IdpError> {
+        Ok(StepOutcome::Done)
+    }
+
+    async fn revoke_refresh_tokens(&self, _: &str) -> Result<StepOutcome, IdpError> {
+        Ok(StepOutcome::Done)
+    }
+
+    async fn clear_login_block(&self, _: &str) -> Result<StepOutcome, IdpError> {
+        Ok(StepOutcome::Done)
     }
 
     async fn update_user(&self, subject: &str, state: &IdpUserState) -> Result<bool, IdpError> {
@@ -297,21 +343,12 @@ impl IdentityProvider for LocalIdentityProvider {
         Ok(self.lock_logins().get(subject).map(Login::account))
     }
 
-    async fn list_users(&self, page: u32, per_page: u32) -> Result<IdpPage, IdpError> {
-        let logins = self.lock_logins();
-        let per_page = per_page.max(1) as usize;
-        let start = page as usize * per_page;
-        let accounts: Vec<IdpAccount> = logins
-            .values()
-            .skip(start)
-            .take(per_page)
-            .map(Login::account)
-            .collect();
-        let next = (start + per_page < logins.len()).then_some(page + 1);
-        Ok(IdpPage { accounts, next })
-    }
-
-    async fn password_setup_link(&self, user: &User, subject: &str) -> Result<String, IdpError> {
+    async fn password_setup_link(
+        &self,
+        user: &User,
+        subject: &str,
+        _link: &SetupLink<'_>,
+    ) -> Result<String, IdpError> {
         let (ticket, _) = new_link_token();
         let mut tickets = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
         let now = OffsetDateTime::now_utc();

@@ -394,3 +394,132 @@ pub async fn problem(resp: Response, status: u16) -> serde_json::Value {
     assert!(body["request_id"].is_string(), "request id: {body}");
     body
 }
+
+/// A loopback proxy in front of DynamoDB Local that can fail requests the
+/// way DynamoDB does when it is in trouble (500 `InternalServerError`), to
+/// show what a failing store does to a flow.
+pub struct DynamoFaults {
+    pub url: String,
+    mode: Arc<std::sync::atomic::AtomicU8>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+/// What [`DynamoFaults`] lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StoreFault {
+    None = 0,
+    /// Every request fails.
+    All = 1,
+    /// Only transactions (user writes) fail.
+    Transactions = 2,
+}
+
+impl DynamoFaults {
+    pub async fn start() -> Self {
+        let Ok(upstream) = std::env::var("DYNAMODB_ENDPOINT") else {
+            panic!("DynamoDB Local is not running: run the tests with scripts/test.sh");
+        };
+        let mode = Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let http = reqwest::Client::new();
+        let state = (upstream, http, mode.clone());
+        let app = axum::Router::new()
+            .fallback(
+                |axum::extract::State((upstream, http, mode)): axum::extract::State<(
+                    String,
+                    reqwest::Client,
+                    Arc<std::sync::atomic::AtomicU8>,
+                )>,
+                 req: axum::extract::Request| async move {
+                    use axum::response::IntoResponse;
+                    let target = req
+                        .headers()
+                        .get("x-amz-target")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    let fail = match mode.load(std::sync::atomic::Ordering::SeqCst) {
+                        1 => true,
+                        2 => target.ends_with(".TransactWriteItems"),
+                        _ => false,
+                    };
+                    if fail {
+                        return (
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            [("content-type", "application/x-amz-json-1.0")],
+                            r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected by the test"}"#,
+                        )
+                            .into_response();
+                    }
+                    let (parts, body) = req.into_parts();
+                    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024)
+                        .await
+                        .unwrap_or_default();
+                    let mut forward = http.request(parts.method.clone(), format!("{upstream}{}", parts.uri));
+                    for (k, v) in &parts.headers {
+                        if k != "host" && k != "content-length" {
+                            forward = forward.header(k.as_str(), v.as_bytes());
+                        }
+                    }
+                    match forward.body(bytes).send().await {
+                        Ok(resp) => {
+                            let status = resp.status().as_u16();
+                            let headers: Vec<(String, Vec<u8>)> = resp
+                                .headers()
+                                .iter()
+                                .filter(|(k, _)| *k != "content-length" && *k != "transfer-encoding")
+                                .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+                                .collect();
+                            let body = resp.bytes().await.unwrap_or_default();
+                            let mut out = axum::response::Response::new(axum::body::Body::from(body));
+                            *out.status_mut() = axum::http::StatusCode::from_u16(status)
+                                .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+                            for (k, v) in headers {
+                                if let (Ok(k), Ok(v)) = (
+                                    axum::http::HeaderName::from_bytes(k.as_bytes()),
+                                    axum::http::HeaderValue::from_bytes(&v),
+                                ) {
+                                    out.headers_mut().insert(k, v);
+                                }
+                            }
+                            out
+                        }
+                        Err(_) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+                    }
+                },
+            )
+            .with_state(state);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            url,
+            mode,
+            _task: task,
+        }
+    }
+
+    pub fn set(&self, fault: StoreFault) {
+        self.mode
+            .store(fault as u8, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A fresh table's stores, every call going through this proxy.
+    pub async fn stores(&self) -> Stores {
+        let direct = peak_store_dynamodb::client_from_env().await;
+        let table = format!("e2e-{}", ulid::Ulid::new());
+        peak_store_dynamodb::create_table(&direct, &table)
+            .await
+            .expect("create table in DynamoDB Local");
+        let sdk = peak_aws_env::sdk_config("DYNAMODB_ENDPOINT", None);
+        let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(&self.url)
+            .build();
+        let client = aws_sdk_dynamodb::Client::from_conf(config);
+        Stores::from(peak_store_dynamodb::DynamoStore::new(client, table))
+    }
+}

@@ -10,7 +10,6 @@ const AUTH0_ENV: &str = "          AUTH0_DOMAIN: !Ref Auth0Domain
           AUTH0_CLIENT_ID: !Ref Auth0ClientId
           AUTH0_SECRET_ID: !Ref Auth0SecretId
           AUTH0_CONNECTION: !Ref Auth0Connection
-          AUTH0_PORTAL_CLIENT_ID: !Ref Auth0PortalClientId
 ";
 
 /// The client secret (and the webhook's secrets) are read from Secrets
@@ -107,7 +106,7 @@ fn policies(op: &Operation) -> String {
         out += &format!("                - {a}\n");
     }
     out += "              Resource:\n                - !GetAtt Table.Arn\n";
-    if actions.contains(&"dynamodb:Query") {
+    if op.table.queries_indexes() {
         out += "                - !Sub \"${Table.Arn}/index/*\"\n";
     }
     if !op.bulk_bucket.is_empty() {
@@ -173,6 +172,14 @@ fn function(op: &Operation) -> Result<String, String> {
         resource = resource_name(op.function),
         function = op.function,
     );
+    // Longer than Globals' 10 s where a function applies what Auth0 tells
+    // it: more than one Management API call's deadline (10 s), so a call
+    // that runs to its deadline is answered, and less than the delivery
+    // lease (30 s), so a delivery held by a timed-out invocation is free
+    // again once it is dead (functions/src/tests/template.rs checks both).
+    if op.function == "auth0-webhook" {
+        out += "      Timeout: 20\n";
+    }
     if !op.authenticated() {
         out += "      ReservedConcurrentExecutions: !If
         - LimitPublicConcurrency

@@ -1,5 +1,5 @@
-//! Lambda `auth0-reconcile`: daily, compares Auth0's logins with our users
-//! and repairs drift (see `peak_idp_sync::reconcile`); returns and logs the
+//! Lambda `auth0-reconcile`: daily, compares Auth0's logins (all of them,
+//! from a users-export job) with our users and repairs drift (see `peak_idp_sync::reconcile`); returns and logs the
 //! report of what it changed.
 
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -8,10 +8,11 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     peak_api::telemetry::init();
-    let (store, idp) = peak_functions::idp_sync_from_env().await?;
-    let (store, idp) = (&store, &idp);
+    let (store, idp, directory) = peak_functions::reconcile_from_env().await?;
+    let (store, idp, directory) = (&store, &idp, &directory);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let report = peak_idp_sync::reconcile(store.as_ref(), idp.as_ref()).await;
+        let report =
+            peak_idp_sync::reconcile(store.as_ref(), idp.as_ref(), directory.as_ref()).await;
         Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
     }))
     .await

@@ -139,21 +139,31 @@ fn functions_get_only_the_table_actions_they_need() {
         actions
     };
     let set = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>();
-    // Every function reads the caller's user record; readers do nothing else.
+    // Every function reads the caller's user record (the subject guard, and
+    // one query of the user's partition); readers do nothing else.
     assert_eq!(
         policy_actions("ProfileCatalogueFunction"),
-        set(&["dynamodb:GetItem"])
+        set(&["dynamodb:GetItem", "dynamodb:Query"])
     );
     assert_eq!(
         policy_actions("UserGetFunction"),
-        set(&["dynamodb:GetItem"])
+        set(&["dynamodb:GetItem", "dynamodb:Query"])
     );
     assert_eq!(
         policy_actions("UserListFunction"),
-        set(&["dynamodb:GetItem", "dynamodb:Query"])
+        set(&[
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:BatchGetItem"
+        ])
     );
     assert!(!policy_actions("ProfileGetFunction").contains("dynamodb:PutItem"));
-    assert!(!policy_actions("UserInviteFunction").contains("dynamodb:Query"));
+    // Only list functions may query an index.
+    let resources = |resource: &str| -> String {
+        format!("{:?}", t["Resources"][resource]["Properties"]["Policies"])
+    };
+    assert!(!resources("UserInviteFunction").contains("/index/"));
+    assert!(resources("UserListFunction").contains("/index/"));
     for (_, res) in t["Resources"].as_mapping().expect("Resources") {
         for policy in res["Properties"]["Policies"]
             .as_sequence()
@@ -171,6 +181,28 @@ fn functions_get_only_the_table_actions_they_need() {
             }
         }
     }
+}
+
+/// A function that waits on Auth0 while answering must outlive one
+/// Management API call (its deadline), or the call's answer is lost with a
+/// timeout; and the webhook's hold on a delivery (the lease) must outlive
+/// the function, so a retry never finds it held by a live invocation.
+#[test]
+fn the_webhook_outlives_an_auth0_call_and_its_lease_outlives_it() {
+    let t = template();
+    let timeout = t["Resources"]["Auth0WebhookFunction"]["Properties"]["Timeout"]
+        .as_u64()
+        .expect("the webhook function has its own Timeout");
+    let deadline = peak_auth0::Auth0Config::DEFAULT_CALL_DEADLINE.as_secs();
+    assert!(
+        timeout > deadline,
+        "webhook Timeout {timeout} s must exceed the Auth0 call deadline {deadline} s"
+    );
+    let lease = peak_domain::idp_events::DELIVERY_LEASE_SECS;
+    assert!(
+        lease > timeout,
+        "the delivery lease {lease} s must exceed the webhook Timeout {timeout} s"
+    );
 }
 
 /// A creating route's request holds its Idempotency-Key by a lease; the

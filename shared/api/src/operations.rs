@@ -6,7 +6,7 @@
 
 use crate::spec::Method::{Delete, Get, Patch, Post};
 use crate::spec::RequestBody::{File, Json};
-use crate::spec::Table::{Nothing, Read, ReadQuery, Write, WriteQuery};
+use crate::spec::Table::{Nothing, Read, ReadQuery, ReadQueryBatch, Write, WriteQuery};
 use crate::spec::{Operation, QueryParam as Q, SampleBody, Throttle, schema};
 use crate::views::{
     JobView, MeView, PageView, PasswordResetRequest, ProfileSummary, ProfileView, SettingsView,
@@ -132,7 +132,7 @@ pub const OPERATIONS: &[Op] = &[
     Op::new(ProfileDelete, Delete, "/profiles/{id}", "profile-delete", Write,
         "Delete a profile no user holds")
         .answers(204, None),
-    Op::new(UserList, Get, "/users", "user-list", ReadQuery,
+    Op::new(UserList, Get, "/users", "user-list", ReadQueryBatch,
         "List and search users")
         .query(USER_FILTERS)
         .answers(200, Some(schema::<PageView<UserView<'static>>>))

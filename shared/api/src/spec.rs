@@ -81,13 +81,19 @@ pub enum Throttle {
 }
 
 /// What a function may do to the table. There is no default: each
-/// operation names its own, and the template grants exactly that.
+/// operation names its own, and the template grants exactly that. Every
+/// access reads users, and a user is read with one query of its partition
+/// (the user and their last sign-in): `Query` on the table comes with
+/// `Read` and `Write`; the `…Query` variants also query secondary indexes
+/// (lists), and `ReadQueryBatch` also batch-reads (a listed page's last
+/// sign-ins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
     /// Serves something built into the binary: no AWS access at all.
     Nothing,
     Read,
     ReadQuery,
+    ReadQueryBatch,
     Write,
     WriteQuery,
 }
@@ -95,26 +101,32 @@ pub enum Table {
 impl Table {
     /// The IAM actions, in the order the template lists them.
     pub fn actions(self) -> Vec<&'static str> {
-        const READ: &[&str] = &["dynamodb:GetItem"];
+        const READ: &[&str] = &["dynamodb:GetItem", "dynamodb:Query"];
         const WRITE: &[&str] = &[
             "dynamodb:GetItem",
+            "dynamodb:Query",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
             "dynamodb:ConditionCheckItem",
         ];
-        let (base, query) = match self {
-            Table::Nothing => (&[][..], false),
-            Table::Read => (READ, false),
-            Table::ReadQuery => (READ, true),
-            Table::Write => (WRITE, false),
-            Table::WriteQuery => (WRITE, true),
+        let mut out = match self {
+            Table::Nothing => Vec::new(),
+            Table::Read | Table::ReadQuery | Table::ReadQueryBatch => READ.to_vec(),
+            Table::Write | Table::WriteQuery => WRITE.to_vec(),
         };
-        let mut out = base.to_vec();
-        if query {
-            out.push("dynamodb:Query");
+        if self == Table::ReadQueryBatch {
+            out.push("dynamodb:BatchGetItem");
         }
         out
+    }
+
+    /// Whether it queries secondary indexes (beyond the table).
+    pub fn queries_indexes(self) -> bool {
+        matches!(
+            self,
+            Table::ReadQuery | Table::ReadQueryBatch | Table::WriteQuery
+        )
     }
 }
 

@@ -2,25 +2,17 @@
 
 use crate::config::Auth0Config;
 use crate::retry::{self, Attempt, Outcome};
-use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{Method, StatusCode};
 use peak_aws_env::{Https, SendError};
-use peak_domain::identity::{IdentityProvider, IdpAccount, IdpError, IdpPage, IdpUserState};
-use peak_domain::user::User;
+use peak_domain::identity::IdpError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// Auth0 refuses to page past this many results of one search; see
-/// [`Auth0Client::list_users`].
-pub const SEARCH_RESULT_LIMIT: u32 = 1_000;
-/// Auth0's largest page.
-pub const MAX_PER_PAGE: u32 = 100;
 
 /// The Auth0 Management API as our [`IdentityProvider`].
 ///
@@ -86,7 +78,12 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    fn new(op: &'static str, method: Method, template: &'static str, path: String) -> Self {
+    pub(crate) fn new(
+        op: &'static str,
+        method: Method,
+        template: &'static str,
+        path: String,
+    ) -> Self {
         Self {
             op,
             method,
@@ -97,12 +94,12 @@ impl Call {
         }
     }
 
-    fn query(mut self, query: Vec<(&'static str, String)>) -> Self {
+    pub(crate) fn query(mut self, query: Vec<(&'static str, String)>) -> Self {
         self.query = query;
         self
     }
 
-    fn json(mut self, body: Value) -> Self {
+    pub(crate) fn json(mut self, body: Value) -> Self {
         self.body = Some(body);
         self
     }
@@ -169,59 +166,9 @@ impl Auth0Client {
         &self.inner.config
     }
 
-    /// One page of the logins in our connection, oldest first.
-    ///
-    /// Auth0's user search returns at most the first
-    /// [`SEARCH_RESULT_LIMIT`] (1,000) results of a query, whatever the
-    /// paging: `next` is `None` once a page would start past that limit,
-    /// even when `total` says there are more. A tenant with more logins than
-    /// that needs a user export job (`POST /api/v2/jobs/users-exports`) for
-    /// a complete list. `per_page` is clamped to 1..=100 (Auth0's maximum).
-    pub async fn list_users(&self, page: u32, per_page: u32) -> Result<IdpPage, IdpError> {
-        let per_page = per_page.clamp(1, MAX_PER_PAGE);
-        let q = format!(
-            "identities.connection:\"{}\"",
-            self.inner.config.connection.replace('"', "\\\"")
-        );
-        let call = Call::new(
-            "list_users",
-            Method::GET,
-            "/api/v2/users",
-            "/api/v2/users".into(),
-        )
-        .query(vec![
-            ("page", page.to_string()),
-            ("per_page", per_page.to_string()),
-            ("include_totals", "true".into()),
-            ("search_engine", "v3".into()),
-            ("sort", "created_at:1".into()),
-            ("q", q),
-        ]);
-        let answer = self.api(call).await?;
-        if answer.status != StatusCode::OK {
-            return Err(rejected("list_users", &answer));
-        }
-        #[derive(Deserialize)]
-        struct Page {
-            users: Vec<Auth0User>,
-            total: u64,
-        }
-        let body: Page = parse("list_users", &answer)?;
-        let end = (u64::from(page) + 1) * u64::from(per_page);
-        let next = (end < body.total.min(u64::from(SEARCH_RESULT_LIMIT))).then_some(page + 1);
-        Ok(IdpPage {
-            accounts: body
-                .users
-                .into_iter()
-                .map(Auth0User::into_account)
-                .collect(),
-            next,
-        })
-    }
-
     /// A call with a token: fetches one if needed, and fetches a new one
     /// (once) when Auth0 answers 401.
-    async fn api(&self, call: Call) -> Result<Answer, IdpError> {
+    pub(crate) async fn api(&self, call: Call) -> Result<Answer, IdpError> {
         let deadline = Instant::now() + self.inner.config.call_deadline;
         let mut token_refreshed = false;
         loop {
@@ -306,7 +253,7 @@ impl Auth0Client {
     }
 
     /// Sends `call` until a final answer, under the retry policy.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         deadline: Instant,
         call: &Call,
@@ -317,7 +264,13 @@ impl Auth0Client {
             .http
             .as_ref()
             .map_err(|e| IdpError::Unavailable(e.clone()))?;
-        let url = format!("{}{}", self.inner.config.base_url, call.path);
+        // The export file's location is an absolute (presigned) URL on
+        // another host; everything else is a path under the tenant.
+        let url = if call.path.starts_with("https://") || call.path.starts_with("http://") {
+            call.path.clone()
+        } else {
+            format!("{}{}", self.inner.config.base_url, call.path)
+        };
         let mut attempt = Attempt::new(
             call,
             deadline,
@@ -350,248 +303,15 @@ impl Auth0Client {
             attempt.after_failure(outcome).await?;
         }
     }
-
-    /// Our login for `user`'s address: its subject, `None` when there is
-    /// none, `Rejected` when the address has a login we may not use.
-    async fn find_login(&self, user: &User) -> Result<Option<String>, IdpError> {
-        let call = Call::new(
-            "ensure_user",
-            Method::GET,
-            "/api/v2/users-by-email",
-            "/api/v2/users-by-email".into(),
-        )
-        // Auth0 stores addresses lowercased and matches this one exactly.
-        .query(vec![("email", user.email.normalized())]);
-        let answer = self.api(call).await?;
-        if answer.status != StatusCode::OK {
-            return Err(rejected("ensure_user", &answer));
-        }
-        let found: Vec<Auth0User> = parse("ensure_user", &answer)?;
-        let connection = &self.inner.config.connection;
-        let ours: Vec<Auth0User> = found
-            .into_iter()
-            .filter(|u| u.identities.iter().any(|i| &i.connection == connection))
-            .collect();
-        let tenant = user.tenant_id.as_str();
-        if let Some(login) = ours.iter().find(|u| u.meta("tenant") == Some(tenant)) {
-            if login.meta("user_id") != Some(user.id.as_str()) {
-                // Same tenant, earlier user record (deleted and invited
-                // again): point the login at the current one so
-                // reconciliation does not take it for an orphan.
-                let call = Call::new(
-                    "ensure_user",
-                    Method::PATCH,
-                    "/api/v2/users/{id}",
-                    user_path(&login.user_id),
-                )
-                .json(json!({ "app_metadata": { "user_id": user.id.as_str() } }));
-                let answer = self.api(call).await?;
-                match answer.status {
-                    StatusCode::OK => {}
-                    StatusCode::NOT_FOUND => return Ok(None),
-                    _ => return Err(rejected("ensure_user", &answer)),
-                }
-            }
-            return Ok(Some(login.user_id.clone()));
-        }
-        match ours.first() {
-            None => Ok(None),
-            Some(other) if other.meta("tenant").is_some() => Err(IdpError::Rejected(
-                "Auth0 ensure_user: this address already has a login for another tenant".into(),
-            )),
-            Some(_) => Err(IdpError::Rejected(
-                "Auth0 ensure_user: this address already has a login that peak-users did not create"
-                    .into(),
-            )),
-        }
-    }
 }
 
-#[async_trait]
-impl IdentityProvider for Auth0Client {
-    async fn ensure_user(&self, user: &User) -> Result<String, IdpError> {
-        if let Some(subject) = self.find_login(user).await? {
-            return Ok(subject);
-        }
-        let config = &self.inner.config;
-        let given = user.first_name.as_str();
-        let family = user.last_name.as_str();
-        let call = Call::new(
-            "ensure_user",
-            Method::POST,
-            "/api/v2/users",
-            "/api/v2/users".into(),
-        )
-        .json(json!({
-            "connection": config.connection,
-            "email": user.email.as_str(),
-            // The person proved the address by opening our invitation link.
-            "email_verified": true,
-            "verify_email": false,
-            "given_name": given,
-            "family_name": family,
-            "name": format!("{given} {family}"),
-            "password": random_password()?,
-            "app_metadata": { "tenant": user.tenant_id.as_str(), "user_id": user.id.as_str() },
-        }));
-        let answer = self.api(call).await?;
-        match answer.status {
-            StatusCode::CREATED | StatusCode::OK => {
-                let created: Auth0User = parse("ensure_user", &answer)?;
-                tracing::info!(op = "ensure_user", "created an Auth0 login");
-                Ok(created.user_id)
-            }
-            // Created concurrently (another attempt of the same work).
-            StatusCode::CONFLICT => self.find_login(user).await?.ok_or_else(|| {
-                IdpError::Unavailable(
-                    "Auth0 ensure_user: the address is taken but its login is not visible yet"
-                        .into(),
-                )
-            }),
-            _ => Err(rejected("ensure_user", &answer)),
-        }
-    }
-
-    async fn password_setup_link(&self, _user: &User, subject: &str) -> Result<String, IdpError> {
-        let config = &self.inner.config;
-        let call = Call::new(
-            "password_setup_link",
-            Method::POST,
-            "/api/v2/tickets/password-change",
-            "/api/v2/tickets/password-change".into(),
-        )
-        .json(json!({
-            "user_id": subject,
-            "client_id": config.portal_client_id,
-            "ttl_sec": config.ticket_ttl_secs,
-            "mark_email_as_verified": true,
-        }));
-        let answer = self.api(call).await?;
-        if !answer.status.is_success() {
-            return Err(rejected("password_setup_link", &answer));
-        }
-        #[derive(Deserialize)]
-        struct Ticket {
-            ticket: String,
-        }
-        Ok(parse::<Ticket>("password_setup_link", &answer)?.ticket)
-    }
-
-    async fn update_user(&self, subject: &str, state: &IdpUserState) -> Result<bool, IdpError> {
-        let call = Call::new(
-            "update_user",
-            Method::PATCH,
-            "/api/v2/users/{id}",
-            user_path(subject),
-        )
-        .json(json!({
-            "connection": self.inner.config.connection,
-            "email": state.email,
-            // Our own flow verified the new address before it reaches here.
-            "email_verified": true,
-            "verify_email": false,
-            "given_name": state.given_name,
-            "family_name": state.family_name,
-            "name": format!("{} {}", state.given_name, state.family_name),
-            "blocked": state.blocked,
-        }));
-        let answer = self.api(call).await?;
-        match answer.status {
-            StatusCode::OK => Ok(true),
-            StatusCode::NOT_FOUND => Ok(false),
-            _ => Err(rejected("update_user", &answer)),
-        }
-    }
-
-    async fn delete_user(&self, subject: &str) -> Result<(), IdpError> {
-        let call = Call::new(
-            "delete_user",
-            Method::DELETE,
-            "/api/v2/users/{id}",
-            user_path(subject),
-        );
-        let answer = self.api(call).await?;
-        if answer.status.is_success() || answer.status == StatusCode::NOT_FOUND {
-            Ok(())
-        } else {
-            Err(rejected("delete_user", &answer))
-        }
-    }
-
-    async fn get_user(&self, subject: &str) -> Result<Option<IdpAccount>, IdpError> {
-        let call = Call::new(
-            "get_user",
-            Method::GET,
-            "/api/v2/users/{id}",
-            user_path(subject),
-        );
-        let answer = self.api(call).await?;
-        match answer.status {
-            StatusCode::OK => Ok(Some(
-                parse::<Auth0User>("get_user", &answer)?.into_account(),
-            )),
-            StatusCode::NOT_FOUND => Ok(None),
-            _ => Err(rejected("get_user", &answer)),
-        }
-    }
-
-    async fn list_users(&self, page: u32, per_page: u32) -> Result<IdpPage, IdpError> {
-        Auth0Client::list_users(self, page, per_page).await
-    }
-}
-
-/// A user as the Management API shows it (the fields we read).
-#[derive(Deserialize)]
-struct Auth0User {
-    user_id: String,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    email_verified: bool,
-    #[serde(default)]
-    given_name: Option<String>,
-    #[serde(default)]
-    family_name: Option<String>,
-    #[serde(default)]
-    blocked: bool,
-    #[serde(default)]
-    app_metadata: Value,
-    #[serde(default)]
-    identities: Vec<Identity>,
-}
-
-#[derive(Deserialize)]
-struct Identity {
-    #[serde(default)]
-    connection: String,
-}
-
-impl Auth0User {
-    fn meta(&self, key: &str) -> Option<&str> {
-        self.app_metadata.get(key).and_then(Value::as_str)
-    }
-
-    fn into_account(self) -> IdpAccount {
-        IdpAccount {
-            tenant: self.meta("tenant").map(str::to_owned),
-            user_id: self.meta("user_id").map(str::to_owned),
-            subject: self.user_id,
-            email: self.email.unwrap_or_default(),
-            email_verified: self.email_verified,
-            given_name: self.given_name,
-            family_name: self.family_name,
-            blocked: self.blocked,
-        }
-    }
-}
-
-fn user_path(subject: &str) -> String {
+pub(crate) fn user_path(subject: &str) -> String {
     format!("/api/v2/users/{}", encode_segment(subject))
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters
 /// (`auth0|abc` → `auth0%7Cabc`).
-fn encode_segment(raw: &str) -> String {
+pub(crate) fn encode_segment(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len() + 8);
     for b in raw.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -605,7 +325,10 @@ fn encode_segment(raw: &str) -> String {
 
 /// The body of a successful answer. A body we cannot read is reported
 /// without serde's text, which can quote the values it choked on.
-fn parse<T: serde::de::DeserializeOwned>(op: &str, answer: &Answer) -> Result<T, IdpError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    op: &str,
+    answer: &Answer,
+) -> Result<T, IdpError> {
     serde_json::from_slice(&answer.body).map_err(|_| {
         IdpError::Unavailable(format!(
             "Auth0 {op}: unexpected answer to a {} request",
@@ -616,7 +339,7 @@ fn parse<T: serde::de::DeserializeOwned>(op: &str, answer: &Answer) -> Result<T,
 
 /// `Rejected` naming the status and Auth0's `errorCode` (or, from the token
 /// endpoint, `error`), never the free-text message.
-fn rejected(op: &str, answer: &Answer) -> IdpError {
+pub(crate) fn rejected(op: &str, answer: &Answer) -> IdpError {
     let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
     let code = ["errorCode", "error"]
         .iter()
@@ -647,7 +370,7 @@ fn is_code(raw: &str) -> bool {
 /// 32 random bytes nobody ever sees, plus one character of each class any
 /// Auth0 password policy asks for; redrawn in the rare case of three equal
 /// characters in a row (the "excellent" policy refuses those).
-fn random_password() -> Result<String, IdpError> {
+pub(crate) fn random_password() -> Result<String, IdpError> {
     loop {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|_| {
@@ -667,6 +390,7 @@ fn random_password() -> Result<String, IdpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use peak_domain::identity::IdentityProvider;
 
     #[test]
     fn path_segments_are_encoded() {
@@ -688,7 +412,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_shared_client_that_failed_to_build_makes_calls_unavailable() {
-        let config = Auth0Config::new("tenant.example", "id", "secret", "conn", "portal");
+        let config = Auth0Config::new("tenant.example", "id", "secret", "conn");
         let client = Auth0Client::with_http(
             config,
             Err("Auth0: SSL_CERT_FILE /x: no certificate".into()),

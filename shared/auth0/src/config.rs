@@ -20,23 +20,33 @@ pub struct Auth0Config {
     /// The database connection our logins live in, e.g.
     /// `Username-Password-Authentication`.
     pub connection: String,
-    /// The application whose login page a password-change ticket returns to.
-    pub portal_client_id: String,
-    /// How long a password-setup link stays valid.
+    /// Where in the tenant's portal a password-change ticket returns the
+    /// person once the password is set: its sign-in route (`/login`).
+    pub ticket_return_path: String,
+    /// How long a password-setup link stays valid (at most; an invitation's
+    /// link ends with the invitation).
     pub ticket_ttl_secs: u64,
     /// Total time one port call may take, retries and waits included.
     pub call_deadline: Duration,
     /// Time for one HTTP attempt (connect to last body byte).
     pub request_timeout: Duration,
+    /// How often reconciliation asks whether its users-export job is done.
+    pub export_poll: Duration,
+    /// How long reconciliation waits for its users-export job.
+    pub export_wait: Duration,
 }
 
 impl Auth0Config {
     pub const DEFAULT_TICKET_TTL_SECS: u64 = 86_400;
     pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(10);
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const DEFAULT_TICKET_RETURN_PATH: &'static str = "/login";
+    pub const DEFAULT_EXPORT_POLL: Duration = Duration::from_secs(2);
+    pub const DEFAULT_EXPORT_WAIT: Duration = Duration::from_secs(600);
 
     /// A config with the default audience (`{base_url}/api/v2/`), ticket
-    /// lifetime (one day), call deadline (10 s) and request timeout (5 s).
+    /// return path (`/login`) and lifetime (one day), call deadline (10 s),
+    /// request timeout (5 s) and export wait (10 minutes, polled every 2 s).
     /// `base_url` may be a bare host (`tenant.eu.auth0.com`): `https://` is
     /// assumed.
     pub fn new(
@@ -44,7 +54,6 @@ impl Auth0Config {
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
         connection: impl Into<String>,
-        portal_client_id: impl Into<String>,
     ) -> Self {
         let base_url = normalize_base_url(base_url.as_ref());
         Self {
@@ -53,16 +62,19 @@ impl Auth0Config {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             connection: connection.into(),
-            portal_client_id: portal_client_id.into(),
+            ticket_return_path: Self::DEFAULT_TICKET_RETURN_PATH.to_owned(),
             ticket_ttl_secs: Self::DEFAULT_TICKET_TTL_SECS,
             call_deadline: Self::DEFAULT_CALL_DEADLINE,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            export_poll: Self::DEFAULT_EXPORT_POLL,
+            export_wait: Self::DEFAULT_EXPORT_WAIT,
         }
     }
 
     /// Reads `AUTH0_DOMAIN` (host or URL), `AUTH0_CLIENT_ID`,
-    /// `AUTH0_CLIENT_SECRET`, `AUTH0_CONNECTION`, `AUTH0_PORTAL_CLIENT_ID`
-    /// and, optionally, `AUTH0_AUDIENCE` and `AUTH0_TICKET_TTL_SECS`.
+    /// `AUTH0_CLIENT_SECRET`, `AUTH0_CONNECTION` and, optionally,
+    /// `AUTH0_AUDIENCE`, `AUTH0_TICKET_TTL_SECS` and
+    /// `AUTH0_TICKET_RETURN_PATH` (the portal's sign-in route, `/login`).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -81,7 +93,6 @@ impl Auth0Config {
             need("AUTH0_CLIENT_ID")?,
             need("AUTH0_CLIENT_SECRET")?,
             need("AUTH0_CONNECTION")?,
-            need("AUTH0_PORTAL_CLIENT_ID")?,
         );
         if !config.base_url.starts_with("https://") && !config.base_url.starts_with("http://") {
             return Err(ConfigError::Invalid {
@@ -91,6 +102,15 @@ impl Auth0Config {
         }
         if let Some(audience) = get("AUTH0_AUDIENCE") {
             config.audience = audience;
+        }
+        if let Some(path) = get("AUTH0_TICKET_RETURN_PATH") {
+            if !path.starts_with('/') || path.contains(char::is_whitespace) {
+                return Err(ConfigError::Invalid {
+                    name: "AUTH0_TICKET_RETURN_PATH",
+                    why: "must be a path starting with /",
+                });
+            }
+            config.ticket_return_path = path;
         }
         if let Some(ttl) = get("AUTH0_TICKET_TTL_SECS") {
             config.ticket_ttl_secs =
@@ -123,10 +143,12 @@ impl fmt::Debug for Auth0Config {
             .field("client_secret", &"<redacted>")
             .field("audience", &self.audience)
             .field("connection", &self.connection)
-            .field("portal_client_id", &self.portal_client_id)
+            .field("ticket_return_path", &self.ticket_return_path)
             .field("ticket_ttl_secs", &self.ticket_ttl_secs)
             .field("call_deadline", &self.call_deadline)
             .field("request_timeout", &self.request_timeout)
+            .field("export_poll", &self.export_poll)
+            .field("export_wait", &self.export_wait)
             .finish()
     }
 }
@@ -156,12 +178,11 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    const ALL: [(&str, &str); 5] = [
+    const ALL: [(&str, &str); 4] = [
         ("AUTH0_DOMAIN", "tenant.eu.auth0.com"),
         ("AUTH0_CLIENT_ID", "cid"),
         ("AUTH0_CLIENT_SECRET", "s3cret-value"),
         ("AUTH0_CONNECTION", "Username-Password-Authentication"),
-        ("AUTH0_PORTAL_CLIENT_ID", "portal"),
     ];
 
     #[test]
@@ -170,13 +191,16 @@ mod tests {
         assert_eq!(c.base_url, "https://tenant.eu.auth0.com");
         assert_eq!(c.audience, "https://tenant.eu.auth0.com/api/v2/");
         assert_eq!(c.ticket_ttl_secs, 86_400);
+        assert_eq!(c.ticket_return_path, "/login");
         assert_eq!(c.call_deadline, Duration::from_secs(10));
 
         let mut more = ALL.to_vec();
         more[0].1 = "https://login.example.com/";
         more.push(("AUTH0_AUDIENCE", "https://tenant.eu.auth0.com/api/v2/"));
         more.push(("AUTH0_TICKET_TTL_SECS", "3600"));
+        more.push(("AUTH0_TICKET_RETURN_PATH", "/sign-in"));
         let c = Auth0Config::from_lookup(vars(&more)).unwrap();
+        assert_eq!(c.ticket_return_path, "/sign-in");
         assert_eq!(c.base_url, "https://login.example.com");
         assert_eq!(c.audience, "https://tenant.eu.auth0.com/api/v2/");
         assert_eq!(c.ticket_ttl_secs, 3600);
@@ -195,6 +219,13 @@ mod tests {
         bad.push(("AUTH0_TICKET_TTL_SECS", "soon"));
         let err = Auth0Config::from_lookup(vars(&bad)).unwrap_err();
         assert!(err.to_string().contains("AUTH0_TICKET_TTL_SECS"));
+        let mut bad = ALL.to_vec();
+        bad.push((
+            "AUTH0_TICKET_RETURN_PATH",
+            "https://elsewhere.example/login",
+        ));
+        let err = Auth0Config::from_lookup(vars(&bad)).unwrap_err();
+        assert!(err.to_string().contains("AUTH0_TICKET_RETURN_PATH"));
     }
 
     #[test]

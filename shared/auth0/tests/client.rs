@@ -5,7 +5,9 @@
 use peak_auth0::fake::{FakeAuth0, FakeRequest, FakeUser, Fault};
 use peak_auth0::{Auth0Client, Auth0Config};
 use peak_domain::ProfileId;
-use peak_domain::identity::{IdentityProvider, IdpError, IdpUserState};
+use peak_domain::identity::{
+    IdentityProvider, IdpError, IdpUserState, LoginDirectory, SetupLink, StepOutcome,
+};
 use peak_domain::role::Role;
 use peak_domain::user::{Email, PersonName, User, UserId, UserStatus};
 use std::collections::HashSet;
@@ -50,6 +52,25 @@ fn user_path(subject: &str) -> String {
     format!("/api/v2/users/{}", subject.replace('|', "%7C"))
 }
 
+/// Our login for `user`: found by email, else created (a 409 means another
+/// caller created it meanwhile: found again), as the accept use case does.
+async fn ensure(client: &Auth0Client, user: &User) -> Result<String, IdpError> {
+    for _ in 0..2 {
+        if let Some(login) = client.find_login(user).await? {
+            return Ok(login.subject);
+        }
+        if let Some(subject) = client.create_login(user).await? {
+            return Ok(subject);
+        }
+    }
+    Err(IdpError::Unavailable("not visible".into()))
+}
+
+const PORTAL: SetupLink<'static> = SetupLink {
+    portal_url: "https://portal.acme.example",
+    valid_for: None,
+};
+
 /// Fetches a token so later request counts are about the call under test.
 async fn warm(client: &Auth0Client) {
     assert_eq!(client.get_user(NO_SUCH).await.unwrap(), None);
@@ -72,7 +93,7 @@ async fn one_token_serves_many_calls_even_concurrent_ones() {
         assert_eq!(t.await.unwrap().unwrap(), None);
     }
     for _ in 0..4 {
-        client.list_users(0, 10).await.unwrap();
+        client.get_user(NO_SUCH).await.unwrap();
     }
     assert_eq!(fake.token_requests(), 1);
     assert_eq!(fake.requests().len(), 11);
@@ -122,9 +143,9 @@ async fn ensure_user_creates_once_then_finds_the_same_login() {
     let fake = FakeAuth0::start().await;
     let client = fake.client();
     let jane = user(TENANT, "Jane.Doe@Example.com");
-    let subject = client.ensure_user(&jane).await.unwrap();
+    let subject = ensure(&client, &jane).await.unwrap();
     assert!(subject.starts_with("auth0|"));
-    assert_eq!(client.ensure_user(&jane).await.unwrap(), subject);
+    assert_eq!(ensure(&client, &jane).await.unwrap(), subject);
 
     assert_eq!(fake.users().len(), 1);
     assert_eq!(fake.count("POST", "/api/v2/users"), 1);
@@ -139,7 +160,13 @@ async fn ensure_user_creates_once_then_finds_the_same_login() {
     assert_eq!(login.name.as_deref(), Some("Jane Doe"));
     assert!(!login.blocked);
     assert_eq!(login.app_metadata["tenant"], TENANT);
-    assert_eq!(login.app_metadata["user_id"], jane.id.as_str());
+    assert_eq!(login.app_metadata["peak_user_id"], jane.id.as_str());
+    for reserved in peak_auth0::RESERVED_APP_METADATA_KEYS {
+        assert!(
+            login.app_metadata.get(reserved).is_none(),
+            "app_metadata.{reserved} is reserved by Auth0"
+        );
+    }
 }
 
 #[tokio::test]
@@ -150,7 +177,7 @@ async fn a_concurrent_create_is_resolved_through_the_409() {
     // Both lookups answer late (and empty), so both callers then create.
     fake.fail_next(2, Fault::Delay(Duration::from_millis(300)));
     let jane = user(TENANT, "jane@example.com");
-    let (a, b) = tokio::join!(client.ensure_user(&jane), client.ensure_user(&jane));
+    let (a, b) = tokio::join!(ensure(&client, &jane), ensure(&client, &jane));
     assert_eq!(a.unwrap(), b.unwrap());
     assert_eq!(fake.users().len(), 1);
     let creates: Vec<u16> = to_path(&fake.requests(), "/api/v2/users")
@@ -173,8 +200,7 @@ async fn another_tenants_or_a_foreign_login_is_rejected() {
     );
     fake.insert_user(FakeUser::new(&fake.connection, "dashboard@example.com"));
 
-    let err = client
-        .ensure_user(&user(TENANT, "Taken@example.com"))
+    let err = ensure(&client, &user(TENANT, "Taken@example.com"))
         .await
         .unwrap_err();
     let IdpError::Rejected(msg) = &err else {
@@ -183,8 +209,7 @@ async fn another_tenants_or_a_foreign_login_is_rejected() {
     assert!(msg.contains("another tenant"), "{msg}");
     assert!(!msg.to_lowercase().contains("taken"), "{msg}");
 
-    let err = client
-        .ensure_user(&user(TENANT, "dashboard@example.com"))
+    let err = ensure(&client, &user(TENANT, "dashboard@example.com"))
         .await
         .unwrap_err();
     assert!(matches!(err, IdpError::Rejected(_)), "{err:?}");
@@ -199,8 +224,7 @@ async fn logins_in_other_connections_are_not_ours() {
         user_id: "google-oauth2|1234".into(),
         ..FakeUser::new("google-oauth2", "jane@example.com").with_tenant("globex", "x")
     });
-    let subject = client
-        .ensure_user(&user(TENANT, "jane@example.com"))
+    let subject = ensure(&client, &user(TENANT, "jane@example.com"))
         .await
         .unwrap();
     assert_ne!(subject, social);
@@ -208,18 +232,33 @@ async fn logins_in_other_connections_are_not_ours() {
 }
 
 #[tokio::test]
-async fn a_login_of_an_earlier_record_in_the_same_tenant_is_adopted() {
+async fn a_login_of_an_earlier_record_is_found_and_relinked_without_reserved_keys() {
     let fake = FakeAuth0::start().await;
     let client = fake.client();
     let old = fake.insert_user(
         FakeUser::new(&fake.connection, "jane@example.com").with_tenant(TENANT, "01OLDRECORD"),
     );
     let jane = user(TENANT, "jane@example.com");
-    assert_eq!(client.ensure_user(&jane).await.unwrap(), old);
+    let found = client.find_login(&jane).await.unwrap().expect("found");
+    assert_eq!(
+        (found.subject.as_str(), found.user_id.as_deref()),
+        (old.as_str(), Some("01OLDRECORD"))
+    );
+    assert!(client.relink_login(&old, &jane).await.unwrap());
     let account = client.get_user(&old).await.unwrap().unwrap();
     assert_eq!(account.user_id.as_deref(), Some(jane.id.as_str()));
     assert_eq!(account.tenant.as_deref(), Some(TENANT));
     assert_eq!(fake.users().len(), 1);
+    assert!(!client.relink_login(NO_SUCH, &jane).await.unwrap());
+
+    // A login made before `peak_user_id` (our id under Auth0's reserved
+    // `user_id`) is still read as ours.
+    let legacy = fake.insert_user(FakeUser {
+        app_metadata: serde_json::json!({ "tenant": TENANT, "user_id": "01LEGACY" }),
+        ..FakeUser::new(&fake.connection, "legacy@example.com")
+    });
+    let account = client.get_user(&legacy).await.unwrap().unwrap();
+    assert_eq!(account.user_id.as_deref(), Some("01LEGACY"));
 }
 
 #[tokio::test]
@@ -227,7 +266,7 @@ async fn update_get_and_delete_round_trip() {
     let fake = FakeAuth0::start().await;
     let client = fake.client();
     let jane = user(TENANT, "jane@example.com");
-    let subject = client.ensure_user(&jane).await.unwrap();
+    let subject = ensure(&client, &jane).await.unwrap();
 
     let state = IdpUserState {
         email: "jane.smith@example.org".into(),
@@ -264,8 +303,9 @@ async fn update_get_and_delete_round_trip() {
 }
 
 #[tokio::test]
-async fn list_pages_through_our_connection_only() {
+async fn every_login_of_our_connection_comes_from_an_export_job() {
     let fake = FakeAuth0::start().await;
+    fake.set_export_polls(3);
     let client = fake.client();
     let mut ours = HashSet::new();
     for i in 0..7 {
@@ -277,25 +317,20 @@ async fn list_pages_through_our_connection_only() {
         user_id: "google-oauth2|1".into(),
         ..FakeUser::new("google-oauth2", "social@example.com")
     });
-
-    let mut seen = Vec::new();
-    let mut nexts = Vec::new();
-    let mut page = Some(0);
-    while let Some(p) = page {
-        let got = client.list_users(p, 3).await.unwrap();
-        seen.extend(got.accounts.iter().map(|a| a.subject.clone()));
-        assert!(
-            got.accounts
-                .iter()
-                .all(|a| a.tenant.as_deref() == Some(TENANT))
-        );
-        nexts.push(got.next);
-        page = got.next;
-    }
-    assert_eq!(nexts, [Some(1), Some(2), None]);
-    assert_eq!(seen.len(), 7);
-    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), ours);
-    assert!(client.list_users(5, 3).await.unwrap().accounts.is_empty());
+    let listing = client.all_logins().await.unwrap();
+    assert_eq!(listing.source, "export");
+    let seen: Vec<_> = listing.accounts.map(|a| a.unwrap()).collect();
+    assert_eq!(seen.len(), 7, "our connection only");
+    assert!(seen.iter().all(|a| a.tenant.as_deref() == Some(TENANT)));
+    assert_eq!(
+        seen.into_iter().map(|a| a.subject).collect::<HashSet<_>>(),
+        ours
+    );
+    assert_eq!(fake.count("POST", "/api/v2/jobs/users-exports"), 1);
+    assert!(
+        fake.count("GET", "/api/v2/users") == 0,
+        "no user search (it stops at 1,000)"
+    );
 }
 
 #[tokio::test]
@@ -303,13 +338,21 @@ async fn the_password_setup_link_is_a_working_ticket() {
     let fake = FakeAuth0::start().await;
     let client = fake.client();
     let jane = user(TENANT, "jane@example.com");
-    let subject = client.ensure_user(&jane).await.unwrap();
-    let url = client.password_setup_link(&jane, &subject).await.unwrap();
+    let subject = ensure(&client, &jane).await.unwrap();
+    let url = client
+        .password_setup_link(&jane, &subject, &PORTAL)
+        .await
+        .unwrap();
     assert!(url.starts_with(&fake.base_url), "{url}");
 
     let ticket = fake.ticket(&url).unwrap();
     assert_eq!(ticket.user_id, subject);
-    assert_eq!(ticket.client_id, fake.portal_client_id);
+    // Back to the tenant's portal sign-in, not one application's login.
+    assert_eq!(ticket.client_id, None);
+    assert_eq!(
+        ticket.result_url.as_deref(),
+        Some("https://portal.acme.example/login")
+    );
     assert_eq!(ticket.ttl_sec, Auth0Config::DEFAULT_TICKET_TTL_SECS);
     assert!(ticket.mark_email_as_verified);
 
@@ -318,7 +361,7 @@ async fn the_password_setup_link_is_a_working_ticket() {
     assert_eq!(fake.complete_ticket(&url), None, "a ticket works once");
 
     let err = client
-        .password_setup_link(&jane, NO_SUCH)
+        .password_setup_link(&jane, NO_SUCH, &PORTAL)
         .await
         .unwrap_err();
     assert_eq!(
@@ -334,7 +377,7 @@ async fn a_429_is_waited_out_without_hammering() {
     warm(&client).await;
     fake.fail_next(
         1,
-        Fault::RateLimit {
+        Fault::RateLimitRetryAfter {
             retry_after_secs: 1,
         },
     );
@@ -357,7 +400,7 @@ async fn concurrent_callers_share_the_rate_limit_wait() {
     fake.clear_requests();
     fake.fail_next(
         1,
-        Fault::RateLimit {
+        Fault::RateLimitRetryAfter {
             retry_after_secs: 1,
         },
     );
@@ -374,7 +417,7 @@ async fn concurrent_callers_share_the_rate_limit_wait() {
     };
     // Give the first caller a moment to read its answer, then call again.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(client.list_users(0, 5).await.unwrap().accounts.is_empty());
+    assert!(client.get_user(NO_SUCH).await.unwrap().is_none());
     assert_eq!(a.await.unwrap().unwrap(), None);
 
     let log = fake.requests();
@@ -391,7 +434,7 @@ async fn a_rate_limit_past_the_deadline_fails_fast_for_every_caller() {
     warm(&client).await;
     fake.fail_next(
         1,
-        Fault::RateLimit {
+        Fault::RateLimitRetryAfter {
             retry_after_secs: 60,
         },
     );
@@ -402,7 +445,7 @@ async fn a_rate_limit_past_the_deadline_fails_fast_for_every_caller() {
     ));
     let before = fake.requests().len();
     assert!(matches!(
-        client.list_users(0, 5).await,
+        client.get_user(NO_SUCH).await,
         Err(IdpError::Unavailable(_))
     ));
     assert_eq!(fake.requests().len(), before, "the second caller waited");
@@ -531,8 +574,11 @@ async fn no_secret_token_email_or_name_in_errors_logs_or_debug() {
     let client = client_with(&fake, 3000, 400);
     let mut shown = vec![format!("{:?}", fake.config()), format!("{client:?}")];
     let jane = user(TENANT, "jane.secretperson@example.com");
-    let subject = client.ensure_user(&jane).await.unwrap();
-    client.password_setup_link(&jane, &subject).await.unwrap();
+    let subject = ensure(&client, &jane).await.unwrap();
+    client
+        .password_setup_link(&jane, &subject, &PORTAL)
+        .await
+        .unwrap();
 
     // Auth0 quotes a refused address in its message.
     let bad = IdpUserState {
@@ -553,8 +599,7 @@ async fn no_secret_token_email_or_name_in_errors_logs_or_debug() {
             .with_tenant("globex", "x"),
     );
     shown.push(
-        client
-            .ensure_user(&user(TENANT, "other.secretperson@example.com"))
+        ensure(&client, &user(TENANT, "other.secretperson@example.com"))
             .await
             .unwrap_err()
             .to_string(),
@@ -562,15 +607,15 @@ async fn no_secret_token_email_or_name_in_errors_logs_or_debug() {
     fake.fail_next(1, Fault::Status(503));
     fake.fail_next(
         1,
-        Fault::RateLimit {
+        Fault::RateLimitRetryAfter {
             retry_after_secs: 1,
         },
     );
-    client.ensure_user(&jane).await.unwrap();
+    ensure(&client, &jane).await.unwrap();
     fake.expire_tokens();
     client.get_user(&subject).await.unwrap();
     fake.set_down(true);
-    shown.push(client.ensure_user(&jane).await.unwrap_err().to_string());
+    shown.push(ensure(&client, &jane).await.unwrap_err().to_string());
     let mut wrong = fake.config();
     wrong.client_secret.push('x');
     shown.push(
@@ -599,4 +644,87 @@ async fn no_secret_token_email_or_name_in_errors_logs_or_debug() {
             assert!(!text.contains(bad.as_str()), "{bad:?} in {text}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_429_with_only_the_rate_limit_reset_is_waited_out_until_the_reset() {
+    let fake = FakeAuth0::start().await;
+    let client = fake.client();
+    warm(&client).await;
+    fake.clear_requests();
+    // Auth0's global limit: no Retry-After, only x-ratelimit-reset (whole
+    // Unix seconds), 2 s ahead.
+    fake.fail_next(1, Fault::RateLimit { reset_in_secs: 2 });
+    assert_eq!(client.get_user(NO_SUCH).await.unwrap(), None);
+    let log = fake.requests();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[0].status, 429);
+    let waited = log[1].at - log[0].at;
+    assert!(
+        waited >= Duration::from_millis(950),
+        "the retry came before the reset: {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn sessions_refresh_tokens_and_the_brute_force_block_are_ended() {
+    let fake = FakeAuth0::start().await;
+    let client = fake.client();
+    let jane = user(TENANT, "jane@example.com");
+    let subject = ensure(&client, &jane).await.unwrap();
+    fake.sign_in(&subject);
+    fake.sign_in(&subject);
+    fake.set_brute_force_blocked(&subject, true);
+    assert_eq!(
+        (fake.sessions(&subject), fake.refresh_tokens(&subject)),
+        (2, 2)
+    );
+    assert_eq!(
+        client.revoke_sessions(&subject).await.unwrap(),
+        StepOutcome::Done
+    );
+    assert_eq!(
+        client.revoke_refresh_tokens(&subject).await.unwrap(),
+        StepOutcome::Done
+    );
+    assert_eq!(
+        (fake.sessions(&subject), fake.refresh_tokens(&subject)),
+        (0, 0)
+    );
+    assert_eq!(
+        client.clear_login_block(&subject).await.unwrap(),
+        StepOutcome::Done
+    );
+    assert!(!fake.user(&subject).unwrap().brute_force_blocked);
+    // A login that is gone has nothing left to revoke.
+    assert_eq!(
+        client.revoke_sessions(NO_SUCH).await.unwrap(),
+        StepOutcome::Done
+    );
+}
+
+#[tokio::test]
+async fn a_plan_or_grant_without_session_revocation_is_unsupported_not_retried() {
+    let fake = FakeAuth0::start().await;
+    fake.withhold_scope("delete:sessions");
+    let client = fake.client();
+    let subject = ensure(&client, &user(TENANT, "jane@example.com"))
+        .await
+        .unwrap();
+    fake.sign_in(&subject);
+    fake.clear_requests();
+    let outcome = client.revoke_sessions(&subject).await.unwrap();
+    assert_eq!(
+        outcome,
+        StepOutcome::Unsupported(
+            "Auth0 revoke_sessions: 403 Forbidden (insufficient_scope)".into()
+        )
+    );
+    assert_eq!(fake.requests().len(), 1, "a 403 is not retried");
+    assert_eq!(fake.sessions(&subject), 1);
+    // The other steps still work.
+    assert_eq!(
+        client.revoke_refresh_tokens(&subject).await.unwrap(),
+        StepOutcome::Done
+    );
 }

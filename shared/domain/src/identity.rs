@@ -53,27 +53,59 @@ pub struct IdpAccount {
     pub blocked: bool,
     /// Our tenant, recorded on the login when we created it.
     pub tenant: Option<String>,
-    /// Our user id, recorded on the login when we created it.
+    /// Our user id, recorded on the login when we created or relinked it.
     pub user_id: Option<String>,
+    /// The blocked state our own last push set (recorded on the login with
+    /// every push): a login that is blocked while this says `false` was
+    /// blocked by someone else (the dashboard), not by us.
+    pub pushed_blocked: Option<bool>,
 }
 
-/// One page of the provider's logins (reconciliation).
+/// What a password-setup link is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdpPage {
-    pub accounts: Vec<IdpAccount>,
-    /// Where the next page starts; `None` on the last.
-    pub next: Option<u32>,
+pub struct SetupLink<'a> {
+    /// The portal the person signs in to once the password is set (their
+    /// tenant's): the link returns them to its sign-in page.
+    pub portal_url: &'a str,
+    /// How long the link may work at most (an invitation's remaining
+    /// lifetime); `None`: the provider's configured lifetime.
+    pub valid_for: Option<time::Duration>,
+}
+
+/// How a step went that the provider's plan (or the grant we were given)
+/// may not offer at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    Done,
+    /// Not offered here; retrying will not help until the plan or the grant
+    /// changes. The reason names the status and code, nothing personal.
+    Unsupported(String),
 }
 
 #[async_trait]
 pub trait IdentityProvider: Send + Sync {
+    /// Our login for `user`'s address, if there is one. `Rejected` when the
+    /// address has a login we may not use (another tenant's, or one we did
+    /// not make).
+    async fn find_login(&self, user: &User) -> Result<Option<IdpAccount>, IdpError>;
+
     /// Creates the user's login (with an unguessable password nobody knows)
-    /// or finds the existing one by email; returns its subject (`auth0|…`).
-    async fn ensure_user(&self, user: &User) -> Result<String, IdpError>;
+    /// recording our tenant and user id on it; returns its subject, or
+    /// `None` when the address got a login meanwhile (look it up again).
+    async fn create_login(&self, user: &User) -> Result<Option<String>, IdpError>;
+
+    /// Records `user` (a later user record of the same person and tenant)
+    /// on an existing login. `Ok(false)` when there is no such login.
+    async fn relink_login(&self, subject: &str, user: &User) -> Result<bool, IdpError>;
 
     /// A link where the user sets a (new) password; the provider reports
     /// back when it is set.
-    async fn password_setup_link(&self, user: &User, subject: &str) -> Result<String, IdpError>;
+    async fn password_setup_link(
+        &self,
+        user: &User,
+        subject: &str,
+        link: &SetupLink<'_>,
+    ) -> Result<String, IdpError>;
 
     /// Makes the login hold `state` (name, email, blocked). `Ok(false)` when
     /// there is no such login (nothing to update).
@@ -85,8 +117,33 @@ pub trait IdentityProvider: Send + Sync {
     /// The login, if it exists.
     async fn get_user(&self, subject: &str) -> Result<Option<IdpAccount>, IdpError>;
 
-    /// A page of all logins (of our connection), for reconciliation.
-    async fn list_users(&self, page: u32, per_page: u32) -> Result<IdpPage, IdpError>;
+    /// Ends every session of the login (signed in elsewhere: signed out).
+    async fn revoke_sessions(&self, subject: &str) -> Result<StepOutcome, IdpError>;
+
+    /// Revokes every refresh token of the login (no new access tokens).
+    async fn revoke_refresh_tokens(&self, subject: &str) -> Result<StepOutcome, IdpError>;
+
+    /// Lifts the provider's own block after too many failed sign-ins
+    /// (brute-force protection), which `blocked: false` does not touch.
+    async fn clear_login_block(&self, subject: &str) -> Result<StepOutcome, IdpError>;
+}
+
+/// Every login of our connection, for reconciliation.
+#[async_trait]
+pub trait LoginDirectory: Send + Sync {
+    /// All logins, read from a complete listing (Auth0: a users-export job),
+    /// not from a search that stops at a limit.
+    async fn all_logins(&self) -> Result<LoginListing, IdpError>;
+}
+
+/// What [`LoginDirectory::all_logins`] found.
+pub struct LoginListing {
+    /// The logins, read one at a time (an export of a large tenant is not
+    /// held in memory whole). An `Err` item is a line that could not be
+    /// read: counted, and the listing is then not complete.
+    pub accounts: Box<dyn Iterator<Item = Result<IdpAccount, IdpError>> + Send>,
+    /// Where they came from (`export`, `memory`): shown in the report.
+    pub source: &'static str,
 }
 
 /// A fresh one-time token for a link (256 random bits, URL-safe) and the

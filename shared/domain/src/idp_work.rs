@@ -21,7 +21,9 @@ use time::OffsetDateTime;
 pub enum IdpOp {
     /// Make the login hold the user's current state (name, email, blocked).
     Sync,
-    /// The user is gone: delete the login.
+    /// The login goes: the user was deleted, or lost the login (an
+    /// invitation revoked or replaced after it was accepted). Only a login
+    /// that still names this user is deleted.
     Delete,
 }
 
@@ -42,6 +44,28 @@ impl IdpOp {
     }
 }
 
+/// One-off steps a change asks for on top of pushing the state. A newer
+/// change that replaces a record still owed keeps them (the store ORs them
+/// in), so a quick edit after a suspension cannot cancel the sign-out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdpSteps {
+    /// End the login's sessions and revoke its refresh tokens (suspension,
+    /// deletion): signed out everywhere, not at token expiry.
+    pub end_sessions: bool,
+    /// Lift the provider's brute-force block (enabling): an enabled user can
+    /// sign in again.
+    pub clear_login_block: bool,
+}
+
+impl IdpSteps {
+    pub fn union(self, other: Self) -> Self {
+        Self {
+            end_sessions: self.end_sessions || other.end_sessions,
+            clear_login_block: self.clear_login_block || other.clear_login_block,
+        }
+    }
+}
+
 /// What one user owes the identity provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdpWork {
@@ -50,12 +74,15 @@ pub struct IdpWork {
     /// The login (`auth0|…`).
     pub subject: String,
     pub op: IdpOp,
-    /// The user version that asked for it (for a delete, one past the last
-    /// stored version): completing succeeds only while it is still this.
+    /// The user version that asked for it (for a delete of a deleted user,
+    /// one past the last stored version): completing succeeds only while it
+    /// is still this.
     pub seq: u64,
+    pub steps: IdpSteps,
 }
 
-/// An owed-work record as stored, with its retry state.
+/// A record of one user's work as stored: owed (with its retry state), or
+/// done (what the last run could not do stays visible).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdpWorkItem {
     pub work: IdpWork,
@@ -65,12 +92,22 @@ pub struct IdpWorkItem {
     pub last_error: Option<String>,
     /// Not before this time (a retry's backoff, or a worker's lease).
     pub due_at: OffsetDateTime,
+    /// Done (no longer owed); `notes` say what could not be done.
+    pub done: bool,
+    /// Steps the provider does not offer here (e.g. session revocation on
+    /// a plan without it), as `<step>: <reason>`.
+    pub notes: Vec<String>,
 }
 
 /// The work a change from `previous` to `next` owes the provider, if any.
 ///
-/// - A user with a login that is deleted: delete the login.
-/// - A user with a login whose name, email or blocked state changes: sync.
+/// - A user with a login that is deleted: delete the login (ending its
+///   sessions first).
+/// - A user who keeps existing but loses their login (a revoked or replaced
+///   invitation): delete that login.
+/// - A user with a login whose name, email or blocked state changes: sync;
+///   blocking also ends the sessions, unblocking also lifts the provider's
+///   brute-force block.
 /// - Nothing for users without a login (invited, not yet accepted: the
 ///   provider first hears of a person when they accept), nor for the write
 ///   that links the login (the login was just created with this state).
@@ -82,11 +119,28 @@ pub fn owed_work(previous: Option<&User>, next: Option<&User>) -> Option<IdpWork
             subject: subject.clone(),
             op: IdpOp::Delete,
             seq: p.version + 1,
+            steps: IdpSteps {
+                end_sessions: true,
+                clear_login_block: false,
+            },
         }),
         (Some(p), Some(n)) => {
-            let subject = n.idp_subject.as_ref()?;
-            if p.idp_subject.as_ref() != Some(subject) || IdpUserState::of(p) == IdpUserState::of(n)
-            {
+            let old = p.idp_subject.as_ref()?;
+            let Some(subject) = n.idp_subject.as_ref() else {
+                return Some(IdpWork {
+                    tenant_id: n.tenant_id.clone(),
+                    user_id: n.id.clone(),
+                    subject: old.clone(),
+                    op: IdpOp::Delete,
+                    seq: n.version,
+                    steps: IdpSteps {
+                        end_sessions: true,
+                        clear_login_block: false,
+                    },
+                });
+            };
+            let (before, after) = (IdpUserState::of(p), IdpUserState::of(n));
+            if old != subject || before == after {
                 return None;
             }
             Some(IdpWork {
@@ -95,10 +149,57 @@ pub fn owed_work(previous: Option<&User>, next: Option<&User>) -> Option<IdpWork
                 subject: subject.clone(),
                 op: IdpOp::Sync,
                 seq: n.version,
+                steps: IdpSteps {
+                    end_sessions: !before.blocked && after.blocked,
+                    clear_login_block: before.blocked && !after.blocked,
+                },
             })
         }
         _ => None,
     }
+}
+
+/// A user's standing with the identity provider, as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdpSyncState {
+    /// No login yet (invited, not accepted), so nothing to keep in step.
+    NoLogin,
+    /// The login holds what we hold (as far as we know).
+    InStep { notes: Vec<String> },
+    /// Work is owed and not done yet (`attempts` failed so far).
+    Pending {
+        attempts: u32,
+        last_error: Option<String>,
+        next_attempt_at: OffsetDateTime,
+    },
+}
+
+impl IdpSyncState {
+    /// From the user's login and the stored record of their work.
+    pub fn of(user: &User, record: Option<&IdpWorkItem>) -> Self {
+        match record {
+            Some(r) if !r.done => IdpSyncState::Pending {
+                attempts: r.attempts,
+                last_error: r.last_error.clone(),
+                next_attempt_at: r.due_at,
+            },
+            _ if user.idp_subject.is_none() => IdpSyncState::NoLogin,
+            Some(r) if Some(&r.work.subject) == user.idp_subject.as_ref() => IdpSyncState::InStep {
+                notes: r.notes.clone(),
+            },
+            _ => IdpSyncState::InStep { notes: Vec::new() },
+        }
+    }
+}
+
+/// The user's standing with the identity provider (for an admin's view of
+/// one user): one read of the user's work record.
+pub async fn sync_state(
+    users: &dyn crate::ports::UserStore,
+    user: &User,
+) -> Result<IdpSyncState, crate::ports::StoreError> {
+    let record = users.idp_work_of(&user.tenant_id, &user.id).await?;
+    Ok(IdpSyncState::of(user, record.as_ref()))
 }
 
 /// How long a worker waits before retrying failed work: exponential from
@@ -203,6 +304,92 @@ mod tests {
             (w.op, w.seq, w.subject.as_str()),
             (IdpOp::Delete, p.version + 1, "auth0|ada")
         );
+    }
+
+    #[test]
+    fn suspending_ends_sessions_and_enabling_lifts_the_brute_force_block() {
+        let active = user();
+        let mut suspended = active.clone();
+        suspended.version += 1;
+        suspended.status = UserStatus::Suspended;
+        let w = owed_work(Some(&active), Some(&suspended)).expect("owed");
+        assert_eq!(
+            w.steps,
+            IdpSteps {
+                end_sessions: true,
+                clear_login_block: false
+            }
+        );
+        let mut enabled = suspended.clone();
+        enabled.version += 1;
+        enabled.status = UserStatus::Active;
+        let w = owed_work(Some(&suspended), Some(&enabled)).expect("owed");
+        assert_eq!(
+            w.steps,
+            IdpSteps {
+                end_sessions: false,
+                clear_login_block: true
+            }
+        );
+        // A rename asks for neither.
+        let mut renamed = enabled.clone();
+        renamed.version += 1;
+        renamed.first_name = crate::user::PersonName::parse("first_name", "Zed").unwrap();
+        let w = owed_work(Some(&enabled), Some(&renamed)).expect("owed");
+        assert_eq!(w.steps, IdpSteps::default());
+        assert_eq!(
+            IdpSteps {
+                end_sessions: true,
+                clear_login_block: false
+            }
+            .union(w.steps)
+            .end_sessions,
+            true,
+            "a newer change keeps the older one's steps"
+        );
+    }
+
+    #[test]
+    fn losing_the_login_owes_its_delete_for_this_user() {
+        let p = user();
+        let mut n = p.clone();
+        n.version += 1;
+        n.status = UserStatus::Invited;
+        n.idp_subject = None;
+        let w = owed_work(Some(&p), Some(&n)).expect("owed");
+        assert_eq!(
+            (w.op, w.seq, w.subject.as_str(), w.steps.end_sessions),
+            (IdpOp::Delete, n.version, "auth0|ada", true)
+        );
+    }
+
+    #[test]
+    fn the_sync_state_says_owed_done_or_no_login() {
+        let u = user();
+        let record = |done: bool, notes: Vec<String>| IdpWorkItem {
+            work: owed_work(Some(&u), None).unwrap(),
+            attempts: 2,
+            last_error: Some("unavailable: Auth0 503".into()),
+            due_at: u.updated_at,
+            done,
+            notes,
+        };
+        assert!(matches!(
+            IdpSyncState::of(&u, Some(&record(false, vec![]))),
+            IdpSyncState::Pending { attempts: 2, .. }
+        ));
+        let notes = vec!["sessions: unsupported (403)".to_owned()];
+        assert_eq!(
+            IdpSyncState::of(&u, Some(&record(true, notes.clone()))),
+            IdpSyncState::InStep { notes }
+        );
+        assert_eq!(
+            IdpSyncState::of(&u, None),
+            IdpSyncState::InStep { notes: vec![] }
+        );
+        let mut invited = u.clone();
+        invited.idp_subject = None;
+        assert_eq!(IdpSyncState::of(&invited, None), IdpSyncState::NoLogin);
     }
 
     #[test]

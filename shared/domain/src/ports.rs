@@ -5,6 +5,7 @@
 use crate::audit::AuditEvent;
 use crate::bulk_job::{BulkJob, JobEntry};
 use crate::error::Error;
+use crate::idp_events::{IdpDelivery, Recorded};
 use crate::idp_work::{IdpWork, IdpWorkItem};
 use crate::ids::{ProfileId, TenantId};
 use crate::outbox::{FailedEmail, OutboxClaim, OutboxEmail};
@@ -316,9 +317,12 @@ pub trait UserStore: Send + Sync {
         lease_secs: u64,
     ) -> Result<Option<IdpWorkItem>, StoreError>;
 
-    /// The work is done: removes the record if it still names `work.seq`
-    /// (`true`); a newer record stays for its own run (`false`).
-    async fn complete_idp_work(&self, work: &IdpWork) -> Result<bool, StoreError>;
+    /// The work is done: if the record still names `work.seq` it is marked
+    /// done, keeping `notes` (steps the provider does not offer) for the
+    /// user's sync state, or removed for a delete (`true`); a newer record
+    /// stays for its own run (`false`).
+    async fn complete_idp_work(&self, work: &IdpWork, notes: &[String])
+    -> Result<bool, StoreError>;
 
     /// A failed attempt: counted, `reason` kept, due again at `retry_at`.
     /// The record is never dropped. A newer record is left as it is.
@@ -329,12 +333,13 @@ pub trait UserStore: Send + Sync {
         retry_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
-    /// All owed work, due or not (for operators and tests), soonest due
-    /// first.
+    /// All owed work (not done), due or not (for operators and tests),
+    /// soonest due first.
     async fn list_idp_work(&self, limit: u32) -> Result<Vec<IdpWorkItem>, StoreError>;
 
-    /// What one user owes the identity provider, if anything (a read: one
-    /// user's record, changing nothing).
+    /// One user's record (a read, changing nothing): owed, or done with
+    /// its notes (`IdpWorkItem::done`); `None` if there has been none (or it
+    /// was a finished delete).
     async fn idp_work_of(
         &self,
         tenant: &TenantId,
@@ -342,8 +347,11 @@ pub trait UserStore: Send + Sync {
     ) -> Result<Option<IdpWorkItem>, StoreError>;
 
     /// Records a sign-in at `at` on the user, if it is newer than the one
-    /// recorded (an older, late delivery never wins). The version is left as
-    /// it is. `false`: no such user, or a newer sign-in is recorded.
+    /// recorded (an older, late delivery never wins). Kept apart from the
+    /// user record: the version is left as it is, and no user write (which
+    /// may carry an older copy) can undo it. `false`: no such user, or a
+    /// newer sign-in is recorded. Every read of the user carries it as
+    /// `last_login_at`.
     async fn record_login(
         &self,
         tenant: &TenantId,
@@ -351,19 +359,47 @@ pub trait UserStore: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
-    /// Records the id of a delivery from the identity provider, so it is
-    /// applied at most once: `false` if it was recorded before and has not
-    /// expired (`ttl_secs` after `now`).
-    async fn claim_event(
+    /// Records a verified delivery from the identity provider, as one
+    /// conditional write, so that it is applied (exactly once) from the
+    /// record: [`Recorded::New`] the first time; a delivery with the same id
+    /// recorded less than `ttl_secs` ago is [`Recorded::Done`] or
+    /// [`Recorded::Owed`] and is not recorded again.
+    async fn record_delivery(
+        &self,
+        delivery: &IdpDelivery,
+        now: OffsetDateTime,
+        ttl_secs: u64,
+    ) -> Result<Recorded, StoreError>;
+
+    /// Takes a recorded delivery that is owed and due for `lease_secs`
+    /// (one conditional write), with the number of failed attempts so far;
+    /// `None` when it is done, unknown, leased, or waiting for its retry.
+    async fn claim_delivery(
         &self,
         id: &str,
         now: OffsetDateTime,
-        ttl_secs: u64,
-    ) -> Result<bool, StoreError>;
+        lease_secs: u64,
+    ) -> Result<Option<(IdpDelivery, u32)>, StoreError>;
 
-    /// Forgets a claimed delivery id whose processing failed, so the
-    /// sender's retry is applied.
-    async fn release_event(&self, id: &str) -> Result<(), StoreError>;
+    /// The delivery is applied (`outcome` kept); a replay of it is
+    /// [`Recorded::Done`] until it expires.
+    async fn complete_delivery(&self, id: &str, outcome: &str) -> Result<(), StoreError>;
+
+    /// Applying failed: one more attempt counted, `reason` kept, due again
+    /// at `retry_at`. Never dropped.
+    async fn fail_delivery(
+        &self,
+        id: &str,
+        reason: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Owed deliveries due at `now`, across tenants, oldest due first.
+    async fn pending_deliveries(
+        &self,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IdpDelivery>, StoreError>;
 
     /// Counts one hit on `bucket` in the fixed window containing `now`;
     /// `false` when the window already had `max` hits.

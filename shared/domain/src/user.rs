@@ -243,8 +243,11 @@ pub struct Invitation {
 }
 
 impl Invitation {
+    /// Its link no longer works because its time ran out: pending, or
+    /// accepted and still waiting for the password (an accepted link
+    /// expires with its invitation).
     pub fn is_expired(&self, now: OffsetDateTime) -> bool {
-        self.state == InvitationState::Pending && now >= self.expires_at
+        self.state != InvitationState::Revoked && now >= self.expires_at
     }
 
     /// Pending and not expired: its link still works.

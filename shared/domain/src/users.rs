@@ -4,7 +4,10 @@
 use crate::audit::{AuditEvent, FieldChange};
 use crate::catalogue::Catalogue;
 use crate::error::{Error, FieldError};
-use crate::identity::{IdentityProvider, IdpError, hash_link_token, new_link_token, sha256_hex};
+use crate::identity::{
+    IdentityProvider, IdpAccount, IdpError, SetupLink, hash_link_token, new_link_token, sha256_hex,
+};
+use crate::idp_work::IdpOp;
 use crate::ids::{ProfileId, TenantId};
 use crate::outbox::{EmailKind, OutboxEmail};
 use crate::permissions::EffectivePermissions;
@@ -951,14 +954,20 @@ pub async fn resend_invitation(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Res
 }
 
 /// The link stops working and says it was revoked. The invited user stays
-/// (so their details are kept for a later resend) until deleted.
+/// (so their details are kept for a later resend) until deleted. An
+/// invitation already accepted (the person has a login but has not set a
+/// password yet) can be revoked too: the login it created is deleted (owed
+/// work, see [`crate::idp_work::owed_work`]), so a password set on it later
+/// activates nobody.
 pub async fn revoke_invitation(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<User, Error> {
     let current = authorized(ctx, actor, UserAction::RevokeInvitation, id).await?;
-    let live = current
-        .invitation
-        .as_ref()
-        .is_some_and(|i| i.state == InvitationState::Pending);
-    if current.status != UserStatus::Invited || !live {
+    let revocable = current.invitation.as_ref().is_some_and(|i| {
+        matches!(
+            i.state,
+            InvitationState::Pending | InvitationState::Accepted
+        )
+    });
+    if current.status != UserStatus::Invited || !revocable {
         return Err(Error::Conflict {
             code: "no_pending_invitation",
             detail: "this user has no pending invitation to revoke".into(),
@@ -968,6 +977,7 @@ pub async fn revoke_invitation(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Res
     if let Some(inv) = next.invitation.as_mut() {
         inv.state = InvitationState::Revoked;
     }
+    next.idp_subject = None;
     let audit = [event(
         ctx,
         actor.user.id.as_str(),
@@ -1034,7 +1044,9 @@ fn link_state(user: &User, inv: &Invitation, now: OffsetDateTime) -> LinkState {
     match inv.state {
         InvitationState::Revoked => LinkState::Revoked,
         InvitationState::Accepted if user.status != UserStatus::Invited => LinkState::Used,
-        InvitationState::Pending if inv.is_expired(now) => LinkState::Expired,
+        // An accepted link (password not set yet) expires with its
+        // invitation too.
+        _ if inv.is_expired(now) => LinkState::Expired,
         _ => LinkState::Pending,
     }
 }
@@ -1127,7 +1139,8 @@ pub async fn view_invitation(ctx: &Ctx<'_>, token: &str) -> Result<Option<Invita
 /// Accepting (an explicit POST): creates or finds the login at the identity
 /// provider — the first time the provider hears of this person — and
 /// returns where they set their password. Accepting again before the
-/// password is set gives a fresh link.
+/// password is set gives a fresh link. The link works no longer than the
+/// invitation, and returns the person to their portal's sign-in.
 pub async fn accept_invitation(
     ctx: &Ctx<'_>,
     idp: &dyn IdentityProvider,
@@ -1136,7 +1149,7 @@ pub async fn accept_invitation(
     let current = invitation_user(ctx, token).await?;
     let subject = match &current.idp_subject {
         Some(s) => s.clone(),
-        None => idp.ensure_user(&current).await.map_err(idp_err)?,
+        None => login_for(ctx, idp, &current).await?,
     };
     let mut next = bump(&current, ctx.now);
     next.idp_subject = Some(subject.clone());
@@ -1154,9 +1167,93 @@ pub async fn accept_invitation(
         )];
         write(ctx, Some(&current), Some(&next), &audit, &[]).await?;
     }
-    idp.password_setup_link(&next, &subject)
+    let valid_for = next
+        .invitation
+        .as_ref()
+        .map(|i| i.expires_at - ctx.now)
+        .filter(|d| d.is_positive());
+    idp.password_setup_link(
+        &next,
+        &subject,
+        &SetupLink {
+            portal_url: &ctx.settings.portal_url,
+            valid_for,
+        },
+    )
+    .await
+    .map_err(idp_err)
+}
+
+/// The invitee's login: the one their address has, or a new one.
+///
+/// A login that names an earlier user record of this tenant (the person was
+/// deleted and invited again) is relinked to this one, unless that login is
+/// still about to be deleted (its delete is owed: relinking it would lose
+/// this user's login with it; the person tries again once the delete is
+/// done), or the earlier user still exists and holds it (an email change
+/// not yet pushed to the provider: it is theirs).
+async fn login_for(
+    ctx: &Ctx<'_>,
+    idp: &dyn IdentityProvider,
+    user: &User,
+) -> Result<String, Error> {
+    // Twice: a login created concurrently (another accept) is found the
+    // second time round.
+    for _ in 0..2 {
+        if let Some(login) = idp.find_login(user).await.map_err(idp_err)? {
+            if delete_owed(ctx, user, &login).await? {
+                return Err(Error::Unavailable(
+                    "the previous login of this address is still being removed; try again in a minute"
+                        .into(),
+                ));
+            }
+            if login.user_id.as_deref() == Some(user.id.as_str()) {
+                return Ok(login.subject);
+            }
+            if let Some(owner) = login.user_id.as_deref().and_then(UserId::parse)
+                && let Some(other) = ctx
+                    .users
+                    .get_user(&user.tenant_id, &owner)
+                    .await
+                    .map_err(store_err)?
+                && other.idp_subject.as_deref() == Some(login.subject.as_str())
+            {
+                return Err(Error::Conflict {
+                    code: "login_in_use",
+                    detail: "this address's login still belongs to another user of this portal"
+                        .into(),
+                });
+            }
+            if idp
+                .relink_login(&login.subject, user)
+                .await
+                .map_err(idp_err)?
+            {
+                return Ok(login.subject);
+            }
+            continue;
+        }
+        if let Some(subject) = idp.create_login(user).await.map_err(idp_err)? {
+            return Ok(subject);
+        }
+    }
+    Err(Error::Unavailable(
+        "the login for this address is not visible yet; try again".into(),
+    ))
+}
+
+/// Whether `login` has a delete owed (by the user it names).
+async fn delete_owed(ctx: &Ctx<'_>, user: &User, login: &IdpAccount) -> Result<bool, Error> {
+    let Some(owner) = login.user_id.as_deref().and_then(UserId::parse) else {
+        return Ok(false);
+    };
+    let record = ctx
+        .users
+        .idp_work_of(&user.tenant_id, &owner)
         .await
-        .map_err(idp_err)
+        .map_err(store_err)?;
+    Ok(record
+        .is_some_and(|r| !r.done && r.work.op == IdpOp::Delete && r.work.subject == login.subject))
 }
 
 fn idp_err(e: IdpError) -> Error {
@@ -1164,137 +1261,6 @@ fn idp_err(e: IdpError) -> Error {
         IdpError::Unavailable(m) => Error::Unavailable(m),
         IdpError::Rejected(m) => Error::Internal(format!("identity provider rejected: {m}")),
     }
-}
-
-/// The identity provider reports that the user set their password: an
-/// invited user becomes active. Idempotent.
-pub async fn password_was_set(
-    ctx: &Ctx<'_>,
-    tenant: &TenantId,
-    subject: &str,
-) -> Result<Option<User>, Error> {
-    let Some(current) = ctx
-        .users
-        .find_user_by_subject(tenant, subject)
-        .await
-        .map_err(store_err)?
-    else {
-        return Ok(None);
-    };
-    if current.status != UserStatus::Invited {
-        return Ok(Some(current));
-    }
-    let mut next = bump(&current, ctx.now);
-    next.status = UserStatus::Active;
-    let audit = [event(
-        ctx,
-        "system:identity-provider",
-        "user.activated",
-        Some(&current),
-        &next,
-    )];
-    write(ctx, Some(&current), Some(&next), &audit, &[]).await?;
-    Ok(Some(next))
-}
-
-/// What applying an identity-provider event did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdpEventOutcome {
-    Applied,
-    /// Not ours (no such user here), or nothing to change.
-    NoChange,
-    /// Older than our latest change of the user: our state stands (and
-    /// reconciliation pushes it back to the provider).
-    Stale,
-}
-
-async fn by_subject(
-    ctx: &Ctx<'_>,
-    tenant: &TenantId,
-    subject: &str,
-) -> Result<Option<User>, Error> {
-    ctx.users
-        .find_user_by_subject(tenant, subject)
-        .await
-        .map_err(store_err)
-}
-
-/// The login was blocked at the provider (an operator in the dashboard):
-/// an active user is suspended here too, unless we changed the user after
-/// the block happened. Unblocking there does not enable anyone here:
-/// enabling is a portal decision (the next sync blocks the login again).
-pub async fn login_blocked(
-    ctx: &Ctx<'_>,
-    tenant: &TenantId,
-    subject: &str,
-    occurred_at: OffsetDateTime,
-) -> Result<IdpEventOutcome, Error> {
-    let Some(current) = by_subject(ctx, tenant, subject).await? else {
-        return Ok(IdpEventOutcome::NoChange);
-    };
-    if occurred_at < current.updated_at {
-        return Ok(IdpEventOutcome::Stale);
-    }
-    if current.status != UserStatus::Active {
-        return Ok(IdpEventOutcome::NoChange);
-    }
-    let mut next = bump(&current, ctx.now);
-    next.status = UserStatus::Suspended;
-    let audit = [event(
-        ctx,
-        "system:identity-provider",
-        "user.suspended",
-        Some(&current),
-        &next,
-    )];
-    write(ctx, Some(&current), Some(&next), &audit, &[]).await?;
-    Ok(IdpEventOutcome::Applied)
-}
-
-/// The identity provider reports a sign-in (Post Login): recorded on the
-/// user as their last sign-in, unless a later one is recorded already.
-pub async fn login_recorded(
-    ctx: &Ctx<'_>,
-    tenant: &TenantId,
-    subject: &str,
-    at: OffsetDateTime,
-) -> Result<IdpEventOutcome, Error> {
-    let Some(user) = by_subject(ctx, tenant, subject).await? else {
-        return Ok(IdpEventOutcome::NoChange);
-    };
-    let recorded = ctx
-        .users
-        .record_login(tenant, &user.id, at)
-        .await
-        .map_err(store_err)?;
-    Ok(if recorded {
-        IdpEventOutcome::Applied
-    } else {
-        IdpEventOutcome::Stale
-    })
-}
-
-/// The login was deleted at the provider: the user can never sign in with
-/// it again, so the user is deleted here too (the audit trail keeps that
-/// it happened, without who). A user linked to another login is left.
-pub async fn login_deleted(
-    ctx: &Ctx<'_>,
-    tenant: &TenantId,
-    subject: &str,
-) -> Result<IdpEventOutcome, Error> {
-    let Some(current) = by_subject(ctx, tenant, subject).await? else {
-        return Ok(IdpEventOutcome::NoChange);
-    };
-    let audit = [AuditEvent::new(
-        &current.tenant_id,
-        "system:identity-provider",
-        "user.deleted",
-        Some(&current.id),
-        ctx.request_id,
-        ctx.now,
-    )];
-    write(ctx, Some(&current), None, &audit, &[]).await?;
-    Ok(IdpEventOutcome::Applied)
 }
 
 // -------------------------------------------------------------- read paths

@@ -8,8 +8,10 @@
 //!   backoff (up to hourly), never dropped; from the fifth failure each
 //!   attempt logs `stuck = true` at error level, which the deployment's
 //!   alarm counts.
-//! - [`reconcile`] compares the provider's logins with our users and
-//!   repairs drift (scheduled daily in AWS).
+//!   The sweep also applies the provider's recorded deliveries that are
+//!   due (see `peak_domain::idp_events`).
+//! - [`reconcile`] compares the provider's logins (all of them, from an
+//!   export) with our users and repairs drift (scheduled daily in AWS).
 //!
 //! Logs carry tenant, user id, operation and outcome: never emails, names
 //! or tokens.

@@ -13,12 +13,14 @@
 //! - logins without our metadata (made by hand in the dashboard) are
 //!   counted and left alone.
 //!
-//! It pages through the provider (the client waits out rate limits) and
-//! reports what it changed. A failure of one login is counted and the run
-//! goes on.
+//! It reads every login from a complete listing ([`LoginDirectory`]: for
+//! Auth0 a users-export job — the user search stops at 1,000 and is
+//! eventually consistent) and reports what it changed. A failure of one
+//! login is counted and the run goes on; a listing that could not be read
+//! to its end is reported as not complete.
 
 use peak_domain::TenantId;
-use peak_domain::identity::{IdentityProvider, IdpAccount, IdpUserState};
+use peak_domain::identity::{IdentityProvider, IdpAccount, IdpUserState, LoginDirectory};
 use peak_domain::ports::UserStore;
 use peak_domain::user::UserId;
 use serde::Serialize;
@@ -38,32 +40,47 @@ pub struct ReconcileReport {
     pub foreign: u32,
     /// Logins that could not be checked or repaired this time.
     pub errors: u32,
-    /// Whether every page was read.
+    /// Lines of the listing that could not be read (each one a login that
+    /// was not checked).
+    pub unreadable: u32,
+    /// Where the logins came from (`export`).
+    pub source: String,
+    /// Whether the whole listing was read (every login checked or counted
+    /// in `errors`).
     pub complete: bool,
 }
 
-/// Logins per page (the Management API's maximum).
-pub const PAGE_SIZE: u32 = 100;
-
-pub async fn reconcile(store: &dyn UserStore, idp: &dyn IdentityProvider) -> ReconcileReport {
+pub async fn reconcile(
+    store: &dyn UserStore,
+    idp: &dyn IdentityProvider,
+    directory: &dyn LoginDirectory,
+) -> ReconcileReport {
     let mut report = ReconcileReport::default();
-    let mut page = Some(0);
-    while let Some(p) = page {
-        let listed = match idp.list_users(p, PAGE_SIZE).await {
-            Ok(listed) => listed,
-            Err(e) => {
-                tracing::error!(page = p, error = %e, "reconciliation stopped: cannot list logins");
-                return report;
-            }
-        };
-        for account in &listed.accounts {
-            report.logins_seen += 1;
-            check(store, idp, account, &mut report).await;
+    let listing = match directory.all_logins().await {
+        Ok(listing) => listing,
+        Err(e) => {
+            tracing::error!(error = %e, "reconciliation stopped: cannot list logins");
+            return report;
         }
-        page = listed.next;
+    };
+    report.source = listing.source.to_owned();
+    for account in listing.accounts {
+        match account {
+            Ok(account) => {
+                report.logins_seen += 1;
+                check(store, idp, &account, &mut report).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reconciliation: a login could not be read");
+                report.unreadable += 1;
+            }
+        }
     }
-    report.complete = true;
+    report.complete = report.unreadable == 0;
     tracing::info!(
+        source = %report.source,
+        complete = report.complete,
+        unreadable = report.unreadable,
         logins_seen = report.logins_seen,
         in_step = report.in_step,
         repaired = report.repaired,

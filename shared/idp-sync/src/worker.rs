@@ -1,7 +1,8 @@
 //! The owed-work worker.
 
 use peak_domain::TenantId;
-use peak_domain::identity::{IdentityProvider, IdpError, IdpUserState};
+use peak_domain::identity::{IdentityProvider, IdpError, IdpUserState, StepOutcome};
+use peak_domain::idp_events::{EventCtx, Processed, process_delivery};
 use peak_domain::idp_work::{IdpOp, IdpWork, STUCK_AFTER_ATTEMPTS, retry_delay};
 use peak_domain::ports::{StoreError, UserStore};
 use peak_domain::user::UserId;
@@ -46,6 +47,10 @@ pub struct SweepSummary {
     pub done: u32,
     pub failed: u32,
     pub skipped: u32,
+    /// Recorded deliveries from the provider applied by this sweep.
+    pub deliveries_applied: u32,
+    /// Recorded deliveries that failed again (kept for the next sweep).
+    pub deliveries_failed: u32,
 }
 
 pub struct Worker {
@@ -84,13 +89,21 @@ impl Worker {
         };
         let work = &item.work;
         match self.perform(work).await {
-            Ok(()) => {
-                let removed = self.store.complete_idp_work(work).await?;
-                tracing::info!(
-                    tenant = %work.tenant_id, user_id = %work.user_id, op = work.op.as_str(),
-                    seq = work.seq, attempts = item.attempts, superseded = !removed,
-                    "identity-provider work done"
-                );
+            Ok(notes) => {
+                let removed = self.store.complete_idp_work(work, &notes).await?;
+                if notes.is_empty() {
+                    tracing::info!(
+                        tenant = %work.tenant_id, user_id = %work.user_id, op = work.op.as_str(),
+                        seq = work.seq, attempts = item.attempts, superseded = !removed,
+                        "identity-provider work done"
+                    );
+                } else {
+                    tracing::warn!(
+                        tenant = %work.tenant_id, user_id = %work.user_id, op = work.op.as_str(),
+                        seq = work.seq, superseded = !removed, degraded = true, notes = ?notes,
+                        "identity-provider work done without steps the provider does not offer here"
+                    );
+                }
                 Ok(if removed {
                     Outcome::Done
                 } else {
@@ -125,10 +138,30 @@ impl Worker {
         }
     }
 
-    /// Pushes the user's *current* state (or deletes the login).
-    async fn perform(&self, work: &IdpWork) -> Result<(), IdpError> {
+    /// Pushes the user's *current* state (or deletes the login), then the
+    /// one-off steps the change asked for. Returns the steps the provider
+    /// does not offer here (its plan, or the grant we were given), for the
+    /// user's sync state.
+    async fn perform(&self, work: &IdpWork) -> Result<Vec<String>, IdpError> {
         match work.op {
-            IdpOp::Delete => self.idp.delete_user(&work.subject).await,
+            IdpOp::Delete => {
+                // Only a login that still names this user: the same
+                // address may have been invited again and accepted since.
+                match self.idp.get_user(&work.subject).await? {
+                    None => return Ok(Vec::new()),
+                    Some(login) if login.user_id.as_deref() != Some(work.user_id.as_str()) => {
+                        tracing::warn!(
+                            tenant = %work.tenant_id, user_id = %work.user_id,
+                            "the login names another user now; left in place"
+                        );
+                        return Ok(Vec::new());
+                    }
+                    Some(_) => {}
+                }
+                let notes = self.end_sessions(&work.subject).await?;
+                self.idp.delete_user(&work.subject).await?;
+                Ok(notes)
+            }
             IdpOp::Sync => {
                 let user = self
                     .store
@@ -139,25 +172,54 @@ impl Worker {
                 // nothing of this record is left to do.
                 let Some(user) = user.filter(|u| u.idp_subject.as_ref() == Some(&work.subject))
                 else {
-                    return Ok(());
+                    return Ok(Vec::new());
                 };
-                let found = self
-                    .idp
-                    .update_user(&work.subject, &IdpUserState::of(&user))
-                    .await?;
+                let state = IdpUserState::of(&user);
+                let found = self.idp.update_user(&work.subject, &state).await?;
                 if !found {
                     tracing::warn!(
                         tenant = %work.tenant_id, user_id = %work.user_id,
                         "the user's login is missing at the identity provider; reconciliation reports it"
                     );
+                    return Ok(Vec::new());
                 }
-                Ok(())
+                let mut notes = Vec::new();
+                // After the block is pushed, so no new session can start.
+                if work.steps.end_sessions {
+                    notes.extend(self.end_sessions(&work.subject).await?);
+                }
+                if work.steps.clear_login_block && !state.blocked {
+                    note(
+                        &mut notes,
+                        "brute-force block not lifted",
+                        self.idp.clear_login_block(&work.subject).await?,
+                    );
+                }
+                Ok(notes)
             }
         }
     }
 
+    /// Sessions and refresh tokens: both revoked, or noted as not offered.
+    async fn end_sessions(&self, subject: &str) -> Result<Vec<String>, IdpError> {
+        let mut notes = Vec::new();
+        note(
+            &mut notes,
+            "sessions not revoked",
+            self.idp.revoke_sessions(subject).await?,
+        );
+        note(
+            &mut notes,
+            "refresh tokens not revoked",
+            self.idp.revoke_refresh_tokens(subject).await?,
+        );
+        Ok(notes)
+    }
+
     /// Performs every due record (at most `batch`), one after another (the
-    /// provider's rate limit is shared; the client waits out 429s).
+    /// provider's rate limit is shared; the client waits out 429s), then
+    /// applies the provider's recorded deliveries that are due (ones the
+    /// webhook could not apply at once, or whose applier died).
     pub async fn run_due(&self, now: OffsetDateTime) -> Result<SweepSummary, StoreError> {
         let due = self.store.pending_idp_work(self.config.batch, now).await?;
         // What a sweep finds waiting (at most a batch: a lower bound).
@@ -173,6 +235,43 @@ impl Worker {
                 Outcome::NotDue => summary.skipped += 1,
             }
         }
+        let deliveries = self
+            .store
+            .pending_deliveries(self.config.batch, now)
+            .await?;
+        for delivery in deliveries {
+            let request_id = format!("sweep-{}", delivery.id);
+            let ctx = EventCtx {
+                users: self.store.as_ref(),
+                now,
+                request_id: &request_id,
+            };
+            match process_delivery(&ctx, self.idp.as_ref(), &delivery.id).await? {
+                Processed::Done(outcome) => {
+                    tracing::info!(
+                        event = delivery.kind.as_str(),
+                        result = outcome.as_str(),
+                        "identity-provider delivery applied by the sweep"
+                    );
+                    summary.deliveries_applied += 1;
+                }
+                Processed::Failed { attempts, error } => {
+                    tracing::warn!(
+                        event = delivery.kind.as_str(), attempts, error = %error,
+                        stuck = attempts >= STUCK_AFTER_ATTEMPTS,
+                        "identity-provider delivery still not applied; kept for a retry"
+                    );
+                    summary.deliveries_failed += 1;
+                }
+                Processed::NotDue => {}
+            }
+        }
         Ok(summary)
+    }
+}
+
+fn note(notes: &mut Vec<String>, what: &str, outcome: StepOutcome) {
+    if let StepOutcome::Unsupported(why) = outcome {
+        notes.push(format!("{what}: {why}"));
     }
 }

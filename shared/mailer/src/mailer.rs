@@ -2,7 +2,7 @@
 
 use crate::{EmailSender, OutgoingEmail, RateLimiter, SendError, redact_emails};
 use peak_domain::TenantId;
-use peak_domain::identity::{IdentityProvider, IdpError};
+use peak_domain::identity::{IdentityProvider, IdpError, SetupLink};
 use peak_domain::outbox::{EmailKind, OutboxClaim, OutboxEmail};
 use peak_domain::ports::{StoreError, TenantStore, UserStore};
 use peak_domain::tenant::TenantStatus;
@@ -340,18 +340,29 @@ impl Mailer {
                         "the user has no login at the identity provider yet".to_owned(),
                     ));
                 };
-                let link =
-                    self.idp
-                        .password_setup_link(&user, subject)
-                        .await
-                        .map_err(|e| match e {
-                            IdpError::Unavailable(m) => Failure::Transient(redact_emails(
-                                &format!("identity provider unavailable: {m}"),
-                            )),
-                            IdpError::Rejected(m) => Failure::Permanent(redact_emails(&format!(
-                                "identity provider refused the password link: {m}"
-                            ))),
-                        })?;
+                // The reset email's portal (its tenant's): the ticket
+                // returns the person to its sign-in.
+                let portal_url = email
+                    .data
+                    .get("portal_url")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default();
+                let setup = SetupLink {
+                    portal_url,
+                    valid_for: None,
+                };
+                let link = self
+                    .idp
+                    .password_setup_link(&user, subject, &setup)
+                    .await
+                    .map_err(|e| match e {
+                        IdpError::Unavailable(m) => Failure::Transient(redact_emails(&format!(
+                            "identity provider unavailable: {m}"
+                        ))),
+                        IdpError::Rejected(m) => Failure::Permanent(redact_emails(&format!(
+                            "identity provider refused the password link: {m}"
+                        ))),
+                    })?;
                 Some(link)
             }
             _ => None,

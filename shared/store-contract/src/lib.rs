@@ -67,7 +67,7 @@ macro_rules! user_store_contract {
             idempotency_claims_left_by_a_crash_free_themselves,
             rate_limits_count_per_bucket_and_window,
             owed_idp_work_follows_the_user_and_completes_only_its_own_seq,
-            delivery_ids_are_applied_once_until_they_expire,
+            deliveries_are_recorded_once_and_applied_from_the_record,
             sign_ins_are_recorded_newest_wins_without_a_new_version,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

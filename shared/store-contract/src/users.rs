@@ -5,7 +5,8 @@
 use crate::{fresh_tenant, sample_profile};
 use peak_domain::TenantId;
 use peak_domain::audit::{AuditEvent, FieldChange};
-use peak_domain::idp_work::{IdpOp, IdpWorkItem};
+use peak_domain::idp_events::{IdpDelivery, IdpEventKind, Recorded};
+use peak_domain::idp_work::{IdpOp, IdpSteps, IdpWorkItem};
 use peak_domain::ids::ProfileId;
 use peak_domain::outbox::{EmailKind, OutboxClaim, OutboxEmail};
 use peak_domain::ports::{
@@ -1234,7 +1235,7 @@ pub async fn owed_idp_work_follows_the_user_and_completes_only_its_own_seq(store
     update(store, &suspended, &renamed).await.expect("rename");
     assert!(
         !store
-            .complete_idp_work(&claimed.work)
+            .complete_idp_work(&claimed.work, &[])
             .await
             .expect("complete"),
         "the older run must not remove the newer work"
@@ -1291,12 +1292,62 @@ pub async fn owed_idp_work_follows_the_user_and_completes_only_its_own_seq(store
         .expect("due again");
     assert_eq!(again.attempts, 1);
     assert!(
+        again.work.steps.end_sessions,
+        "a newer change keeps the sign-out the suspension asked for"
+    );
+    let notes = vec!["sessions not revoked: 403".to_owned()];
+    assert!(
         store
-            .complete_idp_work(&again.work)
+            .complete_idp_work(&again.work, &notes)
             .await
             .expect("complete")
     );
     assert!(owed(store, &t).await.is_empty());
+    // Done, it stays as the user's sync state, with what could not be done.
+    let record = store
+        .idp_work_of(&t, &invited.id)
+        .await
+        .expect("get")
+        .expect("a done record");
+    assert!(record.done);
+    assert_eq!(record.notes, notes);
+    assert_eq!(record.work.steps, IdpSteps::default());
+    assert!(
+        store
+            .claim_idp_work(&t, &invited.id, retry_at, 60)
+            .await
+            .expect("claim")
+            .is_none(),
+        "done work is not taken again"
+    );
+
+    // Enabling owes a sync that lifts the brute-force block, afresh.
+    let mut enabled = bumped(&renamed);
+    enabled.status = UserStatus::Active;
+    update(store, &renamed, &enabled).await.expect("enable");
+    let work = owed(store, &t).await;
+    assert_eq!(work.len(), 1);
+    assert_eq!(
+        work[0].work.steps,
+        IdpSteps {
+            end_sessions: false,
+            clear_login_block: true
+        },
+        "a done record's steps do not carry over"
+    );
+    assert!(!work[0].done && work[0].notes.is_empty());
+    let claimed = store
+        .claim_idp_work(&t, &invited.id, retry_at, 60)
+        .await
+        .expect("claim")
+        .expect("claimed");
+    assert!(
+        store
+            .complete_idp_work(&claimed.work, &[])
+            .await
+            .expect("complete")
+    );
+    let renamed = enabled;
 
     // Changes the provider does not hold owe nothing.
     let mut regrouped = bumped(&renamed);
@@ -1320,9 +1371,26 @@ pub async fn owed_idp_work_follows_the_user_and_completes_only_its_own_seq(store
         (
             work[0].work.op,
             work[0].work.seq,
-            work[0].work.subject.as_str()
+            work[0].work.subject.as_str(),
+            work[0].work.steps.end_sessions
         ),
-        (IdpOp::Delete, regrouped.version + 1, "auth0|ada")
+        (IdpOp::Delete, regrouped.version + 1, "auth0|ada", true)
+    );
+    // A finished delete leaves nothing behind.
+    let claimed = store
+        .claim_idp_work(&t, &invited.id, retry_at, 60)
+        .await
+        .expect("claim")
+        .expect("claimed");
+    assert!(
+        store
+            .complete_idp_work(&claimed.work, &[])
+            .await
+            .expect("complete")
+    );
+    assert_eq!(
+        store.idp_work_of(&t, &invited.id).await.expect("get"),
+        None
     );
 }
 
@@ -1331,6 +1399,8 @@ pub async fn sign_ins_are_recorded_newest_wins_without_a_new_version(store: &dyn
     let p = profile(store, &t, "Buyers").await;
     let u = sample_user(&t, &p, "Ada", "Lovelace", "ada@acme.example");
     create(store, &u).await.expect("create");
+    // An admin's copy of the user, read before the sign-in below.
+    let stale = store.get_user(&t, &u.id).await.expect("get").expect("user");
     let at = now();
     assert!(store.record_login(&t, &u.id, at).await.expect("record"));
     let read = store.get_user(&t, &u.id).await.expect("get").expect("user");
@@ -1347,47 +1417,167 @@ pub async fn sign_ins_are_recorded_newest_wins_without_a_new_version(store: &dyn
     assert!(store.record_login(&t, &u.id, later).await.expect("record"));
     let read = store.get_user(&t, &u.id).await.expect("get").expect("user");
     assert_eq!(read.last_login_at, Some(later));
-    // A user write carries it along.
-    let mut next = bumped(&read);
+    // A whole-record write from a copy read before the sign-ins (its
+    // last_login_at is older) does not undo them.
+    let mut next = bumped(&stale);
     next.first_name = PersonName::parse("first_name", "Augusta").expect("name");
-    update(store, &read, &next).await.expect("update");
+    update(store, &stale, &next).await.expect("update");
     let read = store.get_user(&t, &u.id).await.expect("get").expect("user");
-    assert_eq!(read.last_login_at, Some(later));
+    assert_eq!(read.first_name.as_str(), "Augusta");
+    assert_eq!(
+        read.last_login_at,
+        Some(later),
+        "the sign-in survives the edit"
+    );
+    // Every read shows it: by subject, by email, in lists.
+    let by_email = store
+        .find_user_by_email(&t, &u.email)
+        .await
+        .expect("find")
+        .expect("user");
+    assert_eq!(by_email.last_login_at, Some(later));
+    let listed = store
+        .list_users(&t, &UserQuery::default(), &PageRequest::first(10))
+        .await
+        .expect("list");
+    assert_eq!(listed.items[0].last_login_at, Some(later));
     // No such user: nothing recorded, nothing created.
     let ghost = UserId::generate();
     assert!(!store.record_login(&t, &ghost, at).await.expect("record"));
     assert_eq!(store.get_user(&t, &ghost).await.expect("get"), None);
+    // A deleted user's sign-in goes with them: a user created again with
+    // the same id starts without one.
+    store
+        .write_user(UserWrite {
+            previous: Some(&read),
+            next: None,
+            audit: &[],
+            outbox: &[],
+        })
+        .await
+        .expect("delete");
+    create(store, &u).await.expect("create again");
+    let again = store.get_user(&t, &u.id).await.expect("get").expect("user");
+    assert_eq!(again.last_login_at, None);
 }
 
-pub async fn delivery_ids_are_applied_once_until_they_expire(store: &dyn FullStore) {
-    let id = format!("msg_{}", ulid::Ulid::new());
+fn delivery(id: &str, kind: IdpEventKind) -> IdpDelivery {
+    IdpDelivery {
+        id: id.to_owned(),
+        kind,
+        subject: "auth0|ada".into(),
+        tenant: Some("acme".into()),
+        occurred_at: OffsetDateTime::from_unix_timestamp(1_799_999_000).expect("time"),
+        pushed_blocked: Some(true),
+    }
+}
+
+async fn pending_ids(store: &dyn FullStore, at: OffsetDateTime) -> Vec<String> {
+    store
+        .pending_deliveries(1000, at)
+        .await
+        .expect("pending deliveries")
+        .into_iter()
+        .map(|d| d.id)
+        .collect()
+}
+
+pub async fn deliveries_are_recorded_once_and_applied_from_the_record(store: &dyn FullStore) {
+    let id = format!("stream:evt_{}", ulid::Ulid::new());
+    let d = delivery(&id, IdpEventKind::LoginBlocked);
     let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
-    assert!(store.claim_event(&id, at, 3600).await.expect("claim"));
-    assert!(
-        !store.claim_event(&id, at, 3600).await.expect("claim"),
-        "a replay"
+    assert_eq!(
+        store.record_delivery(&d, at, 3600).await.expect("record"),
+        Recorded::New
     );
     assert!(
-        !store
-            .claim_event(&id, at + Duration::seconds(3599), 3600)
+        pending_ids(store, at).await.contains(&id),
+        "owed, due at once"
+    );
+    // The sender's retry while it is owed: recorded already, not again.
+    assert_eq!(
+        store.record_delivery(&d, at, 3600).await.expect("record"),
+        Recorded::Owed
+    );
+    // One applier holds it; another finds nothing to take.
+    let (claimed, attempts) = store
+        .claim_delivery(&id, at, 30)
+        .await
+        .expect("claim")
+        .expect("claimed");
+    assert_eq!((claimed, attempts), (d.clone(), 0), "kept whole");
+    assert!(
+        store
+            .claim_delivery(&id, at, 30)
             .await
             .expect("claim")
+            .is_none()
+    );
+    assert!(!pending_ids(store, at).await.contains(&id), "leased");
+    // The lease runs out (the applier died): due again.
+    let later = at + Duration::seconds(31);
+    assert!(pending_ids(store, later).await.contains(&id));
+    let (_, attempts) = store
+        .claim_delivery(&id, later, 30)
+        .await
+        .expect("claim")
+        .expect("claimed again");
+    assert_eq!(attempts, 0);
+    // Applying failed: counted, due at the retry time, never dropped.
+    let retry_at = later + Duration::seconds(120);
+    store
+        .fail_delivery(&id, "store unavailable", retry_at)
+        .await
+        .expect("fail");
+    assert!(
+        !pending_ids(store, retry_at - Duration::seconds(1))
+            .await
+            .contains(&id)
+    );
+    assert!(pending_ids(store, retry_at).await.contains(&id));
+    let (_, attempts) = store
+        .claim_delivery(&id, retry_at, 30)
+        .await
+        .expect("claim")
+        .expect("due again");
+    assert_eq!(attempts, 1);
+    store
+        .complete_delivery(&id, "applied")
+        .await
+        .expect("complete");
+    assert!(
+        !pending_ids(store, retry_at + Duration::hours(1))
+            .await
+            .contains(&id)
     );
     assert!(
         store
-            .claim_event(&format!("{id}-other"), at, 3600)
+            .claim_delivery(&id, retry_at + Duration::hours(1), 30)
             .await
             .expect("claim")
+            .is_none(),
+        "done is never applied again"
     );
-    // Released after a failed processing: the sender's retry applies.
-    store.release_event(&id).await.expect("release");
-    assert!(store.claim_event(&id, at, 3600).await.expect("claim"));
-    // Expired: applying it again is allowed (it is far too old to verify anyway).
-    assert!(
+    // A replay: done before.
+    assert_eq!(
+        store.record_delivery(&d, at, 3600).await.expect("record"),
+        Recorded::Done
+    );
+    // Other ids are their own; an expired id is new again.
+    let other = delivery(&format!("{id}-other"), IdpEventKind::PasswordSet);
+    assert_eq!(
         store
-            .claim_event(&id, at + Duration::seconds(3600), 3600)
+            .record_delivery(&other, at, 3600)
             .await
-            .expect("claim")
+            .expect("record"),
+        Recorded::New
+    );
+    assert_eq!(
+        store
+            .record_delivery(&d, at + Duration::seconds(3600), 3600)
+            .await
+            .expect("record"),
+        Recorded::New
     );
 }
 

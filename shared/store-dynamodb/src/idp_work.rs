@@ -1,23 +1,31 @@
 //! Work owed to the identity provider and applied delivery ids.
 //!
-//! | item            | PK                          | SK        | GSI2 (sparse)                         |
+//! | item            | PK                          | SK        | GSI2 (sparse, while owed)             |
 //! |-----------------|-----------------------------|-----------|---------------------------------------|
 //! | owed work       | `IDPWORK#<t>#<user id>`     | `IDPWORK` | `IDPWORK#PENDING` / due ms + key      |
-//! | applied event   | `IDPEVENT#<delivery id>`    | `IDPEVENT`| —  (TTL `expires_at`)                 |
+//! | delivery        | `IDPEVENT#<delivery id>`    | `IDPEVENT`| `IDPEVENT#PENDING` / due ms + id (TTL `expires_at`) |
 //!
-//! One owed-work item per user, put (unconditionally) by the user write's
-//! transaction; workers find due items by a GSI2 query, take one with a
-//! conditional update (a lease), and remove it with a delete conditioned on
-//! the `seq` they handled, so newer work written meanwhile stays.
+//! One owed-work item per user, upserted (unconditionally) by the user
+//! write's transaction — its one-off `steps` (a string set) are ADDed, so a
+//! newer change keeps an older one's sign-out; workers find due items by a
+//! GSI2 query, take one with a conditional update (a lease), and finish it
+//! with a write conditioned on the `seq` they handled, so newer work
+//! written meanwhile stays. A finished sync stays (`done`, out of GSI2, with
+//! its `notes`) as the user's sync state; a finished delete goes.
+//!
+//! A delivery from the identity provider is put if absent (or expired) when
+//! it arrives, then claimed, applied and marked done (see
+//! `peak_domain::idp_events`).
 
 use crate::error::{malformed, sdk};
 use crate::item::{Item, get_s, n, s};
 use crate::user_item::{attr, get_i64, index, key, outbox_due_bound, outbox_due_sk, unix_ms};
 use crate::users::is_condition_failed;
 use crate::{DynamoStore, names};
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Update};
 use peak_domain::TenantId;
-use peak_domain::idp_work::{IdpOp, IdpWork, IdpWorkItem};
+use peak_domain::idp_events::{IdpDelivery, IdpEventKind, Recorded};
+use peak_domain::idp_work::{IdpOp, IdpSteps, IdpWork, IdpWorkItem};
 use peak_domain::ports::StoreError;
 use peak_domain::user::UserId;
 use time::OffsetDateTime;
@@ -35,6 +43,18 @@ const SEQ: &str = "seq";
 const ATTEMPTS: &str = "attempts";
 const LAST_ERROR: &str = "last_error";
 const DUE_MS: &str = "due_ms";
+const STEPS: &str = "steps";
+const DONE: &str = "done";
+const NOTES: &str = "notes";
+const STEP_END_SESSIONS: &str = "end_sessions";
+const STEP_CLEAR_LOGIN_BLOCK: &str = "clear_login_block";
+/// The sparse GSI2 partition of every owed delivery.
+pub const IDP_EVENT_PENDING: &str = "IDPEVENT#PENDING";
+const KIND: &str = "kind";
+const TENANT: &str = "tenant";
+const OCCURRED_MS: &str = "occurred_ms";
+const PUSHED_BLOCKED: &str = "pushed_blocked";
+const OUTCOME: &str = "outcome";
 
 pub fn work_key(tenant: &TenantId, user: &UserId) -> Item {
     key(
@@ -55,25 +75,61 @@ fn due_sk(due_ms: i64, work: &IdpWork) -> String {
     )
 }
 
-/// The item the user write's transaction puts: due at once, no attempts.
-pub fn work_item(work: &IdpWork) -> Item {
-    let mut item = work_key(&work.tenant_id, &work.user_id);
+/// The upsert the user write's transaction makes: owed again, due at once,
+/// no attempts; its steps are added to those of a record still owed (a
+/// done record has none left).
+pub fn work_upsert(table: &str, work: &IdpWork) -> Result<Update, StoreError> {
     let (_, gpk, gsk) = index::GSI2;
-    for (name, value) in [
-        (attr::ENTITY, s(IDP_WORK_ENTITY)),
-        (gpk, s(IDP_WORK_PENDING)),
-        (gsk, s(due_sk(0, work))),
-        (attr::TENANT_ID, s(work.tenant_id.as_str())),
-        (attr::USER_ID, s(work.user_id.as_str())),
-        (SUBJECT, s(&work.subject)),
-        (OP, s(work.op.as_str())),
-        (SEQ, n(work.seq)),
-        (ATTEMPTS, n(0)),
-        (DUE_MS, n(0)),
-    ] {
-        item.insert(name.to_owned(), value);
+    let mut steps = Vec::new();
+    if work.steps.end_sessions {
+        steps.push(STEP_END_SESSIONS.to_owned());
     }
-    item
+    if work.steps.clear_login_block {
+        steps.push(STEP_CLEAR_LOGIN_BLOCK.to_owned());
+    }
+    let mut expression = "SET #entity = :entity, #gpk = :gpk, #gsk = :gsk, #tenant = :tenant, \
+         #user = :user, #subject = :subject, #op = :op, #seq = :seq, #attempts = :zero, \
+         #due = :zero, #done = :false REMOVE #last_error, #notes"
+        .to_owned();
+    let mut b = Update::builder()
+        .table_name(table)
+        .set_key(Some(work_key(&work.tenant_id, &work.user_id)));
+    if !steps.is_empty() {
+        expression.push_str(" ADD #steps :steps");
+        b = b
+            .expression_attribute_names("#steps", STEPS)
+            .expression_attribute_values(":steps", AttributeValue::Ss(steps));
+    }
+    b.update_expression(expression)
+        .expression_attribute_names("#entity", attr::ENTITY)
+        .expression_attribute_names("#gpk", gpk)
+        .expression_attribute_names("#gsk", gsk)
+        .expression_attribute_names("#tenant", attr::TENANT_ID)
+        .expression_attribute_names("#user", attr::USER_ID)
+        .expression_attribute_names("#subject", SUBJECT)
+        .expression_attribute_names("#op", OP)
+        .expression_attribute_names("#seq", SEQ)
+        .expression_attribute_names("#attempts", ATTEMPTS)
+        .expression_attribute_names("#due", DUE_MS)
+        .expression_attribute_names("#done", DONE)
+        .expression_attribute_names("#last_error", LAST_ERROR)
+        .expression_attribute_names("#notes", NOTES)
+        .expression_attribute_values(":entity", s(IDP_WORK_ENTITY))
+        .expression_attribute_values(":gpk", s(IDP_WORK_PENDING))
+        .expression_attribute_values(":gsk", s(due_sk(0, work)))
+        .expression_attribute_values(":tenant", s(work.tenant_id.as_str()))
+        .expression_attribute_values(":user", s(work.user_id.as_str()))
+        .expression_attribute_values(":subject", s(&work.subject))
+        .expression_attribute_values(":op", s(work.op.as_str()))
+        .expression_attribute_values(":seq", n(work.seq))
+        .expression_attribute_values(":zero", n(0))
+        .expression_attribute_values(":false", AttributeValue::Bool(false))
+        .build()
+        .map_err(crate::build_error)
+}
+
+fn bool_attr(item: &Item, name: &str) -> bool {
+    matches!(item.get(name), Some(AttributeValue::Bool(true)))
 }
 
 pub fn work_from_item(item: &Item) -> Result<IdpWorkItem, StoreError> {
@@ -81,6 +137,16 @@ pub fn work_from_item(item: &Item) -> Result<IdpWorkItem, StoreError> {
         return Err(malformed("not an owed-work item"));
     }
     let due_ms = get_i64(item, DUE_MS)?;
+    let steps: &[String] = match item.get(STEPS) {
+        Some(AttributeValue::Ss(set)) => set,
+        _ => &[],
+    };
+    let notes = match item.get(NOTES) {
+        Some(AttributeValue::L(list)) => {
+            list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
+        }
+        _ => Vec::new(),
+    };
     Ok(IdpWorkItem {
         work: IdpWork {
             tenant_id: TenantId::parse(get_s(item, attr::TENANT_ID)?)
@@ -90,6 +156,10 @@ pub fn work_from_item(item: &Item) -> Result<IdpWorkItem, StoreError> {
             subject: get_s(item, SUBJECT)?.to_owned(),
             op: IdpOp::parse(get_s(item, OP)?).ok_or_else(|| malformed("invalid `op`"))?,
             seq: u64::try_from(get_i64(item, SEQ)?).map_err(|_| malformed("invalid `seq`"))?,
+            steps: IdpSteps {
+                end_sessions: steps.iter().any(|s| s == STEP_END_SESSIONS),
+                clear_login_block: steps.iter().any(|s| s == STEP_CLEAR_LOGIN_BLOCK),
+            },
         },
         attempts: u32::try_from(get_i64(item, ATTEMPTS)?.max(0)).unwrap_or(u32::MAX),
         last_error: match item.get(LAST_ERROR) {
@@ -98,6 +168,8 @@ pub fn work_from_item(item: &Item) -> Result<IdpWorkItem, StoreError> {
         },
         due_at: OffsetDateTime::from_unix_timestamp_nanos(i128::from(due_ms) * 1_000_000)
             .map_err(|_| malformed("invalid `due_ms`"))?,
+        done: bool_attr(item, DONE),
+        notes,
     })
 }
 
@@ -180,6 +252,7 @@ impl DynamoStore {
             subject: String::new(),
             op: IdpOp::Sync,
             seq: 0,
+            steps: IdpSteps::default(),
         };
         let result = self
             .client
@@ -187,8 +260,11 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(work_key(tenant, user)))
             .update_expression("SET #due_ms = :until, #gsk = :sk")
-            .condition_expression("attribute_exists(#due_ms) AND #due_ms <= :now")
-            .set_expression_attribute_names(Some(names(&[DUE_MS])))
+            .condition_expression(
+                "attribute_exists(#due_ms) AND #due_ms <= :now AND NOT (#done = :true)",
+            )
+            .set_expression_attribute_names(Some(names(&[DUE_MS, DONE])))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_names("#gsk", gsk)
             .expression_attribute_values(":until", n(until))
             .expression_attribute_values(":now", n(now_ms))
@@ -203,7 +279,8 @@ impl DynamoStore {
         }
     }
 
-    /// One user's record, if any (one consistent GetItem).
+    /// One user's record, if any (one consistent GetItem): owed, or done
+    /// with its notes.
     pub(crate) async fn work_of(
         &self,
         tenant: &TenantId,
@@ -222,23 +299,64 @@ impl DynamoStore {
         out.item.as_ref().map(work_from_item).transpose()
     }
 
-    pub(crate) async fn complete_work(&self, work: &IdpWork) -> Result<bool, StoreError> {
+    /// A delete goes; a sync stays, done, out of the pending index, with
+    /// its notes.
+    pub(crate) async fn complete_work(
+        &self,
+        work: &IdpWork,
+        notes: &[String],
+    ) -> Result<bool, StoreError> {
         const WHAT: &str = "complete owed identity-provider work";
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(work_key(&work.tenant_id, &work.user_id)))
-            .condition_expression("#seq = :seq AND #op = :op")
-            .set_expression_attribute_names(Some(names(&[SEQ, OP])))
-            .expression_attribute_values(":seq", n(work.seq))
-            .expression_attribute_values(":op", s(work.op.as_str()))
-            .send()
-            .await;
+        let key = work_key(&work.tenant_id, &work.user_id);
+        let result = match work.op {
+            IdpOp::Delete => self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .condition_expression("#seq = :seq AND #op = :op AND NOT (#done = :true)")
+                .set_expression_attribute_names(Some(names(&[SEQ, OP, DONE])))
+                .expression_attribute_values(":seq", n(work.seq))
+                .expression_attribute_values(":op", s(work.op.as_str()))
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (is_condition_failed(&e), sdk(WHAT, &e))),
+            IdpOp::Sync => {
+                let (_, gpk, gsk) = index::GSI2;
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .update_expression(
+                        "SET #done = :true, #notes = :notes, #attempts = :zero \
+                         REMOVE #last_error, #steps, #gpk, #gsk",
+                    )
+                    .condition_expression("#seq = :seq AND #op = :op AND NOT (#done = :true)")
+                    .set_expression_attribute_names(Some(names(&[
+                        SEQ, OP, DONE, NOTES, ATTEMPTS, LAST_ERROR, STEPS,
+                    ])))
+                    .expression_attribute_names("#gpk", gpk)
+                    .expression_attribute_names("#gsk", gsk)
+                    .expression_attribute_values(":seq", n(work.seq))
+                    .expression_attribute_values(":op", s(work.op.as_str()))
+                    .expression_attribute_values(":true", AttributeValue::Bool(true))
+                    .expression_attribute_values(":zero", n(0))
+                    .expression_attribute_values(
+                        ":notes",
+                        AttributeValue::L(notes.iter().map(|m| s(m)).collect()),
+                    )
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| (is_condition_failed(&e), sdk(WHAT, &e)))
+            }
+        };
         match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(sdk(WHAT, &e)),
+            Ok(()) => Ok(true),
+            Err((true, _)) => Ok(false),
+            Err((false, e)) => Err(e),
         }
     }
 
@@ -259,8 +377,11 @@ impl DynamoStore {
             .update_expression(
                 "SET #attempts = #attempts + :one, #last_error = :reason, #due_ms = :due, #gsk = :sk",
             )
-            .condition_expression("#seq = :seq AND #op = :op")
-            .set_expression_attribute_names(Some(names(&[SEQ, OP, ATTEMPTS, LAST_ERROR, DUE_MS])))
+            .condition_expression("#seq = :seq AND #op = :op AND NOT (#done = :true)")
+            .set_expression_attribute_names(Some(names(&[
+                SEQ, OP, ATTEMPTS, LAST_ERROR, DUE_MS, DONE,
+            ])))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_names("#gsk", gsk)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":reason", s(reason))
@@ -278,19 +399,39 @@ impl DynamoStore {
     }
 
     /// A conditional put: absent, or expired (TTL deletion is lazy, up to
-    /// days late, so an expired item is treated as absent).
-    pub(crate) async fn claim_event_id(
+    /// days late, so an expired item is treated as absent). When refused, a
+    /// consistent read says whether the earlier one is done.
+    pub(crate) async fn record_delivery_item(
         &self,
-        id: &str,
+        d: &IdpDelivery,
         now: OffsetDateTime,
         ttl_secs: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Recorded, StoreError> {
         const WHAT: &str = "record an identity-provider delivery";
         let now_s = now.unix_timestamp();
         let expires = now_s.saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX));
-        let mut item = event_key(id);
-        item.insert(attr::ENTITY.to_owned(), s(IDP_EVENT_ENTITY));
-        item.insert(attr::TTL.to_owned(), n(expires));
+        let (_, gpk, gsk) = index::GSI2;
+        let mut item = event_key(&d.id);
+        for (name, value) in [
+            (attr::ENTITY, s(IDP_EVENT_ENTITY)),
+            (attr::TTL, n(expires)),
+            (gpk, s(IDP_EVENT_PENDING)),
+            (gsk, s(outbox_due_sk(0, &d.id))),
+            (KIND, s(d.kind.as_str())),
+            (SUBJECT, s(&d.subject)),
+            (OCCURRED_MS, n(unix_ms(d.occurred_at))),
+            (ATTEMPTS, n(0)),
+            (DUE_MS, n(0)),
+            (DONE, AttributeValue::Bool(false)),
+        ] {
+            item.insert(name.to_owned(), value);
+        }
+        if let Some(t) = &d.tenant {
+            item.insert(TENANT.to_owned(), s(t));
+        }
+        if let Some(b) = d.pushed_blocked {
+            item.insert(PUSHED_BLOCKED.to_owned(), AttributeValue::Bool(b));
+        }
         let result = self
             .client
             .put_item()
@@ -304,21 +445,179 @@ impl DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
+            Ok(_) => Ok(Recorded::New),
+            Err(e) if is_condition_failed(&e) => {
+                let earlier = self.get_item(WHAT, event_key(&d.id)).await?;
+                Ok(match earlier {
+                    Some(item) if bool_attr(&item, DONE) => Recorded::Done,
+                    _ => Recorded::Owed,
+                })
+            }
             Err(e) => Err(sdk(WHAT, &e)),
         }
     }
 
-    pub(crate) async fn release_event_id(&self, id: &str) -> Result<(), StoreError> {
-        const WHAT: &str = "forget an identity-provider delivery";
-        self.client
-            .delete_item()
+    pub(crate) async fn claim_delivery_item(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        lease_secs: u64,
+    ) -> Result<Option<(IdpDelivery, u32)>, StoreError> {
+        const WHAT: &str = "claim an identity-provider delivery";
+        let now_ms = unix_ms(now);
+        let until = now_ms.saturating_add(
+            i64::try_from(lease_secs)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1000),
+        );
+        let (_, _, gsk) = index::GSI2;
+        let result = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(event_key(id)))
+            .update_expression("SET #due_ms = :until, #gsk = :sk")
+            .condition_expression("#due_ms <= :now AND #done = :false")
+            .set_expression_attribute_names(Some(names(&[DUE_MS, DONE])))
+            .expression_attribute_names("#gsk", gsk)
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":sk", s(outbox_due_sk(until, id)))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                let attempts = u32::try_from(get_i64(&item, ATTEMPTS)?.max(0)).unwrap_or(u32::MAX);
+                Ok(Some((delivery_from_item(&item)?, attempts)))
+            }
+            Err(e) if is_condition_failed(&e) => Ok(None),
+            Err(e) => Err(sdk(WHAT, &e)),
+        }
+    }
+
+    pub(crate) async fn complete_delivery_item(
+        &self,
+        id: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        const WHAT: &str = "complete an identity-provider delivery";
+        let (_, gpk, gsk) = index::GSI2;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(event_key(id)))
+            .update_expression(
+                "SET #done = :true, #outcome = :outcome REMOVE #last_error, #gpk, #gsk",
+            )
+            .condition_expression("attribute_exists(#done)")
+            .set_expression_attribute_names(Some(names(&[DONE, OUTCOME, LAST_ERROR])))
+            .expression_attribute_names("#gpk", gpk)
+            .expression_attribute_names("#gsk", gsk)
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":outcome", s(outcome))
             .send()
             .await
             .map_err(|e| sdk(WHAT, &e))?;
         Ok(())
     }
+
+    pub(crate) async fn fail_delivery_item(
+        &self,
+        id: &str,
+        reason: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const WHAT: &str = "record a failed identity-provider delivery";
+        let due = unix_ms(retry_at);
+        let (_, _, gsk) = index::GSI2;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(event_key(id)))
+            .update_expression(
+                "SET #attempts = #attempts + :one, #last_error = :reason, #due_ms = :due, #gsk = :sk",
+            )
+            .condition_expression("#done = :false")
+            .set_expression_attribute_names(Some(names(&[ATTEMPTS, LAST_ERROR, DUE_MS, DONE])))
+            .expression_attribute_names("#gsk", gsk)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":due", n(due))
+            .expression_attribute_values(":sk", s(outbox_due_sk(due, id)))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(sdk(WHAT, &e)),
+        }
+    }
+
+    pub(crate) async fn pending_delivery_items(
+        &self,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IdpDelivery>, StoreError> {
+        const WHAT: &str = "list owed identity-provider deliveries";
+        let (name, pk_attr, sk_attr) = index::GSI2;
+        let limit = limit as usize;
+        let mut found = Vec::new();
+        let mut start = None;
+        while found.len() < limit {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(name)
+                .key_condition_expression("#kpk = :kpk AND #ksk < :due")
+                .expression_attribute_names("#kpk", pk_attr)
+                .expression_attribute_names("#ksk", sk_attr)
+                .expression_attribute_values(":kpk", s(IDP_EVENT_PENDING))
+                .expression_attribute_values(":due", s(outbox_due_bound(unix_ms(now))))
+                .scan_index_forward(true)
+                .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk(WHAT, &e))?;
+            for item in out.items() {
+                found.push(delivery_from_item(item)?);
+            }
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                break;
+            }
+        }
+        found.truncate(limit);
+        Ok(found)
+    }
+}
+
+fn delivery_from_item(item: &Item) -> Result<IdpDelivery, StoreError> {
+    let pk = get_s(item, crate::item::PK)?;
+    Ok(IdpDelivery {
+        id: pk
+            .strip_prefix("IDPEVENT#")
+            .ok_or_else(|| malformed("not a delivery item"))?
+            .to_owned(),
+        kind: IdpEventKind::parse(get_s(item, KIND)?).ok_or_else(|| malformed("invalid `kind`"))?,
+        subject: get_s(item, SUBJECT)?.to_owned(),
+        tenant: match item.get(TENANT) {
+            Some(_) => Some(get_s(item, TENANT)?.to_owned()),
+            None => None,
+        },
+        occurred_at: OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(get_i64(item, OCCURRED_MS)?) * 1_000_000,
+        )
+        .map_err(|_| malformed("invalid `occurred_ms`"))?,
+        pushed_blocked: match item.get(PUSHED_BLOCKED) {
+            Some(AttributeValue::Bool(b)) => Some(*b),
+            _ => None,
+        },
+    })
 }

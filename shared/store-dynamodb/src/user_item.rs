@@ -39,6 +39,9 @@ use time::OffsetDateTime;
 pub const KEY_SEP: char = '\u{1}';
 
 pub const USER_SK: &str = "USER";
+/// The user's last sign-in, beside the user item.
+pub const LOGIN_SK: &str = "LOGIN";
+pub const LOGIN_ENTITY: &str = "user_login";
 pub const GUARD_SK: &str = "GUARD";
 pub const OUTBOX_SK: &str = "OUTBOX";
 pub const IDEMPOTENCY_SK: &str = "KEY";
@@ -362,9 +365,8 @@ fn user_attributes(u: &User) -> Result<Item, StoreError> {
     put(attr::VERSION, n(u.version));
     put(attr::CREATED_AT, s(timestamp(u.created_at)?));
     put(attr::UPDATED_AT, s(timestamp(u.updated_at)?));
-    if let Some(at) = u.last_login_at {
-        put(attr::LAST_LOGIN_MS, n(unix_ms(at)));
-    }
+    // The last sign-in is its own item (`LOGIN`): a user write never
+    // carries it, so it cannot put back an older one.
     Ok(item)
 }
 
@@ -538,10 +540,23 @@ pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
         version: get_u64(item, attr::VERSION)?,
         created_at: get_time(item, attr::CREATED_AT)?,
         updated_at: get_time(item, attr::UPDATED_AT)?,
-        last_login_at: get_opt_i64(item, attr::LAST_LOGIN_MS)?
-            .map(from_unix_ms)
-            .transpose()?,
+        // From the user's `LOGIN` item, read with it.
+        last_login_at: None,
     })
+}
+
+/// The small item beside the user item that holds their last sign-in: in
+/// the user's partition (read with the user by one query), updated alone,
+/// projected into no index.
+pub fn login_key(tenant: &TenantId, id: &UserId) -> Item {
+    key(user_pk(tenant, id), LOGIN_SK)
+}
+
+/// The last sign-in a `LOGIN` item holds.
+pub fn login_from_item(item: &Item) -> Result<Option<OffsetDateTime>, StoreError> {
+    get_opt_i64(item, attr::LAST_LOGIN_MS)?
+        .map(from_unix_ms)
+        .transpose()
 }
 
 // --- audit events -----------------------------------------------------

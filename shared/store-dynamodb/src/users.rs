@@ -22,6 +22,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 use peak_domain::audit::AuditEvent;
 use peak_domain::cursor;
+use peak_domain::idp_events::{IdpDelivery, Recorded};
 use peak_domain::idp_work::{IdpWork, IdpWorkItem};
 use peak_domain::ids::TenantId;
 use peak_domain::outbox::{FailedEmail, OutboxClaim, OutboxEmail, failure_reason};
@@ -86,8 +87,10 @@ pub(crate) enum Part {
     HolderRemove,
     Audit,
     Outbox,
-    /// Unconditional put of the work owed to the identity provider.
+    /// Unconditional upsert of the work owed to the identity provider.
     IdpWork,
+    /// The user's last sign-in item goes with the user.
+    LoginDelete,
 }
 
 /// A user write as DynamoDB items, each with what it is for.
@@ -227,6 +230,13 @@ impl Plan {
             .push(TransactWriteItem::builder().update(update).build());
         self.parts.push(part);
         Ok(())
+    }
+
+    /// An unconditional update, built by the caller.
+    fn update(&mut self, update: Update, part: Part) {
+        self.items
+            .push(TransactWriteItem::builder().update(update).build());
+        self.parts.push(part);
     }
 
     fn has(&self, part: Part) -> bool {
@@ -409,13 +419,11 @@ pub(crate) fn plan_user_write(table: &str, w: &UserWrite<'_>) -> Result<Plan, St
         )?;
     }
 
+    if next.is_none() {
+        plan.delete(table, ui::login_key(tenant, id), None, Part::LoginDelete)?;
+    }
     if let Some(work) = peak_domain::idp_work::owed_work(prev, next) {
-        plan.put(
-            table,
-            crate::idp_work::work_item(&work),
-            None,
-            Part::IdpWork,
-        )?;
+        plan.update(crate::idp_work::work_upsert(table, &work)?, Part::IdpWork);
     }
 
     if plan.items.len() > MAX_TRANSACTION_ITEMS {
@@ -809,16 +817,96 @@ impl DynamoStore {
         Ok(None)
     }
 
+    /// The user and their last sign-in: one consistent query of the user's
+    /// partition (the user item and the small sign-in item).
     async fn read_user(
         &self,
         op: &str,
         tenant: &TenantId,
         id: &UserId,
     ) -> Result<Option<User>, StoreError> {
-        self.get_item(op, ui::user_key(tenant, id))
-            .await?
-            .map(|item| ui::user_from_item(&item))
-            .transpose()
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(ui::user_pk(tenant, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk(op, &e))?;
+        let mut user = None;
+        let mut last_login = None;
+        for item in out.items() {
+            match get_s(item, "SK")? {
+                ui::USER_SK => user = Some(ui::user_from_item(item)?),
+                ui::LOGIN_SK => last_login = ui::login_from_item(item)?,
+                _ => {}
+            }
+        }
+        Ok(user.map(|mut u| {
+            u.last_login_at = last_login;
+            u
+        }))
+    }
+
+    /// Fills in the last sign-ins of a page of users (one BatchGetItem of
+    /// their sign-in items).
+    async fn with_last_logins(&self, users: &mut [User]) -> Result<(), StoreError> {
+        const OP: &str = "read last sign-ins";
+        if users.is_empty() {
+            return Ok(());
+        }
+        let mut keys: Vec<Item> = users
+            .iter()
+            .map(|u| ui::login_key(&u.tenant_id, &u.id))
+            .collect();
+        let mut found: HashMap<String, OffsetDateTime> = HashMap::new();
+        for attempt in 0..WRITE_ATTEMPTS {
+            if keys.is_empty() {
+                break;
+            }
+            let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut keys)))
+                .consistent_read(true)
+                .build()
+                .map_err(build_error)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| sdk(OP, &e))?;
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                if let Some(at) = ui::login_from_item(item)? {
+                    found.insert(get_s(item, "PK")?.to_owned(), at);
+                }
+            }
+            keys = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .map(|k| k.keys().to_vec())
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+        }
+        if !keys.is_empty() {
+            return Err(StoreError::Unavailable(format!(
+                "{OP}: {} keys left unprocessed",
+                keys.len()
+            )));
+        }
+        for u in users {
+            u.last_login_at = found.get(&ui::user_pk(&u.tenant_id, &u.id)).copied();
+        }
+        Ok(())
     }
 }
 
@@ -962,10 +1050,9 @@ impl UserStore for DynamoStore {
             )),
             _ => None,
         };
-        Ok(Page {
-            items: found.into_iter().map(|(_, u)| u).collect(),
-            next_cursor,
-        })
+        let mut items: Vec<User> = found.into_iter().map(|(_, u)| u).collect();
+        self.with_last_logins(&mut items).await?;
+        Ok(Page { items, next_cursor })
     }
 
     async fn list_audit(
@@ -1482,8 +1569,12 @@ impl UserStore for DynamoStore {
         self.claim_work(tenant, user, now, lease_secs).await
     }
 
-    async fn complete_idp_work(&self, work: &IdpWork) -> Result<bool, StoreError> {
-        self.complete_work(work).await
+    async fn complete_idp_work(
+        &self,
+        work: &IdpWork,
+        notes: &[String],
+    ) -> Result<bool, StoreError> {
+        self.complete_work(work, notes).await
     }
 
     async fn fail_idp_work(
@@ -1508,6 +1599,8 @@ impl UserStore for DynamoStore {
         self.work_of(tenant, user).await
     }
 
+    /// One transaction: the user exists (a condition check on the user
+    /// item), and the sign-in item is newer.
     async fn record_login(
         &self,
         tenant: &TenantId,
@@ -1515,38 +1608,80 @@ impl UserStore for DynamoStore {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         const OP: &str = "record a sign-in";
-        let result = self
-            .client
-            .update_item()
+        let exists = aws_sdk_dynamodb::types::ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(ui::user_key(tenant, user)))
-            .update_expression("SET #last = :at")
-            .condition_expression(
-                "attribute_exists(#version) AND (attribute_not_exists(#last) OR #last < :at)",
-            )
-            .set_expression_attribute_names(Some(names(&[attr::VERSION])))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(build_error)?;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(ui::login_key(tenant, user)))
+            .update_expression("SET #last = :at, #entity = :entity")
+            .condition_expression("attribute_not_exists(#last) OR #last < :at")
             .expression_attribute_names("#last", attr::LAST_LOGIN_MS)
+            .expression_attribute_names("#entity", attr::ENTITY)
             .expression_attribute_values(":at", n(ui::unix_ms(at)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(sdk(OP, &e)),
+            .expression_attribute_values(":entity", s(ui::LOGIN_ENTITY))
+            .build()
+            .map_err(build_error)?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(exists).build(),
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        match self.transact(OP, items).await {
+            Ok(()) => Ok(true),
+            Err(TxError::Cancelled(reasons))
+                if reasons.iter().any(|r| r == crate::CONDITION_FAILED) =>
+            {
+                Ok(false)
+            }
+            Err(TxError::Cancelled(reasons)) => {
+                let codes: Vec<Option<&str>> = reasons.iter().map(|c| Some(c.as_str())).collect();
+                Err(cancelled(OP, &codes))
+            }
+            Err(TxError::Failed(e)) => Err(e),
         }
     }
 
-    async fn claim_event(
+    async fn record_delivery(
+        &self,
+        delivery: &IdpDelivery,
+        now: OffsetDateTime,
+        ttl_secs: u64,
+    ) -> Result<Recorded, StoreError> {
+        self.record_delivery_item(delivery, now, ttl_secs).await
+    }
+
+    async fn claim_delivery(
         &self,
         id: &str,
         now: OffsetDateTime,
-        ttl_secs: u64,
-    ) -> Result<bool, StoreError> {
-        self.claim_event_id(id, now, ttl_secs).await
+        lease_secs: u64,
+    ) -> Result<Option<(IdpDelivery, u32)>, StoreError> {
+        self.claim_delivery_item(id, now, lease_secs).await
     }
 
-    async fn release_event(&self, id: &str) -> Result<(), StoreError> {
-        self.release_event_id(id).await
+    async fn complete_delivery(&self, id: &str, outcome: &str) -> Result<(), StoreError> {
+        self.complete_delivery_item(id, outcome).await
+    }
+
+    async fn fail_delivery(
+        &self,
+        id: &str,
+        reason: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.fail_delivery_item(id, &failure_reason(reason), retry_at)
+            .await
+    }
+
+    async fn pending_deliveries(
+        &self,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IdpDelivery>, StoreError> {
+        self.pending_delivery_items(limit, now).await
     }
 
     async fn take_rate_limit(
@@ -1731,6 +1866,8 @@ mod tests {
                 Part::MembershipDelete,
                 Part::HolderRemove,
                 Part::Audit,
+                // The last sign-in goes with the user.
+                Part::LoginDelete,
                 // The login at the identity provider is owed a delete.
                 Part::IdpWork
             ]

@@ -1,26 +1,31 @@
-//! Work owed to the identity provider, and applied delivery ids
-//! (migration 4). The `UserStore` methods in `users.rs` call these.
+//! Work owed to the identity provider (migrations 4 and 7). The `UserStore`
+//! methods in `users.rs` call these.
 
 use super::{db_error, to_u64};
 use crate::users::from_unix_millis;
 use peak_domain::TenantId;
-use peak_domain::idp_work::{IdpOp, IdpWork, IdpWorkItem};
+use peak_domain::idp_work::{IdpOp, IdpSteps, IdpWork, IdpWorkItem};
 use peak_domain::ports::StoreError;
 use peak_domain::user::UserId;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-const COLUMNS: &str = "tenant_id, user_id, subject, op, seq, attempts, last_error, due_ms";
+const COLUMNS: &str = "tenant_id, user_id, subject, op, seq, attempts, last_error, due_ms, \
+                       end_sessions, clear_login_block, done, notes";
 
 /// Records (or replaces) a user's owed work, inside the user write's
-/// transaction: a newer change starts afresh (no attempts, due at once).
+/// transaction: a newer change starts afresh (no attempts, due at once),
+/// keeping the steps of a record still owed.
 pub(crate) fn upsert(tx: &Connection, work: &IdpWork) -> Result<(), StoreError> {
     let seq = i64::try_from(work.seq)
         .map_err(|_| StoreError::Backend("owed work seq out of range".into()))?;
     tx.prepare_cached(
-        "INSERT INTO idp_work (tenant_id, user_id, subject, op, seq) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO idp_work (tenant_id, user_id, subject, op, seq, end_sessions, clear_login_block)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (tenant_id, user_id) DO UPDATE SET
              subject = excluded.subject, op = excluded.op, seq = excluded.seq,
-             attempts = 0, last_error = NULL, due_ms = 0",
+             end_sessions = excluded.end_sessions OR (done = 0 AND end_sessions),
+             clear_login_block = excluded.clear_login_block OR (done = 0 AND clear_login_block),
+             attempts = 0, last_error = NULL, due_ms = 0, done = 0, notes = NULL",
     )
     .map_err(db_error)?
     .execute(params![
@@ -28,23 +33,12 @@ pub(crate) fn upsert(tx: &Connection, work: &IdpWork) -> Result<(), StoreError> 
         work.user_id.as_str(),
         work.subject,
         work.op.as_str(),
-        seq
+        seq,
+        work.steps.end_sessions,
+        work.steps.clear_login_block,
     ])
     .map_err(db_error)?;
     Ok(())
-}
-
-fn item(row: &Row<'_>) -> rusqlite::Result<Raw> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-    ))
 }
 
 type Raw = (
@@ -56,10 +50,32 @@ type Raw = (
     i64,
     Option<String>,
     i64,
+    bool,
+    bool,
+    bool,
+    Option<String>,
 );
 
+fn item(row: &Row<'_>) -> rusqlite::Result<Raw> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+        row.get(10)?,
+        row.get(11)?,
+    ))
+}
+
 fn decode(raw: Raw) -> Result<IdpWorkItem, StoreError> {
-    let (tenant, user, subject, op, seq, attempts, last_error, due_ms) = raw;
+    let (tenant, user, subject, op, seq, attempts, last_error, due_ms, end, clear, done, notes) =
+        raw;
     let bad = |what: &str| StoreError::Backend(format!("stored owed work has a bad {what}"));
     Ok(IdpWorkItem {
         work: IdpWork {
@@ -68,10 +84,19 @@ fn decode(raw: Raw) -> Result<IdpWorkItem, StoreError> {
             subject,
             op: IdpOp::parse(&op).ok_or_else(|| bad("op"))?,
             seq: to_u64(seq, "seq")?,
+            steps: IdpSteps {
+                end_sessions: end,
+                clear_login_block: clear,
+            },
         },
         attempts: u32::try_from(attempts).map_err(|_| bad("attempt count"))?,
         last_error,
         due_at: from_unix_millis(due_ms)?,
+        done,
+        notes: match notes {
+            Some(json) => serde_json::from_str(&json).map_err(|_| bad("notes"))?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -99,8 +124,8 @@ pub(crate) fn pending(
     select(
         conn,
         &format!(
-            "SELECT {COLUMNS} FROM idp_work INDEXED BY idp_work_due
-             WHERE due_ms <= ?1 ORDER BY due_ms, tenant_id, user_id LIMIT ?2"
+            "SELECT {COLUMNS} FROM idp_work INDEXED BY idp_work_owed
+             WHERE done = 0 AND due_ms <= ?1 ORDER BY due_ms, tenant_id, user_id LIMIT ?2"
         ),
         params![now_ms, i64::from(limit)],
     )
@@ -110,8 +135,8 @@ pub(crate) fn list(conn: &mut Connection, limit: u32) -> Result<Vec<IdpWorkItem>
     select(
         conn,
         &format!(
-            "SELECT {COLUMNS} FROM idp_work INDEXED BY idp_work_due
-             ORDER BY due_ms, tenant_id, user_id LIMIT ?1"
+            "SELECT {COLUMNS} FROM idp_work INDEXED BY idp_work_owed
+             WHERE done = 0 ORDER BY due_ms, tenant_id, user_id LIMIT ?1"
         ),
         params![i64::from(limit)],
     )
@@ -153,7 +178,7 @@ pub(crate) fn claim(
     let Some(raw) = found else {
         return Ok(None);
     };
-    if raw.7 > now_ms {
+    if raw.7 > now_ms || raw.10 {
         return Ok(None);
     }
     tx.execute(
@@ -171,19 +196,34 @@ fn seq(work: &IdpWork) -> Result<i64, StoreError> {
     i64::try_from(work.seq).map_err(|_| StoreError::Backend("owed work seq out of range".into()))
 }
 
-pub(crate) fn complete(conn: &mut Connection, work: &IdpWork) -> Result<bool, StoreError> {
-    let removed = conn
-        .execute(
-            "DELETE FROM idp_work WHERE tenant_id = ?1 AND user_id = ?2 AND seq = ?3 AND op = ?4",
-            params![
-                work.tenant_id.as_str(),
-                work.user_id.as_str(),
-                seq(work)?,
-                work.op.as_str()
-            ],
-        )
-        .map_err(db_error)?;
-    Ok(removed > 0)
+/// A finished delete leaves nothing (the login is gone); a finished sync
+/// stays, done, with its notes, as the user's sync state.
+pub(crate) fn complete(
+    conn: &mut Connection,
+    work: &IdpWork,
+    notes: &str,
+) -> Result<bool, StoreError> {
+    let (tenant, user, seq, op) = (
+        work.tenant_id.as_str(),
+        work.user_id.as_str(),
+        seq(work)?,
+        work.op.as_str(),
+    );
+    let changed = match work.op {
+        IdpOp::Delete => conn.execute(
+            "DELETE FROM idp_work
+             WHERE tenant_id = ?1 AND user_id = ?2 AND seq = ?3 AND op = ?4 AND done = 0",
+            params![tenant, user, seq, op],
+        ),
+        IdpOp::Sync => conn.execute(
+            "UPDATE idp_work SET done = 1, notes = ?5, attempts = 0, last_error = NULL,
+                 end_sessions = 0, clear_login_block = 0
+             WHERE tenant_id = ?1 AND user_id = ?2 AND seq = ?3 AND op = ?4 AND done = 0",
+            params![tenant, user, seq, op, notes],
+        ),
+    }
+    .map_err(db_error)?;
+    Ok(changed > 0)
 }
 
 pub(crate) fn fail(
@@ -194,7 +234,7 @@ pub(crate) fn fail(
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE idp_work SET attempts = attempts + 1, last_error = ?5, due_ms = ?6
-         WHERE tenant_id = ?1 AND user_id = ?2 AND seq = ?3 AND op = ?4",
+         WHERE tenant_id = ?1 AND user_id = ?2 AND seq = ?3 AND op = ?4 AND done = 0",
         params![
             work.tenant_id.as_str(),
             work.user_id.as_str(),
@@ -205,35 +245,5 @@ pub(crate) fn fail(
         ],
     )
     .map_err(db_error)?;
-    Ok(())
-}
-
-pub(crate) fn claim_event(
-    conn: &mut Connection,
-    id: &str,
-    now_ms: i64,
-    expires_ms: i64,
-) -> Result<bool, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_error)?;
-    tx.execute(
-        "DELETE FROM idp_events WHERE id = ?1 AND expires_ms <= ?2",
-        params![id, now_ms],
-    )
-    .map_err(db_error)?;
-    let inserted = tx
-        .execute(
-            "INSERT INTO idp_events (id, expires_ms) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
-            params![id, expires_ms],
-        )
-        .map_err(db_error)?;
-    tx.commit().map_err(db_error)?;
-    Ok(inserted > 0)
-}
-
-pub(crate) fn release_event(conn: &mut Connection, id: &str) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM idp_events WHERE id = ?1", params![id])
-        .map_err(db_error)?;
     Ok(())
 }

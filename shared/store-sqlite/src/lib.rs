@@ -19,6 +19,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod deliveries;
 mod idp_work;
 mod jobs;
 mod tenants;
@@ -270,6 +271,46 @@ const MIGRATIONS: &[&str] = &[
         body    TEXT    NOT NULL,
         version INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;",
+    // 9: owed identity-provider work keeps its one-off steps (sign-out,
+    // brute-force unblock) and, once done, stays as the user's sync state
+    // (done = 1, with notes of steps the provider does not offer);
+    // deliveries from the provider are recorded before they are applied
+    // (replacing the bare dedupe ids of migration 4); the last sign-in
+    // moves out of the user row, so no user write can carry an old copy
+    // over a newer one.
+    "ALTER TABLE idp_work ADD COLUMN end_sessions INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE idp_work ADD COLUMN clear_login_block INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE idp_work ADD COLUMN done INTEGER NOT NULL DEFAULT 0;
+    -- JSON array of strings, once done
+    ALTER TABLE idp_work ADD COLUMN notes TEXT;
+    DROP INDEX idp_work_due;
+    CREATE INDEX idp_work_owed ON idp_work (due_ms, tenant_id, user_id) WHERE done = 0;
+    DROP TABLE idp_events;
+    CREATE TABLE idp_deliveries (
+        id             TEXT    PRIMARY KEY,
+        kind           TEXT    NOT NULL,
+        subject        TEXT    NOT NULL,
+        tenant         TEXT,
+        occurred_ms    INTEGER NOT NULL,
+        pushed_blocked INTEGER,
+        done           INTEGER NOT NULL DEFAULT 0,
+        outcome        TEXT,
+        attempts       INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        last_error     TEXT,
+        -- Unix ms: not before (a lease's end or a retry time; 0 = at once)
+        due_ms         INTEGER NOT NULL DEFAULT 0,
+        expires_ms     INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX idp_deliveries_owed ON idp_deliveries (due_ms, id) WHERE done = 0;
+    CREATE TABLE user_logins (
+        tenant_id     TEXT    NOT NULL,
+        user_id       TEXT    NOT NULL,
+        last_login_ms INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, user_id)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO user_logins (tenant_id, user_id, last_login_ms)
+        SELECT tenant_id, id, last_login_ms FROM users WHERE last_login_ms IS NOT NULL;
+    ALTER TABLE users DROP COLUMN last_login_ms;",
 ];
 
 /// The schema version this build writes and understands: the number of

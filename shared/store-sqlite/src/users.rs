@@ -17,6 +17,7 @@ use super::{SqliteStore, db_error, format_time, is_unique_violation, parse_time,
 use async_trait::async_trait;
 use peak_domain::audit::AuditEvent;
 use peak_domain::cursor;
+use peak_domain::idp_events::{IdpDelivery, Recorded};
 use peak_domain::idp_work::{IdpWork, IdpWorkItem};
 use peak_domain::ids::{ProfileId, TenantId};
 use peak_domain::outbox::{FailedEmail, OutboxClaim, OutboxEmail, failure_reason};
@@ -49,8 +50,9 @@ const CLAIMED: &str = "claimed";
 const COMPLETED: &str = "completed";
 
 /// The columns of `users`, in the order [`UserRow::read`] reads them and
-/// [`UserRow::named_params`] binds them.
-const USER_COLUMNS: [&str; 26] = [
+/// [`UserRow::named_params`] binds them. The last sign-in is not among
+/// them: it lives in `user_logins`, which no user write touches.
+const USER_COLUMNS: [&str; 25] = [
     "tenant_id",
     "id",
     "email",
@@ -76,16 +78,18 @@ const USER_COLUMNS: [&str; 26] = [
     "version",
     "created_at",
     "updated_at",
-    "last_login_ms",
 ];
 
-/// The select list of [`USER_COLUMNS`], each prefixed with `alias`.
+/// The select list of [`USER_COLUMNS`], each prefixed with `alias`, and
+/// the user's last sign-in from `user_logins`.
 fn user_columns(alias: &str) -> String {
-    USER_COLUMNS
-        .iter()
-        .map(|c| format!("{alias}{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let outer = if alias.is_empty() { "users." } else { alias };
+    let mut columns: Vec<String> = USER_COLUMNS.iter().map(|c| format!("{alias}{c}")).collect();
+    columns.push(format!(
+        "(SELECT l.last_login_ms FROM user_logins l
+          WHERE l.tenant_id = {outer}tenant_id AND l.user_id = {outer}id)"
+    ));
+    columns.join(", ")
 }
 
 fn insert_user_sql() -> String {
@@ -222,7 +226,7 @@ impl UserRow {
 
     /// Every column as a named parameter (`:column`), in [`USER_COLUMNS`]
     /// order.
-    fn named_params(&self) -> [(&'static str, &dyn ToSql); 26] {
+    fn named_params(&self) -> [(&'static str, &dyn ToSql); 25] {
         [
             (":tenant_id", &self.tenant_id),
             (":id", &self.id),
@@ -249,11 +253,10 @@ impl UserRow {
             (":version", &self.version),
             (":created_at", &self.created_at),
             (":updated_at", &self.updated_at),
-            (":last_login_ms", &self.last_login_ms),
         ]
     }
 
-    /// Reads the columns of [`USER_COLUMNS`], in that order.
+    /// Reads the columns of [`user_columns`], in that order.
     fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             tenant_id: row.get(0)?,
@@ -589,6 +592,11 @@ fn apply_write(tx: &Transaction<'_>, plan: &WritePlan) -> Result<(), StoreError>
             remove_personal_data(tx, tenant, user_id)?;
             tx.execute(
                 "DELETE FROM users WHERE tenant_id = ?1 AND id = ?2",
+                params![tenant, user_id],
+            )
+            .map_err(db_error)?;
+            tx.execute(
+                "DELETE FROM user_logins WHERE tenant_id = ?1 AND user_id = ?2",
                 params![tenant, user_id],
             )
             .map_err(db_error)?;
@@ -1510,9 +1518,14 @@ impl UserStore for SqliteStore {
             .await
     }
 
-    async fn complete_idp_work(&self, work: &IdpWork) -> Result<bool, StoreError> {
+    async fn complete_idp_work(
+        &self,
+        work: &IdpWork,
+        notes: &[String],
+    ) -> Result<bool, StoreError> {
         let work = work.clone();
-        self.run(move |conn| crate::idp_work::complete(conn, &work))
+        let notes = to_json(notes, "notes")?;
+        self.run(move |conn| crate::idp_work::complete(conn, &work, &notes))
             .await
     }
 
@@ -1553,35 +1566,87 @@ impl UserStore for SqliteStore {
         let (tenant, user) = (tenant.as_str().to_owned(), user.as_str().to_owned());
         let at = unix_millis(at);
         self.run(move |conn| {
-            let changed = conn
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let exists = tx
+                .query_row(
+                    "SELECT 1 FROM users WHERE tenant_id = ?1 AND id = ?2",
+                    params![tenant, user],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(db_error)?
+                .is_some();
+            if !exists {
+                return Ok(false);
+            }
+            let changed = tx
                 .execute(
-                    "UPDATE users SET last_login_ms = ?3
-                     WHERE tenant_id = ?1 AND id = ?2
-                       AND (last_login_ms IS NULL OR last_login_ms < ?3)",
+                    "INSERT INTO user_logins (tenant_id, user_id, last_login_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (tenant_id, user_id) DO UPDATE
+                     SET last_login_ms = excluded.last_login_ms
+                     WHERE excluded.last_login_ms > user_logins.last_login_ms",
                     params![tenant, user, at],
                 )
                 .map_err(db_error)?;
+            tx.commit().map_err(db_error)?;
             Ok(changed > 0)
         })
         .await
     }
 
-    async fn claim_event(
+    async fn record_delivery(
         &self,
-        id: &str,
+        delivery: &IdpDelivery,
         now: OffsetDateTime,
         ttl_secs: u64,
-    ) -> Result<bool, StoreError> {
-        let id = id.to_owned();
+    ) -> Result<Recorded, StoreError> {
+        let delivery = delivery.clone();
         let now = unix_millis(now);
         let expires = now.saturating_add(to_i64(ttl_secs, "ttl")?.saturating_mul(1000));
-        self.run(move |conn| crate::idp_work::claim_event(conn, &id, now, expires))
+        self.run(move |conn| crate::deliveries::record(conn, &delivery, now, expires))
             .await
     }
 
-    async fn release_event(&self, id: &str) -> Result<(), StoreError> {
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        lease_secs: u64,
+    ) -> Result<Option<(IdpDelivery, u32)>, StoreError> {
         let id = id.to_owned();
-        self.run(move |conn| crate::idp_work::release_event(conn, &id))
+        let now = unix_millis(now);
+        let until = now.saturating_add(to_i64(lease_secs, "lease")?.saturating_mul(1000));
+        self.run(move |conn| crate::deliveries::claim(conn, &id, now, until))
+            .await
+    }
+
+    async fn complete_delivery(&self, id: &str, outcome: &str) -> Result<(), StoreError> {
+        let (id, outcome) = (id.to_owned(), outcome.to_owned());
+        self.run(move |conn| crate::deliveries::complete(conn, &id, &outcome))
+            .await
+    }
+
+    async fn fail_delivery(
+        &self,
+        id: &str,
+        reason: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (id, reason) = (id.to_owned(), failure_reason(reason));
+        let retry_at = unix_millis(retry_at);
+        self.run(move |conn| crate::deliveries::fail(conn, &id, &reason, retry_at))
+            .await
+    }
+
+    async fn pending_deliveries(
+        &self,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IdpDelivery>, StoreError> {
+        let now = unix_millis(now);
+        self.run(move |conn| crate::deliveries::pending(conn, limit, now))
             .await
     }
 

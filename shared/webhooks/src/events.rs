@@ -64,6 +64,10 @@ pub struct IdpUser {
     pub blocked: bool,
     /// `app_metadata.tenant`, when the user has one.
     pub tenant: Option<String>,
+    /// `app_metadata.peak_blocked`: the blocked state peak-users' own last
+    /// push recorded on the login (so a block it made itself, read back, is
+    /// not taken for a dashboard change).
+    pub pushed_blocked: Option<bool>,
 }
 
 impl std::fmt::Debug for IdpUser {
@@ -73,6 +77,7 @@ impl std::fmt::Debug for IdpUser {
             .field("email_verified", &self.email_verified)
             .field("blocked", &self.blocked)
             .field("tenant", &self.tenant)
+            .field("pushed_blocked", &self.pushed_blocked)
             .finish()
     }
 }
@@ -255,6 +260,14 @@ pub fn parse_event_stream(body: &[u8]) -> Result<IdpEvent, WebhookError> {
                 map,
                 "tenant",
                 "data.object.app_metadata.tenant is not a string",
+            )?,
+            None => None,
+        },
+        pushed_blocked: match app_metadata {
+            Some(map) => optional_bool(
+                map,
+                "peak_blocked",
+                "data.object.app_metadata.peak_blocked is not a boolean",
             )?,
             None => None,
         },

@@ -196,6 +196,7 @@ fn every_stream_type_parses_in_both_spellings() {
                     email_verified: Some(false),
                     blocked: false,
                     tenant: Some("acme".into()),
+                    pushed_blocked: None,
                 }
             );
         }
@@ -213,6 +214,20 @@ fn stream_user_fields() {
     };
     assert!(user.blocked);
     assert_eq!(user.email_verified, Some(true));
+    assert_eq!(user.pushed_blocked, None, "no mark: not a block of ours");
+
+    // Our own block, read back: the login carries the mark of our push.
+    let mut object = profile();
+    object["blocked"] = json!(true);
+    object["app_metadata"] = json!({ "tenant": "acme", "peak_blocked": true });
+    let IdpEvent::UserUpdated { user, .. } = stream(&cloud_event("user.updated", object)).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(user.pushed_blocked, Some(true));
+    let mut object = profile();
+    object["app_metadata"] = json!({ "tenant": "acme", "peak_blocked": "yes" });
+    assert!(stream(&cloud_event("user.updated", object)).is_err());
 
     // A user without app_metadata, email or flags (e.g. a social login).
     let minimal = json!({ "user_id": "google-oauth2|1234", "created_at": "x", "updated_at": "y" });
@@ -228,7 +243,8 @@ fn stream_user_fields() {
             email: None,
             email_verified: None,
             blocked: false,
-            tenant: None
+            tenant: None,
+            pushed_blocked: None,
         }
     );
 

@@ -12,7 +12,7 @@ use peak_domain::identity::IdentityProvider;
 use peak_domain::idp_work::IdpWorkItem;
 use peak_idp_sync::{Worker, reconcile};
 use peak_local::StartOptions;
-use peak_tests::{TestApp, spawn_dynamodb_with, spawn_sqlite_with};
+use peak_tests::TestApp;
 use peak_webhooks::WebhookSecrets;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -21,19 +21,23 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 const SECRET_SEED: u8 = 3;
+/// The Event Stream's bearer token in these tests.
+pub(crate) const STREAM_TOKEN: &str = "est-token-sync-0123456789abcdefghijklmnop";
 
-fn secret() -> String {
+pub(crate) fn secret() -> String {
     format!(
         "whsec_{}",
         base64::engine::general_purpose::STANDARD.encode([SECRET_SEED; 32])
     )
 }
 
-struct Env {
-    app: TestApp,
-    fake: FakeAuth0,
-    idp: Arc<dyn IdentityProvider>,
-    worker: Worker,
+pub(crate) struct Env {
+    pub app: TestApp,
+    pub fake: FakeAuth0,
+    pub idp: Arc<dyn IdentityProvider>,
+    /// The same client, as the directory reconciliation reads.
+    pub client: Auth0Client,
+    pub worker: Worker,
     /// Hours the worker's clock is ahead (each later run goes further, past
     /// every backoff the runs before it set).
     ahead: std::sync::atomic::AtomicI64,
@@ -41,53 +45,61 @@ struct Env {
 
 /// The local server with Auth0 = the fake (calls bounded to `deadline`),
 /// and a worker the test drives itself.
-async fn env_with(sqlite: bool, deadline: Duration) -> Env {
+pub(crate) async fn env_with(sqlite: bool, deadline: Duration) -> Env {
+    let stores = if sqlite {
+        peak_local::Stores::from(peak_store_sqlite::SqliteStore::open_in_memory().expect("sqlite"))
+    } else {
+        peak_tests::dynamodb_stores().await
+    };
+    env_over(stores, deadline).await
+}
+
+/// [`env_with`] over the given stores.
+pub(crate) async fn env_over(stores: peak_local::Stores, deadline: Duration) -> Env {
     let fake = FakeAuth0::start().await;
     let mut config: Auth0Config = fake.config();
     config.call_deadline = deadline;
     config.request_timeout = Duration::from_millis(500);
-    let idp: Arc<dyn IdentityProvider> = Arc::new(Auth0Client::new(config));
+    let client = Auth0Client::new(config);
+    let idp: Arc<dyn IdentityProvider> = Arc::new(client.clone());
     let options = StartOptions {
         identity: Some(idp.clone()),
         webhooks: Some(Arc::new(WebhookConfig {
             action_secrets: Some(WebhookSecrets::parse(&secret()).expect("secret")),
-            event_stream_tokens: vec![],
+            event_stream_tokens: vec![STREAM_TOKEN.to_owned()],
         })),
         ..StartOptions::default()
     };
-    let app = if sqlite {
-        spawn_sqlite_with(options).await
-    } else {
-        spawn_dynamodb_with(options).await
-    };
+    let app = peak_tests::spawn_with(stores, options).await;
     let worker = Worker::new(app.stores.users.clone(), idp.clone());
     Env {
         app,
         fake,
         idp,
+        client,
         worker,
         ahead: std::sync::atomic::AtomicI64::new(0),
     }
 }
 
-async fn env(sqlite: bool) -> Env {
+pub(crate) async fn env(sqlite: bool) -> Env {
     env_with(sqlite, Duration::from_secs(2)).await
 }
 
-async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
     let resp = req.send().await.expect("send");
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn user(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn user(app: &TestApp, id: &str) -> Value {
     let (status, body) = send(app.admin(Method::GET, &format!("/users/{id}"))).await;
     assert_eq!(status, 200, "GET user {id}: {body}");
     body
 }
 
 /// This tenant's owed Auth0 work.
-async fn owed(app: &TestApp) -> Vec<IdpWorkItem> {
+pub(crate) async fn owed(app: &TestApp) -> Vec<IdpWorkItem> {
     app.stores
         .users
         .list_idp_work(1000)
@@ -100,7 +112,7 @@ async fn owed(app: &TestApp) -> Vec<IdpWorkItem> {
 
 /// Auth0 tells us (signed Post Change Password, no tenant) that the person
 /// behind `subject` set a password.
-async fn password_changed(app: &TestApp, subject: &str) -> (u16, Value) {
+pub(crate) async fn password_changed(app: &TestApp, subject: &str) -> (u16, Value) {
     let id = format!("pcp_{}", ulid::Ulid::new());
     let now = OffsetDateTime::now_utc();
     let body = json!({
@@ -126,7 +138,7 @@ async fn password_changed(app: &TestApp, subject: &str) -> (u16, Value) {
 
 /// Invite → accept (Auth0 login + ticket) → the person sets a password at
 /// Auth0 → Auth0 tells us → active. Returns (user id, Auth0 subject).
-async fn active_user(e: &Env, email: &str) -> (String, String) {
+pub(crate) async fn active_user(e: &Env, email: &str) -> (String, String) {
     let (id, token) = e.app.invite_customer(email).await;
     let (status, body) = send(
         e.app
@@ -150,7 +162,7 @@ async fn active_user(e: &Env, email: &str) -> (String, String) {
 }
 
 /// Runs the worker at a time when every backoff set so far has passed.
-async fn drain_later(e: &Env) -> peak_idp_sync::SweepSummary {
+pub(crate) async fn drain_later(e: &Env) -> peak_idp_sync::SweepSummary {
     let hours = e.ahead.fetch_add(2, std::sync::atomic::Ordering::Relaxed) + 2;
     e.worker
         .run_due(OffsetDateTime::now_utc() + time::Duration::hours(hours))
@@ -190,7 +202,11 @@ async fn invite_accept_waits_out_an_outage(sqlite: bool) {
     assert_eq!(e.fake.users().len(), 1);
     let login = e.fake.user_by_email("ivy@acme.example").expect("login");
     assert_eq!(login.app_metadata["tenant"], e.app.tenant.as_str());
-    assert_eq!(login.app_metadata["user_id"], id.as_str());
+    assert_eq!(login.app_metadata["peak_user_id"], id.as_str());
+    assert!(
+        login.app_metadata.get("user_id").is_none(),
+        "user_id is reserved by Auth0"
+    );
     assert!(!login.blocked);
     assert_eq!(
         login.verification_emails_sent, 0,
@@ -300,12 +316,8 @@ async fn a_429_storm_is_waited_out_not_hammered() {
     assert_eq!(status, 200);
 
     e.fake.clear_requests();
-    e.fake.fail_next(
-        3,
-        Fault::RateLimit {
-            retry_after_secs: 1,
-        },
-    );
+    // Auth0's global limit: only x-ratelimit-* headers, no Retry-After.
+    e.fake.fail_next(3, Fault::RateLimit { reset_in_secs: 2 });
     let summary = e.worker.run_due(OffsetDateTime::now_utc()).await.unwrap();
     assert_eq!(summary.done, 1, "{summary:?}");
     assert!(e.fake.user(&subject).unwrap().blocked);
@@ -316,12 +328,16 @@ async fn a_429_storm_is_waited_out_not_hammered() {
         .filter(|r| r.path.starts_with("/api/v2/"))
         .collect();
     assert_eq!(api.iter().filter(|r| r.status == 429).count(), 3, "{api:?}");
-    assert_eq!(api.len(), 4, "three refusals, then one success: {api:?}");
-    for pair in api.windows(2) {
+    assert_eq!(
+        api.len(),
+        6,
+        "three refusals, then the push and the two revocations: {api:?}"
+    );
+    for pair in api[..4].windows(2) {
         let gap = pair[1].at.duration_since(pair[0].at);
         assert!(
             gap >= Duration::from_millis(900),
-            "Retry-After: 1 was not waited out ({gap:?})"
+            "x-ratelimit-reset was not waited out ({gap:?})"
         );
     }
 }
@@ -346,8 +362,9 @@ async fn reconciliation_repairs_drift_and_reports_it() {
         "hand@acme.example",
     ));
 
-    let report = reconcile(e.app.stores.users.as_ref(), e.idp.as_ref()).await;
+    let report = reconcile(e.app.stores.users.as_ref(), e.idp.as_ref(), &e.client).await;
     assert!(report.complete);
+    assert_eq!(report.source, "export");
     assert_eq!(report.logins_seen, 4);
     assert_eq!(report.repaired, 1, "{report:?}");
     assert_eq!(report.deleted_orphans, 1, "{report:?}");
@@ -358,6 +375,6 @@ async fn reconciliation_repairs_drift_and_reports_it() {
     assert!(e.fake.user(&other).is_some());
 
     // In step now: a second run changes nothing.
-    let again = reconcile(e.app.stores.users.as_ref(), e.idp.as_ref()).await;
+    let again = reconcile(e.app.stores.users.as_ref(), e.idp.as_ref(), &e.client).await;
     assert_eq!((again.repaired, again.deleted_orphans), (0, 0), "{again:?}");
 }

@@ -163,10 +163,11 @@ async fn password_set_activates_once(app: TestApp) {
     assert_eq!((status, body["status"].as_str()), (200, Some("applied")));
     assert_eq!(user(&app, &id).await.unwrap()["status"], "active");
 
-    // The same delivery again is a replay: refused, nothing changes.
+    // The same delivery again (a replay, or the sender's retry): recorded
+    // already, acknowledged, nothing changes.
     let before = audit_actions(&app, &id).await;
     let (status, body) = post_signed(&app, &d).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("replayed")));
+    assert_eq!((status, body["status"].as_str()), (200, Some("duplicate")));
     assert_eq!(audit_actions(&app, &id).await, before);
     assert_eq!(
         before.iter().filter(|a| *a == "user.activated").count(),

@@ -2,29 +2,37 @@
 //!
 //! - Our Auth0 Actions sign in the Standard Webhooks scheme (a
 //!   `webhook-signature` header): checked against `AUTH0_WEBHOOK_SECRETS`
-//!   (several during a rotation), 5-minute tolerance. A delivery id seen
-//!   before is a replay: 400, nothing changes.
+//!   (several during a rotation), 5-minute tolerance.
 //! - Auth0 Event Streams send CloudEvents with a bearer token
-//!   (`AUTH0_EVENT_STREAM_TOKENS`). Event Streams deliver at least once, so
-//!   a repeated id is acknowledged (200) and ignored.
+//!   (`AUTH0_EVENT_STREAM_TOKENS`).
 //!
-//! Each event is applied at most once (its id is recorded with a
-//! conditional write and a 3-day expiry, and forgotten again if applying
-//! fails, so the sender's retry applies it). Unsigned, wrongly signed,
-//! stale, oversized or malformed deliveries get 400/401/413 and change
-//! nothing. Answers never echo the delivery.
+//! A verified delivery is recorded first, with one conditional write keyed
+//! by its id (`peak_domain::idp_events`), and applied from that record: at
+//! once here (holding it with a short lease), or by the sweeper if applying
+//! fails or this function dies. The answers:
+//! - 200 `{status: <outcome>}`: recorded and applied now;
+//! - 202 `{status: "accepted"}`: recorded, applying failed for now (the
+//!   sweeper retries; the sender need not);
+//! - 200 `{status: "duplicate"}` / 202 `{status: "in_progress"}`: the same
+//!   id was recorded before and is applied / still owed (a sender's retry,
+//!   a replay, or Event Streams' at-least-once delivery): nothing changes;
+//! - 503 when the delivery cannot be recorded: never a 4xx, which Auth0
+//!   would not retry.
+//!
+//! Unsigned, wrongly signed, stale, oversized or malformed deliveries get
+//! 400/401/413 and change nothing. Answers never echo the delivery.
 
 use super::json;
-use crate::problem::Problem;
 use crate::state::AppState;
+use crate::problem::Problem;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use peak_domain::TenantId;
-use peak_domain::users::{self, Ctx, IdpEventOutcome};
+use peak_domain::idp_events::{
+    DELIVERY_RETENTION_SECS, EventCtx, IdpDelivery, IdpEventKind, Processed, Recorded,
+    process_delivery,
+};
+use peak_domain::users::Ctx;
 use peak_webhooks::{IdpEvent, WebhookError, verify_action_delivery, verify_event_stream_delivery};
-
-/// How long an applied delivery id is remembered.
-const DEDUPE_TTL_SECS: u64 = 3 * 86_400;
 
 fn refused(e: &WebhookError) -> Problem {
     let status = match e {
@@ -39,8 +47,34 @@ fn refused(e: &WebhookError) -> Problem {
     Problem::new(status, e.code(), e.to_string())
 }
 
-fn outcome(status: &str) -> Response<Body> {
-    json(StatusCode::OK, &serde_json::json!({ "status": status }))
+fn outcome(status: StatusCode, label: &str) -> Response<Body> {
+    json(status, &serde_json::json!({ "status": label }))
+}
+
+/// What we keep of an event: only what applying needs (no email, no
+/// name). `None`: nothing to apply (we act on blocks, not unblocks, and
+/// our store is the source of names and emails).
+fn delivery_of(event: &IdpEvent, channel: &str) -> Option<IdpDelivery> {
+    let meta = event.meta();
+    let (kind, pushed_blocked) = match event {
+        IdpEvent::PasswordChanged { .. } => (IdpEventKind::PasswordSet, None),
+        IdpEvent::LoggedIn { .. } => (IdpEventKind::LoggedIn, None),
+        IdpEvent::UserUpdated { user, .. } if user.blocked => {
+            (IdpEventKind::LoginBlocked, user.pushed_blocked)
+        }
+        IdpEvent::UserDeleted { .. } => (IdpEventKind::LoginDeleted, None),
+        IdpEvent::UserCreated { .. }
+        | IdpEvent::UserUpdated { .. }
+        | IdpEvent::EmailVerified { .. } => return None,
+    };
+    Some(IdpDelivery {
+        id: format!("{channel}:{}", meta.event_id),
+        kind,
+        subject: meta.subject.clone(),
+        tenant: event.tenant().map(str::to_owned),
+        occurred_at: meta.occurred_at,
+        pushed_blocked,
+    })
 }
 
 pub async fn auth0_webhook(
@@ -103,120 +137,63 @@ async fn receive(
         Ok(event) => event,
         // Authentic, of a type we do not act on: acknowledge, so Auth0 does
         // not disable the stream for failing deliveries.
-        Err(WebhookError::UnsupportedType) => return Ok(outcome("ignored")),
+        Err(WebhookError::UnsupportedType) => return Ok(outcome(StatusCode::OK, "ignored")),
         Err(e) => return Err(refused(&e)),
     };
-    let id = format!(
-        "{}:{}",
-        if signed { "action" } else { "stream" },
-        event.event_id()
-    );
-    let fresh = state
+    let Some(delivery) = delivery_of(&event, if signed { "action" } else { "stream" }) else {
+        return Ok(outcome(StatusCode::OK, "ignored"));
+    };
+    let recorded = state
         .users
-        .claim_event(&id, ctx.now, DEDUPE_TTL_SECS)
+        .record_delivery(&delivery, ctx.now, DELIVERY_RETENTION_SECS)
         .await
-        .map_err(|e| Problem::from(peak_domain::Error::from_store(e, "webhook delivery")))?;
-    if !fresh {
-        tracing::info!(event = event.kind(), "webhook delivery seen before");
-        if signed {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "replayed",
-                "this delivery was received before",
-            ));
-        }
-        return Ok(outcome("duplicate"));
-    }
-    match apply(ctx, state, &event).await {
-        Ok(result) => {
-            tracing::info!(event = event.kind(), result, "webhook delivery applied");
-            Ok(outcome(result))
-        }
-        Err(problem) => {
-            // Not applied: let the sender's retry in.
-            if let Err(e) = state.users.release_event(&id).await {
-                tracing::warn!(error = %e, "could not forget a failed webhook delivery");
-            }
-            Err(problem)
-        }
-    }
-}
-
-fn label(outcome: IdpEventOutcome) -> &'static str {
-    match outcome {
-        IdpEventOutcome::Applied => "applied",
-        IdpEventOutcome::NoChange => "no_change",
-        IdpEventOutcome::Stale => "stale",
-    }
-}
-
-/// The tenant an event is about: the one it names, else (Post Change
-/// Password carries none) the one recorded on the login at the provider.
-async fn tenant_of(
-    state: &AppState,
-    named: Option<&str>,
-    subject: &str,
-) -> Result<Option<TenantId>, Problem> {
-    if let Some(t) = named {
-        return Ok(TenantId::parse(t));
-    }
-    let account = state.idp.get_user(subject).await.map_err(|e| {
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "identity_provider_unavailable",
-            format!("cannot look up the login's tenant: {e}"),
-        )
-    })?;
-    Ok(account
-        .and_then(|a| a.tenant)
-        .as_deref()
-        .and_then(TenantId::parse))
-}
-
-async fn apply(ctx: &Ctx<'_>, state: &AppState, event: &IdpEvent) -> Result<&'static str, Problem> {
-    let subject = &event.meta().subject;
-    match event {
-        IdpEvent::PasswordChanged { tenant, .. } => {
-            let Some(tenant) = tenant_of(state, tenant.as_deref(), subject).await? else {
-                return Ok("not_ours");
-            };
-            let user = users::password_was_set(ctx, &tenant, subject).await?;
-            Ok(if user.is_some() {
-                "applied"
-            } else {
-                "not_ours"
-            })
-        }
-        IdpEvent::UserUpdated { user, meta } if user.blocked => {
-            let Some(tenant) = user.tenant.as_deref().and_then(TenantId::parse) else {
-                return Ok("not_ours");
-            };
-            Ok(label(
-                users::login_blocked(ctx, &tenant, subject, meta.occurred_at).await?,
+        .map_err(|e| {
+            // Not recorded: the sender must try again (5xx, never 4xx).
+            tracing::warn!(event = event.kind(), error = %e, "webhook delivery not recorded");
+            Problem::from(peak_domain::Error::Unavailable(
+                "the delivery could not be recorded; retry".into(),
             ))
+        })?;
+    match recorded {
+        Recorded::New => {}
+        Recorded::Done => {
+            tracing::info!(event = event.kind(), "webhook delivery seen before");
+            return Ok(outcome(StatusCode::OK, "duplicate"));
         }
-        IdpEvent::UserDeleted { user, .. } => {
-            let Some(tenant) = user.tenant.as_deref().and_then(TenantId::parse) else {
-                return Ok("not_ours");
-            };
-            Ok(label(users::login_deleted(ctx, &tenant, subject).await?))
+        Recorded::Owed => {
+            tracing::info!(
+                event = event.kind(),
+                "webhook delivery seen before, still owed"
+            );
+            return Ok(outcome(StatusCode::ACCEPTED, "in_progress"));
         }
-        IdpEvent::LoggedIn { tenant, meta } => {
-            let Some(tenant) = tenant_of(state, tenant.as_deref(), subject).await? else {
-                return Ok("not_ours");
-            };
-            Ok(label(
-                users::login_recorded(ctx, &tenant, subject, meta.occurred_at).await?,
-            ))
-        }
-        // Our store is the source of truth for names, emails and enabling;
-        // emails change here only after our own verification.
-        IdpEvent::UserCreated { .. }
-        | IdpEvent::UserUpdated { .. }
-        | IdpEvent::EmailVerified { .. } => Ok("ignored"),
     }
-}
-
-crate::dispatch::routes! {
-    public Auth0Webhook |c| auth0_webhook(&c.ctx(), c.state, &c.req).await;
+    let ectx = EventCtx {
+        users: ctx.users,
+        now: ctx.now,
+        request_id: ctx.request_id,
+    };
+    match process_delivery(&ectx, state.idp.as_ref(), &delivery.id).await {
+        Ok(Processed::Done(result)) => {
+            tracing::info!(
+                event = event.kind(),
+                result = result.as_str(),
+                "webhook delivery applied"
+            );
+            Ok(outcome(StatusCode::OK, result.as_str()))
+        }
+        Ok(Processed::Failed { error, .. }) => {
+            tracing::warn!(
+                event = event.kind(), error = %error,
+                "webhook delivery recorded, not applied yet; the sweeper retries it"
+            );
+            Ok(outcome(StatusCode::ACCEPTED, "accepted"))
+        }
+        Ok(Processed::NotDue) => Ok(outcome(StatusCode::ACCEPTED, "in_progress")),
+        Err(e) => {
+            // Recorded: the sweeper applies it once the store answers again.
+            tracing::warn!(event = event.kind(), error = %e, "webhook delivery recorded, store failed while applying");
+            Ok(outcome(StatusCode::ACCEPTED, "accepted"))
+        }
+    }
 }

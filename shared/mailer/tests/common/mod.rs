@@ -5,7 +5,9 @@
 
 use async_trait::async_trait;
 use peak_domain::TenantId;
-use peak_domain::identity::{IdentityProvider, IdpAccount, IdpError, IdpPage, IdpUserState};
+use peak_domain::identity::{
+    IdentityProvider, IdpAccount, IdpError, IdpUserState, SetupLink, StepOutcome,
+};
 use peak_domain::outbox::{EmailKind, OutboxEmail};
 use peak_domain::ports::{UserStore, UserWrite};
 use peak_domain::user::{Email, User};
@@ -102,11 +104,25 @@ pub struct FakeIdp;
 
 #[async_trait]
 impl IdentityProvider for FakeIdp {
-    async fn ensure_user(&self, _user: &User) -> Result<String, IdpError> {
-        Ok("dev|fake".into())
+    async fn find_login(&self, _: &User) -> Result<Option<IdpAccount>, IdpError> {
+        Err(IdpError::Unavailable("not used by the mailer tests".into()))
     }
-
-    async fn password_setup_link(&self, user: &User, _subject: &str) -> Result<String, IdpError> {
+    async fn create_login(&self, _: &User) -> Result<Option<String>, IdpError> {
+        Err(IdpError::Unavailable("not used by the mailer tests".into()))
+    }
+    async fn relink_login(&self, _: &str, _: &User) -> Result<bool, IdpError> {
+        Err(IdpError::Unavailable("not used by the mailer tests".into()))
+    }
+    async fn password_setup_link(
+        &self,
+        user: &User,
+        _subject: &str,
+        link: &SetupLink<'_>,
+    ) -> Result<String, IdpError> {
+        assert!(
+            link.portal_url.starts_with("http"),
+            "the reset link returns to the email's portal"
+        );
         Ok(format!(
             "https://idp.acme.example/set-password?ticket={}",
             user.id
@@ -121,7 +137,13 @@ impl IdentityProvider for FakeIdp {
     async fn get_user(&self, _: &str) -> Result<Option<IdpAccount>, IdpError> {
         Err(IdpError::Unavailable("not used by the mailer tests".into()))
     }
-    async fn list_users(&self, _: u32, _: u32) -> Result<IdpPage, IdpError> {
+    async fn revoke_sessions(&self, _: &str) -> Result<StepOutcome, IdpError> {
+        Err(IdpError::Unavailable("not used by the mailer tests".into()))
+    }
+    async fn revoke_refresh_tokens(&self, _: &str) -> Result<StepOutcome, IdpError> {
+        Err(IdpError::Unavailable("not used by the mailer tests".into()))
+    }
+    async fn clear_login_block(&self, _: &str) -> Result<StepOutcome, IdpError> {
         Err(IdpError::Unavailable("not used by the mailer tests".into()))
     }
 }
