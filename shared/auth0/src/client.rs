@@ -259,6 +259,19 @@ impl Auth0Client {
         call: &Call,
         bearer: Option<&str>,
     ) -> Result<Answer, IdpError> {
+        self.send_timed(deadline, call, bearer, self.inner.config.request_timeout)
+            .await
+    }
+
+    /// [`Self::send`] with a time for each attempt of its own (a large file
+    /// takes longer than an API answer).
+    pub(crate) async fn send_timed(
+        &self,
+        deadline: Instant,
+        call: &Call,
+        bearer: Option<&str>,
+        request_timeout: Duration,
+    ) -> Result<Answer, IdpError> {
         let http = self
             .inner
             .http
@@ -271,12 +284,7 @@ impl Auth0Client {
         } else {
             format!("{}{}", self.inner.config.base_url, call.path)
         };
-        let mut attempt = Attempt::new(
-            call,
-            deadline,
-            self.inner.config.request_timeout,
-            &self.inner.not_before,
-        );
+        let mut attempt = Attempt::new(call, deadline, request_timeout, &self.inner.not_before);
         loop {
             let timeout = attempt.before_sending().await?;
             let request = call.request(&url, bearer).map_err(|e| {

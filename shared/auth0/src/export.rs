@@ -123,16 +123,20 @@ impl Auth0Client {
         parse("export_logins", &answer)
     }
 
-    /// The export file's bytes (gzipped), from its presigned location.
+    /// The export file's bytes (gzipped), from its presigned location: a
+    /// large tenant's file takes longer than an API answer, so the download
+    /// has the export's own time budget.
     async fn export_file(&self, location: &str) -> Result<Vec<u8>, IdpError> {
-        let deadline = Instant::now() + self.config().call_deadline;
+        let deadline = Instant::now() + self.config().export_wait;
         let call = Call::new(
             "export_logins",
             Method::GET,
             "<export file>",
             location.to_owned(),
         );
-        let answer = self.send(deadline, &call, None).await?;
+        let answer = self
+            .send_timed(deadline, &call, None, self.config().export_wait)
+            .await?;
         if !answer.status.is_success() {
             return Err(rejected("export_logins", &answer));
         }

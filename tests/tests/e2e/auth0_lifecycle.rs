@@ -294,6 +294,30 @@ async fn a_reinvite_waits_for_the_deleted_users_owed_login_delete_on_dynamodb() 
     a_reinvite_waits_for_the_deleted_users_owed_login_delete(false).await;
 }
 
+#[tokio::test]
+async fn an_owed_delete_leaves_a_login_that_names_another_user() {
+    let e = env(true).await;
+    let (old_id, login) = active_user(&e, "ida@acme.example").await;
+    e.fake.set_down(true);
+    let (status, _) = send(e.app.admin(Method::DELETE, &format!("/users/{old_id}"))).await;
+    assert_eq!(status, 204);
+    assert_eq!(drain_later(&e).await.failed, 1);
+    e.fake.set_down(false);
+    // Meanwhile the login came to name another user (relinked before this
+    // rule existed, or by hand).
+    let other = peak_domain::user::UserId::generate();
+    e.fake.set_app_metadata(
+        &login,
+        json!({ "tenant": e.app.tenant, "peak_user_id": other.as_str() }),
+    );
+    assert_eq!(drain_later(&e).await.done, 1, "done: nothing of it is ours");
+    assert!(
+        e.fake.user(&login).is_some(),
+        "not deleted: it is not the deleted user's"
+    );
+    assert!(owed(&e.app).await.is_empty());
+}
+
 // --------------------------------------------- revocation and expiry after accept
 
 async fn a_revoked_accepted_invitation_loses_its_login_and_activates_nobody(sqlite: bool) {

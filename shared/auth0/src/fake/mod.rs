@@ -485,6 +485,18 @@ impl FakeAuth0 {
         true
     }
 
+    /// Replaces a login's `app_metadata` (as an operator or another
+    /// application might); false when there is no such login.
+    pub fn set_app_metadata(&self, id: &str, app_metadata: Value) -> bool {
+        let mut s = self.shared.state();
+        let Some(u) = s.users.iter_mut().find(|u| u.user_id == id) else {
+            return false;
+        };
+        u.app_metadata = app_metadata;
+        s.index(id);
+        true
+    }
+
     /// Brute-force protection blocks the login (too many failed sign-ins).
     pub fn set_brute_force_blocked(&self, id: &str, blocked: bool) -> bool {
         let mut s = self.shared.state();

@@ -891,9 +891,8 @@ async fn get_job(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> R
 
 /// A field of an export (`email`, `app_metadata.tenant`,
 /// `identities[0].connection`).
-fn export_value(u: &FakeUser, name: &str) -> Value {
-    let json = u.to_json();
-    let mut at = &json;
+fn export_value(json: &Value, name: &str) -> Value {
+    let mut at = json;
     for part in name.split('.') {
         let (key, index) = match part.split_once('[') {
             Some((k, i)) => (k, i.trim_end_matches(']').parse::<usize>().ok()),
@@ -931,9 +930,10 @@ async fn export_file(State(shared): State<Arc<Shared>>, Path(file): Path<String>
         })
         .take(job.limit.unwrap_or(usize::MAX));
     for u in users {
+        let json = u.to_json();
         let mut line = Map::new();
         for (name, export_as) in &job.fields {
-            let v = export_value(u, name);
+            let v = export_value(&json, name);
             if !v.is_null() {
                 line.insert(export_as.clone(), v);
             }
