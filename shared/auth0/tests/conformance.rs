@@ -76,19 +76,17 @@ fn type_name(v: &Value) -> &'static str {
 fn check_value(expected: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
     match expected {
         Value::String(kind) if kind == "any" => {}
-        Value::String(kind) if kind == "object" => {
-            if !value.is_object() {
-                errors.push(format!(
-                    "{at}: expected an object, sent {}",
-                    type_name(value)
-                ));
-            }
+        Value::String(kind) if kind == "object" && !value.is_object() => {
+            errors.push(format!(
+                "{at}: expected an object, sent {}",
+                type_name(value)
+            ));
         }
-        Value::String(kind) => {
-            if type_name(value) != kind {
-                errors.push(format!("{at}: expected {kind}, sent {}", type_name(value)));
-            }
+        Value::String(kind) if kind == "object" => {}
+        Value::String(kind) if type_name(value) != kind => {
+            errors.push(format!("{at}: expected {kind}, sent {}", type_name(value)));
         }
+        Value::String(_) => {}
         Value::Object(spec) if spec.contains_key("array") => match value {
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {

@@ -345,7 +345,7 @@ impl DynamoStore {
                     .expression_attribute_values(":zero", n(0))
                     .expression_attribute_values(
                         ":notes",
-                        AttributeValue::L(notes.iter().map(|m| s(m)).collect()),
+                        AttributeValue::L(notes.iter().map(s).collect()),
                     )
                     .send()
                     .await
