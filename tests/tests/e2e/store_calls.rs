@@ -91,7 +91,7 @@ async fn store_calls_per_operation() {
 
     // Every authenticated request first loads its caller: the subject
     // lookup, the user record, the user's profile.
-    let auth = [("GetItem", 4)];
+    let auth = [("GetItem", 3), ("Query", 1)];
     let mut table = Vec::new();
     let mut measure = |name: &str, got: BTreeMap<String, usize>| {
         table.push(format!("{name}: {got:?}"));
@@ -123,7 +123,10 @@ async fn store_calls_per_operation() {
     let id = user["id"].as_str().unwrap().to_owned();
     let invite = measure("invite", counter.take());
     // auth (3) + profile exists (1) + email lookup (1 guard read); one transaction.
-    assert_eq!(invite, counts(&[("GetItem", 6), ("TransactWriteItems", 1)]));
+    assert_eq!(
+        invite,
+        counts(&[("GetItem", 5), ("Query", 1), ("TransactWriteItems", 1)])
+    );
 
     let resp = app
         .with_token(&admin, Method::GET, &format!("/users/{id}"))
@@ -133,7 +136,7 @@ async fn store_calls_per_operation() {
     assert_eq!(resp.status(), 200);
     assert_eq!(
         measure("get user", counter.take()),
-        counts(&[("GetItem", 5)]),
+        counts(&[("GetItem", 3), ("Query", 2)]),
         "auth + 1 read"
     );
 
@@ -145,7 +148,7 @@ async fn store_calls_per_operation() {
     assert_eq!(resp.status(), 200);
     assert_eq!(
         measure("list page", counter.take()),
-        counts(&[("GetItem", 4), ("Query", 1)]),
+        counts(&[("GetItem", 3), ("Query", 2), ("BatchGetItem", 1)]),
         "auth + 1 query"
     );
 
@@ -159,7 +162,7 @@ async fn store_calls_per_operation() {
     assert_eq!(resp.status(), 200);
     assert_eq!(
         measure("edit", counter.take()),
-        counts(&[("GetItem", 5), ("TransactWriteItems", 1)]),
+        counts(&[("GetItem", 3), ("Query", 2), ("TransactWriteItems", 1)]),
         "auth + read + 1 transaction"
     );
 
@@ -175,7 +178,7 @@ async fn store_calls_per_operation() {
     assert_eq!(resp.status(), 200);
     assert_eq!(
         measure("get profile", counter.take()),
-        counts(&[("GetItem", 5)])
+        counts(&[("GetItem", 4), ("Query", 1)])
     );
 
     let resp = app
@@ -193,7 +196,8 @@ async fn store_calls_per_operation() {
     assert_eq!(
         keyed,
         counts(&[
-            ("GetItem", 6),
+            ("GetItem", 5),
+            ("Query", 1),
             ("PutItem", 1),
             ("TransactWriteItems", 1),
             ("UpdateItem", 1)
@@ -232,7 +236,7 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
     // auth (4) + the job (1 PutItem); the file goes to the file store.
     assert_eq!(
         upload,
-        counts(&[("GetItem", 4), ("PutItem", 1)]),
+        counts(&[("GetItem", 3), ("Query", 1), ("PutItem", 1)]),
         "{upload:?}"
     );
 
