@@ -119,7 +119,9 @@ pub async fn reconcile_from_env() -> Result<
     lambda_runtime::Error,
 > {
     let table = required("TABLE_NAME")?;
-    let config = peak_auth0::Auth0Config::from_env().map_err(|e| e.to_string())?;
+    secrets::load_auth0_secret().await?;
+    let config =
+        peak_auth0::Auth0Config::from_lookup(secrets::setting).map_err(|e| e.to_string())?;
     let client = peak_auth0::Auth0Client::new(config);
     Ok((
         Arc::new(DynamoStore::new(client_from_env().await, table)),
