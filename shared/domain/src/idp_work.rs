@@ -22,7 +22,7 @@ pub enum IdpOp {
     /// Make the login hold the user's current state (name, email, blocked).
     Sync,
     /// The login goes: the user was deleted, or lost the login (an
-    /// invitation revoked or replaced after it was accepted). Only a login
+    /// invitation revoked after it was accepted). Only a login
     /// that still names this user is deleted.
     Delete,
 }
@@ -103,8 +103,9 @@ pub struct IdpWorkItem {
 ///
 /// - A user with a login that is deleted: delete the login (ending its
 ///   sessions first).
-/// - A user who keeps existing but loses their login (a revoked or replaced
-///   invitation): delete that login.
+/// - A user who keeps existing but loses their login with a revoked
+///   invitation: delete that login (a fresh invitation of the same user
+///   keeps it: the next accept finds it again).
 /// - A user with a login whose name, email or blocked state changes: sync;
 ///   blocking also ends the sessions, unblocking also lifts the provider's
 ///   brute-force block.
@@ -127,6 +128,15 @@ pub fn owed_work(previous: Option<&User>, next: Option<&User>) -> Option<IdpWork
         (Some(p), Some(n)) => {
             let old = p.idp_subject.as_ref()?;
             let Some(subject) = n.idp_subject.as_ref() else {
+                // A fresh invitation of the same user keeps the login (the
+                // next accept finds it again); a revoked one loses it.
+                let revoked = n
+                    .invitation
+                    .as_ref()
+                    .is_some_and(|i| i.state == crate::user::InvitationState::Revoked);
+                if !revoked {
+                    return None;
+                }
                 return Some(IdpWork {
                     tenant_id: n.tenant_id.clone(),
                     user_id: n.id.clone(),
@@ -349,12 +359,27 @@ mod tests {
     }
 
     #[test]
-    fn losing_the_login_owes_its_delete_for_this_user() {
+    fn a_revoked_invitation_owes_the_delete_of_its_login() {
         let p = user();
         let mut n = p.clone();
         n.version += 1;
         n.status = UserStatus::Invited;
         n.idp_subject = None;
+        n.invitation = Some(crate::user::Invitation {
+            token_hash: "h".into(),
+            state: crate::user::InvitationState::Pending,
+            expires_at: p.updated_at,
+            sent_at: p.updated_at,
+            accepted_at: None,
+        });
+        assert_eq!(
+            owed_work(Some(&p), Some(&n)),
+            None,
+            "invited afresh: the login stays for the next accept"
+        );
+        if let Some(i) = n.invitation.as_mut() {
+            i.state = crate::user::InvitationState::Revoked;
+        }
         let w = owed_work(Some(&p), Some(&n)).expect("owed");
         assert_eq!(
             (w.op, w.seq, w.subject.as_str(), w.steps.end_sessions),
