@@ -133,64 +133,6 @@ pub struct UserView<'a> {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schemars(with = "Option<String>")]
     pub last_login_at: Option<OffsetDateTime>,
-    /// Where the user's login at the identity provider stands (one user's
-    /// view only, not lists).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub identity_sync: Option<IdentitySyncView>,
-}
-
-/// The user's login at the identity provider: `no_login` (invited, not
-/// accepted), `in_step`, or `pending` (changes not pushed yet: with the
-/// failed attempts, the last error and the next try). `notes` name steps
-/// the provider does not offer on this tenant's plan or grant (e.g.
-/// sessions not revoked) — the login is otherwise in step.
-#[derive(Serialize, schemars::JsonSchema)]
-pub struct IdentitySyncView {
-    pub state: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempts: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    #[serde(
-        with = "time::serde::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schemars(with = "Option<String>")]
-    pub next_attempt_at: Option<OffsetDateTime>,
-    pub notes: Vec<String>,
-}
-
-impl From<peak_domain::idp_work::IdpSyncState> for IdentitySyncView {
-    fn from(s: peak_domain::idp_work::IdpSyncState) -> Self {
-        use peak_domain::idp_work::IdpSyncState;
-        match s {
-            IdpSyncState::NoLogin => Self {
-                state: "no_login",
-                attempts: None,
-                last_error: None,
-                next_attempt_at: None,
-                notes: Vec::new(),
-            },
-            IdpSyncState::InStep { notes } => Self {
-                state: "in_step",
-                attempts: None,
-                last_error: None,
-                next_attempt_at: None,
-                notes,
-            },
-            IdpSyncState::Pending {
-                attempts,
-                last_error,
-                next_attempt_at,
-            } => Self {
-                state: "pending",
-                attempts: Some(attempts),
-                last_error,
-                next_attempt_at: Some(next_attempt_at),
-                notes: Vec::new(),
-            },
-        }
-    }
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -238,7 +180,6 @@ impl<'a> From<&'a peak_domain::user::User> for UserView<'a> {
             created_at: u.created_at,
             updated_at: u.updated_at,
             last_login_at: u.last_login_at,
-            identity_sync: None,
         }
     }
 }

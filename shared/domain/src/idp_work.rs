@@ -169,49 +169,6 @@ pub fn owed_work(previous: Option<&User>, next: Option<&User>) -> Option<IdpWork
     }
 }
 
-/// A user's standing with the identity provider, as admins see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdpSyncState {
-    /// No login yet (invited, not accepted), so nothing to keep in step.
-    NoLogin,
-    /// The login holds what we hold (as far as we know).
-    InStep { notes: Vec<String> },
-    /// Work is owed and not done yet (`attempts` failed so far).
-    Pending {
-        attempts: u32,
-        last_error: Option<String>,
-        next_attempt_at: OffsetDateTime,
-    },
-}
-
-impl IdpSyncState {
-    /// From the user's login and the stored record of their work.
-    pub fn of(user: &User, record: Option<&IdpWorkItem>) -> Self {
-        match record {
-            Some(r) if !r.done => IdpSyncState::Pending {
-                attempts: r.attempts,
-                last_error: r.last_error.clone(),
-                next_attempt_at: r.due_at,
-            },
-            _ if user.idp_subject.is_none() => IdpSyncState::NoLogin,
-            Some(r) if Some(&r.work.subject) == user.idp_subject.as_ref() => IdpSyncState::InStep {
-                notes: r.notes.clone(),
-            },
-            _ => IdpSyncState::InStep { notes: Vec::new() },
-        }
-    }
-}
-
-/// The user's standing with the identity provider (for an admin's view of
-/// one user): one read of the user's work record.
-pub async fn sync_state(
-    users: &dyn crate::ports::UserStore,
-    user: &User,
-) -> Result<IdpSyncState, crate::ports::StoreError> {
-    let record = users.idp_work_of(&user.tenant_id, &user.id).await?;
-    Ok(IdpSyncState::of(user, record.as_ref()))
-}
-
 /// How long a worker waits before retrying failed work: exponential from
 /// 10 s, capped at one hour. Work is never dropped; it keeps retrying at the
 /// cap and is reported as stuck (see [`STUCK_AFTER_ATTEMPTS`]).
@@ -385,35 +342,6 @@ mod tests {
             (w.op, w.seq, w.subject.as_str(), w.steps.end_sessions),
             (IdpOp::Delete, n.version, "auth0|ada", true)
         );
-    }
-
-    #[test]
-    fn the_sync_state_says_owed_done_or_no_login() {
-        let u = user();
-        let record = |done: bool, notes: Vec<String>| IdpWorkItem {
-            work: owed_work(Some(&u), None).unwrap(),
-            attempts: 2,
-            last_error: Some("unavailable: Auth0 503".into()),
-            due_at: u.updated_at,
-            done,
-            notes,
-        };
-        assert!(matches!(
-            IdpSyncState::of(&u, Some(&record(false, vec![]))),
-            IdpSyncState::Pending { attempts: 2, .. }
-        ));
-        let notes = vec!["sessions: unsupported (403)".to_owned()];
-        assert_eq!(
-            IdpSyncState::of(&u, Some(&record(true, notes.clone()))),
-            IdpSyncState::InStep { notes }
-        );
-        assert_eq!(
-            IdpSyncState::of(&u, None),
-            IdpSyncState::InStep { notes: vec![] }
-        );
-        let mut invited = u.clone();
-        invited.idp_subject = None;
-        assert_eq!(IdpSyncState::of(&invited, None), IdpSyncState::NoLogin);
     }
 
     #[test]

@@ -1293,6 +1293,10 @@ pub struct LoginSync {
     /// When a retry is due (RFC 3339); null when nothing is owed or it is
     /// due now.
     pub due_at: Option<String>,
+    /// Steps of the last finished work the provider does not offer on this
+    /// tenant's plan or grant (e.g. `sessions not revoked: …`): the login is
+    /// otherwise in sync.
+    pub notes: Vec<String>,
 }
 
 /// A user's login sync state; admins only (it names the login and the
@@ -1303,7 +1307,14 @@ pub async fn login_sync(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<Log
     }
     let tenant = &actor.user.tenant_id;
     let user = load(ctx, tenant, id).await?;
-    let owed = ctx.users.idp_work_of(tenant, id).await.map_err(store_err)?;
+    let record = ctx.users.idp_work_of(tenant, id).await.map_err(store_err)?;
+    // A finished record stays as the user's sync state (with its notes).
+    let notes = record
+        .as_ref()
+        .filter(|r| r.done && user.idp_subject.as_deref() == Some(r.work.subject.as_str()))
+        .map(|r| r.notes.clone())
+        .unwrap_or_default();
+    let owed = record.filter(|r| !r.done);
     let state = match (&user.idp_subject, &owed) {
         (_, Some(item)) if item.attempts > 0 => "retrying",
         (_, Some(_)) => "pending",
@@ -1320,6 +1331,7 @@ pub async fn login_sync(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<Log
             .as_ref()
             .filter(|i| i.due_at > ctx.now)
             .map(|i| rfc3339(i.due_at)),
+        notes,
     })
 }
 

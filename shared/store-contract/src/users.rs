@@ -1388,10 +1388,7 @@ pub async fn owed_idp_work_follows_the_user_and_completes_only_its_own_seq(store
             .await
             .expect("complete")
     );
-    assert_eq!(
-        store.idp_work_of(&t, &invited.id).await.expect("get"),
-        None
-    );
+    assert_eq!(store.idp_work_of(&t, &invited.id).await.expect("get"), None);
 }
 
 pub async fn sign_ins_are_recorded_newest_wins_without_a_new_version(store: &dyn FullStore) {

@@ -94,6 +94,13 @@ async fn post_signed(app: &TestApp, d: &(String, i64, String, String)) -> (u16, 
     .await
 }
 
+/// The user's login sync state (`GET /users/{id}/identity`).
+async fn login_sync(app: &TestApp, id: &str) -> Value {
+    let (status, body) = send(app.admin(Method::GET, &format!("/users/{id}/identity"))).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
 async fn accept(app: &TestApp, token: &str) -> (u16, Value) {
     send(app.anonymous(Method::POST, &format!("/invitations/{token}/accept"))).await
 }
@@ -113,8 +120,8 @@ async fn sessions_end_and_blocks_lift_through_an_outage(sqlite: bool) {
     let (status, _) = send(e.app.admin(Method::POST, &format!("/users/{id}/suspend"))).await;
     assert_eq!(status, 200);
     assert_eq!(drain_later(&e).await.failed, 1);
-    let sync = &user(&e.app, &id).await["identity_sync"];
-    assert_eq!(sync["state"], "pending", "{sync}");
+    let sync = &login_sync(&e.app, &id).await;
+    assert_eq!(sync["state"], "retrying", "{sync}");
     assert_eq!(sync["attempts"], 1, "{sync}");
     assert_eq!(
         e.fake.sessions(&subject),
@@ -129,13 +136,13 @@ async fn sessions_end_and_blocks_lift_through_an_outage(sqlite: bool) {
         (0, 0),
         "suspended: signed out everywhere, no refresh token left"
     );
-    let sync = &user(&e.app, &id).await["identity_sync"];
+    let sync = &login_sync(&e.app, &id).await;
     assert_eq!(
         (
             sync["state"].as_str(),
             sync["notes"].as_array().map(Vec::len)
         ),
-        (Some("in_step"), Some(0))
+        (Some("in_sync"), Some(0))
     );
 
     // Enable, with an outage in the middle: the brute-force block lifts too.
@@ -204,8 +211,8 @@ async fn a_plan_without_session_revocation_shows_in_the_users_sync_state() {
         "the plan offers no revocation"
     );
     assert_eq!(e.fake.refresh_tokens(&subject), 0, "what it offers is done");
-    let sync = &user(&e.app, &id).await["identity_sync"];
-    assert_eq!(sync["state"], "in_step");
+    let sync = &login_sync(&e.app, &id).await;
+    assert_eq!(sync["state"], "in_sync");
     let notes = sync["notes"].as_array().expect("notes");
     assert_eq!(notes.len(), 1, "{sync}");
     assert!(

@@ -334,7 +334,14 @@ async fn every_link_in_every_email_opens_a_page_a_person_can_use() {
                 Some(
                     state
                         .idp
-                        .password_setup_link(&user, &subject)
+                        .password_setup_link(
+                            &user,
+                            &subject,
+                            &peak_domain::identity::SetupLink {
+                                portal_url: "http://portal.example",
+                                valid_for: None,
+                            },
+                        )
                         .await
                         .unwrap(),
                 )

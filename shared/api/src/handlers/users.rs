@@ -111,14 +111,7 @@ pub async fn user_get(
     id: Option<&str>,
 ) -> Result<Response<Body>, Problem> {
     let user = users::get_user(ctx, actor, &user_id(id)?).await?;
-    let sync = peak_domain::idp_work::sync_state(ctx.users, &user)
-        .await
-        .map_err(|e| peak_domain::Error::from_store(e, "user"))?;
-    let mut view = UserView::from(&user);
-    view.identity_sync = Some(sync.into());
-    let mut resp = json(StatusCode::OK, &view);
-    resp.headers_mut().insert(header::ETAG, etag(user.version));
-    Ok(resp)
+    Ok(user_response(StatusCode::OK, &user))
 }
 
 pub async fn user_update(

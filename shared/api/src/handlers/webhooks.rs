@@ -23,8 +23,8 @@
 //! 400/401/413 and change nothing. Answers never echo the delivery.
 
 use super::json;
-use crate::state::AppState;
 use crate::problem::Problem;
+use crate::state::AppState;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use peak_domain::idp_events::{
@@ -196,4 +196,8 @@ async fn receive(
             Ok(outcome(StatusCode::ACCEPTED, "accepted"))
         }
     }
+}
+
+crate::dispatch::routes! {
+    public Auth0Webhook |c| auth0_webhook(&c.ctx(), c.state, &c.req).await;
 }

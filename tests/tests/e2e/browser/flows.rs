@@ -275,7 +275,14 @@ async fn password_reset_from_the_email() {
             .running
             .state
             .idp
-            .password_setup_link(&user, &subject)
+            .password_setup_link(
+                &user,
+                &subject,
+                &peak_domain::identity::SetupLink {
+                    portal_url: "http://portal.example",
+                    valid_for: None,
+                },
+            )
             .await
             .expect("link");
         let (_, html) = email_of(&app, &id, EmailKind::PasswordReset, Some(&link)).await;
