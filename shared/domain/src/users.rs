@@ -256,6 +256,15 @@ impl<'a> Ctx<'a> {
         self.tenant.as_deref().filter(|t| &t.id == tenant)
     }
 
+    /// The portal `tenant`'s people sign in to: its own, else the
+    /// deployment's default.
+    pub fn portal_url(&self, tenant: &TenantId) -> &str {
+        match self.tenant_record(tenant) {
+            Some(t) => &t.portal_url,
+            None => &self.settings.portal_url,
+        }
+    }
+
     /// How long an invitation of `tenant` works: its own setting, else the
     /// deployment's default.
     pub fn invitation_ttl(&self, tenant: &TenantId) -> Duration {
@@ -1065,19 +1074,21 @@ async fn invitation_holder(ctx: &Ctx<'_>, token: &str) -> Result<Option<User>, E
     Ok(user.filter(|u| u.invitation.is_some()))
 }
 
-async fn invitation_user(ctx: &Ctx<'_>, token: &str) -> Result<User, Error> {
+/// The invited user behind a live link, and the context admitted to their
+/// tenant (its own settings and portal apply from here on).
+async fn invitation_user<'a>(ctx: &Ctx<'a>, token: &str) -> Result<(User, Ctx<'a>), Error> {
     let user = invitation_holder(ctx, token)
         .await?
         .ok_or_else(invitation_not_found)?;
     // A closed tenant's invitations cannot be accepted.
-    ctx.admitted(&user.tenant_id).await?;
+    let admitted = ctx.admitted(&user.tenant_id).await?;
     let state = user
         .invitation
         .as_ref()
         .map_or(LinkState::Pending, |inv| link_state(&user, inv, ctx.now));
     match state.refusal() {
         Some(e) => Err(e),
-        None => Ok(user),
+        None => Ok((user, admitted)),
     }
 }
 
@@ -1146,7 +1157,8 @@ pub async fn accept_invitation(
     idp: &dyn IdentityProvider,
     token: &str,
 ) -> Result<String, Error> {
-    let current = invitation_user(ctx, token).await?;
+    let (current, admitted) = invitation_user(ctx, token).await?;
+    let ctx = &admitted;
     let subject = match &current.idp_subject {
         Some(s) => s.clone(),
         None => login_for(ctx, idp, &current).await?,
@@ -1176,7 +1188,7 @@ pub async fn accept_invitation(
         &next,
         &subject,
         &SetupLink {
-            portal_url: &ctx.settings.portal_url,
+            portal_url: ctx.portal_url(&next.tenant_id),
             valid_for,
         },
     )

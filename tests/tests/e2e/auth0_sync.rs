@@ -378,3 +378,39 @@ async fn reconciliation_repairs_drift_and_reports_it() {
     let again = reconcile(e.app.stores.users.as_ref(), e.idp.as_ref(), &e.client).await;
     assert_eq!((again.repaired, again.deleted_orphans), (0, 0), "{again:?}");
 }
+
+/// A password-change ticket sends the person on to *their tenant's* portal
+/// sign-in (its record's portal URL), not the deployment's default one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_returns_to_the_tenants_own_portal() {
+    let env = env(true).await;
+    let app = &env.app;
+    let record = peak_domain::tenant::NewTenant {
+        id: app.tenant.clone(),
+        display_name: "Acme Records".into(),
+        portal_url: "https://portal.acme-records.example".into(),
+        sender_address: "no-reply@acme-records.example".into(),
+        reply_to: None,
+        invitation_ttl_days: 7,
+    }
+    .validate(time::OffsetDateTime::now_utc())
+    .expect("tenant");
+    app.stores
+        .tenants
+        .create_tenant(&record)
+        .await
+        .expect("tenant record");
+    let (_, token) = app.invite_customer("ticket.portal@acme.example").await;
+    let (status, body) =
+        send(app.anonymous(Method::POST, &format!("/invitations/{token}/accept"))).await;
+    assert_eq!(status, 200, "{body}");
+    let url = body["password_setup_url"]
+        .as_str()
+        .expect("password_setup_url");
+    let ticket = env.fake.ticket(url).expect("the fake issued this ticket");
+    assert_eq!(
+        ticket.result_url.as_deref(),
+        Some("https://portal.acme-records.example/login"),
+        "{ticket:?}"
+    );
+}
