@@ -21,11 +21,9 @@
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
-    SigningSettings, UriPathNormalizationMode,
+    PayloadChecksumKind, PercentEncodingMode, SignatureLocation, SigningSettings,
+    UriPathNormalizationMode,
 };
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use peak_aws_env::Https;
@@ -231,45 +229,26 @@ fn sign(
     // S3 compares the path as sent: no double encoding, no normalization.
     settings.percent_encoding_mode = PercentEncodingMode::Single;
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-    let body = match signature {
+    let unsigned_payload = match signature {
         Signature::Header => {
             settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-            SignableBody::Bytes(request.body())
+            false
         }
         Signature::Query(expires_in) => {
             settings.signature_location = SignatureLocation::QueryParams;
             settings.expires_in = Some(expires_in);
-            SignableBody::UnsignedPayload
+            true
         }
     };
-    let identity = Identity::from(credentials.clone());
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("s3")
-        .time(time)
-        .settings(settings)
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
-    let uri = request.uri().to_string();
-    let signable = SignableRequest::new(
-        request.method().as_str(),
-        uri,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        body,
+    crate::sigv4::sign(
+        request,
+        credentials,
+        region,
+        "s3",
+        time,
+        settings,
+        unsigned_payload,
     )
-    .map_err(|e| e.to_string())?;
-    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
-        .map_err(|e| e.to_string())?
-        .into_parts();
-    instructions.apply_to_request_http1x(request);
-    Ok(())
 }
 
 #[async_trait::async_trait]

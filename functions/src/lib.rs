@@ -4,6 +4,7 @@
 
 pub mod files;
 pub mod secrets;
+mod sigv4;
 #[cfg(test)]
 mod tests;
 

@@ -16,9 +16,7 @@
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
+use aws_sigv4::http_request::SigningSettings;
 use bytes::Bytes;
 use peak_aws_env::Https;
 use std::collections::HashMap;
@@ -183,32 +181,14 @@ pub(crate) fn signed_request(
         .header("x-amz-target", format!("secretsmanager.{action}"))
         .body(body)
         .map_err(|e| e.to_string())?;
-    let identity = Identity::from(credentials.clone());
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("secretsmanager")
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
-    let uri = request.uri().to_string();
-    let signable = SignableRequest::new(
-        request.method().as_str(),
-        uri,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(request.body()),
-    )
-    .map_err(|e| e.to_string())?;
-    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
-        .map_err(|e| e.to_string())?
-        .into_parts();
-    instructions.apply_to_request_http1x(&mut request);
+    crate::sigv4::sign(
+        &mut request,
+        credentials,
+        region,
+        "secretsmanager",
+        time,
+        SigningSettings::default(),
+        false,
+    )?;
     Ok(request)
 }
