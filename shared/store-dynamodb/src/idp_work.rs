@@ -181,40 +181,14 @@ impl DynamoStore {
         limit: u32,
         bound: Option<String>,
     ) -> Result<Vec<IdpWorkItem>, StoreError> {
-        const WHAT: &str = "list owed identity-provider work";
-        let (name, pk_attr, sk_attr) = index::GSI2;
-        let limit = limit as usize;
-        let mut found = Vec::new();
-        let mut start = None;
-        while found.len() < limit {
-            let mut q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(name)
-                .expression_attribute_names("#kpk", pk_attr)
-                .expression_attribute_values(":kpk", s(IDP_WORK_PENDING))
-                .scan_index_forward(true)
-                .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start);
-            q = match &bound {
-                Some(b) => q
-                    .key_condition_expression("#kpk = :kpk AND #ksk < :due")
-                    .expression_attribute_names("#ksk", sk_attr)
-                    .expression_attribute_values(":due", s(b.clone())),
-                None => q.key_condition_expression("#kpk = :kpk"),
-            };
-            let out = q.send().await.map_err(|e| sdk(WHAT, &e))?;
-            for item in out.items() {
-                found.push(work_from_item(item)?);
-            }
-            start = out.last_evaluated_key.filter(|k| !k.is_empty());
-            if start.is_none() {
-                break;
-            }
-        }
-        found.truncate(limit);
-        Ok(found)
+        self.gsi2_items(
+            "list owed identity-provider work",
+            IDP_WORK_PENDING,
+            bound,
+            limit,
+            work_from_item,
+        )
+        .await
     }
 
     pub(crate) async fn pending_work(
@@ -563,38 +537,14 @@ impl DynamoStore {
         limit: u32,
         now: OffsetDateTime,
     ) -> Result<Vec<IdpDelivery>, StoreError> {
-        const WHAT: &str = "list owed identity-provider deliveries";
-        let (name, pk_attr, sk_attr) = index::GSI2;
-        let limit = limit as usize;
-        let mut found = Vec::new();
-        let mut start = None;
-        while found.len() < limit {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(name)
-                .key_condition_expression("#kpk = :kpk AND #ksk < :due")
-                .expression_attribute_names("#kpk", pk_attr)
-                .expression_attribute_names("#ksk", sk_attr)
-                .expression_attribute_values(":kpk", s(IDP_EVENT_PENDING))
-                .expression_attribute_values(":due", s(outbox_due_bound(unix_ms(now))))
-                .scan_index_forward(true)
-                .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk(WHAT, &e))?;
-            for item in out.items() {
-                found.push(delivery_from_item(item)?);
-            }
-            start = out.last_evaluated_key.filter(|k| !k.is_empty());
-            if start.is_none() {
-                break;
-            }
-        }
-        found.truncate(limit);
-        Ok(found)
+        self.gsi2_items(
+            "list owed identity-provider deliveries",
+            IDP_EVENT_PENDING,
+            Some(outbox_due_bound(unix_ms(now))),
+            limit,
+            delivery_from_item,
+        )
+        .await
     }
 }
 

@@ -474,38 +474,14 @@ impl JobStore for DynamoStore {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<BulkJob>, StoreError> {
-        const WHAT: &str = "list runnable bulk jobs";
-        let (name, pk_attr, sk_attr) = index::GSI2;
-        let limit = limit as usize;
-        let mut found = Vec::new();
-        let mut start = None;
-        while found.len() < limit {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(name)
-                .key_condition_expression("#kpk = :kpk AND #ksk < :due")
-                .expression_attribute_names("#kpk", pk_attr)
-                .expression_attribute_names("#ksk", sk_attr)
-                .expression_attribute_values(":kpk", s(JOBS_RUNNABLE))
-                .expression_attribute_values(":due", s(outbox_due_bound(unix_ms(now))))
-                .scan_index_forward(true)
-                .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk(WHAT, &e))?;
-            for item in out.items() {
-                found.push(job_from_item(item)?);
-            }
-            start = out.last_evaluated_key.filter(|k| !k.is_empty());
-            if start.is_none() {
-                break;
-            }
-        }
-        found.truncate(limit);
-        Ok(found)
+        self.gsi2_items(
+            "list runnable bulk jobs",
+            JOBS_RUNNABLE,
+            Some(outbox_due_bound(unix_ms(now))),
+            limit,
+            job_from_item,
+        )
+        .await
     }
 }
 

@@ -1148,39 +1148,14 @@ impl UserStore for DynamoStore {
         limit: u32,
         now: OffsetDateTime,
     ) -> Result<Vec<OutboxEmail>, StoreError> {
-        const OP: &str = "pending outbox";
-        let limit = limit as usize;
-        let mut emails = Vec::new();
-        let mut start = None;
-        let (name, pk_attr, sk_attr) = index::GSI2;
-        while emails.len() < limit {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(name)
-                // Due: the sort key starts with a due time up to `now`.
-                .key_condition_expression("#kpk = :kpk AND #ksk < :due")
-                .expression_attribute_names("#kpk", pk_attr)
-                .expression_attribute_names("#ksk", sk_attr)
-                .expression_attribute_values(":kpk", s(OUTBOX_PENDING))
-                .expression_attribute_values(":due", s(ui::outbox_due_bound(unix_ms(now))))
-                .scan_index_forward(true)
-                .limit(i32::try_from(limit - emails.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk(OP, &e))?;
-            for item in out.items() {
-                emails.push(ui::outbox_from_item(item)?);
-            }
-            start = out.last_evaluated_key.filter(|k| !k.is_empty());
-            if start.is_none() {
-                break;
-            }
-        }
-        emails.truncate(limit);
-        Ok(emails)
+        self.gsi2_items(
+            "pending outbox",
+            OUTBOX_PENDING,
+            Some(ui::outbox_due_bound(unix_ms(now))),
+            limit,
+            ui::outbox_from_item,
+        )
+        .await
     }
 
     /// One conditional UpdateItem (still pending, and due); when refused, a
