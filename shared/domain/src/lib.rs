@@ -17,6 +17,7 @@ pub mod ports;
 pub mod profile;
 pub mod profiles;
 pub mod role;
+pub mod store_error;
 pub mod tenant;
 pub mod tenants;
 pub mod user;
