@@ -2,7 +2,8 @@
 //! version for conditional updates. A settings change writes its audit
 //! event in the same transaction.
 
-use super::{SqliteStore, db_error, is_unique_violation};
+use crate::SqliteStore;
+use crate::sql::{db_error, is_unique_violation};
 use async_trait::async_trait;
 use peak_domain::audit::AuditEvent;
 use peak_domain::ids::TenantId;

@@ -165,7 +165,7 @@ const SCHEMA_V1: &str = "CREATE TABLE profiles (
 
 #[tokio::test]
 async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
-    use peak_domain::ports::{UserStore, UserWrite};
+    use peak_domain::ports::{UserRecords, UserWrite};
     use time::format_description::well_known::Rfc3339;
 
     let dir = TempDir::new();
@@ -233,7 +233,7 @@ async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_connections_to_one_file_make_one_user() {
-    use peak_domain::ports::{UserStore, UserWrite};
+    use peak_domain::ports::{UserRecords, UserWrite};
     use peak_domain::user::UserQuery;
     let dir = TempDir::new();
     let path = dir.0.join("peak-users.db");
@@ -289,7 +289,7 @@ async fn racing_connections_to_one_file_make_one_user() {
 #[tokio::test]
 async fn a_sent_email_keeps_no_content() {
     use peak_domain::outbox::{EmailKind, OutboxEmail};
-    use peak_domain::ports::{UserStore, UserWrite};
+    use peak_domain::ports::{OutboxQueue, UserRecords, UserWrite};
     let dir = TempDir::new();
     let path = dir.0.join("peak-users.db");
     let store = SqliteStore::open(&path).unwrap();
