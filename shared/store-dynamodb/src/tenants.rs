@@ -10,7 +10,8 @@
 //! key, so no partition is shared by all requests.
 
 use crate::item::{Item, PK, SK, n, s, tenant_pk};
-use crate::user_item::{audit_item, index};
+use crate::record_item::audit_item;
+use crate::user_item::index;
 use crate::{DynamoStore, TxError, build_error, names};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};

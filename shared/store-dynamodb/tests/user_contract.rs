@@ -7,7 +7,7 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use peak_domain::ports::{PageRequest, StoreError, UserStore, UserWrite};
+use peak_domain::ports::{OutboxQueue, PageRequest, StoreError, UserRecords, UserWrite};
 use peak_domain::user::{AccountNumber, PersonName, User, UserQuery, UserStatus};
 use peak_store_contract::fresh_tenant;
 use peak_store_contract::users::{profile, sample_user};

@@ -1,0 +1,826 @@
+//! A user write on the single table: one `TransactWriteItems` with the user
+//! item (conditioned on its version), the guards that moved (email,
+//! subject, invitation), the account memberships, the holder counts of the
+//! profiles involved, the owed identity-provider work, and the write's
+//! audit events and outbox emails. A refusal is told apart by the per-item
+//! cancellation reasons; a conflict with a concurrent transaction is
+//! retried a few times with jittered backoff before it becomes
+//! `Unavailable`.
+
+use crate::error::{WRITE_ATTEMPTS, backoff, cancelled, sdk};
+use crate::item::{self, Item, get_s, get_u64, n, s};
+use crate::record_item as ri;
+use crate::user_item::{
+    self as ui, EMAIL_GUARD_ENTITY, INVITATION_GUARD_ENTITY, SUBJECT_GUARD_ENTITY, attr,
+};
+use crate::{CONDITION_FAILED, DynamoStore, TxError, build_error, names};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use peak_domain::ids::TenantId;
+use peak_domain::ports::{StoreError, UserWrite};
+use peak_domain::user::{User, UserId};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// DynamoDB's limit on the items of one transaction.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+/// Cancellation reasons worth a retry.
+const RETRYABLE_REASONS: &[&str] = &[
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+];
+
+/// What an item of a user-write transaction is for: how to read its
+/// cancellation reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// Put if absent: `AlreadyExists` when refused.
+    CreateUser,
+    /// Put/Delete if the version is the expected one: `NotFound` or
+    /// `VersionMismatch` when refused (decided by reading).
+    ChangeUser,
+    /// Put if absent: `EmailTaken` when refused.
+    EmailPut,
+    EmailDelete,
+    SubjectPut,
+    SubjectDelete,
+    InvitationPut,
+    InvitationDelete,
+    MembershipPut,
+    MembershipDelete,
+    /// `ADD holder_count 1` if the profile exists: `ProfileMissing`.
+    HolderAdd,
+    HolderRemove,
+    Audit,
+    Outbox,
+    /// Unconditional upsert of the work owed to the identity provider.
+    IdpWork,
+    /// The user's last sign-in item goes with the user.
+    LoginDelete,
+}
+
+/// A user write as DynamoDB items, each with what it is for.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub items: Vec<TransactWriteItem>,
+    pub parts: Vec<Part>,
+}
+
+/// A condition expression with its names and values.
+pub(crate) struct Cond {
+    pub(crate) expression: String,
+    pub(crate) names: HashMap<String, String>,
+    pub(crate) values: Item,
+}
+
+impl Cond {
+    pub(crate) fn new(expression: impl Into<String>) -> Self {
+        Self {
+            expression: expression.into(),
+            names: HashMap::new(),
+            values: Item::new(),
+        }
+    }
+
+    pub(crate) fn name(mut self, attr: &str) -> Self {
+        self.names.extend(names(&[attr]));
+        self
+    }
+
+    pub(crate) fn value(
+        mut self,
+        placeholder: &str,
+        v: aws_sdk_dynamodb::types::AttributeValue,
+    ) -> Self {
+        self.values.insert(placeholder.to_owned(), v);
+        self
+    }
+
+    pub(crate) fn absent() -> Self {
+        Self::new("attribute_not_exists(PK)")
+    }
+
+    /// The item is gone already, or belongs to `user`.
+    pub(crate) fn owned_by(user: &UserId) -> Self {
+        Self::new(format!(
+            "attribute_not_exists(PK) OR #{0} = :owner",
+            attr::USER_ID
+        ))
+        .name(attr::USER_ID)
+        .value(":owner", s(user.as_str()))
+    }
+
+    pub(crate) fn version(expected: u64) -> Self {
+        Self::new(format!("#{0} = :expected", attr::VERSION))
+            .name(attr::VERSION)
+            .value(":expected", n(expected))
+    }
+
+    pub(crate) fn names_opt(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    pub(crate) fn values_opt(&self) -> Option<Item> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+}
+
+impl Plan {
+    pub(crate) fn put(
+        &mut self,
+        table: &str,
+        item: Item,
+        cond: Option<Cond>,
+        part: Part,
+    ) -> Result<(), StoreError> {
+        let mut b = Put::builder().table_name(table).set_item(Some(item));
+        if let Some(c) = cond {
+            b = b
+                .condition_expression(&c.expression)
+                .set_expression_attribute_names(c.names_opt())
+                .set_expression_attribute_values(c.values_opt());
+        }
+        let put = b.build().map_err(build_error)?;
+        self.items
+            .push(TransactWriteItem::builder().put(put).build());
+        self.parts.push(part);
+        Ok(())
+    }
+
+    pub(crate) fn delete(
+        &mut self,
+        table: &str,
+        key: Item,
+        cond: Option<Cond>,
+        part: Part,
+    ) -> Result<(), StoreError> {
+        let mut b = Delete::builder().table_name(table).set_key(Some(key));
+        if let Some(c) = cond {
+            b = b
+                .condition_expression(&c.expression)
+                .set_expression_attribute_names(c.names_opt())
+                .set_expression_attribute_values(c.values_opt());
+        }
+        let delete = b.build().map_err(build_error)?;
+        self.items
+            .push(TransactWriteItem::builder().delete(delete).build());
+        self.parts.push(part);
+        Ok(())
+    }
+
+    /// `ADD holder_count <delta>` on a profile item.
+    pub(crate) fn holders(
+        &mut self,
+        table: &str,
+        key: Item,
+        delta: i64,
+        part: Part,
+    ) -> Result<(), StoreError> {
+        let holder_count = item::attr::HOLDER_COUNT;
+        let mut cond = Cond::new(if delta < 0 {
+            format!("attribute_exists(PK) AND #{holder_count} >= :least")
+        } else {
+            "attribute_exists(PK)".to_owned()
+        })
+        .name(holder_count)
+        .value(":delta", n(delta));
+        if delta < 0 {
+            cond = cond.value(":least", n(delta.unsigned_abs()));
+        }
+        let update = Update::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .update_expression(format!("ADD #{holder_count} :delta"))
+            .condition_expression(&cond.expression)
+            .set_expression_attribute_names(cond.names_opt())
+            .set_expression_attribute_values(cond.values_opt())
+            .build()
+            .map_err(build_error)?;
+        self.items
+            .push(TransactWriteItem::builder().update(update).build());
+        self.parts.push(part);
+        Ok(())
+    }
+
+    /// An unconditional update, built by the caller.
+    pub(crate) fn update(&mut self, update: Update, part: Part) {
+        self.items
+            .push(TransactWriteItem::builder().update(update).build());
+        self.parts.push(part);
+    }
+
+    pub(crate) fn has(&self, part: Part) -> bool {
+        self.parts.contains(&part)
+    }
+
+    /// Whether the condition of an item of kind `part` failed.
+    pub(crate) fn failed(&self, reasons: &[String], part: Part) -> bool {
+        self.parts
+            .iter()
+            .zip(reasons)
+            .any(|(p, r)| *p == part && r == CONDITION_FAILED)
+    }
+}
+
+/// The user a write is about, after checking the write hangs together.
+pub(crate) fn subject_of<'a>(w: &UserWrite<'a>) -> Result<&'a User, StoreError> {
+    let bad = |what: &str| Err(StoreError::Backend(format!("write user: {what}")));
+    let user = match (w.previous, w.next) {
+        (None, None) => return bad("neither a previous nor a next user"),
+        (Some(p), Some(n)) if p.tenant_id != n.tenant_id || p.id != n.id => {
+            return bad("the tenant and id of a user cannot change");
+        }
+        (_, Some(n)) => n,
+        (Some(p), None) => p,
+    };
+    if w.audit.iter().any(|e| e.tenant_id != user.tenant_id)
+        || w.outbox.iter().any(|m| m.tenant_id != user.tenant_id)
+    {
+        return bad("audit events and emails must be of the user's tenant");
+    }
+    Ok(user)
+}
+
+/// The transaction of a user write (see the module docs). Pure: it only
+/// builds requests, so its shape can be tested without a server.
+pub(crate) fn plan_user_write(table: &str, w: &UserWrite<'_>) -> Result<Plan, StoreError> {
+    let user = subject_of(w)?;
+    let (tenant, id) = (&user.tenant_id, &user.id);
+    let (prev, next) = (w.previous, w.next);
+    let mut plan = Plan::default();
+
+    match (prev, next) {
+        (None, Some(u)) => plan.put(
+            table,
+            ui::user_item(u)?,
+            Some(Cond::absent()),
+            Part::CreateUser,
+        )?,
+        (Some(p), Some(u)) => plan.put(
+            table,
+            ui::user_item(u)?,
+            Some(Cond::version(p.version)),
+            Part::ChangeUser,
+        )?,
+        (Some(p), None) => plan.delete(
+            table,
+            ui::user_key(tenant, id),
+            Some(Cond::version(p.version)),
+            Part::ChangeUser,
+        )?,
+        (None, None) => {}
+    }
+
+    // Guards: delete the old value's, put the new value's, when it moved.
+    let emails = (
+        prev.map(|u| u.email.normalized()),
+        next.map(|u| u.email.normalized()),
+    );
+    let subjects = (
+        prev.and_then(|u| u.idp_subject.clone()),
+        next.and_then(|u| u.idp_subject.clone()),
+    );
+    let invitations = (
+        prev.and_then(|u| u.invitation.as_ref().map(|i| i.token_hash.clone())),
+        next.and_then(|u| u.invitation.as_ref().map(|i| i.token_hash.clone())),
+    );
+    type KeyOf = fn(&TenantId, &str) -> Item;
+    let guards: [(_, KeyOf, &str, Part, Part); 3] = [
+        (
+            emails,
+            ui::email_guard_key,
+            EMAIL_GUARD_ENTITY,
+            Part::EmailDelete,
+            Part::EmailPut,
+        ),
+        (
+            subjects,
+            ui::subject_guard_key,
+            SUBJECT_GUARD_ENTITY,
+            Part::SubjectDelete,
+            Part::SubjectPut,
+        ),
+        (
+            invitations,
+            |_, hash| ui::invitation_guard_key(hash),
+            INVITATION_GUARD_ENTITY,
+            Part::InvitationDelete,
+            Part::InvitationPut,
+        ),
+    ];
+    for ((old, new), key_of, entity, delete, put) in guards {
+        if old == new {
+            continue;
+        }
+        if let Some(old) = old {
+            plan.delete(
+                table,
+                key_of(tenant, &old),
+                Some(Cond::owned_by(id)),
+                delete,
+            )?;
+        }
+        if let Some(new) = new {
+            let item = ui::guard_item(key_of(tenant, &new), entity, tenant, id);
+            plan.put(table, item, Some(Cond::absent()), put)?;
+        }
+    }
+
+    // Memberships: one item per account, keyed by the name order; the old
+    // keys that are not also new ones go, every new one is (re)written.
+    let mut memberships = BTreeMap::new();
+    if let Some(u) = next {
+        let sk = ui::name_sk(u);
+        for a in &u.customer_accounts {
+            memberships.insert(
+                (ui::account_pk(tenant, a), sk.clone()),
+                ui::membership_item(u, a)?,
+            );
+        }
+    }
+    if let Some(u) = prev {
+        let sk = ui::name_sk(u);
+        let old: BTreeSet<(String, String)> = u
+            .customer_accounts
+            .iter()
+            .map(|a| (ui::account_pk(tenant, a), sk.clone()))
+            .collect();
+        for k in old {
+            if !memberships.contains_key(&k) {
+                plan.delete(table, ui::key(k.0, &k.1), None, Part::MembershipDelete)?;
+            }
+        }
+    }
+    for (_, m) in memberships {
+        plan.put(table, m, None, Part::MembershipPut)?;
+    }
+
+    // Holder counts: +1 on the new profile (which must exist), -1 on the old.
+    let profiles = (prev.map(|u| &u.profile_id), next.map(|u| &u.profile_id));
+    if profiles.0 != profiles.1 {
+        if let Some(p) = profiles.1 {
+            plan.holders(table, item::profile_key(tenant, p), 1, Part::HolderAdd)?;
+        }
+        if let Some(p) = profiles.0 {
+            plan.holders(table, item::profile_key(tenant, p), -1, Part::HolderRemove)?;
+        }
+    }
+
+    for e in w.audit {
+        // A deleted user's own last events keep no personal data either.
+        let e = if next.is_none() {
+            e.without_personal_data()
+        } else {
+            e.clone()
+        };
+        plan.put(
+            table,
+            ri::audit_item(&e)?,
+            Some(Cond::absent()),
+            Part::Audit,
+        )?;
+    }
+    for m in w.outbox {
+        plan.put(
+            table,
+            ri::outbox_item(m)?,
+            Some(Cond::absent()),
+            Part::Outbox,
+        )?;
+    }
+
+    if next.is_none() {
+        plan.delete(table, ui::login_key(tenant, id), None, Part::LoginDelete)?;
+    }
+    if let Some(work) = peak_domain::idp_work::owed_work(prev, next) {
+        plan.update(crate::idp_work::work_upsert(table, &work)?, Part::IdpWork);
+    }
+
+    if plan.items.len() > MAX_TRANSACTION_ITEMS {
+        return Err(StoreError::Backend(format!(
+            "write user: {} items, more than the {MAX_TRANSACTION_ITEMS} of one transaction",
+            plan.items.len()
+        )));
+    }
+    Ok(plan)
+}
+
+/// What to do after a cancelled user write.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Verdict {
+    Refused(StoreError),
+    Retry,
+}
+
+impl DynamoStore {
+    /// Runs a planned user write, retrying conflicts.
+    pub(crate) async fn run_user_write(
+        &self,
+        w: &UserWrite<'_>,
+        plan: &Plan,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "write user";
+        for attempt in 0..WRITE_ATTEMPTS {
+            let reasons = match self.transact(OP, plan.items.clone()).await {
+                Ok(()) => return Ok(()),
+                // Servers differ in how many items a transaction may hold
+                // (DynamoDB 100; DynamoDB Local 1.11 only 10): say how many.
+                Err(TxError::Failed(StoreError::Backend(msg))) => {
+                    return Err(StoreError::Backend(format!(
+                        "{msg} (a transaction of {} items)",
+                        plan.items.len()
+                    )));
+                }
+                Err(TxError::Failed(e)) => return Err(e),
+                Err(TxError::Cancelled(reasons)) => reasons,
+            };
+            match self.explain(w, plan, &reasons).await? {
+                Verdict::Refused(e) => return Err(e),
+                Verdict::Retry => tokio::time::sleep(backoff(attempt)).await,
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "{OP}: still conflicting after {WRITE_ATTEMPTS} attempts, retry"
+        )))
+    }
+
+    /// Why a user write was cancelled. A stale or missing user wins over
+    /// everything else (the email may be taken by the very write this one
+    /// is late for).
+    pub(crate) async fn explain(
+        &self,
+        w: &UserWrite<'_>,
+        plan: &Plan,
+        reasons: &[String],
+    ) -> Result<Verdict, StoreError> {
+        const OP: &str = "write user";
+        let user = subject_of(w)?;
+        if reasons.is_empty() {
+            return self.explain_by_reading(w, plan).await;
+        }
+        if plan.failed(reasons, Part::CreateUser) {
+            return Ok(Verdict::Refused(StoreError::AlreadyExists));
+        }
+        if plan.failed(reasons, Part::ChangeUser) {
+            let expected = w.previous.map_or(0, |p| p.version);
+            return self.user_stale_or_missing(user, expected).await;
+        }
+        if plan.failed(reasons, Part::EmailPut) {
+            return Ok(Verdict::Refused(StoreError::EmailTaken));
+        }
+        if plan.failed(reasons, Part::HolderAdd) {
+            return Ok(Verdict::Refused(StoreError::ProfileMissing));
+        }
+        if let Some((part, _)) = plan
+            .parts
+            .iter()
+            .zip(reasons)
+            .find(|(_, r)| *r == CONDITION_FAILED)
+        {
+            return Ok(Verdict::Refused(StoreError::Backend(format!(
+                "{OP}: unexpected refusal of {part:?}"
+            ))));
+        }
+        if reasons
+            .iter()
+            .any(|r| RETRYABLE_REASONS.contains(&r.as_str()))
+        {
+            return Ok(Verdict::Retry);
+        }
+        let codes: Vec<Option<&str>> = reasons.iter().map(|c| Some(c.as_str())).collect();
+        Ok(Verdict::Refused(cancelled(OP, &codes)))
+    }
+
+    /// `NotFound` or `VersionMismatch` for a refused change of `user`.
+    pub(crate) async fn user_stale_or_missing(
+        &self,
+        user: &User,
+        expected: u64,
+    ) -> Result<Verdict, StoreError> {
+        const OP: &str = "write user";
+        match self
+            .get_item(OP, ui::user_key(&user.tenant_id, &user.id))
+            .await?
+        {
+            None => Ok(Verdict::Refused(StoreError::NotFound)),
+            Some(item) if get_u64(&item, attr::VERSION)? != expected => {
+                Ok(Verdict::Refused(StoreError::VersionMismatch))
+            }
+            // Versions only grow: a conflict, not a refusal.
+            Some(_) => Ok(Verdict::Retry),
+        }
+    }
+
+    /// For servers that give no cancellation reasons.
+    pub(crate) async fn explain_by_reading(
+        &self,
+        w: &UserWrite<'_>,
+        plan: &Plan,
+    ) -> Result<Verdict, StoreError> {
+        const OP: &str = "write user";
+        let user = subject_of(w)?;
+        let (tenant, id) = (&user.tenant_id, &user.id);
+        match w.previous {
+            None => {
+                if self.get_item(OP, ui::user_key(tenant, id)).await?.is_some() {
+                    return Ok(Verdict::Refused(StoreError::AlreadyExists));
+                }
+            }
+            Some(p) => {
+                if let Verdict::Refused(e) = self.user_stale_or_missing(user, p.version).await? {
+                    return Ok(Verdict::Refused(e));
+                }
+            }
+        }
+        if let (true, Some(next)) = (plan.has(Part::EmailPut), w.next) {
+            let guard = ui::email_guard_key(tenant, &next.email.normalized());
+            if let Some(g) = self.get_item(OP, guard).await?
+                && get_s(&g, attr::USER_ID)? != id.as_str()
+            {
+                return Ok(Verdict::Refused(StoreError::EmailTaken));
+            }
+        }
+        if let (true, Some(next)) = (plan.has(Part::HolderAdd), w.next) {
+            let key = item::profile_key(tenant, &next.profile_id);
+            if self.get_item(OP, key).await?.is_none() {
+                return Ok(Verdict::Refused(StoreError::ProfileMissing));
+            }
+        }
+        Ok(Verdict::Retry)
+    }
+
+    /// Rewrites every audit event about `user` without personal data.
+    /// Idempotent: events already clean are left alone.
+    pub(crate) async fn scrub_audit(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "remove personal data from audit";
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(ui::audit_pk(tenant, Some(user))))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk(OP, &e))?;
+            for item in out.items() {
+                let event = ri::audit_from_item(item)?;
+                let clean = event.without_personal_data();
+                if clean != event {
+                    self.client
+                        .put_item()
+                        .table_name(&self.table)
+                        .set_item(Some(ri::audit_item(&clean)?))
+                        .send()
+                        .await
+                        .map_err(|e| sdk(OP, &e))?;
+                }
+            }
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peak_domain::audit::AuditEvent;
+    use peak_domain::audit::FieldChange;
+    use peak_domain::ids::ProfileId;
+    use peak_domain::role::Role;
+    use peak_domain::user::Email;
+    use peak_domain::user::{AccountNumber, Invitation, InvitationState, PersonName, UserStatus};
+    use time::OffsetDateTime;
+
+    fn user(accounts: usize) -> User {
+        let t = OffsetDateTime::now_utc();
+        User {
+            tenant_id: TenantId::parse("acme").unwrap(),
+            id: UserId::generate(),
+            email: Email::parse("ada@example.com").unwrap(),
+            pending_email: None,
+            first_name: PersonName::parse("f", "Ada").unwrap(),
+            last_name: PersonName::parse("l", "Lovelace").unwrap(),
+            account_number: None,
+            customer_accounts: (0..accounts)
+                .map(|i| AccountNumber::parse("a", &format!("ACC-{i:02}")).unwrap())
+                .collect(),
+            role: Role::Customer,
+            profile_id: ProfileId::generate(),
+            extension_groups: vec![],
+            status: UserStatus::Invited,
+            idp_subject: None,
+            invitation: Some(Invitation {
+                token_hash: "ab".repeat(32),
+                state: InvitationState::Pending,
+                expires_at: t,
+                sent_at: t,
+                accepted_at: None,
+            }),
+            version: 1,
+            created_at: t,
+            updated_at: t,
+            last_login_at: None,
+        }
+    }
+
+    fn event(u: &User) -> AuditEvent {
+        AuditEvent::new(
+            &u.tenant_id,
+            "a",
+            "user.updated",
+            Some(&u.id),
+            "r",
+            u.updated_at,
+        )
+    }
+
+    fn write<'a>(
+        prev: Option<&'a User>,
+        next: Option<&'a User>,
+        audit: &'a [AuditEvent],
+    ) -> UserWrite<'a> {
+        UserWrite {
+            previous: prev,
+            next,
+            audit,
+            outbox: &[],
+        }
+    }
+
+    #[test]
+    fn a_create_writes_the_user_its_guards_memberships_and_holder() {
+        let u = user(2);
+        let audit = [event(&u)];
+        let plan = plan_user_write("t", &write(None, Some(&u), &audit)).unwrap();
+        assert_eq!(
+            plan.parts,
+            [
+                Part::CreateUser,
+                Part::EmailPut,
+                Part::InvitationPut,
+                Part::MembershipPut,
+                Part::MembershipPut,
+                Part::HolderAdd,
+                Part::Audit
+            ]
+        );
+    }
+
+    #[test]
+    fn an_edit_touches_only_what_moved() {
+        let u = user(1);
+        let mut next = u.clone();
+        next.version = 2;
+        next.status = UserStatus::Active;
+        let plan = plan_user_write("t", &write(Some(&u), Some(&next), &[])).unwrap();
+        assert_eq!(plan.parts, [Part::ChangeUser, Part::MembershipPut]);
+
+        // A case-only email change keeps the guard.
+        next.email = Email::parse("ADA@example.com").unwrap();
+        let plan = plan_user_write("t", &write(Some(&u), Some(&next), &[])).unwrap();
+        assert!(!plan.has(Part::EmailPut) && !plan.has(Part::EmailDelete));
+    }
+
+    #[test]
+    fn the_largest_write_fits_one_transaction() {
+        // 25 accounts (the domain's cap), renamed (every membership moves),
+        // with a new email, subject, invitation and profile, and a few
+        // events and emails.
+        let u = user(25);
+        let mut next = u.clone();
+        next.version = 2;
+        next.last_name = PersonName::parse("l", "Byron").unwrap();
+        next.email = Email::parse("ada@new.example.com").unwrap();
+        next.idp_subject = Some("auth0|ada".into());
+        next.profile_id = ProfileId::generate();
+        if let Some(inv) = next.invitation.as_mut() {
+            inv.token_hash = "cd".repeat(32);
+        }
+        let audit = [event(&u), event(&u), event(&u)];
+        let plan = plan_user_write("t", &write(Some(&u), Some(&next), &audit)).unwrap();
+        assert_eq!(plan.items.len(), 1 + 2 + 1 + 2 + 50 + 2 + 3);
+        assert!(plan.items.len() <= MAX_TRANSACTION_ITEMS);
+    }
+
+    #[test]
+    fn a_delete_removes_everything_and_scrubs_its_own_events() {
+        let mut u = user(1);
+        u.idp_subject = Some("auth0|x".into());
+        let audit = [event(&u).with_changes(vec![FieldChange {
+            field: "email".into(),
+            before: Some("ada@example.com".into()),
+            after: None,
+        }])];
+        let plan = plan_user_write("t", &write(Some(&u), None, &audit)).unwrap();
+        assert_eq!(
+            plan.parts,
+            [
+                Part::ChangeUser,
+                Part::EmailDelete,
+                Part::SubjectDelete,
+                Part::InvitationDelete,
+                Part::MembershipDelete,
+                Part::HolderRemove,
+                Part::Audit,
+                // The last sign-in goes with the user.
+                Part::LoginDelete,
+                // The login at the identity provider is owed a delete.
+                Part::IdpWork
+            ]
+        );
+        let stored = format!("{:?}", plan.items[6]);
+        assert!(!stored.contains("ada@example.com"), "{stored}");
+    }
+
+    #[test]
+    fn inconsistent_writes_are_refused() {
+        let u = user(0);
+        let other = user(0);
+        assert!(matches!(
+            plan_user_write("t", &write(Some(&u), Some(&other), &[])),
+            Err(StoreError::Backend(_))
+        ));
+        assert!(plan_user_write("t", &write(None, None, &[])).is_err());
+        let foreign = AuditEvent::new(
+            &TenantId::parse("other").unwrap(),
+            "a",
+            "x",
+            None,
+            "r",
+            u.created_at,
+        );
+        assert!(plan_user_write("t", &write(None, Some(&u), &[foreign])).is_err());
+    }
+
+    /// A store whose client talks to nothing: for code paths that decide
+    /// without a request.
+    fn offline_store() -> DynamoStore {
+        use aws_sdk_dynamodb::config::{BehaviorVersion, Config, Region};
+        let config = Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::from_static("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "t")
+    }
+
+    #[tokio::test]
+    async fn cancellation_reasons_decide_by_item_and_priority() {
+        let store = offline_store();
+        let u = user(1);
+        let audit = [event(&u)];
+        let w = write(None, Some(&u), &audit);
+        let plan = plan_user_write("t", &w).unwrap();
+        // CreateUser, EmailPut, InvitationPut, MembershipPut, HolderAdd, Audit
+        let reasons = |codes: &[&str]| -> Vec<String> {
+            let mut r = vec!["None".to_owned(); plan.items.len()];
+            for (i, c) in codes.iter().enumerate() {
+                r[i] = (*c).to_owned();
+            }
+            r
+        };
+        let verdict = |codes: Vec<String>| {
+            let (store, w, plan) = (&store, &w, &plan);
+            async move { store.explain(w, plan, &codes).await.unwrap() }
+        };
+        let ccf = CONDITION_FAILED;
+        assert_eq!(
+            verdict(reasons(&[ccf, ccf])).await,
+            Verdict::Refused(StoreError::AlreadyExists)
+        );
+        assert_eq!(
+            verdict(reasons(&["None", ccf, "None", "None", ccf])).await,
+            Verdict::Refused(StoreError::EmailTaken),
+            "a taken email wins over a missing profile"
+        );
+        assert_eq!(
+            verdict(reasons(&["None", "None", "None", "None", ccf])).await,
+            Verdict::Refused(StoreError::ProfileMissing)
+        );
+        assert_eq!(
+            verdict(reasons(&["None", "TransactionConflict"])).await,
+            Verdict::Retry
+        );
+        assert_eq!(
+            verdict(reasons(&["None", "TransactionConflict", ccf])).await,
+            Verdict::Refused(StoreError::Backend(
+                "write user: unexpected refusal of InvitationPut".into()
+            )),
+            "a definite refusal wins over a conflict"
+        );
+        assert!(matches!(
+            verdict(reasons(&["ValidationError"])).await,
+            Verdict::Refused(StoreError::Backend(_))
+        ));
+    }
+}
