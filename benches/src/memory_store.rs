@@ -1,4 +1,5 @@
-//! An in-memory [`ProfileStore`] + [`UserStore`] for the handler benchmarks.
+//! An in-memory [`ProfileStore`] + [`UserStore`](peak_domain::ports::UserStore) (each of its ports) for the
+//! handler benchmarks.
 //!
 //! **A benchmark harness, not a product store.** It exists so a benchmark
 //! measures the CPU a handler spends (routing, token verification, actor
@@ -31,8 +32,8 @@ use peak_domain::idp_work::{IdpWork, IdpWorkItem};
 use peak_domain::ids::{ProfileId, TenantId};
 use peak_domain::outbox::{FailedEmail, OutboxClaim, OutboxEmail};
 use peak_domain::ports::{
-    IdempotencyClaim, Page, PageRequest, ProfileStore, SavedResponse, StoreError, UserStore,
-    UserWrite,
+    AuditLog, DeliveryLog, IdempotencyClaim, IdempotencyKeys, IdpWorkQueue, LoginLog, OutboxQueue,
+    Page, PageRequest, ProfileStore, RateLimits, SavedResponse, StoreError, UserRecords, UserWrite,
 };
 use peak_domain::profile::Profile;
 use peak_domain::user::{Email, User, UserId, UserQuery};
@@ -215,7 +216,7 @@ impl ProfileStore for MemoryStore {
 }
 
 #[async_trait]
-impl UserStore for MemoryStore {
+impl UserRecords for MemoryStore {
     async fn write_user(&self, write: UserWrite<'_>) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let (tenant, id) = match (write.previous, write.next) {
@@ -363,7 +364,10 @@ impl UserStore for MemoryStore {
             next_cursor: None,
         })
     }
+}
 
+#[async_trait]
+impl AuditLog for MemoryStore {
     async fn list_audit(
         &self,
         _tenant: &TenantId,
@@ -372,7 +376,10 @@ impl UserStore for MemoryStore {
     ) -> Result<Page<AuditEvent>, StoreError> {
         Err(not_used())
     }
+}
 
+#[async_trait]
+impl OutboxQueue for MemoryStore {
     async fn pending_outbox(
         &self,
         _limit: u32,
@@ -414,7 +421,10 @@ impl UserStore for MemoryStore {
     async fn failed_outbox(&self, _limit: u32) -> Result<Vec<FailedEmail>, StoreError> {
         Err(not_used())
     }
+}
 
+#[async_trait]
+impl IdempotencyKeys for MemoryStore {
     async fn claim_idempotency_key(
         &self,
         tenant: &TenantId,
@@ -475,7 +485,10 @@ impl UserStore for MemoryStore {
         self.lock().idempotency.remove(&key(tenant, key_));
         Ok(())
     }
+}
 
+#[async_trait]
+impl RateLimits for MemoryStore {
     async fn take_rate_limit(
         &self,
         _bucket: &str,
@@ -485,7 +498,10 @@ impl UserStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         Err(not_used())
     }
+}
 
+#[async_trait]
+impl IdpWorkQueue for MemoryStore {
     async fn pending_idp_work(
         &self,
         _limit: u32,
@@ -532,7 +548,10 @@ impl UserStore for MemoryStore {
     ) -> Result<Option<IdpWorkItem>, StoreError> {
         Err(not_used())
     }
+}
 
+#[async_trait]
+impl LoginLog for MemoryStore {
     async fn record_login(
         &self,
         _tenant: &TenantId,
@@ -541,7 +560,10 @@ impl UserStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         Err(not_used())
     }
+}
 
+#[async_trait]
+impl DeliveryLog for MemoryStore {
     async fn record_delivery(
         &self,
         _delivery: &IdpDelivery,

@@ -291,6 +291,7 @@ pub async fn mailer_from_env() -> Result<peak_mailer::Mailer, lambda_runtime::Er
     let sender = Arc::new(peak_mailer::SesSender::from_env().await);
     Ok(peak_mailer::Mailer::new(
         store.clone(),
+        store.clone(),
         store,
         sender,
         brands,

@@ -16,7 +16,7 @@ use peak_domain::TenantId;
 use peak_domain::catalogue::catalogue;
 use peak_domain::identity::{IdpAccount, IdpError, IdpUserState, SetupLink, StepOutcome};
 use peak_domain::outbox::EmailKind;
-use peak_domain::ports::{ProfileStore, UserStore, UserWrite};
+use peak_domain::ports::{OutboxQueue, ProfileStore, UserRecords, UserWrite};
 use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
 use peak_domain::role::Role;
 use peak_domain::user::{AccountNumber, Email, PersonName, User, UserId, UserStatus};

@@ -1,7 +1,7 @@
 //! What the identity provider tells us (Auth0 Actions and Event Streams),
 //! kept durably before it is applied.
 //!
-//! A verified delivery is first recorded ([`UserStore::record_delivery`],
+//! A verified delivery is first recorded ([`DeliveryLog::record_delivery`](crate::ports::DeliveryLog::record_delivery),
 //! one conditional write keyed by its id), and only then answered 2xx; it is
 //! applied from the record, by whoever claims it (a short lease): the
 //! webhook right away, or the sweeper after a failure or a crash. So an
@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::identity::IdentityProvider;
 use crate::idp_work::retry_delay;
 use crate::ids::TenantId;
-use crate::ports::{StoreError, UserStore, UserWrite};
+use crate::ports::{IdpEventStore, StoreError, UserWrite};
 use crate::user::{InvitationState, User, UserStatus};
 use time::OffsetDateTime;
 
@@ -126,7 +126,7 @@ impl IdpEventOutcome {
 
 /// What the identity-event use cases work with.
 pub struct EventCtx<'a> {
-    pub users: &'a dyn UserStore,
+    pub users: &'a dyn IdpEventStore,
     pub now: OffsetDateTime,
     pub request_id: &'a str,
 }

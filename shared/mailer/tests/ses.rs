@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use peak_domain::outbox::{EmailKind, OutboxClaim};
-use peak_domain::ports::{UserStore, UserWrite};
+use peak_domain::ports::{OutboxQueue, UserRecords, UserWrite};
 use peak_mailer::{Delivery, EmailSender, OutgoingEmail, RateLimiter, SendError};
 use std::sync::Arc;
 use std::time::Duration;

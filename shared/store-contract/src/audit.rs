@@ -2,9 +2,7 @@
 
 use crate::fixtures::*;
 use crate::fresh_tenant;
-use peak_domain::ports::{
-    PageRequest, UserWrite,
-};
+use peak_domain::ports::{PageRequest, UserWrite};
 
 pub async fn audit_lists_newest_first_per_user_and_tenant(store: &dyn FullStore) {
     let t = fresh_tenant();

@@ -6,13 +6,10 @@ use peak_domain::TenantId;
 use peak_domain::audit::{AuditEvent, FieldChange};
 use peak_domain::ids::ProfileId;
 use peak_domain::outbox::{EmailKind, OutboxEmail};
-use peak_domain::ports::{
-    ProfileStore, StoreError, UserStore, UserWrite,
-};
+use peak_domain::ports::{ProfileStore, StoreError, UserStore, UserWrite};
 use peak_domain::role::Role;
 use peak_domain::user::{
-    AccountNumber, Email, Invitation, InvitationState, PersonName, User, UserId,
-    UserStatus,
+    AccountNumber, Email, Invitation, InvitationState, PersonName, User, UserId, UserStatus,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -108,7 +105,11 @@ pub(crate) async fn create(store: &dyn FullStore, u: &User) -> Result<(), StoreE
         .await
 }
 
-pub(crate) async fn update(store: &dyn FullStore, prev: &User, next: &User) -> Result<(), StoreError> {
+pub(crate) async fn update(
+    store: &dyn FullStore,
+    prev: &User,
+    next: &User,
+) -> Result<(), StoreError> {
     store
         .write_user(UserWrite {
             previous: Some(prev),

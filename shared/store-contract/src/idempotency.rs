@@ -2,9 +2,7 @@
 
 use crate::fixtures::*;
 use crate::fresh_tenant;
-use peak_domain::ports::{
-    IdempotencyClaim, SavedResponse,
-};
+use peak_domain::ports::{IdempotencyClaim, SavedResponse};
 use time::{Duration, OffsetDateTime};
 
 pub async fn idempotency_keys_claim_replay_and_release(store: &dyn FullStore) {

@@ -17,7 +17,12 @@ pub(crate) async fn is_pending(store: &dyn FullStore, id: &str, at: OffsetDateTi
         .any(|m| m.id == id)
 }
 
-pub(crate) async fn claim(store: &dyn FullStore, t: &TenantId, id: &str, at: OffsetDateTime) -> OutboxClaim {
+pub(crate) async fn claim(
+    store: &dyn FullStore,
+    t: &TenantId,
+    id: &str,
+    at: OffsetDateTime,
+) -> OutboxClaim {
     store.claim_outbox(t, id, at, 60).await.expect("claim")
 }
 

@@ -280,7 +280,6 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 
 /// The schema version this build writes and understands: the number of
 /// migrations it knows. Stored in the file as `PRAGMA user_version`.
-
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Brings the schema up to `SCHEMA_VERSION`, all pending migrations in one

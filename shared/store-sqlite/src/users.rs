@@ -389,10 +389,10 @@ impl UserRecords for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::migrate;
     use peak_domain::ids::ProfileId;
     use peak_domain::role::Role;
     use peak_domain::user::{AccountNumber, UserStatus};
-    use crate::schema::migrate;
 
     #[test]
     fn prefix_upper_bounds_cover_exactly_the_prefixed_strings() {

@@ -2,9 +2,8 @@
 //! (SQLite, DynamoDB) implement them and pass one shared contract suite
 //! (`peak-store-contract`), with one file per port there too.
 //!
-//! A consumer takes only the ports it uses (the mailer the outbox and rate
-//! limits, the identity-provider worker the owed work and the users it
-//! reads). [`UserStore`] names the whole set the user use cases need; every
+//! A consumer takes only the ports it uses (the mailer the outbox and the
+//! users it reads, the identity-provider worker [`IdpSyncStore`]). [`UserStore`] names the whole set the user use cases need; every
 //! type that implements all of its ports is one.
 
 mod audit;
@@ -36,33 +35,28 @@ pub use rate_limits::RateLimits;
 pub use tenants::TenantStore;
 pub use users::{UserRecords, UserWrite};
 
+/// What applying the identity provider's events needs (see
+/// [`crate::idp_events`]): the users, their sign-ins and the delivery log.
+pub trait IdpEventStore: UserRecords + LoginLog + DeliveryLog {}
+
+impl<T> IdpEventStore for T where T: UserRecords + LoginLog + DeliveryLog + ?Sized {}
+
+/// What keeping the identity provider in sync needs (the worker and the
+/// sweeper of `peak-idp-sync`): the owed work, and applying its events.
+pub trait IdpSyncStore: IdpEventStore + IdpWorkQueue {}
+
+impl<T> IdpSyncStore for T where T: IdpEventStore + IdpWorkQueue + ?Sized {}
+
 /// What the user use cases need: users with their audit trail, outbox,
 /// idempotency keys, owed identity-provider work, sign-ins, delivery log
 /// and rate limits. No methods of its own: it only names the set, so a use
 /// case (or a handler state) can take one bound, while a consumer that
-/// uses a slice takes that port alone. Implemented for every type that
-/// implements all of them.
-pub trait UserStore:
-    UserRecords
-    + AuditLog
-    + OutboxQueue
-    + IdempotencyKeys
-    + IdpWorkQueue
-    + LoginLog
-    + DeliveryLog
-    + RateLimits
-{
-}
+/// uses a slice takes that port (or a smaller set above) alone: a
+/// `&dyn UserStore` or `Arc<dyn UserStore>` converts to any of them.
+/// Implemented for every type that implements all of them.
+pub trait UserStore: IdpSyncStore + AuditLog + OutboxQueue + IdempotencyKeys + RateLimits {}
 
 impl<T> UserStore for T where
-    T: UserRecords
-        + AuditLog
-        + OutboxQueue
-        + IdempotencyKeys
-        + IdpWorkQueue
-        + LoginLog
-        + DeliveryLog
-        + RateLimits
-        + ?Sized
+    T: IdpSyncStore + AuditLog + OutboxQueue + IdempotencyKeys + RateLimits + ?Sized
 {
 }
