@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod cursor;
 pub mod error;
 pub mod identity;
+pub mod idp_delivery;
 pub mod idp_events;
 pub mod idp_work;
 pub mod ids;
