@@ -1,6 +1,6 @@
 //! The audit-log contract.
 
-use crate::fixtures::*;
+use crate::fixtures::{FullStore, audit, bumped, create, profile, sample_user};
 use crate::fresh_tenant;
 use peak_domain::ports::{PageRequest, UserWrite};
 

@@ -1,6 +1,6 @@
 //! The delivery-log contract (webhook de-duplication).
 
-use crate::fixtures::*;
+use crate::fixtures::FullStore;
 use peak_domain::idp_events::{IdpDelivery, IdpEventKind, Recorded};
 use time::{Duration, OffsetDateTime};
 

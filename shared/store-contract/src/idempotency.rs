@@ -1,6 +1,6 @@
 //! The idempotency-key contract.
 
-use crate::fixtures::*;
+use crate::fixtures::{FullStore, now};
 use crate::fresh_tenant;
 use peak_domain::ports::{IdempotencyClaim, SavedResponse};
 use time::{Duration, OffsetDateTime};

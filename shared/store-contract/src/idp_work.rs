@@ -1,6 +1,6 @@
 //! The contract of owed identity-provider work.
 
-use crate::fixtures::*;
+use crate::fixtures::{FullStore, bumped, create, now, profile, sample_user, update};
 use crate::fresh_tenant;
 use peak_domain::TenantId;
 use peak_domain::idp_work::{IdpOp, IdpSteps, IdpWorkItem};

@@ -1,6 +1,6 @@
 //! The sign-in contract.
 
-use crate::fixtures::*;
+use crate::fixtures::{FullStore, bumped, create, now, profile, sample_user, update};
 use crate::fresh_tenant;
 use peak_domain::ports::{PageRequest, UserWrite};
 use peak_domain::user::{PersonName, UserId, UserQuery};

@@ -1,7 +1,7 @@
 //! The outbox contract: emails written with the change, claimed once,
 //! settled as sent or failed.
 
-use crate::fixtures::*;
+use crate::fixtures::{FullStore, now, user_with_email};
 use crate::fresh_tenant;
 use peak_domain::TenantId;
 use peak_domain::outbox::{EmailKind, OutboxClaim};

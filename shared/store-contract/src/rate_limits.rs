@@ -1,6 +1,6 @@
 //! The rate-limit contract.
 
-use crate::fixtures::*;
+use crate::fixtures::FullStore;
 use time::{Duration, OffsetDateTime};
 
 pub async fn rate_limits_count_per_bucket_and_window(store: &dyn FullStore) {

@@ -2,8 +2,8 @@
 //! (email, subject, invitation), memberships and profile holder counts; the
 //! lookups and the lists.
 
-use crate::fixtures::*;
 pub use crate::fixtures::{FullStore, profile, sample_user};
+use crate::fixtures::{audit, bumped, create, email_to, hash, holders, now, update};
 use crate::fresh_tenant;
 use peak_domain::TenantId;
 use peak_domain::audit::{AuditEvent, FieldChange};

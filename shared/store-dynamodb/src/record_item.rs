@@ -6,7 +6,10 @@ use crate::due::outbox_due_sk;
 use crate::error::malformed;
 use crate::item::get_opt_i64;
 use crate::item::{Item, get_s, get_time, s, timestamp};
-use crate::user_item::*;
+use crate::user_item::{
+    AUDIT_ENTITY, OUTBOX_ENTITY, OUTBOX_PENDING, attr, audit_pk, enum_str, get_opt_s,
+    get_s_or_empty, index, key, outbox_key, parse_enum, tenant_audit_pk,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use peak_domain::audit::{AuditEvent, FieldChange};
 use peak_domain::ids::TenantId;

@@ -5,7 +5,7 @@
 use crate::error::{LOOKUP_ATTEMPTS, WRITE_ATTEMPTS, backoff, malformed, sdk};
 use crate::item::{Item, PK, SK, get_s, s};
 use crate::user_item::{self as ui, attr, index};
-use crate::user_write::*;
+use crate::user_write::{Verdict, plan_user_write};
 use crate::{DynamoStore, build_error, names};
 use async_trait::async_trait;
 use peak_domain::cursor;

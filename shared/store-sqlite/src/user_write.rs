@@ -3,7 +3,7 @@
 //! and owed identity-provider work.
 
 use crate::sql::{db_error, from_json, is_unique_violation, to_i64, to_json};
-use crate::user_row::*;
+use crate::user_row::{UserRow, insert_user_sql, update_user_sql};
 use peak_domain::audit::AuditEvent;
 use peak_domain::ports::{StoreError, UserWrite};
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params};

@@ -16,8 +16,8 @@
 
 use crate::SqliteStore;
 use crate::sql::{db_error, to_json};
-use crate::user_row::*;
-use crate::user_write::*;
+use crate::user_row::{UserRow, user_columns};
+use crate::user_write::{WritePlan, apply_write};
 use async_trait::async_trait;
 use peak_domain::cursor;
 use peak_domain::ids::TenantId;
