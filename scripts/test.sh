@@ -19,10 +19,19 @@
 #
 # Extra arguments go to `cargo test` instead of `--workspace`, e.g.
 # `scripts/test.sh -p peak-store-dynamodb` runs that package's tests only.
+#
+# SHAPE_CHECK=1 first runs `cargo xtask shape` (no import circles between a
+# crate's modules, no non-test source file over 800 lines) and stops when it
+# finds any. Off by default while the circles and long files it lists on
+# main are being taken apart; to be switched on once it passes.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
+
+if [[ "${SHAPE_CHECK:-0}" == 1 ]]; then
+    cargo xtask shape
+fi
 
 scripts/dynamodb-local.sh install
 scripts/moto.sh install
