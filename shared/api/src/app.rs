@@ -9,8 +9,8 @@ use crate::routes::{Matched, ROUTES, Route, RouteSpec, match_route, spec};
 use crate::state::AppState;
 use http::HeaderValue;
 use lambda_http::{Body, Request, Response};
+use peak_domain::Actor;
 use peak_domain::tenant::Tenant;
-use peak_domain::user_policy::Actor;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 

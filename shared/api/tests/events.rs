@@ -17,9 +17,9 @@ use peak_domain::catalogue::catalogue;
 use peak_domain::identity::{IdpAccount, IdpError, IdpUserState, SetupLink, StepOutcome};
 use peak_domain::outbox::EmailKind;
 use peak_domain::ports::{ProfileStore, UserStore, UserWrite};
-use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
+use peak_domain::profiles::model::{Profile, ProfileName, ProfileSettings};
 use peak_domain::role::Role;
-use peak_domain::user::{AccountNumber, Email, PersonName, User, UserId, UserStatus};
+use peak_domain::users::model::{AccountNumber, Email, PersonName, User, UserId, UserStatus};
 use peak_domain::users::{self, InviteRequest, SelfPatch, UserSettings};
 use peak_store_sqlite::SqliteStore;
 use std::collections::BTreeSet;
@@ -267,7 +267,7 @@ impl Harness {
     }
 
     /// The use-case view of the user with this subject.
-    async fn actor(&self, subject: &str) -> peak_domain::user_policy::Actor {
+    async fn actor(&self, subject: &str) -> peak_domain::users::policy::Actor {
         users::resolve_actor(&self.state.ctx("test-setup"), &tenant(), subject)
             .await
             .unwrap()
