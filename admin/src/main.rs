@@ -17,8 +17,8 @@
 
 use peak_domain::TenantId;
 use peak_domain::catalogue::catalogue;
+use peak_domain::model::tenant::{NewTenant, SettingsPatch, Tenant};
 use peak_domain::ports::PageRequest;
-use peak_domain::tenant::{NewTenant, SettingsPatch, Tenant};
 use peak_domain::tenants::{self, OperatorPatch};
 use peak_domain::{Ctx, UserSettings};
 use peak_local::{Config, Stores, open_store};

@@ -15,7 +15,7 @@ use peak_domain::catalogue::catalogue;
 use peak_domain::identity::{
     IdentityProvider, IdpAccount, IdpError, IdpUserState, LoginDirectory, SetupLink, StepOutcome,
 };
-use peak_domain::users::model::User;
+use peak_domain::model::user::User;
 use peak_store_dynamodb::{DynamoStore, client_from_env};
 use std::sync::Arc;
 

@@ -20,7 +20,7 @@ use peak_domain::TenantId;
 use peak_domain::identity::{
     IdentityProvider, IdpAccount, IdpError, IdpUserState, SetupLink, StepOutcome, new_link_token,
 };
-use peak_domain::users::model::User;
+use peak_domain::model::user::User;
 use ring::pbkdf2;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};

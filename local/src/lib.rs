@@ -155,7 +155,7 @@ pub async fn seed_demo(stores: &Stores, _data_dir: &std::path::Path) -> Result<b
         stores.tenants.as_ref(),
         stores.profiles.as_ref(),
         catalogue(),
-        peak_domain::tenant::NewTenant {
+        peak_domain::model::tenant::NewTenant {
             id: DEMO_TENANT.into(),
             display_name: "Demo".into(),
             portal_url: "http://127.0.0.1:3000".into(),
@@ -197,9 +197,9 @@ pub async fn seed_admin(
     tenant: &str,
     subject: &str,
     email: &str,
-) -> Result<peak_domain::users::model::User, BoxError> {
+) -> Result<peak_domain::model::user::User, BoxError> {
+    use peak_domain::model::user::{Email, PersonName, User, UserId, UserStatus};
     use peak_domain::ports::UserWrite;
-    use peak_domain::users::model::{Email, PersonName, User, UserId, UserStatus};
     let tenant_id = peak_domain::TenantId::parse(tenant).ok_or("bad tenant id")?;
     if let Some(existing) = stores
         .users
@@ -592,7 +592,7 @@ mod tests {
             .await
             .expect("read")
             .expect("the demo admin");
-        assert_eq!(admin.status, peak_domain::users::model::UserStatus::Active);
+        assert_eq!(admin.status, peak_domain::model::user::UserStatus::Active);
         std::fs::remove_dir_all(&dir).ok();
     }
 }

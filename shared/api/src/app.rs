@@ -10,7 +10,7 @@ use crate::state::AppState;
 use http::HeaderValue;
 use lambda_http::{Body, Request, Response};
 use peak_domain::Actor;
-use peak_domain::tenant::Tenant;
+use peak_domain::model::tenant::Tenant;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 

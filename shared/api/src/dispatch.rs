@@ -15,7 +15,7 @@ use crate::problem::Problem;
 use crate::routes::{PathParams, Route};
 use crate::state::AppState;
 use lambda_http::{Body, Request, Response};
-use peak_domain::tenant::Tenant;
+use peak_domain::model::tenant::Tenant;
 use peak_domain::{Actor, Ctx};
 use std::future::Future;
 use std::pin::Pin;

@@ -15,11 +15,11 @@ use peak_auth::{DevIdentityProvider, JwtVerifier, StaticJwks};
 use peak_domain::TenantId;
 use peak_domain::catalogue::catalogue;
 use peak_domain::identity::{IdpAccount, IdpError, IdpUserState, SetupLink, StepOutcome};
+use peak_domain::model::profile::{Profile, ProfileName, ProfileSettings};
+use peak_domain::model::user::{AccountNumber, Email, PersonName, User, UserId, UserStatus};
 use peak_domain::outbox::EmailKind;
 use peak_domain::ports::{ProfileStore, UserStore, UserWrite};
-use peak_domain::profiles::model::{Profile, ProfileName, ProfileSettings};
 use peak_domain::role::Role;
-use peak_domain::users::model::{AccountNumber, Email, PersonName, User, UserId, UserStatus};
 use peak_domain::users::{self, InviteRequest, SelfPatch, UserSettings};
 use peak_store_sqlite::SqliteStore;
 use std::collections::BTreeSet;
@@ -615,7 +615,7 @@ async fn every_function_answers_its_sample_event() {
     c.run("tenant-audit.json", &admin, StatusCode::OK).await;
 
     // Settings: the tenant's record, as an operator creates it.
-    let record = peak_domain::tenant::NewTenant {
+    let record = peak_domain::model::tenant::NewTenant {
         id: tenant().as_str().into(),
         display_name: "Acme".into(),
         portal_url: "https://portal.acme.example".into(),

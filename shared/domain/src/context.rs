@@ -5,10 +5,10 @@
 use crate::catalogue::Catalogue;
 use crate::error::Error;
 use crate::ids::TenantId;
+use crate::model::tenant::{Tenant, TenantStatus};
+use crate::model::user::User;
 use crate::permissions::EffectivePermissions;
 use crate::ports::{ProfileStore, TenantStore, UserStore};
-use crate::tenant::{Tenant, TenantStatus};
-use crate::users::model::User;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 

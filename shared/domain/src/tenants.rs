@@ -9,11 +9,11 @@ use crate::context::Actor;
 use crate::context::Ctx;
 use crate::error::Error;
 use crate::ids::TenantId;
+use crate::model::profile::{NewProfile, Profile};
+use crate::model::tenant::{NewTenant, SettingsPatch, Tenant, TenantStatus};
+use crate::model::user::{Email, PersonName, User, UserId, UserQuery, UserStatus};
 use crate::ports::{PageRequest, ProfileStore, StoreError, UserWrite};
-use crate::profiles::model::{NewProfile, Profile};
 use crate::role::Role;
-use crate::tenant::{NewTenant, SettingsPatch, Tenant, TenantStatus};
-use crate::users::model::{Email, PersonName, User, UserId, UserQuery, UserStatus};
 use crate::users::wire::InviteRequest;
 use time::OffsetDateTime;
 

@@ -7,7 +7,8 @@ use crate::request::{etag, if_match, json_body, page_request};
 use crate::views::{PageView, ProfileSummary, profile_view};
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
-use peak_domain::profiles::{self, model::Profile};
+use peak_domain::model::profile::Profile;
+use peak_domain::profiles;
 use peak_domain::{Actor, Ctx};
 
 fn with_etag(mut resp: Response<Body>, p: &Profile) -> Response<Body> {

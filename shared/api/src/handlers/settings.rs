@@ -10,7 +10,7 @@ use crate::views::SettingsView;
 use http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use peak_domain::Actor;
-use peak_domain::tenant::{SettingsPatch, Tenant};
+use peak_domain::model::tenant::{SettingsPatch, Tenant};
 use peak_domain::tenants;
 
 fn respond(t: &Tenant) -> Response<Body> {

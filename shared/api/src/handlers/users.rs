@@ -7,8 +7,8 @@ use lambda_http::{Body, Request, Response};
 use peak_domain::Actor;
 use peak_domain::FieldError;
 use peak_domain::ids::ProfileId;
+use peak_domain::model::user::{AccountNumber, User, UserId, UserQuery, UserStatus};
 use peak_domain::role::Role;
-use peak_domain::users::model::{AccountNumber, User, UserId, UserQuery, UserStatus};
 use peak_domain::users::{self, Ctx, InviteRequest, UserPatch};
 
 /// A path id that is not a ULID cannot name any user.

@@ -6,15 +6,16 @@
 //! policy decides before anything the caller sent is looked at, so a
 //! caller who may not act gets 403 whatever they sent.
 
-pub mod model;
 pub mod policy;
 
 use crate::catalogue::Catalogue;
 use crate::context::{Actor, Ctx};
 use crate::error::Error;
 use crate::ids::{ProfileId, TenantId};
+use crate::model::profile::{
+    NewProfile, Profile, ProfileName, ProfilePatch, ProfileSettings, parse_description,
+};
 use crate::ports::{Page, PageRequest, ProfileStore, StoreError};
-use model::{NewProfile, Profile, ProfileName, ProfilePatch, ProfileSettings, parse_description};
 use policy::{ProfileAction, authorize};
 use time::OffsetDateTime;
 

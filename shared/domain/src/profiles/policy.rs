@@ -64,9 +64,9 @@ mod tests {
     use super::*;
     use crate::catalogue::catalogue;
     use crate::ids::{ProfileId, TenantId};
+    use crate::model::profile::ProfileSettings;
+    use crate::model::user::{Email, PersonName, User, UserId, UserStatus};
     use crate::permissions::with_extension_groups;
-    use crate::profiles::model::ProfileSettings;
-    use crate::users::model::{Email, PersonName, User, UserId, UserStatus};
 
     fn actor(role: Role) -> Actor {
         let now = time::OffsetDateTime::now_utc();

@@ -6,12 +6,12 @@ use crate::context::{Actor, Budget, Ctx};
 use crate::error::Error;
 use crate::identity::IdpError;
 use crate::ids::{ProfileId, TenantId};
+use crate::model::profile::ProfileSettings;
+use crate::model::user::{Email, User, UserId};
 use crate::outbox::{EmailKind, OutboxEmail};
 use crate::permissions::{EffectivePermissions, with_extension_groups};
 use crate::ports::{StoreError, UserWrite};
-use crate::profiles::model::ProfileSettings;
 use crate::role::Role;
-use crate::users::model::{Email, User, UserId};
 use crate::users::policy::{Holding, UserAction, authorize_user, check_reach};
 use time::OffsetDateTime;
 
@@ -297,7 +297,7 @@ pub(crate) async fn existing_profile(
 mod tests {
     use super::*;
     use crate::ids::{ProfileId, TenantId};
-    use crate::users::model::{PersonName, UserStatus};
+    use crate::model::user::{PersonName, UserStatus};
 
     #[test]
     fn changes_list_only_what_moved() {

@@ -4,6 +4,7 @@
 use crate::context::{Actor, Ctx};
 use crate::error::Error;
 use crate::identity::new_link_token;
+use crate::model::user::{Email, PendingEmail, User, UserId};
 use crate::outbox::{EmailKind, OutboxEmail};
 use crate::permissions::with_extension_groups;
 use crate::role::Role;
@@ -11,7 +12,6 @@ use crate::users::common::{
     authorized, bump, check_version, email_taken, event, existing_profile, load, mail,
     profile_settings, spend, store_err, write,
 };
-use crate::users::model::{Email, PendingEmail, User, UserId};
 use crate::users::policy::{
     Holding, UserAction, check_account_number, check_email_change, check_grant,
 };

@@ -4,8 +4,8 @@ use crate::context::Ctx;
 use crate::error::Error;
 use crate::identity::hash_link_token;
 use crate::ids::TenantId;
+use crate::model::user::{PendingEmail, User, UserId};
 use crate::users::common::{bump, event, store_err, write};
-use crate::users::model::{PendingEmail, User, UserId};
 use time::OffsetDateTime;
 
 /// Where an email-change link stands when someone opens it.

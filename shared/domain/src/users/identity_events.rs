@@ -21,9 +21,9 @@ use crate::idp_events::{
 };
 use crate::idp_work::retry_delay;
 use crate::ids::TenantId;
+use crate::model::user::{InvitationState, User, UserStatus};
 use crate::ports::{StoreError, UserStore, UserWrite};
 use crate::users::common::{bump, changes};
-use crate::users::model::{InvitationState, User, UserStatus};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::identity::{IdentityProvider, IdpAccount, SetupLink, hash_link_token, new_link_token};
 use crate::idp_work::IdpOp;
 use crate::ids::{ProfileId, TenantId};
+use crate::model::user::{AccountNumber, Invitation, InvitationState, User, UserId, UserStatus};
 use crate::outbox::{EmailKind, OutboxEmail};
 use crate::permissions::with_extension_groups;
 use crate::ports::PageRequest;
@@ -15,7 +16,6 @@ use crate::users::common::{
     authorized, bump, email_taken, ensure_reach, event, existing_profile, idp_err, mail, rfc3339,
     spend_invitation, store_err, write,
 };
-use crate::users::model::{AccountNumber, Invitation, InvitationState, User, UserId, UserStatus};
 use crate::users::policy::{
     Holding, UserAction, authorize_invite, authorize_user, check_account_number, check_grant,
 };

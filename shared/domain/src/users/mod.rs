@@ -11,12 +11,11 @@
 //! - [`queries`]: one user, lists, audit trails, login sync state;
 //! - [`actor`]: who is acting (the signed-in user, or a job's starter);
 //! - [`wire`]: request bodies and their `TryFrom` conversions;
-//! - [`model`]: the user and its parts; [`policy`]: who may do what to
-//!   whom.
+//! - [`policy`]: who may do what to whom.
 //!
-//! Modules depend one way: `model` ← `policy` ← `common` ← `wire` ←
-//! the groups (`edits` reads `invitations`' profile lookup). This module
-//! only declares and re-exports.
+//! The user itself is data, in `crate::model::user`. Modules depend one
+//! way: `policy` ← `common` ← `wire` ← the groups, which never import each
+//! other. This module only declares and re-exports.
 
 pub mod actor;
 pub(crate) mod common;
@@ -24,7 +23,6 @@ pub mod edits;
 pub mod email_verification;
 pub mod identity_events;
 pub mod invitations;
-pub mod model;
 pub mod passwords;
 pub mod policy;
 pub mod queries;

@@ -4,9 +4,9 @@
 use crate::context::{Actor, Ctx};
 use crate::error::Error;
 use crate::identity::sha256_hex;
+use crate::model::user::{User, UserId, UserStatus};
 use crate::outbox::{EmailKind, OutboxEmail};
 use crate::users::common::{authorized, event, mail, store_err, write};
-use crate::users::model::{User, UserId, UserStatus};
 use crate::users::policy::UserAction;
 use crate::users::wire::ResetRequest;
 use serde_json::json;

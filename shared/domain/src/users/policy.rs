@@ -28,9 +28,9 @@
 use crate::catalogue::Catalogue;
 pub use crate::context::Actor;
 use crate::error::{Error, FieldError};
+use crate::model::user::{AccountNumber, User};
 use crate::permissions::{EffectivePermissions, exceeding};
 use crate::role::Role;
-use crate::users::model::{AccountNumber, User};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserAction {

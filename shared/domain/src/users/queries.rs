@@ -4,10 +4,10 @@
 use crate::audit::AuditEvent;
 use crate::context::{Actor, Ctx};
 use crate::error::Error;
+use crate::model::user::{User, UserId, UserQuery};
 use crate::ports::{Page, PageRequest};
 use crate::role::Role;
 use crate::users::common::{USER, load, rfc3339, store_err};
-use crate::users::model::{User, UserId, UserQuery};
 use crate::users::policy::{UserAction, authorize_user, list_scope};
 
 /// Where a user's login stands with the identity provider

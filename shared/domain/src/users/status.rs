@@ -3,9 +3,9 @@
 use crate::audit::AuditEvent;
 use crate::context::{Actor, Ctx};
 use crate::error::Error;
+use crate::model::user::{User, UserId, UserStatus};
 use crate::outbox::EmailKind;
 use crate::users::common::{authorized, bump, check_version, event, mail, write};
-use crate::users::model::{User, UserId, UserStatus};
 use crate::users::policy::UserAction;
 use serde_json::json;
 

@@ -5,8 +5,8 @@
 use crate::catalogue::Catalogue;
 use crate::error::{Error, FieldError};
 use crate::ids::TenantId;
+use crate::model::user::{AccountNumber, Email, PersonName};
 use crate::role::Role;
-use crate::users::model::{AccountNumber, Email, PersonName};
 use serde::Deserialize;
 
 pub const MAX_ACCOUNTS: usize = 25;
