@@ -143,12 +143,7 @@ async fn receive(
     let Some(delivery) = delivery_of(&event, if signed { "action" } else { "stream" }) else {
         return Ok(outcome(StatusCode::OK, "ignored"));
     };
-    let events = EventCtx {
-        users: ctx.users,
-        now: ctx.now,
-        request_id: ctx.request_id,
-    };
-    let received = receive_delivery(&events, state.idp.as_ref(), &delivery)
+    let received = receive_delivery(&EventCtx::from(ctx), state.idp.as_ref(), &delivery)
         .await
         .map_err(|e| {
             // Not recorded: the sender must try again (5xx, never 4xx).

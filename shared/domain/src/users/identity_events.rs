@@ -14,6 +14,7 @@
 //! [`login_blocked`], [`login_recorded`], [`login_deleted`].
 
 use crate::audit::AuditEvent;
+use crate::context::Ctx;
 use crate::error::Error;
 use crate::identity::IdentityProvider;
 use crate::idp_events::{
@@ -53,11 +54,23 @@ impl IdpEventOutcome {
     }
 }
 
-/// What the identity-event use cases work with.
+/// What the identity-event use cases work with: the part of [`Ctx`] they
+/// need (no caller, no profiles or tenants), so the sweeper, which has only
+/// the user store, runs them as the webhook does.
 pub struct EventCtx<'a> {
     pub users: &'a dyn UserStore,
     pub now: OffsetDateTime,
     pub request_id: &'a str,
+}
+
+impl<'a> From<&Ctx<'a>> for EventCtx<'a> {
+    fn from(ctx: &Ctx<'a>) -> Self {
+        EventCtx {
+            users: ctx.users,
+            now: ctx.now,
+            request_id: ctx.request_id,
+        }
+    }
 }
 
 fn store_err(e: StoreError) -> Error {
