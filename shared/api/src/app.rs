@@ -1,5 +1,6 @@
 //! The request pipeline every route goes through: match → authenticate →
-//! authorize → handler → response, with one log line per request.
+//! handler (whose use case authorizes) → response, with one log line per
+//! request.
 
 use crate::auth::authenticate;
 use crate::dispatch::{Call, Handler};

@@ -421,6 +421,55 @@ async fn non_admins_are_refused_before_anything_changes() {
     assert_eq!(names, ["Seed"], "only the seeded profile");
 }
 
+/// The profile policy decides before the body or the path id is read (the
+/// use case is handed the body unread): a non-admin gets the same 403
+/// whatever they sent, and an admin sending the same is told what is wrong.
+#[tokio::test]
+async fn non_admins_are_refused_whatever_they_send() {
+    let h = harness().await;
+    let malformed = |file: &str, role: &'static str| {
+        let mut req = h.event(file, role, SAMPLE_ID);
+        *req.body_mut() = Body::Text("{not json".into());
+        req
+    };
+    for role in ["sales_rep", "partner", "customer"] {
+        for file in ["profile-create.json", "profile-update.json"] {
+            let resp = handle(&h.state, malformed(file, role)).await;
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{role} {file}");
+            assert_eq!(json(&resp)["code"], "forbidden", "{role} {file}");
+        }
+        for file in [
+            "profile-get.json",
+            "profile-update.json",
+            "profile-delete.json",
+        ] {
+            let resp = handle(&h.state, h.event(file, role, "not-a-profile-id")).await;
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{role} {file}");
+        }
+    }
+    let bad_limit = |role: &'static str| {
+        let mut req = h.event("profile-list.json", role, SAMPLE_ID);
+        *req.uri_mut() = "/profiles?limit=many".parse().unwrap();
+        req
+    };
+    for role in ["sales_rep", "customer"] {
+        let resp = handle(&h.state, bad_limit(role)).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{role} list");
+    }
+    let resp = handle(&h.state, bad_limit("admin")).await;
+    assert_eq!(json(&resp)["errors"][0]["field"], "limit", "admin list");
+    for file in ["profile-create.json", "profile-update.json"] {
+        let resp = handle(&h.state, malformed(file, "admin")).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "admin {file}");
+    }
+    let resp = handle(
+        &h.state,
+        h.event("profile-get.json", "admin", "not-a-profile-id"),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
 /// Feeds event files to their functions, recording what each answered.
 struct Cases<'h> {
     h: &'h Harness,

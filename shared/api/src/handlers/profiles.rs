@@ -21,8 +21,7 @@ pub async fn profile_list(
     actor: &Actor,
     req: &Request,
 ) -> Result<Response<Body>, Problem> {
-    let page = page_request(req)?;
-    let result = profiles::list_profiles(ctx, actor, &page).await?;
+    let result = profiles::list_profiles(ctx, actor, || page_request(req)).await?;
     let view = PageView {
         items: result.items.iter().map(ProfileSummary::from).collect(),
         next_cursor: result.next_cursor,

@@ -83,16 +83,20 @@ pub(crate) async fn insert_new(
     }
 }
 
-pub async fn list_profiles(
+/// `page` is read once the caller may list (like a body: a non-admin's
+/// malformed query is refused as forbidden, not as invalid).
+pub async fn list_profiles<E: From<Error>>(
     ctx: &Ctx<'_>,
     actor: &Actor,
-    page: &PageRequest,
-) -> Result<Page<Profile>, Error> {
+    page: impl FnOnce() -> Result<PageRequest, E>,
+) -> Result<Page<Profile>, E> {
     authorize(actor, ProfileAction::ListProfiles)?;
-    ctx.profiles
-        .list_profiles(&actor.user.tenant_id, page)
+    let page = page()?;
+    Ok(ctx
+        .profiles
+        .list_profiles(&actor.user.tenant_id, &page)
         .await
-        .map_err(|e| Error::from_store(e, PROFILE))
+        .map_err(|e| Error::from_store(e, PROFILE))?)
 }
 
 /// `id` as it came (a path segment): one that is not a profile id names no
