@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::ids::TenantId;
 use crate::model::user::{User, UserId, UserStatus};
 use crate::permissions::with_extension_groups;
-use crate::users::common::{profile_settings, store_err};
+use crate::users::access::{profile_settings, store_err};
 
 /// The signed-in user behind a verified token: must exist in the token's
 /// tenant and be active. Checked on every request, so a suspension is

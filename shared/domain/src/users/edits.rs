@@ -8,13 +8,13 @@ use crate::model::user::{Email, PendingEmail, User, UserId};
 use crate::outbox::{EmailKind, OutboxEmail};
 use crate::permissions::with_extension_groups;
 use crate::role::Role;
-use crate::users::common::{
-    authorized, bump, check_version, email_taken, event, existing_profile, load, mail,
-    profile_settings, spend, store_err, write,
+use crate::users::access::{
+    authorized, check_version, email_taken, existing_profile, load, profile_settings, store_err,
 };
 use crate::users::policy::{
     Holding, UserAction, check_account_number, check_email_change, check_grant,
 };
+use crate::users::recording::{bump, event, mail, spend, write};
 use crate::users::wire::{SelfPatch, UserEdit, UserPatch, customer_needs_account};
 use serde_json::json;
 

@@ -5,7 +5,8 @@ use crate::error::Error;
 use crate::identity::hash_link_token;
 use crate::ids::TenantId;
 use crate::model::user::{PendingEmail, User, UserId};
-use crate::users::common::{bump, event, store_err, write};
+use crate::users::access::store_err;
+use crate::users::recording::{bump, event, write};
 use time::OffsetDateTime;
 
 /// Where an email-change link stands when someone opens it.

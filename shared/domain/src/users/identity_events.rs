@@ -24,7 +24,7 @@ use crate::idp_work::retry_delay;
 use crate::ids::TenantId;
 use crate::model::user::{InvitationState, User, UserStatus};
 use crate::ports::{StoreError, UserStore, UserWrite};
-use crate::users::common::{bump, changes};
+use crate::users::recording::{bump, changes};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,13 +12,13 @@ use crate::outbox::{EmailKind, OutboxEmail};
 use crate::permissions::with_extension_groups;
 use crate::ports::PageRequest;
 use crate::role::Role;
-use crate::users::common::{
-    authorized, bump, email_taken, ensure_reach, event, existing_profile, idp_err, mail, rfc3339,
-    spend_invitation, store_err, write,
+use crate::users::access::{
+    authorized, email_taken, ensure_reach, existing_profile, idp_err, store_err,
 };
 use crate::users::policy::{
     Holding, UserAction, authorize_invite, authorize_user, check_account_number, check_grant,
 };
+use crate::users::recording::{bump, event, mail, rfc3339, spend_invitation, write};
 use crate::users::wire::{InviteRequest, Invitee, customer_needs_account};
 use serde_json::json;
 use time::OffsetDateTime;

@@ -14,11 +14,12 @@
 //! - [`policy`]: who may do what to whom.
 //!
 //! The user itself is data, in `crate::model::user`. Modules depend one
-//! way: `policy` ← `common` ← `wire` ← the groups, which never import each
-//! other. This module only declares and re-exports.
+//! way: `policy` ← `access` (which user, for what) ← `recording` (what a
+//! change writes) ← the groups, which never import each other; `wire` is
+//! theirs too. This module only declares and re-exports.
 
+pub(crate) mod access;
 pub mod actor;
-pub(crate) mod common;
 pub mod edits;
 pub mod email_verification;
 pub mod identity_events;
@@ -26,12 +27,12 @@ pub mod invitations;
 pub mod passwords;
 pub mod policy;
 pub mod queries;
+pub(crate) mod recording;
 pub mod status;
 pub mod wire;
 
 pub use crate::context::{Actor, Budget, Ctx, UserSettings, tenant_closed};
 pub use actor::{actor_for_user, resolve_actor};
-pub use common::changes;
 pub use edits::{edit_self, edit_user};
 pub use email_verification::{
     EmailVerificationView, VerificationState, email_verification_tenant, verify_email,
@@ -44,5 +45,6 @@ pub use invitations::{
 };
 pub use passwords::{request_password_reset, reset_password};
 pub use queries::{LoginSync, get_user, list_audit, list_users, login_sync};
+pub use recording::changes;
 pub use status::{delete_user, enable_user, suspend_user};
 pub use wire::{InviteRequest, MAX_ACCOUNTS, MAX_GROUPS, SelfPatch, UserPatch};

@@ -6,8 +6,9 @@ use crate::error::Error;
 use crate::identity::sha256_hex;
 use crate::model::user::{User, UserId, UserStatus};
 use crate::outbox::{EmailKind, OutboxEmail};
-use crate::users::common::{authorized, event, mail, store_err, write};
+use crate::users::access::{authorized, store_err};
 use crate::users::policy::UserAction;
+use crate::users::recording::{event, mail, write};
 use crate::users::wire::ResetRequest;
 use serde_json::json;
 

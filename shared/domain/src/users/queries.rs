@@ -7,8 +7,9 @@ use crate::error::Error;
 use crate::model::user::{User, UserId, UserQuery};
 use crate::ports::{Page, PageRequest};
 use crate::role::Role;
-use crate::users::common::{USER, load, rfc3339, store_err};
+use crate::users::access::{USER, load, store_err};
 use crate::users::policy::{UserAction, authorize_user, list_scope};
+use crate::users::recording::rfc3339;
 
 /// Where a user's login stands with the identity provider
 /// (`GET /users/{id}/identity`): read from the owed-work record the user's

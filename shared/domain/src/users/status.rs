@@ -5,8 +5,9 @@ use crate::context::{Actor, Ctx};
 use crate::error::Error;
 use crate::model::user::{User, UserId, UserStatus};
 use crate::outbox::EmailKind;
-use crate::users::common::{authorized, bump, check_version, event, mail, write};
+use crate::users::access::{authorized, check_version};
 use crate::users::policy::UserAction;
+use crate::users::recording::{bump, event, mail, write};
 use serde_json::json;
 
 async fn set_status(

@@ -1,21 +1,16 @@
-//! What the user use cases share: the atomic write with its audit event,
-//! queued emails, hourly budgets, and loading a user for an action.
+//! What a change of a user writes: the next version, its audit event with
+//! the field-by-field changes, its emails, all in one atomic store write —
+//! and the hourly budgets that limit the mail a change may send.
 
 use crate::audit::{AuditEvent, FieldChange};
 use crate::context::{Actor, Budget, Ctx};
 use crate::error::Error;
-use crate::identity::IdpError;
-use crate::ids::{ProfileId, TenantId};
-use crate::model::profile::ProfileSettings;
-use crate::model::user::{Email, User, UserId};
+use crate::model::user::{Email, User};
 use crate::outbox::{EmailKind, OutboxEmail};
-use crate::permissions::{EffectivePermissions, with_extension_groups};
-use crate::ports::{StoreError, UserWrite};
+use crate::ports::UserWrite;
 use crate::role::Role;
-use crate::users::policy::{Holding, UserAction, authorize_user, check_reach};
+use crate::users::access::store_err;
 use time::OffsetDateTime;
-
-pub(crate) const USER: &str = "user";
 
 /// Spends one of `kind` from the actor's and the tenant's hourly budgets;
 /// 429 with the seconds until the window turns when either is used up.
@@ -56,67 +51,6 @@ pub(crate) async fn spend_invitation(ctx: &Ctx<'_>, actor: &Actor) -> Result<(),
         ctx.settings.delegated_invitations_per_hour,
     )
     .await
-}
-
-pub(crate) fn store_err(e: StoreError) -> Error {
-    Error::from_store(e, USER)
-}
-
-/// A held profile's settings.
-pub(crate) async fn profile_settings(
-    ctx: &Ctx<'_>,
-    tenant: &TenantId,
-    id: &ProfileId,
-) -> Result<ProfileSettings, Error> {
-    match ctx.profiles.get_profile(tenant, id).await {
-        Ok(Some(p)) => Ok(p.settings),
-        // A profile cannot be deleted while held, so this is a race with a
-        // brand-new store; fall back to defaults rather than lock the user out.
-        Ok(None) => Ok(ProfileSettings::defaults(ctx.catalogue)),
-        Err(e) => Err(Error::from_store(e, "profile")),
-    }
-}
-
-/// What `user` may do: their profile raised by their extension groups.
-pub(crate) async fn permissions_of(
-    ctx: &Ctx<'_>,
-    user: &User,
-) -> Result<EffectivePermissions, Error> {
-    let settings = profile_settings(ctx, &user.tenant_id, &user.profile_id).await?;
-    Ok(with_extension_groups(
-        ctx.catalogue,
-        user.role,
-        &settings,
-        &user.extension_groups,
-    ))
-}
-
-/// The user `id`, loaded for `action` by `actor`: visible to them,
-/// changeable by them, and (the delegation rule) holding no more than they
-/// do.
-pub(crate) async fn authorized(
-    ctx: &Ctx<'_>,
-    actor: &Actor,
-    action: UserAction,
-    id: &UserId,
-) -> Result<User, Error> {
-    let user = load(ctx, &actor.user.tenant_id, id).await?;
-    authorize_user(actor, action, &user)?;
-    ensure_reach(ctx, actor, action, &user).await?;
-    Ok(user)
-}
-
-pub(crate) async fn ensure_reach(
-    ctx: &Ctx<'_>,
-    actor: &Actor,
-    action: UserAction,
-    user: &User,
-) -> Result<(), Error> {
-    if action == UserAction::View || actor.user.role == Role::Admin || actor.user.id == user.id {
-        return Ok(());
-    }
-    let permissions = permissions_of(ctx, user).await?;
-    check_reach(ctx.catalogue, actor, &Holding::of(user, &permissions))
 }
 
 fn list(v: &[impl AsRef<str>]) -> String {
@@ -244,60 +178,11 @@ pub(crate) fn bump(u: &User, now: OffsetDateTime) -> User {
     n
 }
 
-pub(crate) fn idp_err(e: IdpError) -> Error {
-    match e {
-        IdpError::Unavailable(m) => Error::Unavailable(m),
-        IdpError::Rejected(m) => Error::Internal(format!("identity provider rejected: {m}")),
-    }
-}
-
-pub(crate) async fn load(ctx: &Ctx<'_>, tenant: &TenantId, id: &UserId) -> Result<User, Error> {
-    ctx.users
-        .get_user(tenant, id)
-        .await
-        .map_err(store_err)?
-        .ok_or(Error::NotFound(USER))
-}
-
-pub(crate) fn check_version(
-    current: &User,
-    if_match: Option<u64>,
-    required: bool,
-) -> Result<(), Error> {
-    match if_match {
-        None if required => Err(Error::PreconditionRequired(USER)),
-        Some(v) if v != current.version => Err(Error::PreconditionFailed(USER)),
-        _ => Ok(()),
-    }
-}
-
-pub(crate) fn email_taken() -> Error {
-    Error::Conflict {
-        code: "email_taken",
-        detail: "a user with this email address already exists in this tenant".into(),
-    }
-}
-
-/// The profile named by `raw`, with its settings.
-pub(crate) async fn existing_profile(
-    ctx: &Ctx<'_>,
-    tenant: &TenantId,
-    raw: &str,
-) -> Result<(ProfileId, ProfileSettings), Error> {
-    let id = ProfileId::parse(raw.trim())
-        .ok_or_else(|| Error::invalid("profile_id", "no such profile"))?;
-    match ctx.profiles.get_profile(tenant, &id).await {
-        Ok(Some(p)) => Ok((id, p.settings)),
-        Ok(None) => Err(Error::invalid("profile_id", "no such profile")),
-        Err(e) => Err(Error::from_store(e, "profile")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::{ProfileId, TenantId};
-    use crate::model::user::{PersonName, UserStatus};
+    use crate::model::user::{PersonName, UserId, UserStatus};
 
     #[test]
     fn changes_list_only_what_moved() {
