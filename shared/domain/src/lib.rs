@@ -16,7 +16,6 @@ pub mod context;
 pub mod cursor;
 pub mod error;
 pub mod identity;
-pub mod idp_events;
 pub mod idp_work;
 pub mod ids;
 pub mod model;
@@ -35,6 +34,8 @@ pub use role::Role;
 
 // Former paths, kept while the store crates and the ports (split
 // concurrently) still name them; drop each once nothing does.
+#[doc(hidden)]
+pub use model::delivery as idp_events;
 #[doc(hidden)]
 pub use model::profile;
 #[doc(hidden)]

@@ -30,7 +30,7 @@ use crate::state::AppState;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use peak_domain::Ctx;
-use peak_domain::idp_events::{IdpDelivery, IdpEventKind};
+use peak_domain::model::delivery::{IdpDelivery, IdpEventKind};
 use peak_domain::users::identity_events::{EventCtx, Received, receive_delivery};
 use peak_webhooks::{IdpEvent, WebhookError, verify_action_delivery, verify_event_stream_delivery};
 

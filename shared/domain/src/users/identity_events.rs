@@ -17,11 +17,11 @@ use crate::audit::AuditEvent;
 use crate::context::Ctx;
 use crate::error::Error;
 use crate::identity::IdentityProvider;
-use crate::idp_events::{
-    DELIVERY_LEASE_SECS, DELIVERY_RETENTION_SECS, IdpDelivery, IdpEventKind, Recorded,
-};
 use crate::idp_work::retry_delay;
 use crate::ids::TenantId;
+use crate::model::delivery::{
+    DELIVERY_LEASE_SECS, DELIVERY_RETENTION_SECS, IdpDelivery, IdpEventKind, Recorded,
+};
 use crate::model::user::{InvitationState, User, UserStatus};
 use crate::ports::{StoreError, UserStore, UserWrite};
 use crate::users::recording::{bump, changes};

@@ -1,7 +1,7 @@
 //! What the identity provider tells us (Auth0 Actions and Event Streams),
 //! as we keep it: a delivery, recorded durably (the delivery log port)
 //! before it is applied. Data only; applying it is the identity-event use
-//! cases' (`users::identity_events`).
+//! cases' (`crate::users::identity_events`).
 
 use time::OffsetDateTime;
 
