@@ -27,16 +27,16 @@
 use async_trait::async_trait;
 use peak_domain::audit::AuditEvent;
 use peak_domain::cursor;
-use peak_domain::idp_events::{IdpDelivery, Recorded};
 use peak_domain::idp_work::{IdpWork, IdpWorkItem};
 use peak_domain::ids::{ProfileId, TenantId};
+use peak_domain::model::delivery::{IdpDelivery, Recorded};
+use peak_domain::model::profile::Profile;
+use peak_domain::model::user::{Email, User, UserId, UserQuery};
 use peak_domain::outbox::{FailedEmail, OutboxClaim, OutboxEmail};
 use peak_domain::ports::{
     AuditLog, DeliveryLog, IdempotencyClaim, IdempotencyKeys, IdpWorkQueue, LoginLog, OutboxQueue,
     Page, PageRequest, ProfileStore, RateLimits, SavedResponse, StoreError, UserRecords, UserWrite,
 };
-use peak_domain::profile::Profile;
-use peak_domain::user::{Email, User, UserId, UserQuery};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use time::OffsetDateTime;
@@ -671,7 +671,10 @@ impl peak_domain::ports::JobStore for MemoryStore {
 /// as in production).
 #[async_trait]
 impl peak_domain::tenants::TenantStore for MemoryStore {
-    async fn create_tenant(&self, _: &peak_domain::tenant::Tenant) -> Result<(), StoreError> {
+    async fn create_tenant(
+        &self,
+        _: &peak_domain::model::tenant::Tenant,
+    ) -> Result<(), StoreError> {
         Err(StoreError::Backend(
             "the benchmark store keeps no tenants".into(),
         ))
@@ -679,13 +682,13 @@ impl peak_domain::tenants::TenantStore for MemoryStore {
     async fn get_tenant(
         &self,
         _: &TenantId,
-    ) -> Result<Option<peak_domain::tenant::Tenant>, StoreError> {
+    ) -> Result<Option<peak_domain::model::tenant::Tenant>, StoreError> {
         Ok(None)
     }
     async fn list_tenants(
         &self,
         _: &PageRequest,
-    ) -> Result<Page<peak_domain::tenant::Tenant>, StoreError> {
+    ) -> Result<Page<peak_domain::model::tenant::Tenant>, StoreError> {
         Ok(Page {
             items: Vec::new(),
             next_cursor: None,
@@ -694,7 +697,7 @@ impl peak_domain::tenants::TenantStore for MemoryStore {
     async fn update_tenant(
         &self,
         _: u64,
-        _: &peak_domain::tenant::Tenant,
+        _: &peak_domain::model::tenant::Tenant,
         _: &[peak_domain::audit::AuditEvent],
     ) -> Result<(), StoreError> {
         Err(StoreError::NotFound)

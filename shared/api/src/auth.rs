@@ -8,9 +8,9 @@ use crate::state::AppState;
 use http::StatusCode;
 use lambda_http::Request;
 use peak_auth::AuthError;
+use peak_domain::Actor;
 use peak_domain::TenantId;
-use peak_domain::tenant::Tenant;
-use peak_domain::user_policy::Actor;
+use peak_domain::model::tenant::Tenant;
 use peak_domain::users::resolve_actor;
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! change that causes it, and a mailer sends it later (at most once).
 
 use crate::ids::TenantId;
-use crate::user::{Email, UserId};
+use crate::model::user::{Email, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

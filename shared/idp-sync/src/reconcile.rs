@@ -21,8 +21,8 @@
 
 use peak_domain::TenantId;
 use peak_domain::identity::{IdentityProvider, IdpAccount, IdpUserState, LoginDirectory};
+use peak_domain::model::user::UserId;
 use peak_domain::ports::UserRecords;
-use peak_domain::user::UserId;
 use serde::Serialize;
 
 /// What one run saw and did.

@@ -3,9 +3,9 @@
 use crate::{EmailSender, OutgoingEmail, RateLimiter, SendError, redact_emails};
 use peak_domain::TenantId;
 use peak_domain::identity::{IdentityProvider, IdpError, SetupLink};
+use peak_domain::model::tenant::TenantStatus;
 use peak_domain::outbox::{EmailKind, OutboxClaim, OutboxEmail};
 use peak_domain::ports::{OutboxQueue, StoreError, TenantStore, UserRecords};
-use peak_domain::tenant::TenantStatus;
 use peak_email::Brands;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The delivery-log contract (webhook de-duplication).
 
 use crate::fixtures::FullStore;
-use peak_domain::idp_events::{IdpDelivery, IdpEventKind, Recorded};
+use peak_domain::model::delivery::{IdpDelivery, IdpEventKind, Recorded};
 use time::{Duration, OffsetDateTime};
 
 pub(crate) fn delivery(id: &str, kind: IdpEventKind) -> IdpDelivery {

@@ -5,12 +5,12 @@ use crate::{fresh_tenant, sample_profile};
 use peak_domain::TenantId;
 use peak_domain::audit::{AuditEvent, FieldChange};
 use peak_domain::ids::ProfileId;
+use peak_domain::model::user::{
+    AccountNumber, Email, Invitation, InvitationState, PersonName, User, UserId, UserStatus,
+};
 use peak_domain::outbox::{EmailKind, OutboxEmail};
 use peak_domain::ports::{ProfileStore, StoreError, UserStore, UserWrite};
 use peak_domain::role::Role;
-use peak_domain::user::{
-    AccountNumber, Email, Invitation, InvitationState, PersonName, User, UserId, UserStatus,
-};
 use time::{Duration, OffsetDateTime};
 
 /// What the user contract needs: one adapter serving both ports.

@@ -4,8 +4,8 @@ use crate::fixtures::{FullStore, bumped, create, now, profile, sample_user, upda
 use crate::fresh_tenant;
 use peak_domain::TenantId;
 use peak_domain::idp_work::{IdpOp, IdpSteps, IdpWorkItem};
+use peak_domain::model::user::{PersonName, UserStatus};
 use peak_domain::ports::UserWrite;
-use peak_domain::user::{PersonName, UserStatus};
 use time::{Duration, OffsetDateTime};
 
 /// This tenant's owed work (other cases share the store's pending list).

@@ -22,7 +22,7 @@ pub mod users;
 use peak_domain::TenantId;
 use peak_domain::catalogue::catalogue;
 use peak_domain::ids::ProfileId;
-use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
+use peak_domain::model::profile::{Profile, ProfileName, ProfileSettings};
 use time::OffsetDateTime;
 
 /// Expands to one `#[tokio::test]` per contract case. `$make` is an async

@@ -2,8 +2,8 @@
 
 use crate::fixtures::{FullStore, bumped, create, now, profile, sample_user, update};
 use crate::fresh_tenant;
+use peak_domain::model::user::{PersonName, UserId, UserQuery};
 use peak_domain::ports::{PageRequest, UserWrite};
-use peak_domain::user::{PersonName, UserId, UserQuery};
 use time::Duration;
 
 pub async fn sign_ins_are_recorded_newest_wins_without_a_new_version(store: &dyn FullStore) {

@@ -3,8 +3,8 @@
 use crate::{fresh_tenant, now, sample_profile};
 use peak_domain::catalogue::catalogue;
 use peak_domain::ids::ProfileId;
+use peak_domain::model::profile::{Profile, ProfileName};
 use peak_domain::ports::{PageRequest, ProfileStore, StoreError};
-use peak_domain::profile::{Profile, ProfileName};
 use std::collections::BTreeMap;
 
 fn edited(p: &Profile, name: &str) -> Profile {

@@ -8,10 +8,10 @@ use crate::fresh_tenant;
 use peak_domain::TenantId;
 use peak_domain::audit::{AuditEvent, FieldChange};
 use peak_domain::ids::ProfileId;
+use peak_domain::model::user::{AccountNumber, Email, PersonName, UserQuery, UserStatus};
 use peak_domain::outbox::EmailKind;
 use peak_domain::ports::{PageRequest, StoreError, UserWrite};
 use peak_domain::role::Role;
-use peak_domain::user::{AccountNumber, Email, PersonName, UserQuery, UserStatus};
 use std::sync::Arc;
 
 pub async fn user_round_trips_with_its_lookups(store: &dyn FullStore) {

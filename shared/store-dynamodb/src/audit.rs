@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use peak_domain::audit::AuditEvent;
 use peak_domain::cursor;
 use peak_domain::ids::TenantId;
+use peak_domain::model::user::UserId;
 use peak_domain::ports::{AuditLog, Page, PageRequest, StoreError};
-use peak_domain::user::UserId;
 
 /// The list name audit cursors are issued for.
 const AUDIT_LIST: &str = "audit";

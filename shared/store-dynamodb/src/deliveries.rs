@@ -15,7 +15,7 @@ use crate::user_item::{attr, index, key, unix_ms};
 use crate::{DynamoStore, names};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use peak_domain::idp_events::{IdpDelivery, IdpEventKind, Recorded};
+use peak_domain::model::delivery::{IdpDelivery, IdpEventKind, Recorded};
 use peak_domain::outbox::failure_reason;
 use peak_domain::ports::{DeliveryLog, StoreError};
 use time::OffsetDateTime;

@@ -24,9 +24,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Update};
 use peak_domain::TenantId;
 use peak_domain::idp_work::{IdpOp, IdpSteps, IdpWork, IdpWorkItem};
+use peak_domain::model::user::UserId;
 use peak_domain::outbox::failure_reason;
 use peak_domain::ports::{IdpWorkQueue, StoreError};
-use peak_domain::user::UserId;
 use time::OffsetDateTime;
 
 pub const IDP_WORK_SK: &str = "IDPWORK";

@@ -7,8 +7,8 @@ use crate::{DynamoStore, TxError, build_error};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use peak_domain::ids::TenantId;
+use peak_domain::model::user::UserId;
 use peak_domain::ports::{LoginLog, StoreError};
-use peak_domain::user::UserId;
 use time::OffsetDateTime;
 
 #[async_trait]

@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use peak_domain::cursor;
 use peak_domain::ids::{ProfileId, TenantId};
+use peak_domain::model::profile::Profile;
 use peak_domain::ports::{Page, PageRequest, ProfileStore, StoreError};
-use peak_domain::profile::Profile;
 use std::collections::HashMap;
 
 /// The list name profile cursors are issued for.

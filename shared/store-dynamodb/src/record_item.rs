@@ -13,9 +13,9 @@ use crate::user_item::{
 use aws_sdk_dynamodb::types::AttributeValue;
 use peak_domain::audit::{AuditEvent, FieldChange};
 use peak_domain::ids::TenantId;
+use peak_domain::model::user::{Email, UserId};
 use peak_domain::outbox::{EmailKind, FailedEmail, OutboxEmail};
 use peak_domain::ports::{SavedResponse, StoreError};
-use peak_domain::user::{Email, UserId};
 use serde::{Deserialize, Serialize};
 
 // --- audit events -----------------------------------------------------

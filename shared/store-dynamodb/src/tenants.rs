@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use peak_domain::audit::AuditEvent;
 use peak_domain::ids::TenantId;
+use peak_domain::model::tenant::Tenant;
 use peak_domain::ports::{Page, PageRequest, StoreError};
-use peak_domain::tenant::Tenant;
 use peak_domain::tenants::TenantStore;
 use std::collections::HashMap;
 

@@ -23,12 +23,12 @@ use crate::error::malformed;
 use crate::item::{Item, PK, SK, get_opt_i64, get_s, get_time, get_u64, n, s, timestamp};
 use aws_sdk_dynamodb::types::AttributeValue;
 use peak_domain::ids::{ProfileId, TenantId};
-use peak_domain::ports::StoreError;
-use peak_domain::role::Role;
-use peak_domain::user::{
+use peak_domain::model::user::{
     AccountNumber, Email, Invitation, InvitationState, PendingEmail, PersonName, User, UserId,
     UserStatus,
 };
+use peak_domain::ports::StoreError;
+use peak_domain::role::Role;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -563,7 +563,7 @@ pub fn login_from_item(item: &Item) -> Result<Option<OffsetDateTime>, StoreError
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use peak_domain::user::InvitationState;
+    use peak_domain::model::user::InvitationState;
     use time::macros::datetime;
     pub fn sample() -> User {
         let t = datetime!(2025-01-02 03:04:05.123456789 +02:00);

@@ -16,8 +16,8 @@ use crate::user_item::{
 use crate::{CONDITION_FAILED, DynamoStore, TxError, build_error, names};
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use peak_domain::ids::TenantId;
+use peak_domain::model::user::{User, UserId};
 use peak_domain::ports::{StoreError, UserWrite};
-use peak_domain::user::{User, UserId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// DynamoDB's limit on the items of one transaction.

@@ -10,8 +10,8 @@ use crate::{DynamoStore, build_error, names};
 use async_trait::async_trait;
 use peak_domain::cursor;
 use peak_domain::ids::TenantId;
+use peak_domain::model::user::{Email, User, UserId, UserQuery};
 use peak_domain::ports::{Page, PageRequest, StoreError, UserRecords, UserWrite};
-use peak_domain::user::{Email, User, UserId, UserQuery};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
@@ -448,8 +448,8 @@ mod tests {
     use crate::user_item::KEY_SEP;
     use crate::user_item::USER_SK;
     use peak_domain::ids::ProfileId;
+    use peak_domain::model::user::{AccountNumber, UserStatus};
     use peak_domain::role::Role;
-    use peak_domain::user::{AccountNumber, UserStatus};
 
     #[test]
     fn lists_read_the_most_selective_source() {

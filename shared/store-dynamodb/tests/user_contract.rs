@@ -7,8 +7,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
+use peak_domain::model::user::{AccountNumber, PersonName, User, UserQuery, UserStatus};
 use peak_domain::ports::{OutboxQueue, PageRequest, StoreError, UserRecords, UserWrite};
-use peak_domain::user::{AccountNumber, PersonName, User, UserQuery, UserStatus};
 use peak_store_contract::fresh_tenant;
 use peak_store_contract::users::{profile, sample_user};
 use peak_store_dynamodb::{DynamoStore, client_from_env, create_table};
@@ -506,7 +506,7 @@ async fn a_write_the_server_cannot_take_changes_nothing() {
 async fn a_malformed_user_item_is_a_backend_error() {
     let store = make_store().await;
     let t = fresh_tenant();
-    let id = peak_domain::user::UserId::generate();
+    let id = peak_domain::model::user::UserId::generate();
     store
         .client()
         .put_item()

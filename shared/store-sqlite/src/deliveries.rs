@@ -4,8 +4,8 @@
 use crate::SqliteStore;
 use crate::sql::{db_error, from_unix_millis, to_i64, unix_millis};
 use async_trait::async_trait;
-use peak_domain::idp_events::IdpEventKind;
-use peak_domain::idp_events::{IdpDelivery, Recorded};
+use peak_domain::model::delivery::IdpEventKind;
+use peak_domain::model::delivery::{IdpDelivery, Recorded};
 use peak_domain::outbox::failure_reason;
 use peak_domain::ports::{DeliveryLog, StoreError};
 use rusqlite::Row;

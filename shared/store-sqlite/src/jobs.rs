@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use peak_domain::TenantId;
 use peak_domain::bulk_job::{BulkJob, JOB_RETENTION_DAYS, JobCounts, JobEntry, JobStatus};
 use peak_domain::ids::ProfileId;
+use peak_domain::model::user::UserId;
 use peak_domain::ports::{JobStore, StoreError};
-use peak_domain::user::UserId;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
 use time::OffsetDateTime;
 

@@ -5,8 +5,8 @@ use crate::SqliteStore;
 use crate::sql::{db_error, unix_millis};
 use async_trait::async_trait;
 use peak_domain::ids::TenantId;
+use peak_domain::model::user::UserId;
 use peak_domain::ports::{LoginLog, StoreError};
-use peak_domain::user::UserId;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 

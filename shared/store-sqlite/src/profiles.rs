@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use peak_domain::catalogue::catalogue;
 use peak_domain::cursor;
 use peak_domain::ids::{ProfileId, TenantId};
+use peak_domain::model::profile::{Profile, ProfileName, ProfileSettings};
 use peak_domain::ports::{Page, PageRequest, ProfileStore, StoreError};
-use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::BTreeMap;
 

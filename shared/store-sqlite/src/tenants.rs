@@ -7,8 +7,8 @@ use crate::sql::{db_error, is_unique_violation};
 use async_trait::async_trait;
 use peak_domain::audit::AuditEvent;
 use peak_domain::ids::TenantId;
+use peak_domain::model::tenant::Tenant;
 use peak_domain::ports::{Page, PageRequest, StoreError};
-use peak_domain::tenant::Tenant;
 use peak_domain::tenants::TenantStore;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 

@@ -4,12 +4,12 @@ use crate::sql::{
     format_time, from_json, from_unix_millis, parse_time, to_i64, to_json, to_u64, unix_millis,
 };
 use peak_domain::ids::{ProfileId, TenantId};
-use peak_domain::ports::StoreError;
-use peak_domain::role::Role;
-use peak_domain::user::{
+use peak_domain::model::user::{
     AccountNumber, Email, Invitation, InvitationState, PendingEmail, PersonName, User, UserId,
     UserStatus,
 };
+use peak_domain::ports::StoreError;
+use peak_domain::role::Role;
 use rusqlite::ToSql;
 use time::OffsetDateTime;
 

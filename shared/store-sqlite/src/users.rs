@@ -21,8 +21,8 @@ use crate::user_write::{WritePlan, apply_write};
 use async_trait::async_trait;
 use peak_domain::cursor;
 use peak_domain::ids::TenantId;
+use peak_domain::model::user::{Email, User, UserId, UserQuery};
 use peak_domain::ports::{Page, PageRequest, StoreError, UserRecords, UserWrite};
-use peak_domain::user::{Email, User, UserId, UserQuery};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior, params_from_iter};
 
@@ -391,8 +391,8 @@ mod tests {
     use super::*;
     use crate::schema::migrate;
     use peak_domain::ids::ProfileId;
+    use peak_domain::model::user::{AccountNumber, UserStatus};
     use peak_domain::role::Role;
-    use peak_domain::user::{AccountNumber, UserStatus};
 
     #[test]
     fn prefix_upper_bounds_cover_exactly_the_prefixed_strings() {

@@ -4,7 +4,7 @@
 use super::{Page, PageRequest, StoreError};
 use crate::audit::AuditEvent;
 use crate::ids::TenantId;
-use crate::user::UserId;
+use crate::model::user::UserId;
 use async_trait::async_trait;
 
 /// Reads the audit trail.

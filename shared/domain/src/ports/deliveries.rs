@@ -2,7 +2,7 @@
 //! de-duplicated and applied exactly once.
 
 use super::StoreError;
-use crate::idp_delivery::{IdpDelivery, Recorded};
+use crate::model::delivery::{IdpDelivery, Recorded};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 

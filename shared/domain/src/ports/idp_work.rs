@@ -4,7 +4,7 @@
 use super::StoreError;
 use crate::idp_work::{IdpWork, IdpWorkItem};
 use crate::ids::TenantId;
-use crate::user::UserId;
+use crate::model::user::UserId;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 

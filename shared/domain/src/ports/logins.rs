@@ -2,7 +2,7 @@
 
 use super::StoreError;
 use crate::ids::TenantId;
-use crate::user::UserId;
+use crate::model::user::UserId;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 

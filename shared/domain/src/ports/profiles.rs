@@ -2,7 +2,7 @@
 
 use super::{Page, PageRequest, StoreError};
 use crate::ids::{ProfileId, TenantId};
-use crate::profile::Profile;
+use crate::model::profile::Profile;
 use async_trait::async_trait;
 
 /// Profiles, ordered by id (creation order). Every method is scoped to one

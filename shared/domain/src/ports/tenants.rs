@@ -3,7 +3,7 @@
 use super::{Page, PageRequest, StoreError};
 use crate::audit::AuditEvent;
 use crate::ids::TenantId;
-use crate::tenant::Tenant;
+use crate::model::tenant::Tenant;
 use async_trait::async_trait;
 
 /// Tenants. A tenant without a record (one from before tenants were data)

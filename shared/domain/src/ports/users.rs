@@ -4,8 +4,8 @@
 use super::{Page, PageRequest, StoreError};
 use crate::audit::AuditEvent;
 use crate::ids::TenantId;
+use crate::model::user::{Email, User, UserId, UserQuery};
 use crate::outbox::OutboxEmail;
-use crate::user::{Email, User, UserId, UserQuery};
 use async_trait::async_trait;
 
 /// One atomic change to a user and everything that must change with it.

@@ -5,9 +5,11 @@ use super::*;
 use peak_domain::audit::AuditEvent;
 use peak_domain::audit::FieldChange;
 use peak_domain::ids::ProfileId;
+use peak_domain::model::user::Email;
+use peak_domain::model::user::{
+    AccountNumber, Invitation, InvitationState, PersonName, UserStatus,
+};
 use peak_domain::role::Role;
-use peak_domain::user::Email;
-use peak_domain::user::{AccountNumber, Invitation, InvitationState, PersonName, UserStatus};
 use time::OffsetDateTime;
 
 fn user(accounts: usize) -> User {

@@ -1,9 +1,18 @@
-//! A delivery from the identity provider as the delivery log keeps it
-//! ([`DeliveryLog`](crate::ports::DeliveryLog)); applying it is
-//! [`crate::idp_events`]. Apart from that module so the port does not
-//! import the use cases that use it.
+//! What the identity provider tells us (Auth0 Actions and Event Streams),
+//! as we keep it: a delivery, recorded durably (the delivery log port)
+//! before it is applied. Data only; applying it is the identity-event use
+//! cases' (`crate::users::identity_events`).
 
 use time::OffsetDateTime;
+
+/// How long a delivery's id is remembered (and a replay of it ignored).
+pub const DELIVERY_RETENTION_SECS: u64 = 3 * 86_400;
+
+/// How long whoever applies a delivery holds it: longer than applying can
+/// take (one identity-provider call, bounded by its deadline, and a few
+/// store writes), so a retry of the sender never applies it twice, and
+/// short enough that a crashed attempt is taken over soon.
+pub const DELIVERY_LEASE_SECS: u64 = 30;
 
 /// What a delivery asks us to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
