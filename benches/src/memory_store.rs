@@ -421,6 +421,30 @@ impl OutboxQueue for MemoryStore {
     async fn failed_outbox(&self, _limit: u32) -> Result<Vec<FailedEmail>, StoreError> {
         Err(not_used())
     }
+
+    async fn failed_outbox_of(
+        &self,
+        _tenant: &TenantId,
+        _page: &PageRequest,
+    ) -> Result<Page<FailedEmail>, StoreError> {
+        Err(not_used())
+    }
+
+    async fn failed_email(
+        &self,
+        _tenant: &TenantId,
+        _id: &str,
+    ) -> Result<Option<FailedEmail>, StoreError> {
+        Err(not_used())
+    }
+
+    async fn retire_failed_outbox(
+        &self,
+        _tenant: &TenantId,
+        _id: &str,
+    ) -> Result<bool, StoreError> {
+        Err(not_used())
+    }
 }
 
 #[async_trait]

@@ -16,6 +16,8 @@ const USER_ID: &str = "01JDPEAKSAMP1EVSER000000AB";
 const INVITATION_TOKEN: &str = "PASTE_THE_TOKEN_FROM_AN_INVITATION_LINK";
 const VERIFICATION_TOKEN: &str = "PASTE_THE_TOKEN_FROM_AN_EMAIL_VERIFICATION_LINK";
 const JOB_ID: &str = "01JDPEAKSAMP1EJ0B0000000AB";
+/// A failed email's id: take one from `GET /emails/failed`.
+const EMAIL_ID: &str = "01JDPEAKSAMP1EMA1L000000AB";
 
 /// The value of a path parameter: its meaning depends on the path it is in
 /// (`{token}` is an invitation or a verification token).
@@ -26,6 +28,9 @@ fn path_value(path: &str, name: &str) -> Result<&'static str, String> {
         ("invitations", "token") => INVITATION_TOKEN,
         ("email-verifications", "token") => VERIFICATION_TOKEN,
         ("bulk-invites", "id") => JOB_ID,
+        ("emails", "id") => EMAIL_ID,
+        // Owed work is one record per user: its id is the user's.
+        ("identity-work", "id") => USER_ID,
         _ => {
             return Err(format!(
                 "{path}: no sample value for {{{name}}} (add it to xtask/src/events.rs)"

@@ -17,7 +17,9 @@ use peak_domain::audit::AuditEvent;
 use peak_domain::catalogue::Catalogue;
 use peak_domain::model::profile::{NewProfile, ProfilePatch};
 use peak_domain::model::tenant::SettingsPatch;
-use peak_domain::users::{InviteRequest, LoginSync, SelfPatch, UserPatch};
+use peak_domain::users::{
+    FailedEmailView, IdentityWorkView, InviteRequest, LoginSync, RetriedEmail, SelfPatch, UserPatch,
+};
 
 const PAGE: &[Q] = &[
     Q::integer("limit", "1 to 100 items (default 25)", 1, 100),
@@ -82,6 +84,10 @@ pub enum Route {
     UserIdentity,
     UserAudit,
     TenantAudit,
+    FailedEmailList,
+    FailedEmailRetry,
+    IdentityWorkList,
+    IdentityWorkRetry,
     SettingsGet,
     SettingsUpdate,
     MeGet,
@@ -182,6 +188,22 @@ pub const OPERATIONS: &[Op] = &[
         .query(PAGE)
         .answers(200, AUDIT_PAGE)
         .sample_query(&[("limit", "20")]),
+    Op::new(FailedEmailList, Get, "/emails/failed", "failed-email-list", ReadQuery,
+        "The tenant's emails the mailer gave up on, newest first (admins)")
+        .query(PAGE)
+        .answers(200, Some(schema::<PageView<FailedEmailView>>))
+        .sample_query(&[("limit", "20")]),
+    Op::new(FailedEmailRetry, Post, "/emails/failed/{id}/retry", "failed-email-retry", Write,
+        "Send a failed email again, with a fresh link where it had one (admins; audited)")
+        .answers(202, Some(schema::<RetriedEmail>)),
+    Op::new(IdentityWorkList, Get, "/identity-work", "identity-work-list", ReadQuery,
+        "The tenant's work owed to Auth0: attempts, last error, next attempt, stuck (admins)")
+        .query(PAGE)
+        .answers(200, Some(schema::<PageView<IdentityWorkView>>))
+        .sample_query(&[("limit", "20")]),
+    Op::new(IdentityWorkRetry, Post, "/identity-work/{id}/retry", "identity-work-retry", Write,
+        "Make a user's owed Auth0 work due now (admins; audited)")
+        .answers(202, Some(schema::<IdentityWorkView>)),
     Op::new(SettingsGet, Get, "/settings", "settings-get", Read,
         "The tenant's settings (admins; 404 for a tenant configured by deployment only)")
         .answers(200, Some(schema::<SettingsView<'static>>)),

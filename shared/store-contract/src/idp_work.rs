@@ -3,9 +3,10 @@
 use crate::fixtures::{FullStore, bumped, create, now, profile, sample_user, update};
 use crate::fresh_tenant;
 use peak_domain::TenantId;
+use peak_domain::audit::AuditEvent;
 use peak_domain::idp_work::{IdpOp, IdpSteps, IdpWorkItem};
 use peak_domain::model::user::{PersonName, UserStatus};
-use peak_domain::ports::UserWrite;
+use peak_domain::ports::{PageRequest, UserWrite};
 use time::{Duration, OffsetDateTime};
 
 /// This tenant's owed work (other cases share the store's pending list).
@@ -241,4 +242,174 @@ pub async fn owed_idp_work_follows_the_user_and_completes_only_its_own_seq(store
             .expect("complete")
     );
     assert_eq!(store.idp_work_of(&t, &invited.id).await.expect("get"), None);
+}
+
+/// One tenant's owed work, by user, paged; "retry now" makes a backed-off
+/// record due at once with its audit event, keeps its attempts, and does
+/// nothing for a user who owes nothing.
+pub async fn owed_idp_work_is_listed_per_tenant_and_retried_now(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let p = profile(store, &t, "Buyers").await;
+    let mut users = Vec::new();
+    for i in 0..3 {
+        let mut u = sample_user(&t, &p, "Ada", "Lovelace", &format!("ada{i}@acme.example"));
+        u.idp_subject = Some(format!("auth0|ada{i}"));
+        u.status = UserStatus::Active;
+        create(store, &u).await.expect("create");
+        let mut suspended = bumped(&u);
+        suspended.status = UserStatus::Suspended;
+        update(store, &u, &suspended).await.expect("suspend");
+        users.push(suspended);
+    }
+    // Another tenant's owed work.
+    let other = fresh_tenant();
+    let op = profile(store, &other, "Buyers").await;
+    let mut o = sample_user(&other, &op, "Bo", "Other", "bo@other.example");
+    o.idp_subject = Some("auth0|bo".into());
+    o.status = UserStatus::Active;
+    create(store, &o).await.expect("create");
+    let mut os = bumped(&o);
+    os.status = UserStatus::Suspended;
+    update(store, &o, &os).await.expect("suspend");
+
+    let first = store
+        .idp_work_of_tenant(&t, &PageRequest::first(2))
+        .await
+        .expect("page 1");
+    let second = store
+        .idp_work_of_tenant(
+            &t,
+            &PageRequest {
+                limit: 2,
+                cursor: first.next_cursor.clone(),
+            },
+        )
+        .await
+        .expect("page 2");
+    assert!(first.next_cursor.is_some());
+    assert_eq!(second.next_cursor, None);
+    let mut expected: Vec<_> = users.iter().map(|u| u.id.as_str().to_owned()).collect();
+    expected.sort();
+    let listed: Vec<_> = first
+        .items
+        .iter()
+        .chain(&second.items)
+        .map(|w| w.work.user_id.as_str().to_owned())
+        .collect();
+    assert_eq!(listed, expected, "this tenant's only, by user id");
+
+    // A failure backs one off; retrying makes it due at once.
+    let at = now();
+    let target = &users[0];
+    let work = store
+        .claim_idp_work(&t, &target.id, at, 60)
+        .await
+        .expect("claim")
+        .expect("owed");
+    store
+        .fail_idp_work(&work.work, "auth0 down", at + Duration::hours(1))
+        .await
+        .expect("fail");
+    assert!(
+        !store
+            .pending_idp_work(1000, at + Duration::minutes(1))
+            .await
+            .expect("due")
+            .iter()
+            .any(|w| w.work.user_id == target.id),
+        "backed off"
+    );
+    let event = AuditEvent::new(
+        &t,
+        "admin",
+        "identity_work.retried",
+        Some(&target.id),
+        "r",
+        at,
+    );
+    assert_eq!(
+        store
+            .retry_idp_work_now(&other, &target.id, &{
+                let mut e = event.clone();
+                e.tenant_id = other.clone();
+                e
+            })
+            .await
+            .expect("other tenant"),
+        None,
+        "another tenant names no such work"
+    );
+    let retried = store
+        .retry_idp_work_now(&t, &target.id, &event)
+        .await
+        .expect("retry")
+        .expect("owed");
+    assert_eq!(retried.attempts, 1);
+    assert_eq!(retried.last_error.as_deref(), Some("auth0 down"));
+    assert!(
+        store
+            .pending_idp_work(1000, at)
+            .await
+            .expect("due")
+            .iter()
+            .any(|w| w.work.user_id == target.id),
+        "due now"
+    );
+    let audit = store
+        .list_audit(&t, Some(&target.id), &PageRequest::first(10))
+        .await
+        .expect("audit");
+    assert!(
+        audit
+            .items
+            .iter()
+            .any(|e| e.action == "identity_work.retried")
+    );
+
+    // Done: off the list, and nothing to retry.
+    let claimed = store
+        .claim_idp_work(&t, &target.id, at, 60)
+        .await
+        .expect("claim")
+        .expect("due");
+    assert!(
+        store
+            .complete_idp_work(&claimed.work, &[])
+            .await
+            .expect("complete")
+    );
+    let left = store
+        .idp_work_of_tenant(&t, &PageRequest::first(10))
+        .await
+        .expect("list");
+    assert!(left.items.iter().all(|w| w.work.user_id != target.id));
+    assert_eq!(left.items.len(), 2);
+    let again = AuditEvent::new(
+        &t,
+        "admin",
+        "identity_work.retried",
+        Some(&target.id),
+        "r",
+        at,
+    );
+    assert_eq!(
+        store
+            .retry_idp_work_now(&t, &target.id, &again)
+            .await
+            .expect("retry"),
+        None
+    );
+    let audit = store
+        .list_audit(&t, Some(&target.id), &PageRequest::first(10))
+        .await
+        .expect("audit");
+    assert_eq!(
+        audit
+            .items
+            .iter()
+            .filter(|e| e.action == "identity_work.retried")
+            .count(),
+        1,
+        "a refused retry writes no audit event"
+    );
 }

@@ -72,10 +72,12 @@ macro_rules! user_store_contract {
             outbox::transient_outbox_failure_is_retried_after_its_time,
             outbox::permanent_outbox_failure_is_listed_and_not_pending,
             outbox::expired_outbox_lease_can_be_claimed_again,
+            outbox::failed_emails_are_listed_per_tenant_and_retired,
             idempotency::idempotency_keys_claim_replay_and_release,
             idempotency::idempotency_claims_left_by_a_crash_free_themselves,
             rate_limits::rate_limits_count_per_bucket_and_window,
             idp_work::owed_idp_work_follows_the_user_and_completes_only_its_own_seq,
+            idp_work::owed_idp_work_is_listed_per_tenant_and_retried_now,
             deliveries::deliveries_are_recorded_once_and_applied_from_the_record,
             logins::sign_ins_are_recorded_newest_wins_without_a_new_version,
         );

@@ -1,11 +1,11 @@
 //! The outbox contract: emails written with the change, claimed once,
 //! settled as sent or failed.
 
-use crate::fixtures::{FullStore, now, user_with_email};
+use crate::fixtures::{FullStore, email_to, now, profile, sample_user, user_with_email};
 use crate::fresh_tenant;
 use peak_domain::TenantId;
 use peak_domain::outbox::{EmailKind, OutboxClaim};
-use peak_domain::ports::StoreError;
+use peak_domain::ports::{PageRequest, StoreError, UserWrite};
 use time::{Duration, OffsetDateTime};
 
 pub(crate) async fn is_pending(store: &dyn FullStore, id: &str, at: OffsetDateTime) -> bool {
@@ -225,4 +225,136 @@ pub async fn expired_outbox_lease_can_be_claimed_again(store: &dyn FullStore) {
         claim(store, &t, &mail.id, expired + Duration::seconds(1)).await,
         OutboxClaim::Busy { .. }
     ));
+}
+
+/// A tenant's failed emails: only its own, newest first, paged; a retired
+/// one leaves both failed lists and cannot be retired twice.
+pub async fn failed_emails_are_listed_per_tenant_and_retired(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let p = profile(store, &t, "Standard").await;
+    let at = now();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let u = sample_user(&t, &p, "Ada", "Lovelace", &format!("ada{i}@example.com"));
+        let mut mail = email_to(&u, EmailKind::Invitation);
+        // Ids in creation order, as the use cases make them.
+        mail.id = peak_domain::ids::monotonic_ulid().to_string();
+        store
+            .write_user(UserWrite {
+                previous: None,
+                next: Some(&u),
+                audit: &[],
+                outbox: std::slice::from_ref(&mail),
+            })
+            .await
+            .expect("create");
+        store
+            .fail_outbox(&t, &mail.id, "MessageRejected", true, at)
+            .await
+            .expect("fail");
+        ids.push(mail.id);
+    }
+    // Another tenant's failure is never in this tenant's list.
+    let (other, _, other_mail) = user_with_email(store).await;
+    store
+        .fail_outbox(&other, &other_mail.id, "MessageRejected", true, at)
+        .await
+        .expect("fail");
+
+    let first = store
+        .failed_outbox_of(&t, &PageRequest::first(2))
+        .await
+        .expect("page 1");
+    let cursor = first.next_cursor.clone().expect("a second page");
+    let second = store
+        .failed_outbox_of(
+            &t,
+            &PageRequest {
+                limit: 2,
+                cursor: Some(cursor.clone()),
+            },
+        )
+        .await
+        .expect("page 2");
+    assert_eq!(second.next_cursor, None);
+    let listed: Vec<_> = first
+        .items
+        .iter()
+        .chain(&second.items)
+        .map(|f| f.email.id.clone())
+        .collect();
+    let newest_first: Vec<_> = ids.iter().rev().cloned().collect();
+    assert_eq!(listed, newest_first);
+    assert!(first.items.iter().all(|f| f.email.tenant_id == t));
+    assert_eq!(
+        store
+            .failed_outbox_of(
+                &other,
+                &PageRequest {
+                    limit: 2,
+                    cursor: Some(cursor)
+                }
+            )
+            .await,
+        Err(StoreError::InvalidCursor),
+        "a cursor is no use in another tenant"
+    );
+    assert_eq!(
+        store.failed_email(&other, &ids[0]).await.expect("read"),
+        None,
+        "not another tenant's"
+    );
+    let one = store
+        .failed_email(&t, &ids[0])
+        .await
+        .expect("read")
+        .expect("failed");
+    assert_eq!(one.reason, "MessageRejected");
+
+    assert!(
+        store
+            .retire_failed_outbox(&t, &ids[0])
+            .await
+            .expect("retire")
+    );
+    assert!(
+        !store
+            .retire_failed_outbox(&t, &ids[0])
+            .await
+            .expect("again")
+    );
+    assert!(
+        !store
+            .retire_failed_outbox(&other, &ids[1])
+            .await
+            .expect("other tenant")
+    );
+    assert_eq!(store.failed_email(&t, &ids[0]).await.expect("read"), None);
+    let left = store
+        .failed_outbox_of(&t, &PageRequest::first(10))
+        .await
+        .expect("list");
+    assert_eq!(left.items.len(), 2);
+    assert!(left.items.iter().all(|f| f.email.id != ids[0]));
+    assert!(
+        store
+            .failed_outbox(10_000)
+            .await
+            .expect("operators' list")
+            .iter()
+            .all(|f| f.email.id != ids[0]),
+        "off the operators' list too"
+    );
+    // A pending (never failed) email is not a failed one.
+    let (t2, _, pending) = user_with_email(store).await;
+    assert_eq!(
+        store.failed_email(&t2, &pending.id).await.expect("read"),
+        None
+    );
+    assert!(
+        !store
+            .retire_failed_outbox(&t2, &pending.id)
+            .await
+            .expect("retire")
+    );
 }

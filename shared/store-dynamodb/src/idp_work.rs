@@ -4,6 +4,10 @@
 //! | item            | PK                          | SK        | GSI2 (sparse, while owed)             |
 //! |-----------------|-----------------------------|-----------|---------------------------------------|
 //! | owed work       | `IDPWORK#<t>#<user id>`     | `IDPWORK` | `IDPWORK#PENDING` / due ms + key      |
+//!
+//! Owed work is also in GSI3 (sparse, while owed) under
+//! `TENANT#<t>#IDPWORK` / user id: one tenant's admins list theirs
+//! (`GET /identity-work`) without reading another tenant's items.
 //! | delivery        | `IDPEVENT#<delivery id>`    | `IDPEVENT`| `IDPEVENT#PENDING` / due ms + id (TTL `expires_at`) |
 //!
 //! One owed-work item per user, upserted (unconditionally) by the user
@@ -23,10 +27,12 @@ use crate::{DynamoStore, names};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Update};
 use peak_domain::TenantId;
+use peak_domain::audit::AuditEvent;
+use peak_domain::cursor;
 use peak_domain::idp_work::{IdpOp, IdpSteps, IdpWork, IdpWorkItem};
 use peak_domain::model::user::UserId;
 use peak_domain::outbox::failure_reason;
-use peak_domain::ports::{IdpWorkQueue, StoreError};
+use peak_domain::ports::{IdpWorkQueue, Page, PageRequest, StoreError};
 use time::OffsetDateTime;
 
 pub const IDP_WORK_SK: &str = "IDPWORK";
@@ -53,6 +59,14 @@ pub fn work_key(tenant: &TenantId, user: &UserId) -> Item {
     )
 }
 
+/// The GSI3 partition of one tenant's owed work.
+pub fn tenant_work_pk(tenant: &TenantId) -> String {
+    format!("TENANT#{}#IDPWORK", tenant.as_str())
+}
+
+/// The list name identity-work cursors are issued for.
+const WORK_LIST: &str = "identity_work";
+
 /// The GSI2 sort key: due time, then tenant and user (unique).
 fn due_sk(due_ms: i64, work: &IdpWork) -> String {
     outbox_due_sk(
@@ -73,7 +87,9 @@ pub fn work_upsert(table: &str, work: &IdpWork) -> Result<Update, StoreError> {
     if work.steps.clear_login_block {
         steps.push(STEP_CLEAR_LOGIN_BLOCK.to_owned());
     }
-    let mut expression = "SET #entity = :entity, #gpk = :gpk, #gsk = :gsk, #tenant = :tenant, \
+    let (_, tpk, tsk) = index::GSI3;
+    let mut expression = "SET #entity = :entity, #gpk = :gpk, #gsk = :gsk, #tpk = :tpk, \
+         #tsk = :user, #tenant = :tenant, \
          #user = :user, #subject = :subject, #op = :op, #seq = :seq, #attempts = :zero, \
          #due = :zero, #done = :false REMOVE #last_error, #notes"
         .to_owned();
@@ -90,6 +106,9 @@ pub fn work_upsert(table: &str, work: &IdpWork) -> Result<Update, StoreError> {
         .expression_attribute_names("#entity", attr::ENTITY)
         .expression_attribute_names("#gpk", gpk)
         .expression_attribute_names("#gsk", gsk)
+        .expression_attribute_names("#tpk", tpk)
+        .expression_attribute_names("#tsk", tsk)
+        .expression_attribute_values(":tpk", s(tenant_work_pk(&work.tenant_id)))
         .expression_attribute_names("#tenant", attr::TENANT_ID)
         .expression_attribute_names("#user", attr::USER_ID)
         .expression_attribute_names("#subject", SUBJECT)
@@ -291,7 +310,7 @@ impl DynamoStore {
                     .set_key(Some(key))
                     .update_expression(
                         "SET #done = :true, #notes = :notes, #attempts = :zero \
-                         REMOVE #last_error, #steps, #gpk, #gsk",
+                         REMOVE #last_error, #steps, #gpk, #gsk, #tpk, #tsk",
                     )
                     .condition_expression("#seq = :seq AND #op = :op AND NOT (#done = :true)")
                     .set_expression_attribute_names(Some(names(&[
@@ -299,6 +318,8 @@ impl DynamoStore {
                     ])))
                     .expression_attribute_names("#gpk", gpk)
                     .expression_attribute_names("#gsk", gsk)
+                    .expression_attribute_names("#tpk", index::GSI3.1)
+                    .expression_attribute_names("#tsk", index::GSI3.2)
                     .expression_attribute_values(":seq", n(work.seq))
                     .expression_attribute_values(":op", s(work.op.as_str()))
                     .expression_attribute_values(":true", AttributeValue::Bool(true))
@@ -407,5 +428,122 @@ impl IdpWorkQueue for DynamoStore {
         user: &UserId,
     ) -> Result<Option<IdpWorkItem>, StoreError> {
         self.work_of(tenant, user).await
+    }
+
+    /// One Query of the tenant's GSI3 partition, by user id.
+    async fn idp_work_of_tenant(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<IdpWorkItem>, StoreError> {
+        const WHAT: &str = "list a tenant's owed identity-provider work";
+        let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT) as usize;
+        let (name, pk_attr, sk_attr) = index::GSI3;
+        let pk = tenant_work_pk(tenant);
+        let mut start = match &page.cursor {
+            Some(raw) => {
+                let after = cursor::decode(tenant, WORK_LIST, raw)?;
+                let user = UserId::parse(&after).ok_or(StoreError::InvalidCursor)?;
+                let mut key = work_key(tenant, &user);
+                key.insert(pk_attr.to_owned(), s(&pk));
+                key.insert(sk_attr.to_owned(), s(&after));
+                Some(key)
+            }
+            None => None,
+        };
+        let mut items = Vec::new();
+        // One more than asked, to know whether a next page exists.
+        while items.len() <= limit {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(name)
+                .key_condition_expression("#kpk = :kpk")
+                .expression_attribute_names("#kpk", pk_attr)
+                .expression_attribute_values(":kpk", s(&pk))
+                .limit(i32::try_from(limit + 1 - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk(WHAT, &e))?;
+            for item in out.items() {
+                items.push(work_from_item(item)?);
+            }
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                break;
+            }
+        }
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = match items.last() {
+            Some(last) if more => Some(cursor::encode(
+                tenant,
+                WORK_LIST,
+                last.work.user_id.as_str(),
+            )),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// One transaction: the conditional update (owed, not done) and the
+    /// audit event.
+    async fn retry_idp_work_now(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        audit: &AuditEvent,
+    ) -> Result<Option<IdpWorkItem>, StoreError> {
+        use crate::TxError;
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        const WHAT: &str = "retry owed identity-provider work";
+        if &audit.tenant_id != tenant {
+            return Err(StoreError::Backend(
+                "an audit event of another tenant".into(),
+            ));
+        }
+        // Due "at once" (0), as fresh work is: the stream's filter hands
+        // exactly such records to the worker, so it runs within seconds
+        // (the sweeper's next pass otherwise).
+        let (_, gpk, gsk) = index::GSI2;
+        let probe = IdpWork {
+            tenant_id: tenant.clone(),
+            user_id: user.clone(),
+            subject: String::new(),
+            op: IdpOp::Sync,
+            seq: 0,
+            steps: IdpSteps::default(),
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(work_key(tenant, user)))
+            .update_expression("SET #due_ms = :now, #gsk = :sk")
+            .condition_expression("attribute_exists(#gpk) AND NOT (#done = :true)")
+            .set_expression_attribute_names(Some(names(&[DUE_MS, DONE])))
+            .expression_attribute_names("#gpk", gpk)
+            .expression_attribute_names("#gsk", gsk)
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", n(0))
+            .expression_attribute_values(":sk", s(due_sk(0, &probe)))
+            .build()
+            .map_err(crate::build_error)?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(crate::record_item::audit_item(audit)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(crate::build_error)?;
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        match self.transact(WHAT, items).await {
+            Ok(()) => self.work_of(tenant, user).await,
+            Err(TxError::Cancelled(r)) if TxError::condition_failed(&r, 0) => Ok(None),
+            Err(TxError::Cancelled(r)) => Err(TxError::into_store_error(&r, WHAT)),
+            Err(TxError::Failed(e)) => Err(e),
+        }
     }
 }

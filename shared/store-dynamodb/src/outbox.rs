@@ -8,15 +8,21 @@ use crate::user_item::{self as ui, OUTBOX_FAILED, OUTBOX_PENDING, attr, index, u
 use crate::{DynamoStore, names};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
+use peak_domain::cursor;
 use peak_domain::ids::TenantId;
 use peak_domain::outbox::{FailedEmail, OutboxClaim, OutboxEmail, failure_reason};
-use peak_domain::ports::{OutboxQueue, StoreError};
+use peak_domain::ports::{OutboxQueue, Page, PageRequest, StoreError};
 use time::OffsetDateTime;
 
 /// How long a sent outbox record (stripped of its data) is kept.
 const SENT_RETENTION_SECS: i64 = 30 * 86_400;
 /// How long an outbox email failed for good stays listed (then TTL).
 const FAILED_RETENTION_SECS: i64 = 30 * 86_400;
+
+/// The list name failed-email cursors are issued for.
+const FAILED_LIST: &str = "failed_emails";
+/// When a failed email was retried (a fresh one queued in its place).
+const RETRIED_AT: &str = "retried_at";
 
 #[async_trait]
 impl OutboxQueue for DynamoStore {
@@ -122,7 +128,8 @@ impl OutboxQueue for DynamoStore {
         let now = OffsetDateTime::now_utc();
         let (_, gpk, gsk) = index::GSI2;
         let (_, fpk, fsk) = index::GSI3;
-        // Out of both indexes, and the data (links may hold one-time
+        let (_, tpk, tsk) = index::GSI4;
+        // Out of every index, and the data (links may hold one-time
         // tokens) is dropped; the record expires later. An email failed
         // for good that was sent after all counts as sent.
         let mut set = "SET #sent_at = :now, #ttl = :ttl".to_owned();
@@ -135,7 +142,7 @@ impl OutboxQueue for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(ui::outbox_key(tenant, id)))
             .update_expression(format!(
-                "{set} REMOVE #gpk, #gsk, #fpk, #fsk, #data, #due_at, #leased_until, \
+                "{set} REMOVE #gpk, #gsk, #fpk, #fsk, #tpk, #tsk, #data, #due_at, #leased_until, \
                  #failed_at, #failure"
             ))
             .condition_expression("attribute_exists(PK) AND attribute_not_exists(#sent_at)")
@@ -152,6 +159,8 @@ impl OutboxQueue for DynamoStore {
             .expression_attribute_names("#gsk", gsk)
             .expression_attribute_names("#fpk", fpk)
             .expression_attribute_names("#fsk", fsk)
+            .expression_attribute_names("#tpk", tpk)
+            .expression_attribute_names("#tsk", tsk)
             .expression_attribute_values(":now", s(item::timestamp(now)?))
             .expression_attribute_values(":ttl", n(epoch(now) + SENT_RETENTION_SECS));
         if !message_id.is_empty() {
@@ -201,19 +210,24 @@ impl OutboxQueue for DynamoStore {
         let request = if permanent {
             let now = OffsetDateTime::now_utc();
             let (_, fpk, fsk) = index::GSI3;
-            // Out of the pending index into the failed one; the data
+            let (_, tpk, tsk) = index::GSI4;
+            // Out of the pending index into the failed ones (all tenants',
+            // and this tenant's); the data
             // (links may hold one-time tokens) is dropped; the record
             // expires later.
             request
                 .update_expression(
                     "SET #failed_at = :now, #failure = :reason, #fpk = :failed, #fsk = :id, \
-                     #ttl = :ttl ADD #attempts :one \
+                     #tpk = :tenant_failed, #tsk = :id, #ttl = :ttl ADD #attempts :one \
                      REMOVE #gpk, #gsk, #data, #due_at, #leased_until",
                 )
                 .expression_attribute_names("#failed_at", attr::FAILED_AT)
                 .expression_attribute_names("#failure", attr::FAILURE)
                 .expression_attribute_names("#fpk", fpk)
                 .expression_attribute_names("#fsk", fsk)
+                .expression_attribute_names("#tpk", tpk)
+                .expression_attribute_names("#tsk", tsk)
+                .expression_attribute_values(":tenant_failed", s(ui::outbox_failed_of(tenant)))
                 .expression_attribute_names("#gsk", gsk)
                 .expression_attribute_names("#data", attr::DATA)
                 .expression_attribute_names("#ttl", attr::TTL)
@@ -276,5 +290,111 @@ impl OutboxQueue for DynamoStore {
         }
         failed.truncate(limit);
         Ok(failed)
+    }
+
+    /// One Query of the tenant's GSI4 partition, newest id first.
+    async fn failed_outbox_of(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<FailedEmail>, StoreError> {
+        const OP: &str = "failed outbox of a tenant";
+        let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT) as usize;
+        let (name, pk_attr, sk_attr) = index::GSI4;
+        let pk = ui::outbox_failed_of(tenant);
+        let mut start = match &page.cursor {
+            Some(raw) => {
+                let after = cursor::decode(tenant, FAILED_LIST, raw)?;
+                let key = ui::outbox_key(tenant, &after);
+                let mut key = key;
+                key.insert(pk_attr.to_owned(), s(&pk));
+                key.insert(sk_attr.to_owned(), s(&after));
+                Some(key)
+            }
+            None => None,
+        };
+        let mut items = Vec::new();
+        // One more than asked, to know whether a next page exists.
+        while items.len() <= limit {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(name)
+                .key_condition_expression("#kpk = :kpk")
+                .expression_attribute_names("#kpk", pk_attr)
+                .expression_attribute_values(":kpk", s(&pk))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit + 1 - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk(OP, &e))?;
+            for item in out.items() {
+                items.push(ri::failed_from_item(item)?);
+            }
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                break;
+            }
+        }
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = match items.last() {
+            Some(last) if more => Some(cursor::encode(tenant, FAILED_LIST, &last.email.id)),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn failed_email(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<FailedEmail>, StoreError> {
+        if id.is_empty() {
+            return Ok(None);
+        }
+        let Some(item) = self
+            .get_item("failed outbox email", ui::outbox_key(tenant, id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        // Failed for good and not retried: still in the failed index.
+        if !item.contains_key(index::GSI3.1) || item.contains_key(attr::SENT_AT) {
+            return Ok(None);
+        }
+        ri::failed_from_item(&item).map(Some)
+    }
+
+    async fn retire_failed_outbox(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        const OP: &str = "retire failed outbox email";
+        if id.is_empty() {
+            return Ok(false);
+        }
+        let (_, fpk, fsk) = index::GSI3;
+        let (_, tpk, tsk) = index::GSI4;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ui::outbox_key(tenant, id)))
+            .update_expression("SET #retried_at = :now REMOVE #fpk, #fsk, #tpk, #tsk")
+            .condition_expression("attribute_exists(#fpk) AND attribute_not_exists(#sent_at)")
+            .expression_attribute_names("#retried_at", RETRIED_AT)
+            .expression_attribute_names("#sent_at", attr::SENT_AT)
+            .expression_attribute_names("#fpk", fpk)
+            .expression_attribute_names("#fsk", fsk)
+            .expression_attribute_names("#tpk", tpk)
+            .expression_attribute_names("#tsk", tsk)
+            .expression_attribute_values(":now", s(item::timestamp(OffsetDateTime::now_utc())?))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(sdk(OP, &e)),
+        }
     }
 }

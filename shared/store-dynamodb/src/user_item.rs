@@ -50,6 +50,12 @@ pub const OUTBOX_PENDING: &str = "OUTBOX#PENDING";
 /// The sparse index partition of outbox emails that failed for good (on
 /// GSI3), sorted by id.
 pub const OUTBOX_FAILED: &str = "OUTBOX#FAILED";
+/// One tenant's outbox emails that failed for good (on GSI4, beside
+/// [`OUTBOX_FAILED`] on GSI3 which the cross-tenant operators' list keeps
+/// using), sorted by id: the tenant's admins read only their partition.
+pub fn outbox_failed_of(tenant: &TenantId) -> String {
+    format!("TENANT#{}#OUTBOX#FAILED", tenant.as_str())
+}
 /// The audit partition key part for events without a target user.
 pub const NO_USER: &str = "-";
 
@@ -72,7 +78,8 @@ pub mod index {
     pub const GSI2: Index = ("GSI2", "GSI2PK", "GSI2SK");
     /// Users by status, by name; outbox emails failed for good (sparse).
     pub const GSI3: Index = ("GSI3", "GSI3PK", "GSI3SK");
-    /// Users by role, by name.
+    /// Users by role, by name; one tenant's outbox emails failed for good
+    /// (sparse).
     pub const GSI4: Index = ("GSI4", "GSI4PK", "GSI4SK");
     /// Users by profile, by name.
     pub const GSI5: Index = ("GSI5", "GSI5PK", "GSI5SK");

@@ -1,8 +1,8 @@
 //! [`AuditLog`] for [`SqliteStore`].
 
 use crate::SqliteStore;
+use crate::sql::page_size;
 use crate::sql::{db_error, from_json};
-use crate::users::page_size;
 use async_trait::async_trait;
 use peak_domain::audit::AuditEvent;
 use peak_domain::cursor;

@@ -5,15 +5,20 @@
 use crate::SqliteStore;
 use crate::sql::{db_error, from_unix_millis, to_i64, to_json, to_u64, unix_millis};
 use async_trait::async_trait;
+use peak_domain::audit::AuditEvent;
+use peak_domain::cursor;
 use peak_domain::idp_work::{IdpOp, IdpSteps};
 use peak_domain::idp_work::{IdpWork, IdpWorkItem};
 use peak_domain::ids::TenantId;
 use peak_domain::model::user::UserId;
 use peak_domain::outbox::failure_reason;
-use peak_domain::ports::{IdpWorkQueue, StoreError};
+use peak_domain::ports::{IdpWorkQueue, Page, PageRequest, StoreError};
 use rusqlite::Row;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
+
+/// The list name identity-work cursors are issued for.
+const WORK_LIST: &str = "identity_work";
 
 const COLUMNS: &str = "tenant_id, user_id, subject, op, seq, attempts, last_error, due_ms, \
                        end_sessions, clear_login_block, done, notes";
@@ -150,7 +155,7 @@ pub(crate) fn list(conn: &mut Connection, limit: u32) -> Result<Vec<IdpWorkItem>
 
 /// One user's record, if any.
 pub(crate) fn of(
-    conn: &mut Connection,
+    conn: &Connection,
     tenant: &TenantId,
     user: &UserId,
 ) -> Result<Option<IdpWorkItem>, StoreError> {
@@ -320,5 +325,87 @@ impl IdpWorkQueue for SqliteStore {
         let (tenant, user) = (tenant.clone(), user.clone());
         self.run(move |conn| crate::idp_work::of(conn, &tenant, &user))
             .await
+    }
+
+    /// By the primary key (tenant, user): one tenant's rows only.
+    async fn idp_work_of_tenant(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<IdpWorkItem>, StoreError> {
+        let after = match &page.cursor {
+            Some(raw) => cursor::decode(tenant, WORK_LIST, raw)?,
+            None => String::new(),
+        };
+        let (limit, fetch) = crate::sql::page_size(page);
+        let tenant = tenant.clone();
+        self.run(move |conn| {
+            let mut items = select(
+                conn,
+                &format!(
+                    "SELECT {COLUMNS} FROM idp_work
+                     WHERE tenant_id = ?1 AND user_id > ?2 AND done = 0
+                     ORDER BY user_id LIMIT ?3"
+                ),
+                params![tenant.as_str(), after, fetch],
+            )?;
+            let more = items.len() > limit;
+            items.truncate(limit);
+            let next_cursor = match items.last() {
+                Some(last) if more => Some(cursor::encode(
+                    &tenant,
+                    WORK_LIST,
+                    last.work.user_id.as_str(),
+                )),
+                _ => None,
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn retry_idp_work_now(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        audit: &AuditEvent,
+    ) -> Result<Option<IdpWorkItem>, StoreError> {
+        if &audit.tenant_id != tenant {
+            return Err(StoreError::Backend(
+                "an audit event of another tenant".into(),
+            ));
+        }
+        let (tenant, user) = (tenant.clone(), user.clone());
+        let event = (
+            audit.id.clone(),
+            audit.target_user.as_ref().map(|u| u.as_str().to_owned()),
+            to_json(audit, "audit event")?,
+        );
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let changed = tx
+                .execute(
+                    // Due at once (0), as fresh work is (the DynamoDB
+                    // store must: its stream filter passes only that).
+                    "UPDATE idp_work SET due_ms = 0
+                     WHERE tenant_id = ?1 AND user_id = ?2 AND done = 0",
+                    params![tenant.as_str(), user.as_str()],
+                )
+                .map_err(db_error)?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            tx.execute(
+                "INSERT INTO audit_events (tenant_id, id, target_user, body) VALUES (?1, ?2, ?3, ?4)",
+                params![tenant.as_str(), event.0, event.1, event.2],
+            )
+            .map_err(db_error)?;
+            let item = of(&tx, &tenant, &user)?;
+            tx.commit().map_err(db_error)?;
+            Ok(item)
+        })
+        .await
     }
 }

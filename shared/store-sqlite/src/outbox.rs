@@ -4,9 +4,10 @@
 use crate::SqliteStore;
 use crate::sql::{db_error, format_time, from_json, from_unix_millis, parse_time, unix_millis};
 use async_trait::async_trait;
+use peak_domain::cursor;
 use peak_domain::ids::TenantId;
 use peak_domain::outbox::{FailedEmail, OutboxClaim, OutboxEmail, failure_reason};
-use peak_domain::ports::{OutboxQueue, StoreError};
+use peak_domain::ports::{OutboxQueue, Page, PageRequest, StoreError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
@@ -20,6 +21,28 @@ fn outbox_exists(conn: &Connection, tenant: &str, id: &str) -> Result<bool, Stor
     .optional()
     .map(|found| found.is_some())
     .map_err(db_error)
+}
+
+/// The list name failed-email cursors are issued for.
+const FAILED_LIST: &str = "failed_emails";
+
+type FailedRow = (Option<String>, Option<String>, i64, String);
+
+fn failed_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FailedRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn failed_email(
+    (body, failure, attempts, failed_at): FailedRow,
+) -> Result<FailedEmail, StoreError> {
+    let body =
+        body.ok_or_else(|| StoreError::Backend("a failed outbox email has no body".to_owned()))?;
+    Ok(FailedEmail {
+        email: from_json(&body, "outbox email")?,
+        reason: failure.unwrap_or_default(),
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        failed_at: parse_time(&failed_at, "failed_at")?,
+    })
 }
 
 #[async_trait]
@@ -196,7 +219,7 @@ impl OutboxQueue for SqliteStore {
             let rows = conn
                 .prepare_cached(
                     "SELECT body, failure, attempts, failed_at FROM outbox INDEXED BY outbox_failed
-                     WHERE failed_at IS NOT NULL ORDER BY seq DESC LIMIT ?1",
+                     WHERE failed_at IS NOT NULL AND retried_at IS NULL ORDER BY seq DESC LIMIT ?1",
                 )
                 .map_err(db_error)?
                 .query_map(params![i64::from(limit)], |row| {
@@ -223,6 +246,88 @@ impl OutboxQueue for SqliteStore {
                     })
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn failed_outbox_of(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<FailedEmail>, StoreError> {
+        // Ids are ULIDs: "below the last id" is "created before it".
+        let before = match &page.cursor {
+            Some(raw) => cursor::decode(tenant, FAILED_LIST, raw)?,
+            None => "\u{10FFFF}".to_owned(),
+        };
+        let (limit, fetch) = crate::sql::page_size(page);
+        let tenant = tenant.clone();
+        self.run(move |conn| {
+            let mut rows = conn
+                .prepare_cached(
+                    "SELECT body, failure, attempts, failed_at, id FROM outbox
+                     INDEXED BY outbox_failed_by_tenant
+                     WHERE tenant_id = ?1 AND id < ?2
+                       AND failed_at IS NOT NULL AND retried_at IS NULL
+                     ORDER BY id DESC LIMIT ?3",
+                )
+                .map_err(db_error)?
+                .query_map(params![tenant.as_str(), before, fetch], |row| {
+                    Ok((failed_row(row)?, row.get::<_, String>(4)?))
+                })
+                .map_err(db_error)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_error)?;
+            let more = rows.len() > limit;
+            rows.truncate(limit);
+            let next_cursor = match rows.last() {
+                Some((_, id)) if more => Some(cursor::encode(&tenant, FAILED_LIST, id)),
+                _ => None,
+            };
+            let items = rows
+                .into_iter()
+                .map(|(row, _)| failed_email(row))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn failed_email(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<FailedEmail>, StoreError> {
+        let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
+        self.run(move |conn| {
+            conn.query_row(
+                "SELECT body, failure, attempts, failed_at FROM outbox
+                 WHERE tenant_id = ?1 AND id = ?2 AND sent_at IS NULL
+                   AND failed_at IS NOT NULL AND retried_at IS NULL",
+                params![tenant, id],
+                failed_row,
+            )
+            .optional()
+            .map_err(db_error)?
+            .map(failed_email)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn retire_failed_outbox(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
+        let now = format_time(OffsetDateTime::now_utc(), "retried_at")?;
+        self.run(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE outbox SET retried_at = ?3
+                     WHERE tenant_id = ?1 AND id = ?2 AND sent_at IS NULL
+                       AND failed_at IS NOT NULL AND retried_at IS NULL",
+                    params![tenant, id, now],
+                )
+                .map_err(db_error)?;
+            Ok(changed == 1)
         })
         .await
     }

@@ -1,7 +1,7 @@
 //! Helpers every module of the store shares: error mapping and the
 //! conversions of numbers and times to and from columns.
 
-use peak_domain::ports::StoreError;
+use peak_domain::ports::{PageRequest, StoreError};
 use rusqlite::ErrorCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -115,4 +115,11 @@ mod tests {
             StoreError::Backend(_)
         ));
     }
+}
+
+/// `limit` clamped into `1..=MAX_LIMIT`, and one more to fetch (to tell
+/// whether there is a next page).
+pub(crate) fn page_size(page: &PageRequest) -> (usize, i64) {
+    let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
+    (limit as usize, i64::from(limit) + 1)
 }

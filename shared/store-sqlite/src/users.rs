@@ -15,7 +15,7 @@
 //! [`plan_user_list`].
 
 use crate::SqliteStore;
-use crate::sql::{db_error, to_json};
+use crate::sql::{db_error, page_size, to_json};
 use crate::user_row::{UserRow, user_columns};
 use crate::user_write::{WritePlan, apply_write};
 use async_trait::async_trait;
@@ -249,13 +249,6 @@ pub(crate) fn plan_user_list(
         conditions.join(" AND ")
     );
     (sql, args.0)
-}
-
-/// `limit` clamped into `1..=MAX_LIMIT`, and one more to fetch (to tell
-/// whether there is a next page).
-pub(crate) fn page_size(page: &PageRequest) -> (usize, i64) {
-    let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
-    (limit as usize, i64::from(limit) + 1)
 }
 
 #[async_trait]

@@ -17,6 +17,7 @@ mod json_bodies;
 mod link_pages;
 mod profiles_api;
 mod store_calls;
+mod stuck_work;
 mod tenants;
 mod unconditional_writes;
 mod users;

@@ -1,7 +1,8 @@
 //! The port of owed identity-provider work (written with the user change
 //! that owes it, see [`UserWrite`](super::UserWrite)).
 
-use super::StoreError;
+use super::{Page, PageRequest, StoreError};
+use crate::audit::AuditEvent;
 use crate::idp_work::{IdpWork, IdpWorkItem};
 use crate::ids::TenantId;
 use crate::model::user::UserId;
@@ -56,5 +57,29 @@ pub trait IdpWorkQueue: Send + Sync {
         &self,
         tenant: &TenantId,
         user: &UserId,
+    ) -> Result<Option<IdpWorkItem>, StoreError>;
+
+    /// One tenant's owed work (not done), by user id, cursor paged — for
+    /// the tenant's admins: read through a per-tenant key (no scan, never
+    /// another tenant's records).
+    async fn idp_work_of_tenant(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<IdpWorkItem>, StoreError>;
+
+    /// An operator's "retry now": the user's owed work becomes due at once
+    /// (due time 0, as fresh work: on DynamoDB the stream then hands it to
+    /// the worker; its backoff dropped, its attempts and last error kept),
+    /// with
+    /// `audit` written in the same write. `None` (nothing written) if the
+    /// user owes nothing. A run in progress may then be joined by a second
+    /// one: harmless, as every run pushes the user's current state and
+    /// completes only the `seq` it read.
+    async fn retry_idp_work_now(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        audit: &AuditEvent,
     ) -> Result<Option<IdpWorkItem>, StoreError>;
 }

@@ -2,7 +2,7 @@
 //! (by [`UserRecords::write_user`](super::UserRecords::write_user)), then
 //! claimed, sent and settled by a mailer.
 
-use super::StoreError;
+use super::{Page, PageRequest, StoreError};
 use crate::ids::TenantId;
 use crate::outbox::{FailedEmail, OutboxClaim, OutboxEmail};
 use async_trait::async_trait;
@@ -63,4 +63,26 @@ pub trait OutboxQueue: Send + Sync {
     /// Emails that failed for good, across tenants (for operators), the
     /// most recently created first.
     async fn failed_outbox(&self, limit: u32) -> Result<Vec<FailedEmail>, StoreError>;
+
+    /// One tenant's emails that failed for good, newest first (by id, a
+    /// ULID: creation order), cursor paged — for the tenant's admins. Read
+    /// through a per-tenant key (never another tenant's items, no scan).
+    async fn failed_outbox_of(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<FailedEmail>, StoreError>;
+
+    /// One failed email of the tenant; `None` if there is no such email or
+    /// it is not failed (pending, sent, or retried already).
+    async fn failed_email(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<FailedEmail>, StoreError>;
+
+    /// Takes a failed email off both failed lists once it was retried (a
+    /// fresh email was queued in its place); the record stays until it
+    /// expires. `Ok(false)` if it was not failed (retried meanwhile).
+    async fn retire_failed_outbox(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
 }

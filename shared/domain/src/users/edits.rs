@@ -14,7 +14,7 @@ use crate::users::access::{
 use crate::users::policy::{
     Holding, UserAction, check_account_number, check_email_change, check_grant,
 };
-use crate::users::recording::{bump, event, mail, spend, write};
+use crate::users::recording::{bump, event, mail, noted, spend, write};
 use crate::users::wire::{SelfPatch, UserEdit, UserPatch, customer_needs_account};
 use serde_json::json;
 
@@ -66,6 +66,44 @@ fn change_email(
             "portal_url": ctx.settings.portal_url,
         }),
     ));
+}
+
+/// A fresh verification link for the user's pending email change (the old
+/// link stops working: only the newest token's hash is kept), with the same
+/// expiry rule as a new change; only the verification mail is sent again.
+/// Used to retry a verification email that failed for good
+/// (`stuck_work`); `note` goes into the audit event. 409 `no_email_change`
+/// when no change waits (confirmed or replaced meanwhile).
+pub(crate) async fn resend_email_verification_noting(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &UserId,
+    note: Option<crate::audit::FieldChange>,
+) -> Result<User, Error> {
+    let current = authorized(ctx, actor, UserAction::Edit, id).await?;
+    let Some(pending) = current.pending_email.clone() else {
+        return Err(Error::Conflict {
+            code: "no_email_change",
+            detail: "this user has no email change waiting for confirmation".into(),
+        });
+    };
+    let mut next = bump(&current, ctx.now);
+    let mut outbox = Vec::new();
+    change_email(ctx, &current, &mut next, pending.email, &mut outbox);
+    // Only the verification: the old address was told already.
+    outbox.retain(|m| m.kind == EmailKind::EmailChangeVerification);
+    let audit = [noted(
+        event(
+            ctx,
+            actor.user.id.as_str(),
+            "user.email_verification_resent",
+            Some(&current),
+            &next,
+        ),
+        note,
+    )];
+    write(ctx, Some(&current), Some(&next), &audit, &outbox).await?;
+    Ok(next)
 }
 
 /// Edits a user; `If-Match` is required and a stale version is refused.

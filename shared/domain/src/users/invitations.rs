@@ -2,6 +2,7 @@
 //! [`invite_with_id`]), resending and revoking, and the invitee's side —
 //! opening the link and accepting it.
 
+use crate::audit::FieldChange;
 use crate::context::{Actor, Ctx};
 use crate::error::Error;
 use crate::identity::{IdentityProvider, IdpAccount, SetupLink, hash_link_token, new_link_token};
@@ -18,7 +19,7 @@ use crate::users::access::{
 use crate::users::policy::{
     Holding, UserAction, authorize_invite, authorize_user, check_account_number, check_grant,
 };
-use crate::users::recording::{bump, event, mail, rfc3339, spend_invitation, write};
+use crate::users::recording::{bump, event, mail, noted, rfc3339, spend_invitation, write};
 use crate::users::wire::{InviteRequest, Invitee, customer_needs_account};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -195,6 +196,17 @@ async fn reinvitable(ctx: &Ctx<'_>, actor: &Actor, existing: &User) -> Result<()
 
 /// A new link (the old one stops working) with a fresh expiry.
 pub async fn resend_invitation(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<User, Error> {
+    resend_invitation_noting(ctx, actor, id, None).await
+}
+
+/// [`resend_invitation`], its audit event also carrying `note` (a retry of
+/// a failed email names the email it replaces: see `stuck_work`).
+pub(crate) async fn resend_invitation_noting(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &UserId,
+    note: Option<FieldChange>,
+) -> Result<User, Error> {
     let current = authorized(ctx, actor, UserAction::ResendInvitation, id).await?;
     if current.status != UserStatus::Invited {
         return Err(Error::Conflict {
@@ -206,12 +218,15 @@ pub async fn resend_invitation(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Res
     let mut next = bump(&current, ctx.now);
     next.invitation = Some(invitation);
     next.idp_subject = current.idp_subject.clone();
-    let audit = [event(
-        ctx,
-        actor.user.id.as_str(),
-        "invitation.resent",
-        Some(&current),
-        &next,
+    let audit = [noted(
+        event(
+            ctx,
+            actor.user.id.as_str(),
+            "invitation.resent",
+            Some(&current),
+            &next,
+        ),
+        note,
     )];
     let outbox = [invitation_mail(
         ctx,

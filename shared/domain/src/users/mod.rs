@@ -9,6 +9,8 @@
 //! - [`identity_events`]: what the identity provider tells us (webhook
 //!   deliveries, recorded then applied);
 //! - [`queries`]: one user, lists, audit trails, login sync state;
+//! - [`stuck_work`]: failed emails and owed identity-provider work, as the
+//!   tenant's admins list and retry them;
 //! - [`actor`]: who is acting (the signed-in user, or a job's starter);
 //! - [`wire`]: request bodies and their `TryFrom` conversions;
 //! - [`policy`]: who may do what to whom.
@@ -16,7 +18,9 @@
 //! The user itself is data, in `crate::model::user`. Modules depend one
 //! way: `policy` ← `access` (which user, for what) ← `recording` (what a
 //! change writes) ← the groups, which never import each other; `wire` is
-//! theirs too. This module only declares and re-exports.
+//! theirs too — except `stuck_work`, which retries an email through the
+//! resend of its group (one way: no group calls it). This module only
+//! declares and re-exports.
 
 pub(crate) mod access;
 pub mod actor;
@@ -29,6 +33,7 @@ pub mod policy;
 pub mod queries;
 pub(crate) mod recording;
 pub mod status;
+pub mod stuck_work;
 pub mod wire;
 
 pub use crate::context::{Actor, Budget, Ctx, UserSettings, tenant_closed};
@@ -47,4 +52,8 @@ pub use passwords::{request_password_reset, reset_password};
 pub use queries::{LoginSync, get_user, list_audit, list_users, login_sync};
 pub use recording::changes;
 pub use status::{delete_user, enable_user, suspend_user};
+pub use stuck_work::{
+    FailedEmailView, IdentityWorkView, RetriedEmail, list_failed_emails, list_identity_work,
+    retry_failed_email, retry_identity_work,
+};
 pub use wire::{InviteRequest, MAX_ACCOUNTS, MAX_GROUPS, SelfPatch, UserPatch};

@@ -1,6 +1,7 @@
 //! Password resets: asked for a user (by themselves or an admin), and the
 //! login page's signed-out "forgot password".
 
+use crate::audit::FieldChange;
 use crate::context::{Actor, Ctx};
 use crate::error::Error;
 use crate::identity::sha256_hex;
@@ -8,7 +9,7 @@ use crate::model::user::{User, UserId, UserStatus};
 use crate::outbox::{EmailKind, OutboxEmail};
 use crate::users::access::{authorized, store_err};
 use crate::users::policy::UserAction;
-use crate::users::recording::{event, mail, write};
+use crate::users::recording::{event, mail, noted, write};
 use crate::users::wire::ResetRequest;
 use serde_json::json;
 
@@ -29,6 +30,17 @@ fn reset_mail(ctx: &Ctx<'_>, user: &User, initiated_by: &str) -> OutboxEmail {
 /// Queues a password-reset email; the mailer gets the password-change link
 /// from the identity provider when it sends.
 pub async fn reset_password(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<(), Error> {
+    reset_password_noting(ctx, actor, id, None).await
+}
+
+/// [`reset_password`], its audit event also carrying `note` (a retry of a
+/// failed email names the email it replaces: see `stuck_work`).
+pub(crate) async fn reset_password_noting(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &UserId,
+    note: Option<FieldChange>,
+) -> Result<(), Error> {
     let current = authorized(ctx, actor, UserAction::ResetPassword, id).await?;
     if current.status != UserStatus::Active || current.idp_subject.is_none() {
         return Err(Error::Conflict {
@@ -43,12 +55,15 @@ pub async fn reset_password(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result
     };
     // Written with the user unchanged (same version): asking for a reset is
     // not an edit, and must not make anyone's If-Match stale.
-    let audit = [event(
-        ctx,
-        actor.user.id.as_str(),
-        "user.password_reset_requested",
-        Some(&current),
-        &current,
+    let audit = [noted(
+        event(
+            ctx,
+            actor.user.id.as_str(),
+            "user.password_reset_requested",
+            Some(&current),
+            &current,
+        ),
+        note,
     )];
     write(
         ctx,

@@ -130,6 +130,13 @@ pub(crate) fn event(
     .with_changes(changes(before, Some(after)))
 }
 
+/// `event` with `note` added to its changes (e.g. which failed email a
+/// retry replaces).
+pub(crate) fn noted(mut event: AuditEvent, note: Option<FieldChange>) -> AuditEvent {
+    event.changes.extend(note);
+    event
+}
+
 pub(crate) fn mail(
     ctx: &Ctx<'_>,
     user: &User,
