@@ -502,7 +502,11 @@ mod tests {
              WHERE sent_at IS NULL AND failed_at IS NULL AND due_ms <= 5
              ORDER BY due_ms, seq LIMIT 3",
             "SELECT body, failure, attempts, failed_at FROM outbox INDEXED BY outbox_failed
-             WHERE failed_at IS NOT NULL ORDER BY seq DESC LIMIT 3",
+             WHERE failed_at IS NOT NULL AND retried_at IS NULL ORDER BY seq DESC LIMIT 3",
+            "SELECT body, failure, attempts, failed_at, id FROM outbox
+             INDEXED BY outbox_failed_by_tenant
+             WHERE tenant_id = 't' AND id < 'x' AND failed_at IS NOT NULL AND retried_at IS NULL
+             ORDER BY id DESC LIMIT 3",
         ] {
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let plan: Vec<String> = stmt

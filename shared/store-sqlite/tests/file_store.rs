@@ -228,7 +228,7 @@ async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 9);
+    assert_eq!(SCHEMA_VERSION, 10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
