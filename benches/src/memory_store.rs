@@ -572,6 +572,23 @@ impl IdpWorkQueue for MemoryStore {
     ) -> Result<Option<IdpWorkItem>, StoreError> {
         Err(not_used())
     }
+
+    async fn idp_work_of_tenant(
+        &self,
+        _tenant: &TenantId,
+        _page: &PageRequest,
+    ) -> Result<Page<IdpWorkItem>, StoreError> {
+        Err(not_used())
+    }
+
+    async fn retry_idp_work_now(
+        &self,
+        _tenant: &TenantId,
+        _user: &UserId,
+        _audit: &AuditEvent,
+    ) -> Result<Option<IdpWorkItem>, StoreError> {
+        Err(not_used())
+    }
 }
 
 #[async_trait]

@@ -84,6 +84,13 @@ pub(crate) fn from_json<T: for<'de> Deserialize<'de>>(
         .map_err(|e| StoreError::Backend(format!("stored {what} is not valid: {e}")))
 }
 
+/// `limit` clamped into `1..=MAX_LIMIT`, and one more to fetch (to tell
+/// whether there is a next page).
+pub(crate) fn page_size(page: &PageRequest) -> (usize, i64) {
+    let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
+    (limit as usize, i64::from(limit) + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,11 +122,4 @@ mod tests {
             StoreError::Backend(_)
         ));
     }
-}
-
-/// `limit` clamped into `1..=MAX_LIMIT`, and one more to fetch (to tell
-/// whether there is a next page).
-pub(crate) fn page_size(page: &PageRequest) -> (usize, i64) {
-    let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
-    (limit as usize, i64::from(limit) + 1)
 }
