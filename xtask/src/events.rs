@@ -17,7 +17,7 @@ const INVITATION_TOKEN: &str = "PASTE_THE_TOKEN_FROM_AN_INVITATION_LINK";
 const VERIFICATION_TOKEN: &str = "PASTE_THE_TOKEN_FROM_AN_EMAIL_VERIFICATION_LINK";
 const JOB_ID: &str = "01JDPEAKSAMP1EJ0B0000000AB";
 /// A failed email's id: take one from `GET /emails/failed`.
-const EMAIL_ID: &str = "01JDPEAKSAMP1EMA1L000000AB";
+const EMAIL_ID: &str = "01JDPEAKSAMP1EMA11000000AB";
 
 /// The value of a path parameter: its meaning depends on the path it is in
 /// (`{token}` is an invitation or a verification token).

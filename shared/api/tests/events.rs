@@ -220,6 +220,8 @@ struct Fill {
 }
 
 const SAMPLE_JOB_ID: &str = "01JDPEAKSAMP1EJ0B0000000AB";
+/// The failed email `failed-email-retry.json` names (none: 404).
+const SAMPLE_EMAIL_ID: &str = "01JDPEAKSAMP1EMA11000000AB";
 
 fn events_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
@@ -651,6 +653,29 @@ async fn every_function_answers_its_sample_event() {
     assert_eq!(identity["owed"], "sync", "{identity}");
     assert_eq!(identity["subject"], "auth0|target", "{identity}");
     assert_eq!(identity["due_at"], serde_json::Value::Null, "due now");
+    // The same owed work, as the tenant's admins list and retry it.
+    let owed = c
+        .run("identity-work-list.json", &admin, StatusCode::OK)
+        .await;
+    assert!(
+        owed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["user_id"] == target.id.as_str() && w["operation"] == "sync"),
+        "{owed}"
+    );
+    let retried = c
+        .run("identity-work-retry.json", &admin, StatusCode::ACCEPTED)
+        .await;
+    assert_eq!(retried["id"], target.id.as_str(), "{retried}");
+    // No email failed here: an empty list, and the sample id names none.
+    let failed = c
+        .run("failed-email-list.json", &admin, StatusCode::OK)
+        .await;
+    assert_eq!(failed["items"], serde_json::json!([]), "{failed}");
+    c.run("failed-email-retry.json", &admin, StatusCode::NOT_FOUND)
+        .await;
     let audit = c.run("user-audit.json", &admin, StatusCode::OK).await;
     assert!(!audit["items"].as_array().unwrap().is_empty());
     // Auth0 blocked the target's login in the dashboard (Event Streams).
@@ -819,7 +844,8 @@ fn every_event_is_an_api_gateway_request_for_its_functions_route() {
         for (name, value) in &params {
             if *name == "id" {
                 assert!(
-                    [SAMPLE_ID, SAMPLE_USER_ID, SAMPLE_JOB_ID].contains(&value.as_str()),
+                    [SAMPLE_ID, SAMPLE_USER_ID, SAMPLE_JOB_ID, SAMPLE_EMAIL_ID]
+                        .contains(&value.as_str()),
                     "{file}: {value}"
                 );
             }

@@ -232,7 +232,7 @@ async fn only_admins_reach_stuck_work(app: TestApp) {
         (Method::GET, "/emails/failed?limit=oops".to_owned()),
         (
             Method::POST,
-            "/emails/failed/01JDPEAKSAMP1EMA1L000000AB/retry".to_owned(),
+            "/emails/failed/01JDPEAKSAMP1EMA11000000AB/retry".to_owned(),
         ),
         (Method::GET, "/identity-work".to_owned()),
         (Method::GET, "/identity-work?limit=0".to_owned()),
