@@ -368,3 +368,76 @@ async fn a_stuck_auth0_push_is_listed_and_retried_on_sqlite() {
 async fn a_stuck_auth0_push_is_listed_and_retried_on_dynamodb() {
     a_stuck_auth0_push_is_listed_and_retried(false).await;
 }
+
+/// The user's pending email of this kind (the newest).
+async fn pending_of_kind(app: &TestApp, id: &str, kind: &str) -> Option<String> {
+    app.my_outbox()
+        .await
+        .into_iter()
+        .filter(|m| m.user_id.as_str() == id && m.kind.as_str() == kind)
+        .map(|m| m.id)
+        .max()
+}
+
+/// A failed password reset is retried through the reset itself (the
+/// mailer asks the identity provider for a new link when it sends), and
+/// refused once the user is no longer active.
+async fn a_failed_password_reset_is_retried_as_a_reset(app: TestApp) {
+    let mailer = mailer(
+        &app,
+        Arc::new(Switchable {
+            refusing: AtomicBool::new(true),
+        }),
+    );
+    let tenant = peak_domain::TenantId::parse(&app.tenant).unwrap();
+    let (id, _) = app.seed_user("customer", &["ACME"], &[], &[]).await;
+    let reset = || app.admin(Method::POST, &format!("/users/{id}/password-reset"));
+    let (status, body) = send(reset()).await;
+    assert_eq!(status, 202, "{body}");
+    let first = pending_of_kind(&app, &id, "password_reset")
+        .await
+        .expect("queued");
+    assert!(matches!(
+        mailer.deliver(&tenant, &first).await,
+        Delivery::Failed { .. }
+    ));
+    let (status, body) =
+        send(app.admin(Method::POST, &format!("/emails/failed/{first}/retry"))).await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (202, Some("password_reset")),
+        "{body}"
+    );
+    let second = pending_of_kind(&app, &id, "password_reset")
+        .await
+        .expect("re-queued");
+    assert_ne!(second, first);
+    assert!(matches!(
+        mailer.deliver(&tenant, &second).await,
+        Delivery::Failed { .. }
+    ));
+
+    let (status, body) = send(app.admin(Method::POST, &format!("/users/{id}/suspend"))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        send(app.admin(Method::POST, &format!("/emails/failed/{second}/retry"))).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("invalid_status")),
+        "{body}"
+    );
+    assert_eq!(pending_of_kind(&app, &id, "password_reset").await, None);
+    let listed = failed_emails(&app, &app.token("admin")).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], second.as_str());
+}
+
+#[tokio::test]
+async fn a_failed_password_reset_is_retried_as_a_reset_on_sqlite() {
+    a_failed_password_reset_is_retried_as_a_reset(peak_tests::spawn_sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_failed_password_reset_is_retried_as_a_reset_on_dynamodb() {
+    a_failed_password_reset_is_retried_as_a_reset(peak_tests::spawn_dynamodb().await).await;
+}
