@@ -441,3 +441,106 @@ async fn a_failed_password_reset_is_retried_as_a_reset_on_sqlite() {
 async fn a_failed_password_reset_is_retried_as_a_reset_on_dynamodb() {
     a_failed_password_reset_is_retried_as_a_reset(peak_tests::spawn_dynamodb().await).await;
 }
+
+/// A failed email-change verification is re-issued with a fresh link (the
+/// old one stops working, the new one confirms); a failed notice to the
+/// old address is written again.
+async fn a_failed_email_change_is_retried_with_a_fresh_link(app: TestApp) {
+    let mailer = mailer(
+        &app,
+        Arc::new(Switchable {
+            refusing: AtomicBool::new(true),
+        }),
+    );
+    let tenant = peak_domain::TenantId::parse(&app.tenant).unwrap();
+    let (id, _) = app.seed_user("customer", &["ACME"], &[], &[]).await;
+    let resp = app
+        .admin(Method::GET, &format!("/users/{id}"))
+        .send()
+        .await
+        .unwrap();
+    let etag = resp.headers()["etag"].to_str().unwrap().to_owned();
+    let new_email = format!("moved.{}@acme.example", ulid::Ulid::new()).to_lowercase();
+    let (status, body) = send(
+        app.admin(Method::PATCH, &format!("/users/{id}"))
+            .header("if-match", etag)
+            .json(&serde_json::json!({"email": new_email})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let link_of = |m: &peak_domain::outbox::OutboxEmail| {
+        let link = m.data["link"].as_str().expect("link").to_owned();
+        link.rsplit('/').next().unwrap().to_owned()
+    };
+    let mails: Vec<_> = app
+        .my_outbox()
+        .await
+        .into_iter()
+        .filter(|m| m.user_id.as_str() == id)
+        .collect();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    for m in &mails {
+        assert!(matches!(
+            mailer.deliver(&tenant, &m.id).await,
+            Delivery::Failed { .. }
+        ));
+    }
+    let verification = mails
+        .iter()
+        .find(|m| m.kind.as_str() == "email_change_verification")
+        .unwrap();
+    let notice = mails
+        .iter()
+        .find(|m| m.kind.as_str() == "email_change_notice")
+        .unwrap();
+    let old_token = link_of(verification);
+    assert_eq!(failed_emails(&app, &app.token("admin")).await.len(), 2);
+
+    for failed in [verification, notice] {
+        let (status, body) =
+            send(app.admin(Method::POST, &format!("/emails/failed/{}/retry", failed.id))).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    assert!(failed_emails(&app, &app.token("admin")).await.is_empty());
+    let again: Vec<_> = app
+        .my_outbox()
+        .await
+        .into_iter()
+        .filter(|m| m.user_id.as_str() == id)
+        .collect();
+    assert_eq!(again.len(), 2, "one verification, one notice: {again:?}");
+    let fresh = again
+        .iter()
+        .find(|m| m.kind.as_str() == "email_change_verification")
+        .expect("a fresh verification");
+    assert_eq!(fresh.to.as_str(), new_email);
+    let notice_again = again
+        .iter()
+        .find(|m| m.kind.as_str() == "email_change_notice")
+        .expect("the notice again");
+    assert_eq!(
+        notice_again.to.as_str(),
+        notice.to.as_str(),
+        "to the old address"
+    );
+    let new_token = link_of(fresh);
+    assert_ne!(new_token, old_token);
+
+    let (status, _) =
+        send(app.anonymous(Method::POST, &format!("/email-verifications/{old_token}"))).await;
+    assert!(status >= 400, "the old link is dead: {status}");
+    let (status, body) =
+        send(app.anonymous(Method::POST, &format!("/email-verifications/{new_token}"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["email"], new_email.as_str());
+}
+
+#[tokio::test]
+async fn a_failed_email_change_is_retried_with_a_fresh_link_on_sqlite() {
+    a_failed_email_change_is_retried_with_a_fresh_link(peak_tests::spawn_sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_failed_email_change_is_retried_with_a_fresh_link_on_dynamodb() {
+    a_failed_email_change_is_retried_with_a_fresh_link(peak_tests::spawn_dynamodb().await).await;
+}
