@@ -9,15 +9,15 @@ use crate::spec::RequestBody::{File, Json};
 use crate::spec::Table::{Nothing, Read, ReadQuery, ReadQueryBatch, Write, WriteQuery};
 use crate::spec::{Operation, QueryParam as Q, SampleBody, Throttle, schema};
 use crate::views::{
-    JobView, MeView, PageView, PasswordResetRequest, ProfileSummary, ProfileView, SettingsView,
-    UserView,
+    BatchView, JobView, MeView, PageView, PasswordResetRequest, ProfileSummary, ProfileView,
+    SettingsView, UserView,
 };
 use Route::*;
 use peak_domain::audit::AuditEvent;
 use peak_domain::catalogue::Catalogue;
 use peak_domain::model::profile::{NewProfile, ProfilePatch};
 use peak_domain::model::tenant::SettingsPatch;
-use peak_domain::users::{InviteRequest, LoginSync, SelfPatch, UserPatch};
+use peak_domain::users::{BatchRequest, InviteRequest, LoginSync, SelfPatch, UserPatch};
 
 const PAGE: &[Q] = &[
     Q::integer("limit", "1 to 100 items (default 25)", 1, 100),
@@ -79,6 +79,7 @@ pub enum Route {
     UserPasswordReset,
     InvitationResend,
     InvitationRevoke,
+    UserBatch,
     UserIdentity,
     UserAudit,
     TenantAudit,
@@ -169,6 +170,15 @@ pub const OPERATIONS: &[Op] = &[
     Op::new(InvitationRevoke, Post, "/users/{id}/invitation/revoke", "invitation-revoke", Write,
         "Revoke an invitation")
         .answers(200, USER),
+    // Each operation answered as its single route would (status, ETag,
+    // body or problem document); the whole request is 200. Over the limit
+    // or empty: 422 naming `operations` and the limit (see handlers/batch.rs).
+    Op::new(UserBatch, Post, "/users/batch", "user-batch", WriteQuery,
+        "Change up to 100 users in one request: update, suspend, enable, delete, resend or revoke an invitation, reset a password; each answered as its single route would, in order (Idempotency-Key honoured)")
+        .creates()
+        .takes(Json(schema::<BatchRequest>))
+        .answers(200, Some(schema::<BatchView>))
+        .sample_body(SampleBody::Json(r#"{"operations": [{"op": "suspend", "id": "01JDPEAKSAMP1EVSER000000AB"}, {"op": "update", "id": "01JDPEAKSAMP1EVSER000000AB", "if_match": "\"3\"", "patch": {"last_name": "Doe-Smith"}}, {"op": "reset_password", "id": "01JDPEAKSAMP1EVSER000000AB"}]}"#)),
     Op::new(UserIdentity, Get, "/users/{id}/identity", "user-identity", Read,
         "Where a user's login stands with Auth0: in sync, or the work owed (admins)")
         .answers(200, Some(schema::<LoginSync>)),

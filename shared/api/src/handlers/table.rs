@@ -25,6 +25,7 @@ pub fn handler(route: Route) -> Handler {
         Route::UserPasswordReset => super::UserPasswordReset,
         Route::InvitationResend => super::InvitationResend,
         Route::InvitationRevoke => super::InvitationRevoke,
+        Route::UserBatch => super::UserBatch,
         Route::UserIdentity => super::UserIdentity,
         Route::UserAudit => super::UserAudit,
         Route::TenantAudit => super::TenantAudit,

@@ -11,15 +11,19 @@
 //! - [`queries`]: one user, lists, audit trails, login sync state;
 //! - [`actor`]: who is acting (the signed-in user, or a job's starter);
 //! - [`wire`]: request bodies and their `TryFrom` conversions;
-//! - [`policy`]: who may do what to whom.
+//! - [`policy`]: who may do what to whom;
+//! - [`batch`]: many of the changes above in one request, each through its
+//!   own use case.
 //!
 //! The user itself is data, in `crate::model::user`. Modules depend one
 //! way: `policy` ← `access` (which user, for what) ← `recording` (what a
 //! change writes) ← the groups, which never import each other; `wire` is
-//! theirs too. This module only declares and re-exports.
+//! theirs too; `batch` sits above the groups and calls them. This module
+//! only declares and re-exports.
 
 pub(crate) mod access;
 pub mod actor;
+pub mod batch;
 pub mod edits;
 pub mod email_verification;
 pub mod identity_events;
@@ -33,6 +37,9 @@ pub mod wire;
 
 pub use crate::context::{Actor, Budget, Ctx, UserSettings, tenant_closed};
 pub use actor::{actor_for_user, resolve_actor};
+pub use batch::{
+    Applied, BatchOperation, BatchRequest, MAX_BATCH_OPERATIONS, apply, check_batch_size,
+};
 pub use edits::{edit_self, edit_user};
 pub use email_verification::{
     EmailVerificationView, VerificationState, email_verification_tenant, verify_email,
