@@ -83,7 +83,7 @@ fn result_view(id: &str, answer: Result<Applied, Problem>, request_id: &str) -> 
         Ok(Applied::User(user)) => (
             StatusCode::OK,
             Some(format!("\"{}\"", user.version)),
-            serde_json::to_value(UserView::from(&user)).ok(),
+            serde_json::to_value(UserView::from(&*user)).ok(),
         ),
         Ok(Applied::Deleted) => (StatusCode::NO_CONTENT, None, None),
         Ok(Applied::ResetQueued) => (

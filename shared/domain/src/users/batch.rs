@@ -102,8 +102,9 @@ impl BatchOperation {
 /// What one operation did, as its single route answers it.
 #[derive(Debug, Clone)]
 pub enum Applied {
-    /// The user as changed (update, suspend, enable, resend, revoke).
-    User(User),
+    /// The user as changed (update, suspend, enable, resend, revoke);
+    /// boxed, as the other answers carry nothing.
+    User(Box<User>),
     /// Deleted.
     Deleted,
     /// A password-reset email queued.
@@ -134,24 +135,24 @@ pub async fn apply(
     op: &BatchOperation,
 ) -> Result<Applied, Error> {
     Ok(match op {
-        BatchOperation::Update { patch, .. } => {
-            Applied::User(edit_user(ctx, actor, id, if_match, patch.clone()).await?)
-        }
+        BatchOperation::Update { patch, .. } => Applied::User(Box::new(
+            edit_user(ctx, actor, id, if_match, patch.clone()).await?,
+        )),
         BatchOperation::Suspend { .. } => {
-            Applied::User(suspend_user(ctx, actor, id, if_match).await?)
+            Applied::User(Box::new(suspend_user(ctx, actor, id, if_match).await?))
         }
         BatchOperation::Enable { .. } => {
-            Applied::User(enable_user(ctx, actor, id, if_match).await?)
+            Applied::User(Box::new(enable_user(ctx, actor, id, if_match).await?))
         }
         BatchOperation::Delete { .. } => {
             delete_user(ctx, actor, id, if_match).await?;
             Applied::Deleted
         }
         BatchOperation::ResendInvitation { .. } => {
-            Applied::User(resend_invitation(ctx, actor, id).await?)
+            Applied::User(Box::new(resend_invitation(ctx, actor, id).await?))
         }
         BatchOperation::RevokeInvitation { .. } => {
-            Applied::User(revoke_invitation(ctx, actor, id).await?)
+            Applied::User(Box::new(revoke_invitation(ctx, actor, id).await?))
         }
         BatchOperation::ResetPassword { .. } => {
             reset_password(ctx, actor, id).await?;
