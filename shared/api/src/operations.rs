@@ -178,7 +178,7 @@ pub const OPERATIONS: &[Op] = &[
         .creates()
         .takes(Json(schema::<BatchRequest>))
         .answers(200, Some(schema::<BatchView>))
-        .sample_body(SampleBody::Json(r#"{"operations": [{"op": "suspend", "id": "01JDPEAKSAMP1EVSER000000AB"}, {"op": "update", "id": "01JDPEAKSAMP1EVSER000000AB", "if_match": "\"3\"", "patch": {"last_name": "Doe-Smith"}}, {"op": "reset_password", "id": "01JDPEAKSAMP1EVSER000000AB"}]}"#)),
+        .sample_body(SampleBody::Json(r#"{"operations": [{"op": "update", "id": "01JDPEAKSAMP1EVSER000000AB", "if_match": "\"4\"", "patch": {"first_name": "Batch"}}, {"op": "suspend", "id": "01JDPEAKSAMP1EVSER000000AB"}, {"op": "enable", "id": "01JDPEAKSAMP1EVSER000000AB"}, {"op": "reset_password", "id": "01JDPEAKSAMP1EVSER000000AB"}, {"op": "suspend", "id": "01JDPEAKSAMP1E0000000000ZZ"}]}"#)),
     Op::new(UserIdentity, Get, "/users/{id}/identity", "user-identity", Read,
         "Where a user's login stands with Auth0: in sync, or the work owed (admins)")
         .answers(200, Some(schema::<LoginSync>)),

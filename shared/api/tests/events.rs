@@ -645,6 +645,18 @@ async fn every_function_answers_its_sample_event() {
     assert_eq!(enabled["status"], "active");
     c.run("user-password-reset.json", &admin, StatusCode::ACCEPTED)
         .await;
+    // The same changes in one batch (the target is at version 4 now), and
+    // an unknown id answered 404 in its place.
+    let batch = c.run("user-batch.json", &admin, StatusCode::OK).await;
+    let statuses: Vec<_> = batch["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 202, 404], "{batch}");
+    assert_eq!(batch["results"][0]["body"]["first_name"], "Batch");
+    assert_eq!(batch["results"][4]["body"]["code"], "not_found");
     // The edits above owe Auth0 a sync of the target's login; no worker ran.
     let identity = c.run("user-identity.json", &admin, StatusCode::OK).await;
     assert_eq!(identity["state"], "pending", "{identity}");
