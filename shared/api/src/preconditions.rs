@@ -32,10 +32,10 @@ pub(crate) async fn run(handler: Handler, call: Call<'_>) -> Result<Response<Bod
     // operations on its own (`handlers/batch.rs`), never the whole batch.
     let never_stale = call.req.method().is_safe()
         || matches!(call.route, Route::BulkInviteCreate | Route::UserBatch);
-    if never_stale || call.route == Route::Auth0Webhook {
+    if conditional || never_stale || call.route == Route::Auth0Webhook {
         return handler(call).await;
     }
-    retrying(conditional, || handler(call.again())).await
+    retrying(false, || handler(call.again())).await
 }
 
 /// Runs `attempt` once when the client named a version (`conditional`: a

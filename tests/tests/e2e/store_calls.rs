@@ -166,6 +166,35 @@ async fn store_calls_per_operation() {
         "auth + read + 1 transaction"
     );
 
+    // A batch: the auth reads once, then per operation what its single
+    // route makes beyond them (one read, one transaction), one after the
+    // other.
+    let resp = app
+        .with_token(&admin, Method::POST, "/users/batch")
+        .json(&json!({"operations": [
+            {"op": "update", "id": id, "if_match": "\"2\"", "patch": {"first_name": "Ada"}},
+            {"op": "update", "id": id, "if_match": "\"3\"", "patch": {"last_name": "King"}},
+            {"op": "update", "id": id, "if_match": "\"4\"", "patch": {"first_name": "Augusta"}},
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let results: Value = resp.json().await.unwrap();
+    assert!(
+        results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == 200),
+        "{results}"
+    );
+    assert_eq!(
+        measure("batch of 3 edits", counter.take()),
+        counts(&[("GetItem", 3), ("Query", 4), ("TransactWriteItems", 3)]),
+        "auth + (read + 1 transaction) per operation"
+    );
+
     let resp = app
         .with_token(
             &admin,
