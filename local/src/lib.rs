@@ -105,6 +105,7 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub jobs: Arc<dyn peak_domain::ports::JobStore>,
     pub tenants: Arc<dyn peak_domain::tenants::TenantStore>,
+    pub callers: Arc<dyn peak_domain::ports_caller::CallerStore>,
 }
 
 impl Stores {
@@ -113,6 +114,7 @@ impl Stores {
             + UserStore
             + peak_domain::ports::JobStore
             + peak_domain::tenants::TenantStore
+            + peak_domain::ports_caller::CallerStore
             + 'static,
     >(
         store: S,
@@ -122,7 +124,8 @@ impl Stores {
             profiles: store.clone(),
             users: store.clone(),
             jobs: store.clone(),
-            tenants: store,
+            tenants: store.clone(),
+            callers: store,
         }
     }
 }
@@ -394,6 +397,7 @@ pub async fn start(
         profiles: stores.profiles,
         users: stores.users,
         tenants: stores.tenants,
+        callers: stores.callers,
         idp: options
             .identity
             .clone()

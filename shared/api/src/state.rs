@@ -19,6 +19,9 @@ pub struct AppState {
     /// Tenant records: each request's tenant is admitted (open) and its record
     /// carried by that request's `Ctx` (`Ctx::admitted`).
     pub tenants: Arc<dyn peak_domain::tenants::TenantStore>,
+    /// Each request's caller: tenant admission and the user, read together
+    /// (`peak_domain::signed_in`).
+    pub callers: Arc<dyn peak_domain::ports_caller::CallerStore>,
     pub idp: Arc<dyn IdentityProvider>,
     pub verifier: Arc<JwtVerifier>,
     pub catalogue: &'static Catalogue,

@@ -186,6 +186,7 @@ async fn harness() -> Harness {
             profiles: store.clone(),
             users: store.clone(),
             tenants: store.clone(),
+            callers: store.clone(),
             idp: Arc::new(FakeIdp),
             verifier: Arc::new(verifier),
             catalogue: catalogue(),

@@ -336,22 +336,7 @@ pub async fn actor_for_user(ctx: &Ctx<'_>, tenant: &TenantId, id: &UserId) -> Re
 
 async fn actor_of(ctx: &Ctx<'_>, user: User) -> Result<Actor, Error> {
     let tenant = &user.tenant_id.clone();
-    match user.status {
-        UserStatus::Active => {}
-        UserStatus::Suspended => {
-            return Err(Error::AccessDenied {
-                code: "user_suspended",
-                detail: "your access to this portal is suspended; contact your administrator"
-                    .into(),
-            });
-        }
-        UserStatus::Invited => {
-            return Err(Error::AccessDenied {
-                code: "user_not_active",
-                detail: "finish setting your password from your invitation first".into(),
-            });
-        }
-    }
+    crate::signed_in::ensure_active(&user)?;
     let settings = profile_settings(ctx, tenant, &user.profile_id).await?;
     let permissions =
         with_extension_groups(ctx.catalogue, user.role, &settings, &user.extension_groups);
@@ -359,7 +344,7 @@ async fn actor_of(ctx: &Ctx<'_>, user: User) -> Result<Actor, Error> {
 }
 
 /// A held profile's settings.
-async fn profile_settings(
+pub(crate) async fn profile_settings(
     ctx: &Ctx<'_>,
     tenant: &TenantId,
     id: &ProfileId,

@@ -1,9 +1,11 @@
 //! The store contract: one suite of behaviour that every adapter of the
 //! domain's store ports must show. Each adapter's tests expand
-//! [`profile_store_contract!`], [`user_store_contract!`] and
-//! [`job_store_contract!`] with a way to build a store; every case uses
+//! [`profile_store_contract!`], [`user_store_contract!`],
+//! [`job_store_contract!`] and [`caller_store_contract!`] with a way to
+//! build a store; every case uses
 //! fresh random tenants, so the cases can share one database or table.
 
+pub mod caller;
 pub mod jobs;
 pub mod tenants;
 pub mod users;

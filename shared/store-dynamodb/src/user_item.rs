@@ -302,7 +302,7 @@ fn string_list<'a>(values: impl Iterator<Item = &'a str>) -> AttributeValue {
 
 /// Every attribute of a user, without keys: what the user item and each
 /// membership item hold.
-fn user_attributes(u: &User) -> Result<Item, StoreError> {
+pub(crate) fn user_attributes(u: &User) -> Result<Item, StoreError> {
     let mut item = Item::new();
     let mut put = |name: &str, value: AttributeValue| {
         item.insert(name.to_owned(), value);
@@ -758,7 +758,7 @@ pub fn get_i64(item: &Item, name: &str) -> Result<i64, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use peak_domain::user::InvitationState;
     use time::macros::datetime;

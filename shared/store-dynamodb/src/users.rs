@@ -13,7 +13,7 @@ use crate::error::{cancelled, malformed, sdk};
 use crate::item::{self, Item, PK, SK, get_s, get_u64, n, s};
 use crate::user_item::{
     self as ui, COMPLETED, EMAIL_GUARD_ENTITY, IN_PROGRESS, INVITATION_GUARD_ENTITY, KEY_SEP,
-    NO_USER, OUTBOX_FAILED, OUTBOX_PENDING, SUBJECT_GUARD_ENTITY, attr, index, unix_ms,
+    NO_USER, OUTBOX_FAILED, OUTBOX_PENDING, attr, index, unix_ms,
 };
 use crate::{CONDITION_FAILED, DynamoStore, TxError, build_error, names};
 use async_trait::async_trait;
@@ -78,6 +78,9 @@ pub(crate) enum Part {
     EmailDelete,
     SubjectPut,
     SubjectDelete,
+    /// The subject item rewritten with the user's copy (src/caller.rs),
+    /// over our own or a missing one.
+    SubjectRefresh,
     InvitationPut,
     InvitationDelete,
     MembershipPut,
@@ -306,29 +309,18 @@ pub(crate) fn plan_user_write(table: &str, w: &UserWrite<'_>) -> Result<Plan, St
         prev.map(|u| u.email.normalized()),
         next.map(|u| u.email.normalized()),
     );
-    let subjects = (
-        prev.and_then(|u| u.idp_subject.clone()),
-        next.and_then(|u| u.idp_subject.clone()),
-    );
     let invitations = (
         prev.and_then(|u| u.invitation.as_ref().map(|i| i.token_hash.clone())),
         next.and_then(|u| u.invitation.as_ref().map(|i| i.token_hash.clone())),
     );
     type KeyOf = fn(&TenantId, &str) -> Item;
-    let guards: [(_, KeyOf, &str, Part, Part); 3] = [
+    let guards: [(_, KeyOf, &str, Part, Part); 2] = [
         (
             emails,
             ui::email_guard_key,
             EMAIL_GUARD_ENTITY,
             Part::EmailDelete,
             Part::EmailPut,
-        ),
-        (
-            subjects,
-            ui::subject_guard_key,
-            SUBJECT_GUARD_ENTITY,
-            Part::SubjectDelete,
-            Part::SubjectPut,
         ),
         (
             invitations,
@@ -355,6 +347,8 @@ pub(crate) fn plan_user_write(table: &str, w: &UserWrite<'_>) -> Result<Plan, St
             plan.put(table, item, Some(Cond::absent()), put)?;
         }
     }
+    // The subject item also carries a copy of the user for authentication.
+    crate::caller::plan_subject(&mut plan, table, prev, next)?;
 
     // Memberships: one item per account, keyed by the name order; the old
     // keys that are not also new ones go, every new one is (re)written.
@@ -1836,8 +1830,8 @@ mod tests {
             [
                 Part::ChangeUser,
                 Part::EmailDelete,
-                Part::SubjectDelete,
                 Part::InvitationDelete,
+                Part::SubjectDelete,
                 Part::MembershipDelete,
                 Part::HolderRemove,
                 Part::Audit,

@@ -19,6 +19,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod caller;
 mod deliveries;
 mod idp_work;
 mod jobs;

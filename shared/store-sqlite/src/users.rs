@@ -704,7 +704,7 @@ fn remove_personal_data(
     Ok(())
 }
 
-fn get_user_where(
+pub(super) fn get_user_where(
     conn: &Connection,
     condition: &str,
     args: &[&dyn ToSql],
