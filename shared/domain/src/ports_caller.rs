@@ -32,6 +32,7 @@ pub struct CallerRecords {
 #[async_trait]
 pub trait CallerStore: Send + Sync {
     /// The tenant record and the user holding `subject` in `tenant`, read
-    /// together, consistently (a user write that returned is seen).
+    /// together, consistently (a user write that returned is seen). An
+    /// empty `subject` is held by nobody (the tenant is still read).
     async fn caller(&self, tenant: &TenantId, subject: &str) -> Result<CallerRecords, StoreError>;
 }

@@ -38,14 +38,10 @@ pub async fn signed_in<'a>(
     tenant: &TenantId,
     subject: &str,
 ) -> Result<(Ctx<'a>, Actor), Error> {
-    let records = if subject.is_empty() {
-        Default::default()
-    } else {
-        callers
-            .caller(tenant, subject)
-            .await
-            .map_err(|e| Error::from_store(e, "user"))?
-    };
+    let records = callers
+        .caller(tenant, subject)
+        .await
+        .map_err(|e| Error::from_store(e, "user"))?;
     // Closed tenants are refused before anything is said about their users.
     if let Some(t) = &records.tenant
         && t.status != TenantStatus::Active

@@ -159,7 +159,14 @@ pub async fn the_caller_is_the_tenant_and_the_user_holding_the_subject(
             user: None,
         }
     );
-    assert_eq!(caller(store, &tenant.id, "").await.user, None);
+    assert_eq!(
+        caller(store, &tenant.id, "").await,
+        CallerRecords {
+            tenant: Some(tenant.clone()),
+            user: None,
+        },
+        "an empty subject is nobody's; the tenant is still read"
+    );
 
     // The last sign-in is not part of the answer (it is kept apart).
     assert!(
