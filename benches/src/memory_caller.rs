@@ -4,8 +4,8 @@
 use crate::memory_store::MemoryStore;
 use async_trait::async_trait;
 use peak_domain::TenantId;
-use peak_domain::ports::{StoreError, UserStore};
-use peak_domain::ports_caller::{CallerRecords, CallerStore};
+use peak_domain::ports::{CallerRecords, CallerStore};
+use peak_domain::ports::{StoreError, UserRecords};
 use peak_domain::tenants::TenantStore;
 
 #[async_trait]

@@ -1,6 +1,6 @@
 //! Who is calling: the bearer token, verified, and the caller's user record.
 //! The tenant comes only from the verified token, never from the path or
-//! body. The records are read by `peak_domain::signed_in` (one DynamoDB
+//! body. The records are read by `peak_domain::users::signed_in` (one DynamoDB
 //! round trip for an admin, two for anyone else).
 
 use crate::problem::Problem;
@@ -9,9 +9,9 @@ use crate::state::AppState;
 use http::StatusCode;
 use lambda_http::Request;
 use peak_auth::AuthError;
+use peak_domain::Actor;
 use peak_domain::TenantId;
-use peak_domain::tenant::Tenant;
-use peak_domain::user_policy::Actor;
+use peak_domain::model::tenant::Tenant;
 use std::sync::Arc;
 
 /// Verifies the token, then loads the caller's tenant and user records
@@ -43,7 +43,7 @@ pub async fn authenticate(
     let tenant = TenantId::parse(&verified.tenant).ok_or_else(|| {
         Problem::unauthenticated("the token's tenant claim is not a valid tenant id")
     })?;
-    let (ctx, actor) = peak_domain::signed_in::signed_in(
+    let (ctx, actor) = peak_domain::users::signed_in::signed_in(
         &state.ctx(request_id),
         state.callers.as_ref(),
         &tenant,

@@ -1,22 +1,23 @@
 //! The caller-lookup contract ([`CallerStore`]): the tenant record and the
 //! user holding a subject, read together and never stale — and, through
-//! `peak_domain::signed_in`, what that means for a request: a suspension,
+//! `peak_domain::users::signed_in`, what that means for a request: a suspension,
 //! a closed tenant and a profile edit apply to the very next request.
 
 use crate::tenants::sample_tenant;
 use crate::users::sample_user;
 use crate::{fresh_tenant, sample_profile};
+use peak_domain::TenantId;
 use peak_domain::catalogue::catalogue;
 use peak_domain::error::Error;
+use peak_domain::model::profile::{Profile, ProfileSettings};
+use peak_domain::model::tenant::TenantStatus;
+use peak_domain::model::user::{User, UserStatus};
+use peak_domain::ports::{CallerRecords, CallerStore};
 use peak_domain::ports::{ProfileStore, UserStore, UserWrite};
-use peak_domain::ports_caller::{CallerRecords, CallerStore};
-use peak_domain::profile::{Profile, ProfileSettings};
 use peak_domain::role::Role;
-use peak_domain::tenant::TenantStatus;
 use peak_domain::tenants::TenantStore;
-use peak_domain::user::{User, UserStatus};
+use peak_domain::users::signed_in;
 use peak_domain::users::{Ctx, UserSettings};
-use peak_domain::{TenantId, signed_in};
 use std::collections::BTreeMap;
 
 pub trait CallerFullStore: CallerStore + UserStore + ProfileStore + TenantStore {}
@@ -113,13 +114,13 @@ async fn sign_in(
     store: &dyn CallerFullStore,
     tenant: &TenantId,
     subject: &str,
-) -> Result<peak_domain::user_policy::Actor, Error> {
+) -> Result<peak_domain::users::policy::Actor, Error> {
     signed_in::signed_in(&ctx(store), store, tenant, subject)
         .await
         .map(|(_, actor)| actor)
 }
 
-fn denied(result: Result<peak_domain::user_policy::Actor, Error>) -> &'static str {
+fn denied(result: Result<peak_domain::users::policy::Actor, Error>) -> &'static str {
     match result {
         Err(Error::AccessDenied { code, .. }) => code,
         other => panic!("expected a refusal, got {other:?}"),
@@ -187,7 +188,8 @@ pub async fn the_caller_follows_every_user_write_at_once(store: &dyn CallerFullS
     store.insert_profile(&other).await.expect("profile");
 
     let renamed = bumped(&u, |n| {
-        n.first_name = peak_domain::user::PersonName::parse("first_name", "Augusta").unwrap();
+        n.first_name =
+            peak_domain::model::user::PersonName::parse("first_name", "Augusta").unwrap();
         n.role = Role::Partner;
         n.profile_id = other.id.clone();
         n.extension_groups = vec![];

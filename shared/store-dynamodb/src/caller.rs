@@ -5,7 +5,7 @@
 //! subject's uniqueness guard and carries a copy of every attribute of the
 //! user holding it, as membership items do. Every user write of a user with
 //! a subject rewrites it in the same transaction as the user item
-//! ([`plan_subject`]), so the copy is never older than the user: a
+//! (`user_write::subject::plan_subject`), so the copy is never older than the user: a
 //! suspension, a role or profile change is seen by the very next request.
 //! It costs one more item (about as big as the user) in each such write;
 //! user writes are rare beside requests, each of which authenticates.
@@ -16,32 +16,20 @@
 //! run before this code serves, nothing is ever read stale, and the cost of
 //! an old item is one round trip until its user is next written.
 
+use crate::error::backoff;
 use crate::error::{malformed, sdk};
 use crate::item::{Item, SK, get_s, s};
-use crate::user_item::{self as ui, GUARD_SK, SUBJECT_GUARD_ENTITY, USER_ENTITY, attr};
-use crate::users::{Part, Plan, backoff};
-use crate::{DynamoStore, build_error, names};
+use crate::user_item::{self as ui, GUARD_SK, USER_ENTITY, attr};
+use crate::{DynamoStore, build_error};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use peak_domain::ids::TenantId;
-use peak_domain::ports::{StoreError, UserStore};
-use peak_domain::ports_caller::{CallerRecords, CallerStore};
-use peak_domain::user::{User, UserId};
+use peak_domain::model::user::User;
+use peak_domain::ports::{CallerRecords, CallerStore};
+use peak_domain::ports::{StoreError, UserRecords};
 
 /// Attempts at keys a `BatchGetItem` leaves unprocessed.
 const BATCH_ATTEMPTS: u32 = 8;
-
-/// The subject item of `u`, who holds `subject`: the guard and the copy.
-pub(crate) fn subject_item(u: &User, subject: &str) -> Result<Item, StoreError> {
-    let mut item = ui::user_attributes(u)?;
-    item.extend(ui::guard_item(
-        ui::subject_guard_key(&u.tenant_id, subject),
-        SUBJECT_GUARD_ENTITY,
-        &u.tenant_id,
-        &u.id,
-    ));
-    Ok(item)
-}
 
 /// The user a subject item's copy holds; `None` for an item from before
 /// the copy (no `version`).
@@ -52,68 +40,6 @@ fn copied_user(item: &Item) -> Result<Option<User>, StoreError> {
     let mut user = item.clone();
     user.insert(attr::ENTITY.to_owned(), s(USER_ENTITY));
     ui::user_from_item(&user).map(Some)
-}
-
-/// The subject items of a user write: the old subject's guard goes when
-/// the subject moved (if it is still ours, or gone); the user's current
-/// subject item is put — if absent when the subject is new (a subject held
-/// by another user refuses the write), else over our own — with the copy
-/// of `next`.
-pub(crate) fn plan_subject(
-    plan: &mut Plan,
-    table: &str,
-    prev: Option<&User>,
-    next: Option<&User>,
-) -> Result<(), StoreError> {
-    let Some(user) = next.or(prev) else {
-        return Ok(());
-    };
-    let (tenant, id) = (&user.tenant_id, &user.id);
-    let old = prev.and_then(|u| u.idp_subject.as_deref());
-    let new = next.and_then(|u| u.idp_subject.as_deref());
-    let owner = |id: &UserId| {
-        (
-            format!("attribute_not_exists(PK) OR #{} = :owner", attr::USER_ID),
-            s(id.as_str()),
-        )
-    };
-    if let Some(old) = old
-        && Some(old) != new
-    {
-        let (condition, value) = owner(id);
-        let delete = Delete::builder()
-            .table_name(table)
-            .set_key(Some(ui::subject_guard_key(tenant, old)))
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names(&[attr::USER_ID])))
-            .expression_attribute_values(":owner", value)
-            .build()
-            .map_err(build_error)?;
-        plan.items
-            .push(TransactWriteItem::builder().delete(delete).build());
-        plan.parts.push(Part::SubjectDelete);
-    }
-    if let (Some(new), Some(u)) = (new, next) {
-        let mut put = Put::builder()
-            .table_name(table)
-            .set_item(Some(subject_item(u, new)?));
-        let part = if old == Some(new) {
-            let (condition, value) = owner(id);
-            put = put
-                .condition_expression(condition)
-                .set_expression_attribute_names(Some(names(&[attr::USER_ID])))
-                .expression_attribute_values(":owner", value);
-            Part::SubjectRefresh
-        } else {
-            put = put.condition_expression("attribute_not_exists(PK)");
-            Part::SubjectPut
-        };
-        let put = put.build().map_err(build_error)?;
-        plan.items
-            .push(TransactWriteItem::builder().put(put).build());
-        plan.parts.push(part);
-    }
-    Ok(())
 }
 
 impl DynamoStore {
@@ -201,7 +127,10 @@ impl CallerStore for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use peak_domain::user::UserStatus;
+    use crate::user_item::SUBJECT_GUARD_ENTITY;
+    use crate::user_write::subject::{plan_subject, subject_item};
+    use crate::user_write::{Part, Plan};
+    use peak_domain::model::user::UserStatus;
 
     fn user(subject: Option<&str>) -> User {
         User {

@@ -10,14 +10,15 @@
 //! key, so no partition is shared by all requests.
 
 use crate::item::{Item, PK, SK, n, s, tenant_pk};
-use crate::user_item::{audit_item, index};
+use crate::record_item::audit_item;
+use crate::user_item::index;
 use crate::{DynamoStore, TxError, build_error, names};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use peak_domain::audit::AuditEvent;
 use peak_domain::ids::TenantId;
+use peak_domain::model::tenant::Tenant;
 use peak_domain::ports::{Page, PageRequest, StoreError};
-use peak_domain::tenant::Tenant;
 use peak_domain::tenants::TenantStore;
 use std::collections::HashMap;
 

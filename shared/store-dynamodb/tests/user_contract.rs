@@ -7,8 +7,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use peak_domain::ports::{PageRequest, StoreError, UserStore, UserWrite};
-use peak_domain::user::{AccountNumber, PersonName, User, UserQuery, UserStatus};
+use peak_domain::model::user::{AccountNumber, PersonName, User, UserQuery, UserStatus};
+use peak_domain::ports::{OutboxQueue, PageRequest, StoreError, UserRecords, UserWrite};
 use peak_store_contract::fresh_tenant;
 use peak_store_contract::users::{profile, sample_user};
 use peak_store_dynamodb::{DynamoStore, client_from_env, create_table};
@@ -508,7 +508,7 @@ async fn a_write_the_server_cannot_take_changes_nothing() {
 async fn a_malformed_user_item_is_a_backend_error() {
     let store = make_store().await;
     let t = fresh_tenant();
-    let id = peak_domain::user::UserId::generate();
+    let id = peak_domain::model::user::UserId::generate();
     store
         .client()
         .put_item()
@@ -635,7 +635,7 @@ async fn a_malformed_job_item_is_a_backend_error() {
 /// more — and the user's next write gives them the copy.
 #[tokio::test]
 async fn a_subject_item_from_before_the_copy_still_finds_its_user() {
-    use peak_domain::ports_caller::CallerStore;
+    use peak_domain::ports::CallerStore;
     let store = make_store().await;
     let t = fresh_tenant();
     let p = profile(&*store, &t, "Standard").await;

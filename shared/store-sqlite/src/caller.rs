@@ -6,7 +6,7 @@ use super::{SqliteStore, db_error};
 use async_trait::async_trait;
 use peak_domain::ids::TenantId;
 use peak_domain::ports::StoreError;
-use peak_domain::ports_caller::{CallerRecords, CallerStore};
+use peak_domain::ports::{CallerRecords, CallerStore};
 use rusqlite::{OptionalExtension, params};
 
 #[async_trait]
