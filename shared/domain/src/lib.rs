@@ -1,6 +1,7 @@
 //! The peak-users domain: types, rules, permissions and the ports (traits)
 //! that adapters implement. Pure: no AWS, HTTP or database types here.
 
+pub mod accounts;
 pub mod audit;
 pub mod bulk_job;
 pub mod catalogue;

@@ -19,6 +19,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod accounts;
 mod deliveries;
 mod idp_work;
 mod jobs;
@@ -311,6 +312,8 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO user_logins (tenant_id, user_id, last_login_ms)
         SELECT tenant_id, id, last_login_ms FROM users WHERE last_login_ms IS NOT NULL;
     ALTER TABLE users DROP COLUMN last_login_ms;",
+    // 10: the customer-account directory (see src/accounts.rs).
+    accounts::MIGRATION,
 ];
 
 /// The schema version this build writes and understands: the number of
