@@ -16,6 +16,7 @@
 //! partition per job ([`jobs`]). No call scans: see docs/dynamodb.md for
 //! the access patterns.
 
+mod accounts;
 mod due;
 mod error;
 mod idp_work;

@@ -54,6 +54,8 @@ peak_store_contract::job_store_contract!(make_store());
 
 peak_store_contract::tenant_store_contract!(make_store());
 
+peak_store_contract::account_store_contract!(make_store());
+
 // Beyond the contract: what is particular to this adapter.
 
 async fn create(store: &DynamoStore, u: &User) -> Result<(), StoreError> {

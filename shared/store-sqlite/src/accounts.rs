@@ -67,7 +67,11 @@ fn decode(body: &str) -> Result<Account, StoreError> {
         .map_err(|e| StoreError::Backend(format!("a stored account cannot be read: {e}")))
 }
 
-fn stored_version(tx: &Transaction<'_>, tenant: &str, number: &str) -> Result<Option<i64>, StoreError> {
+fn stored_version(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    number: &str,
+) -> Result<Option<i64>, StoreError> {
     tx.query_row(
         "SELECT version FROM accounts WHERE tenant_id = ?1 AND number = ?2",
         params![tenant, number],
@@ -117,7 +121,9 @@ fn page_of(
 ) -> Result<Page<Account>, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
     let rows = stmt
-        .query_map(args, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map(args, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
         .map_err(db_error)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(db_error)?;

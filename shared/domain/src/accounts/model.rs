@@ -220,7 +220,10 @@ mod tests {
         assert_eq!(search_prefix(Some(" AcMe ")).unwrap(), "acme");
         assert!(search_prefix(Some("a\u{1}")).is_err());
         assert!(search_prefix(Some(&"x".repeat(101))).is_err());
-        assert_eq!(AccountStatus::parse("s", "closed"), Ok(AccountStatus::Closed));
+        assert_eq!(
+            AccountStatus::parse("s", "closed"),
+            Ok(AccountStatus::Closed)
+        );
         assert!(AccountStatus::parse("s", "gone").is_err());
     }
 }

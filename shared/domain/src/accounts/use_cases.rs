@@ -1,9 +1,7 @@
 //! Account use cases: authorize, validate, then the store. See the module
 //! page (`accounts`) for who sees and writes what, and why.
 
-use super::model::{
-    Account, AccountName, AccountStatus, AccountUpsert, MAX_DEPTH, search_prefix,
-};
+use super::model::{Account, AccountName, AccountStatus, AccountUpsert, MAX_DEPTH, search_prefix};
 use super::port::{AccountStore, AccountWrite};
 use crate::audit::{AuditEvent, FieldChange};
 use crate::cursor;
@@ -99,7 +97,11 @@ fn reaches(actor: &Actor, account: &Account) -> bool {
     }
 }
 
-async fn read(store: &dyn AccountStore, t: &TenantId, n: &AccountNumber) -> Result<Option<Account>, Error> {
+async fn read(
+    store: &dyn AccountStore,
+    t: &TenantId,
+    n: &AccountNumber,
+) -> Result<Option<Account>, Error> {
     store.get_account(t, n).await.map_err(store_err)
 }
 
@@ -190,7 +192,8 @@ pub async fn get_account(
     raw_number: &str,
 ) -> Result<Account, Error> {
     let scope = whole_directory(&caller)?;
-    let number = AccountNumber::parse("number", raw_number).map_err(|_| Error::NotFound(ACCOUNT))?;
+    let number =
+        AccountNumber::parse("number", raw_number).map_err(|_| Error::NotFound(ACCOUNT))?;
     let account = read(store, caller.tenant(), &number)
         .await?
         .ok_or(Error::NotFound(ACCOUNT))?;
@@ -219,7 +222,9 @@ pub async fn list_accounts(
     };
     // A non-admin's reach is a few subtrees: read them (one query per page
     // each), then search and page them here.
-    let reach = served_with_descendants(store, actor).await?.unwrap_or_default();
+    let reach = served_with_descendants(store, actor)
+        .await?
+        .unwrap_or_default();
     let list = format!("{SCOPED_LIST}{prefix}");
     let after = match &page.cursor {
         Some(c) => Some(cursor::decode(tenant, &list, c).map_err(store_err)?),
@@ -235,7 +240,8 @@ pub async fn list_accounts(
         .collect();
     matches.sort_by(|a, b| a.0.cmp(&b.0));
     let limit = page.limit as usize;
-    let next_cursor = (matches.len() > limit).then(|| cursor::encode(tenant, &list, &matches[limit - 1].0));
+    let next_cursor =
+        (matches.len() > limit).then(|| cursor::encode(tenant, &list, &matches[limit - 1].0));
     matches.truncate(limit);
     Ok(Page {
         items: matches.into_iter().map(|(_, a)| a).collect(),
@@ -351,7 +357,13 @@ pub async fn upsert_account(
             Some(c) if c.ancestors != next.ancestors => moved_subtree(store, c, &next).await?,
             _ => Vec::new(),
         };
-        let audit = [audit_event(&caller, current.as_ref(), &next, request_id, now)];
+        let audit = [audit_event(
+            &caller,
+            current.as_ref(),
+            &next,
+            request_id,
+            now,
+        )];
         let write = AccountWrite {
             previous: current.as_ref(),
             next: &next,
@@ -372,8 +384,9 @@ pub async fn upsert_account(
             Err(StoreError::VersionMismatch | StoreError::AlreadyExists | StoreError::NotFound) => {
                 return Err(Error::Conflict {
                     code: "account_busy",
-                    detail: "the account or its hierarchy kept changing while this was applied; retry"
-                        .into(),
+                    detail:
+                        "the account or its hierarchy kept changing while this was applied; retry"
+                            .into(),
                 });
             }
             Err(e) => return Err(store_err(e)),
@@ -416,8 +429,13 @@ async fn moved_subtree(
     current: &Account,
     next: &Account,
 ) -> Result<Vec<Account>, Error> {
-    let below = all_descendants(store, &current.tenant_id, &current.number, MAX_MOVED_DESCENDANTS)
-        .await?;
+    let below = all_descendants(
+        store,
+        &current.tenant_id,
+        &current.number,
+        MAX_MOVED_DESCENDANTS,
+    )
+    .await?;
     if below.len() > MAX_MOVED_DESCENDANTS {
         return Err(parent_error(format!(
             "moving an account with more than {MAX_MOVED_DESCENDANTS} accounts below it is not supported; move its children first"
