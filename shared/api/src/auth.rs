@@ -23,7 +23,7 @@ pub async fn authenticate(
     state: &AppState,
     req: &Request,
     request_id: &str,
-) -> Result<(Actor, Option<Arc<Tenant>>), Problem> {
+) -> Result<(Caller, Option<Arc<Tenant>>), Problem> {
     let token = bearer_token(req).ok_or_else(|| {
         Problem::unauthenticated("send an access token as `Authorization: Bearer <token>`")
     })?;
@@ -44,8 +44,22 @@ pub async fn authenticate(
     })?;
     // Closed tenants are refused before their users are looked up.
     let ctx = state.ctx(request_id).admitted(&tenant).await?;
-    let actor = resolve_actor(&ctx, &tenant, &verified.subject).await?;
+    let actor = match resolve_actor(&ctx, &tenant, &verified.subject).await {
+        Ok(actor) => Caller::User(actor),
+        // No user: a client-credentials token (the billing sync) is a
+        // machine client, confined to the accounts routes (machine.rs).
+        Err(e) => Caller::Machine(crate::machine::client(token, &verified, &tenant).ok_or(e)?),
+    };
     Ok((actor, ctx.tenant))
+}
+
+/// Who a verified token speaks for.
+// One per request, unpacked at once by the pipeline: boxing the user would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Caller {
+    User(Actor),
+    Machine(peak_domain::accounts::MachineClient),
 }
 
 fn describe(err: &AuthError) -> &'static str {

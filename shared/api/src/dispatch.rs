@@ -41,6 +41,8 @@ pub struct Call<'a> {
     pub(crate) request_id: &'a str,
     id: Option<String>,
     pub(crate) token: String,
+    /// A machine client (no user): only the accounts routes take one.
+    pub(crate) machine: Option<peak_domain::accounts::MachineClient>,
 }
 
 impl<'a> Call<'a> {
@@ -66,9 +68,19 @@ impl<'a> Call<'a> {
             tenant,
             req,
             request_id,
-            id: param("id"),
+            // `{number}` names an account as `{id}` names a user.
+            id: param("id").or_else(|| param("number")),
             token: param("token").unwrap_or_default(),
+            machine: None,
         }
+    }
+
+    pub(crate) fn with_machine(
+        mut self,
+        machine: Option<peak_domain::accounts::MachineClient>,
+    ) -> Self {
+        self.machine = machine;
+        self
     }
 
     /// The same request, to run again (see `preconditions`).
@@ -82,6 +94,7 @@ impl<'a> Call<'a> {
             request_id: self.request_id,
             id: self.id.clone(),
             token: self.token.clone(),
+            machine: self.machine.clone(),
         }
     }
 
@@ -102,6 +115,9 @@ impl<'a> Call<'a> {
     /// the user policy inside their use cases).
     pub(crate) fn signed_in(&mut self) -> Result<SignedIn, Problem> {
         let Some(actor) = self.actor.take() else {
+            if let Some(machine) = &self.machine {
+                crate::machine::admit(machine, self.route)?;
+            }
             return Err(Problem::unauthenticated("this route needs an access token"));
         };
         let caller = Caller {

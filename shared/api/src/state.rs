@@ -19,6 +19,8 @@ pub struct AppState {
     /// Tenant records: each request's tenant is admitted (open) and its record
     /// carried by that request's `Ctx` (`Ctx::admitted`).
     pub tenants: Arc<dyn peak_domain::tenants::TenantStore>,
+    /// The customer-account directory.
+    pub accounts: Arc<dyn peak_domain::accounts::AccountStore>,
     pub idp: Arc<dyn IdentityProvider>,
     pub verifier: Arc<JwtVerifier>,
     pub catalogue: &'static Catalogue,

@@ -114,15 +114,15 @@ where
 pub async fn accounts_round_trip_and_numbers_are_unique(store: &dyn AccountFullStore) {
     let t = super::fresh_tenant();
     let t = &t;
-    let root = sample_account(&t, "ACME", "Acme Corp", None);
-    let child = sample_account(&t, "ACME-EU", "Acme Europe", Some(&root));
-    assert_eq!(get(store, &t, "ACME").await, None);
+    let root = sample_account(t, "ACME", "Acme Corp", None);
+    let child = sample_account(t, "ACME-EU", "Acme Europe", Some(&root));
+    assert_eq!(get(store, t, "ACME").await, None);
     create(store, &root, None).await;
     create(store, &child, Some(&root)).await;
-    assert_eq!(get(store, &t, "ACME").await, Some(root.clone()));
-    assert_eq!(get(store, &t, "ACME-EU").await, Some(child.clone()));
+    assert_eq!(get(store, t, "ACME").await, Some(root.clone()));
+    assert_eq!(get(store, t, "ACME-EU").await, Some(child.clone()));
     // Numbers compare as given: another case is another account.
-    assert_eq!(get(store, &t, "acme").await, None);
+    assert_eq!(get(store, t, "acme").await, None);
 
     let mut again = root.clone();
     again.name = AccountName::parse("name", "Someone else").unwrap();
@@ -136,7 +136,7 @@ pub async fn accounts_round_trip_and_numbers_are_unique(store: &dyn AccountFullS
         })
         .await;
     assert_eq!(refused, Err(StoreError::AlreadyExists));
-    assert_eq!(get(store, &t, "ACME").await, Some(root), "untouched");
+    assert_eq!(get(store, t, "ACME").await, Some(root), "untouched");
 
     let other = super::fresh_tenant();
     assert_eq!(get(store, &other, "ACME").await, None, "tenants are apart");
@@ -150,8 +150,8 @@ pub async fn accounts_round_trip_and_numbers_are_unique(store: &dyn AccountFullS
 pub async fn account_writes_check_versions_and_carry_their_audit(store: &dyn AccountFullStore) {
     let t = super::fresh_tenant();
     let t = &t;
-    let a = sample_account(&t, "GLOBEX", "Globex", None);
-    let created = AuditEvent::new(&t, "client:billing", "account.created", None, "r1", now());
+    let a = sample_account(t, "GLOBEX", "Globex", None);
+    let created = AuditEvent::new(t, "client:billing", "account.created", None, "r1", now());
     store
         .write_account(AccountWrite {
             previous: None,
@@ -166,7 +166,7 @@ pub async fn account_writes_check_versions_and_carry_their_audit(store: &dyn Acc
     let mut closed = a.clone();
     closed.status = AccountStatus::Closed;
     closed.version = 2;
-    let event = AuditEvent::new(&t, "client:billing", "account.closed", None, "r2", now());
+    let event = AuditEvent::new(t, "client:billing", "account.closed", None, "r2", now());
     store
         .write_account(AccountWrite {
             previous: Some(&a),
@@ -177,13 +177,13 @@ pub async fn account_writes_check_versions_and_carry_their_audit(store: &dyn Acc
         })
         .await
         .unwrap();
-    assert_eq!(get(store, &t, "GLOBEX").await, Some(closed.clone()));
+    assert_eq!(get(store, t, "GLOBEX").await, Some(closed.clone()));
 
     // From the old version again: refused, nothing written.
     let mut stale = a.clone();
     stale.name = AccountName::parse("name", "Stale").unwrap();
     stale.version = 2;
-    let late = AuditEvent::new(&t, "client:billing", "account.updated", None, "r3", now());
+    let late = AuditEvent::new(t, "client:billing", "account.updated", None, "r3", now());
     let refused = store
         .write_account(AccountWrite {
             previous: Some(&a),
@@ -194,10 +194,10 @@ pub async fn account_writes_check_versions_and_carry_their_audit(store: &dyn Acc
         })
         .await;
     assert_eq!(refused, Err(StoreError::VersionMismatch));
-    assert_eq!(get(store, &t, "GLOBEX").await, Some(closed.clone()));
+    assert_eq!(get(store, t, "GLOBEX").await, Some(closed.clone()));
 
     // Replacing one that is not there.
-    let ghost = sample_account(&t, "GHOST", "Ghost", None);
+    let ghost = sample_account(t, "GHOST", "Ghost", None);
     let mut ghost2 = ghost.clone();
     ghost2.version = 2;
     let refused = store
@@ -210,10 +210,10 @@ pub async fn account_writes_check_versions_and_carry_their_audit(store: &dyn Acc
         })
         .await;
     assert_eq!(refused, Err(StoreError::NotFound));
-    assert_eq!(get(store, &t, "GHOST").await, None);
+    assert_eq!(get(store, t, "GHOST").await, None);
 
     let audit = store
-        .list_audit(&t, None, &PageRequest::first(10))
+        .list_audit(t, None, &PageRequest::first(10))
         .await
         .unwrap();
     let actions: Vec<_> = audit.items.iter().map(|e| e.action.as_str()).collect();
@@ -224,7 +224,7 @@ pub async fn account_writes_check_versions_and_carry_their_audit(store: &dyn Acc
 pub async fn a_parent_that_moved_since_it_was_read_refuses_the_write(store: &dyn AccountFullStore) {
     let t = super::fresh_tenant();
     let t = &t;
-    let parent = sample_account(&t, "P", "Parent", None);
+    let parent = sample_account(t, "P", "Parent", None);
     create(store, &parent, None).await;
     let mut renamed = parent.clone();
     renamed.name = AccountName::parse("name", "Parent renamed").unwrap();
@@ -240,32 +240,25 @@ pub async fn a_parent_that_moved_since_it_was_read_refuses_the_write(store: &dyn
         .await
         .unwrap();
     // Planned against version 1 of the parent.
-    let child = sample_account(&t, "C", "Child", Some(&parent));
+    let child = sample_account(t, "C", "Child", Some(&parent));
     let refused = store
         .write_account(AccountWrite {
             previous: None,
             next: &child,
             parent: Some(&parent),
             moved: &[],
-            audit: &[AuditEvent::new(
-                &t,
-                "u",
-                "account.created",
-                None,
-                "r",
-                now(),
-            )],
+            audit: &[AuditEvent::new(t, "u", "account.created", None, "r", now())],
         })
         .await;
     assert_eq!(refused, Err(StoreError::VersionMismatch));
-    assert_eq!(get(store, &t, "C").await, None, "nothing written");
+    assert_eq!(get(store, t, "C").await, None, "nothing written");
     let audit = store
-        .list_audit(&t, None, &PageRequest::first(10))
+        .list_audit(t, None, &PageRequest::first(10))
         .await
         .unwrap();
     assert!(audit.items.is_empty(), "nor its audit");
     let children = store
-        .child_accounts(&t, &parent.number, &PageRequest::first(10))
+        .child_accounts(t, &parent.number, &PageRequest::first(10))
         .await
         .unwrap();
     assert!(children.items.is_empty());
@@ -283,20 +276,20 @@ pub async fn search_matches_number_or_name_once_in_order_through_pages(
         ("C-1", "Other"),
         ("acme-0", "Lowercase number"),
     ] {
-        create(store, &sample_account(&t, n, name, None), None).await;
+        create(store, &sample_account(t, n, name, None), None).await;
     }
     // "acme west" < "acme-0" < "acme-1" < "acme-2": a space sorts below '-'.
     // ACME-1 matches by number and by name: listed once, by number.
     let expected = ["B-1", "acme-0", "ACME-1", "ACME-2"];
     for limit in [1, 2, 3, 10] {
         let got = all_pages(limit, |p| async move {
-            store.search_accounts(&t, "acme", &p).await
+            store.search_accounts(t, "acme", &p).await
         })
         .await;
         assert_eq!(got, expected, "limit {limit}");
     }
     let first = store
-        .search_accounts(&t, "acme", &PageRequest::first(10))
+        .search_accounts(t, "acme", &PageRequest::first(10))
         .await
         .unwrap();
     assert_eq!(numbers(&first.items), expected);
@@ -304,38 +297,34 @@ pub async fn search_matches_number_or_name_once_in_order_through_pages(
 
     // By name only, and by a longer number prefix.
     let zed = store
-        .search_accounts(&t, "zed", &PageRequest::first(10))
+        .search_accounts(t, "zed", &PageRequest::first(10))
         .await
         .unwrap();
     assert_eq!(numbers(&zed.items), ["ACME-2"]);
     let one = store
-        .search_accounts(&t, "acme-1", &PageRequest::first(10))
+        .search_accounts(t, "acme-1", &PageRequest::first(10))
         .await
         .unwrap();
     assert_eq!(numbers(&one.items), ["ACME-1"]);
     let none = store
-        .search_accounts(&t, "nothing", &PageRequest::first(10))
+        .search_accounts(t, "nothing", &PageRequest::first(10))
         .await
         .unwrap();
     assert!(none.items.is_empty() && none.next_cursor.is_none());
 
     // No prefix: every account once, by number (lowercased).
-    let all = all_pages(
-        2,
-        |p| async move { store.search_accounts(&t, "", &p).await },
-    )
-    .await;
+    let all = all_pages(2, |p| async move { store.search_accounts(t, "", &p).await }).await;
     assert_eq!(all, ["acme-0", "ACME-1", "ACME-2", "B-1", "C-1"]);
 
     // A cursor only continues the list it came from.
     let page = store
-        .search_accounts(&t, "acme", &PageRequest::first(1))
+        .search_accounts(t, "acme", &PageRequest::first(1))
         .await
         .unwrap();
     let cursor = page.next_cursor.expect("more");
     let other_prefix = store
         .search_accounts(
-            &t,
+            t,
             "b",
             &PageRequest::new(Some(1), Some(cursor.clone())).unwrap(),
         )
@@ -354,15 +343,15 @@ pub async fn search_matches_number_or_name_once_in_order_through_pages(
 pub async fn children_and_descendants_follow_the_hierarchy(store: &dyn AccountFullStore) {
     let t = super::fresh_tenant();
     let t = &t;
-    let r = sample_account(&t, "R", "Root", None);
-    let a = sample_account(&t, "R-A", "A", Some(&r));
-    let b = sample_account(&t, "R-B", "B", Some(&r));
-    let a1 = sample_account(&t, "R-A1", "A one", Some(&a));
-    let a2 = sample_account(&t, "R-A2", "A two", Some(&a));
-    let a1x = sample_account(&t, "X", "A one x", Some(&a1));
+    let r = sample_account(t, "R", "Root", None);
+    let a = sample_account(t, "R-A", "A", Some(&r));
+    let b = sample_account(t, "R-B", "B", Some(&r));
+    let a1 = sample_account(t, "R-A1", "A one", Some(&a));
+    let a2 = sample_account(t, "R-A2", "A two", Some(&a));
+    let a1x = sample_account(t, "X", "A one x", Some(&a1));
     // A root whose number starts like R's: not R's descendant.
-    let r2 = sample_account(&t, "R2", "Root two", None);
-    let r2c = sample_account(&t, "R2-C", "Root two child", Some(&r2));
+    let r2 = sample_account(t, "R2", "Root two", None);
+    let r2c = sample_account(t, "R2-C", "Root two child", Some(&r2));
     create(store, &r, None).await;
     for (child, parent) in [(&a, &r), (&b, &r), (&a1, &a), (&a2, &a), (&a1x, &a1)] {
         create(store, child, Some(parent)).await;
@@ -371,17 +360,17 @@ pub async fn children_and_descendants_follow_the_hierarchy(store: &dyn AccountFu
     create(store, &r2c, Some(&r2)).await;
 
     let children = all_pages(1, |p| async move {
-        store.child_accounts(&t, &number("R"), &p).await
+        store.child_accounts(t, &number("R"), &p).await
     })
     .await;
     assert_eq!(children, ["R-A", "R-B"]);
     let children = all_pages(10, |p| async move {
-        store.child_accounts(&t, &number("R-A"), &p).await
+        store.child_accounts(t, &number("R-A"), &p).await
     })
     .await;
     assert_eq!(children, ["R-A1", "R-A2"]);
     let none = all_pages(10, |p| async move {
-        store.child_accounts(&t, &number("X"), &p).await
+        store.child_accounts(t, &number("X"), &p).await
     })
     .await;
     assert!(none.is_empty());
@@ -389,28 +378,28 @@ pub async fn children_and_descendants_follow_the_hierarchy(store: &dyn AccountFu
     // In path order, the account itself left out.
     for limit in [1, 2, 10] {
         let below = all_pages(limit, |p| async move {
-            store.descendant_accounts(&t, &number("R"), &p).await
+            store.descendant_accounts(t, &number("R"), &p).await
         })
         .await;
         assert_eq!(below, ["R-A", "R-A1", "X", "R-A2", "R-B"], "limit {limit}");
     }
     let below = all_pages(10, |p| async move {
-        store.descendant_accounts(&t, &number("R-A1"), &p).await
+        store.descendant_accounts(t, &number("R-A1"), &p).await
     })
     .await;
     assert_eq!(below, ["X"]);
     let below = all_pages(10, |p| async move {
-        store.descendant_accounts(&t, &number("X"), &p).await
+        store.descendant_accounts(t, &number("X"), &p).await
     })
     .await;
     assert!(below.is_empty());
     let below = all_pages(10, |p| async move {
-        store.descendant_accounts(&t, &number("NOPE"), &p).await
+        store.descendant_accounts(t, &number("NOPE"), &p).await
     })
     .await;
     assert!(below.is_empty());
     let below = all_pages(10, |p| async move {
-        store.descendant_accounts(&t, &number("R2"), &p).await
+        store.descendant_accounts(t, &number("R2"), &p).await
     })
     .await;
     assert_eq!(below, ["R2-C"]);
@@ -428,18 +417,18 @@ pub async fn children_and_descendants_follow_the_hierarchy(store: &dyn AccountFu
 pub async fn moving_an_account_moves_its_subtree_atomically(store: &dyn AccountFullStore) {
     let t = super::fresh_tenant();
     let t = &t;
-    let r = sample_account(&t, "R", "Root", None);
-    let a = sample_account(&t, "A", "A", Some(&r));
-    let b = sample_account(&t, "B", "B", Some(&r));
-    let a1 = sample_account(&t, "A1", "A one", Some(&a));
-    let a1x = sample_account(&t, "A1X", "A one x", Some(&a1));
+    let r = sample_account(t, "R", "Root", None);
+    let a = sample_account(t, "A", "A", Some(&r));
+    let b = sample_account(t, "B", "B", Some(&r));
+    let a1 = sample_account(t, "A1", "A one", Some(&a));
+    let a1x = sample_account(t, "A1X", "A one x", Some(&a1));
     create(store, &r, None).await;
     for (child, parent) in [(&a, &r), (&b, &r), (&a1, &a), (&a1x, &a1)] {
         create(store, child, Some(parent)).await;
     }
 
     // A moves under B: A1 and A1X keep their parents, their paths move.
-    let mut moved_a = sample_account(&t, "A", "A", Some(&b));
+    let mut moved_a = sample_account(t, "A", "A", Some(&b));
     moved_a.version = 2;
     moved_a.created_at = a.created_at;
     let mut new_a1 = a1.clone();
@@ -460,8 +449,8 @@ pub async fn moving_an_account_moves_its_subtree_atomically(store: &dyn AccountF
         })
         .await;
     assert_eq!(refused, Err(StoreError::VersionMismatch));
-    assert_eq!(get(store, &t, "A").await, Some(a.clone()));
-    assert_eq!(get(store, &t, "A1").await, Some(a1.clone()));
+    assert_eq!(get(store, t, "A").await, Some(a.clone()));
+    assert_eq!(get(store, t, "A1").await, Some(a1.clone()));
 
     store
         .write_account(AccountWrite {
@@ -473,24 +462,24 @@ pub async fn moving_an_account_moves_its_subtree_atomically(store: &dyn AccountF
         })
         .await
         .unwrap();
-    assert_eq!(get(store, &t, "A1X").await, Some(new_a1x));
+    assert_eq!(get(store, t, "A1X").await, Some(new_a1x));
     let r_children = all_pages(10, |p| async move {
-        store.child_accounts(&t, &number("R"), &p).await
+        store.child_accounts(t, &number("R"), &p).await
     })
     .await;
     assert_eq!(r_children, ["B"]);
     let b_children = all_pages(10, |p| async move {
-        store.child_accounts(&t, &number("B"), &p).await
+        store.child_accounts(t, &number("B"), &p).await
     })
     .await;
     assert_eq!(b_children, ["A"]);
     let below_b = all_pages(10, |p| async move {
-        store.descendant_accounts(&t, &number("B"), &p).await
+        store.descendant_accounts(t, &number("B"), &p).await
     })
     .await;
     assert_eq!(below_b, ["A", "A1", "A1X"]);
     let below_r = all_pages(10, |p| async move {
-        store.descendant_accounts(&t, &number("R"), &p).await
+        store.descendant_accounts(t, &number("R"), &p).await
     })
     .await;
     assert_eq!(below_r, ["B", "A", "A1", "A1X"]);

@@ -5,6 +5,7 @@
 //! logins up itself before applying an event (`webhooks.rs`), and the bulk
 //! handlers drive the job and file stores directly (`bulk.rs`).
 
+pub mod accounts;
 pub mod bulk;
 pub mod catalogue;
 pub mod me;
@@ -17,6 +18,7 @@ pub mod webhooks;
 
 // Every route's function (`routes!`), by its route's name: a Lambda's
 // `main` names `handlers::UserGet`.
+pub use accounts::*;
 pub use bulk::*;
 pub use catalogue::*;
 pub use me::*;
