@@ -16,9 +16,10 @@ use time::OffsetDateTime;
 
 const ACCOUNT: &str = "account";
 /// How many descendants one move may carry along: they are rewritten in
-/// the same atomic write, and DynamoDB takes 100 items per transaction
-/// (the account, its parent check and its audit event are three more).
-pub const MAX_MOVED_DESCENDANTS: usize = 90;
+/// the same atomic write, and DynamoDB takes 100 items per transaction (two
+/// per account there, its number and name entries; the moved account, its
+/// parent check and its audit event are four more).
+pub const MAX_MOVED_DESCENDANTS: usize = 45;
 /// Attempts of an upsert without `If-Match` that lost a race (its parent
 /// or a descendant moved between the read and the write).
 const ATTEMPTS: usize = 3;
