@@ -24,6 +24,7 @@ macro_rules! account_store_contract {
             account_writes_check_versions_and_carry_their_audit,
             a_parent_that_moved_since_it_was_read_refuses_the_write,
             search_matches_number_or_name_once_in_order_through_pages,
+            search_pages_past_long_runs_of_accounts_matched_twice,
             children_and_descendants_follow_the_hierarchy,
             moving_an_account_moves_its_subtree_atomically,
         );
@@ -338,6 +339,31 @@ pub async fn search_matches_number_or_name_once_in_order_through_pages(
         )
         .await;
     assert_eq!(other_tenant.err(), Some(StoreError::InvalidCursor));
+}
+
+/// 130 accounts whose names and numbers both match: their name entries
+/// (dropped) all sort before their number entries, more of them than one
+/// read takes, so a page must read past a run of nothing to keep.
+pub async fn search_pages_past_long_runs_of_accounts_matched_twice(store: &dyn AccountFullStore) {
+    let tenant = super::fresh_tenant();
+    let t = &tenant;
+    for i in 0..130 {
+        let a = sample_account(t, &format!("ACME-{i:03}"), &format!("Acme {i:03}"), None);
+        create(store, &a, None).await;
+    }
+    let first = store
+        .search_accounts(t, "acme", &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 10);
+    assert_eq!(first.items[0].number.as_str(), "ACME-000");
+    let all = all_pages(
+        40,
+        |p| async move { store.search_accounts(t, "acme", &p).await },
+    )
+    .await;
+    let expected: Vec<String> = (0..130).map(|i| format!("ACME-{i:03}")).collect();
+    assert_eq!(all, expected);
 }
 
 pub async fn children_and_descendants_follow_the_hierarchy(store: &dyn AccountFullStore) {

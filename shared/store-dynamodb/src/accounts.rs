@@ -135,7 +135,11 @@ impl DynamoStore {
             .build())
     }
 
-    /// One page of a GSI query (`Limit` = `limit`), resuming after `start`.
+    /// One page of a GSI query (`Limit` = `limit` items read), resuming
+    /// after `start`. With `drop_names_of`, the server leaves out name
+    /// entries whose account number starts with it (they come back as
+    /// number entries), so the page carries only what is kept.
+    #[allow(clippy::too_many_arguments)]
     async fn account_query(
         &self,
         op: &str,
@@ -144,7 +148,8 @@ impl DynamoStore {
         begins_with: Option<&str>,
         start: Option<Item>,
         limit: u32,
-    ) -> Result<(Vec<Item>, bool), StoreError> {
+        drop_names_of: Option<&str>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
         let mut condition = format!("#{pk_attr} = :pk");
         let mut query = self
             .client()
@@ -160,14 +165,27 @@ impl DynamoStore {
             attrs.push(sk_attr);
             query = query.expression_attribute_values(":prefix", s(prefix));
         }
+        if let Some(prefix) = drop_names_of {
+            attrs.push("entity");
+            query = query.expression_attribute_values(":account", s(ACCOUNT_ENTITY));
+            // (DynamoDB Local refuses an empty string value: every number
+            // starts with "", so then every name entry goes.)
+            if prefix.is_empty() {
+                query = query.filter_expression("#entity = :account");
+            } else {
+                attrs.push("number_key");
+                query = query
+                    .filter_expression("#entity = :account OR NOT begins_with(#number_key, :drop)")
+                    .expression_attribute_values(":drop", s(prefix));
+            }
+        }
         let out = query
             .key_condition_expression(condition)
             .set_expression_attribute_names(Some(names(&attrs)))
             .send()
             .await
             .map_err(|e| crate::error::sdk(op, &e))?;
-        let more = out.last_evaluated_key().is_some();
-        Ok((out.items.unwrap_or_default(), more))
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
     }
 
     /// Pages through a plain (every item kept) account index: `limit + 1`
@@ -189,22 +207,17 @@ impl DynamoStore {
         let mut start = start;
         loop {
             let want = limit + 1 - items.len() as u32;
-            let (got, more) = self
-                .account_query(op, idx, pk.clone(), begins_with, start.take(), want)
+            let (got, next) = self
+                .account_query(op, idx, pk.clone(), begins_with, start.take(), want, None)
                 .await?;
-            let last = got.last().cloned();
             for item in &got {
                 items.push(decode(item)?);
             }
-            if items.len() > limit as usize || !more {
+            if items.len() > limit as usize || next.is_none() {
                 break;
             }
-            // A page cut short by DynamoDB's 1 MB: go on from its last item.
-            start = last.map(|l| {
-                let mut k = l;
-                k.retain(|name, _| [PK, SK, idx.1, idx.2].contains(&name.as_str()));
-                k
-            });
+            // A page cut short by DynamoDB's 1 MB: go on from where it ended.
+            start = next;
         }
         let more = items.len() > limit as usize;
         items.truncate(limit as usize);
@@ -345,10 +358,11 @@ impl AccountStore for DynamoStore {
         // (account, its cursor position) of each kept entry.
         let mut kept: Vec<(Account, String)> = Vec::new();
         loop {
-            // Name entries of number matches are dropped here, so read a
-            // little more than is left to fill.
-            let want = (limit + 1 - kept.len()).max(25) as u32;
-            let (got, more) = self
+            // Name entries of number matches are dropped (by the server's
+            // filter, after `Limit` counts them), so read more than is left
+            // to fill: twice as much, and at least 100 entries.
+            let want = (2 * (limit + 1 - kept.len())).max(100) as u32;
+            let (got, next) = self
                 .account_query(
                     "search accounts",
                     index::GSI1,
@@ -356,14 +370,13 @@ impl AccountStore for DynamoStore {
                     Some(prefix),
                     start.take(),
                     want,
+                    Some(prefix),
                 )
                 .await?;
-            let mut last = None;
             for item in &got {
-                last = Some(item);
-                let entity = string(item, "entity");
                 let position = string(item, sk_attr).unwrap_or_default();
-                let tag = if entity == Some(NAME_ENTITY) {
+                let tag = if string(item, "entity") == Some(NAME_ENTITY) {
+                    // (The server's filter has dropped these already.)
                     if string(item, "number_key").is_some_and(|k| k.starts_with(prefix)) {
                         continue;
                     }
@@ -376,14 +389,10 @@ impl AccountStore for DynamoStore {
                     break;
                 }
             }
-            if kept.len() > limit || !more {
+            if kept.len() > limit || next.is_none() {
                 break;
             }
-            start = last.map(|l| {
-                let mut k = l.clone();
-                k.retain(|name, _| [PK, SK, pk_attr, sk_attr].contains(&name.as_str()));
-                k
-            });
+            start = next;
         }
         let more = kept.len() > limit;
         kept.truncate(limit);
