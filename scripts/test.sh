@@ -19,10 +19,18 @@
 #
 # Extra arguments go to `cargo test` instead of `--workspace`, e.g.
 # `scripts/test.sh -p peak-store-dynamodb` runs that package's tests only.
+#
+# It first runs `cargo xtask shape` (no import circles between a crate's
+# modules, no non-test source file over 800 lines) and stops when it finds
+# any; SHAPE_CHECK=0 skips it (e.g. while a split is half done).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
+
+if [[ "${SHAPE_CHECK:-1}" == 1 ]]; then
+    cargo xtask shape
+fi
 
 scripts/dynamodb-local.sh install
 scripts/moto.sh install

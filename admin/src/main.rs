@@ -17,10 +17,10 @@
 
 use peak_domain::TenantId;
 use peak_domain::catalogue::catalogue;
+use peak_domain::model::tenant::{NewTenant, SettingsPatch, Tenant};
 use peak_domain::ports::PageRequest;
-use peak_domain::tenant::{NewTenant, SettingsPatch, Tenant};
 use peak_domain::tenants::{self, OperatorPatch};
-use peak_domain::users::{Ctx, UserSettings};
+use peak_domain::{Ctx, UserSettings};
 use peak_local::{Config, Stores, open_store};
 use std::collections::HashMap;
 
@@ -61,14 +61,11 @@ fn take_only(flags: &mut HashMap<String, String>, known: &[&str]) -> Result<(), 
 
 fn user_settings() -> Result<UserSettings, BoxError> {
     let api = std::env::var("PUBLIC_API_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into());
-    let api = api.trim_end_matches('/');
-    let s = UserSettings {
-        invitation_url: format!("{api}/invitations"),
-        email_verification_url: format!("{api}/email-verifications"),
-        portal_url: std::env::var("PORTAL_URL").unwrap_or_else(|_| api.to_owned()),
-        ..UserSettings::default()
-    };
-    Ok(s.with_invitation_ttls(|k| std::env::var(k).ok())?)
+    let portal =
+        std::env::var("PORTAL_URL").unwrap_or_else(|_| api.trim_end_matches('/').to_owned());
+    Ok(peak_api::config::user_settings(&api, &portal, |k| {
+        std::env::var(k).ok()
+    })?)
 }
 
 fn show(t: &Tenant) -> String {

@@ -22,10 +22,10 @@ use peak_domain::catalogue::catalogue;
 use peak_domain::identity::{
     IdentityProvider, IdpAccount, IdpError, IdpUserState, SetupLink, StepOutcome,
 };
-use peak_domain::ports::{ProfileStore, UserStore, UserWrite};
-use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
+use peak_domain::model::profile::{Profile, ProfileName, ProfileSettings};
+use peak_domain::model::user::{AccountNumber, Email, PersonName, User, UserId, UserStatus};
+use peak_domain::ports::{ProfileStore, UserRecords, UserWrite};
 use peak_domain::role::Role;
-use peak_domain::user::{AccountNumber, Email, PersonName, User, UserId, UserStatus};
 use peak_domain::users::UserSettings;
 use peak_domain::{ProfileId, TenantId};
 use peak_webhooks::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, WebhookSecrets};
@@ -199,6 +199,7 @@ fn fixture(rt: &Runtime, idp: &DevIdentityProvider) -> Fixture {
             users: store.clone(),
             tenants: store.clone(),
             accounts: store.clone(),
+            callers: store.clone(),
             idp: Arc::new(UnusedIdp),
             verifier: verifier.clone(),
             catalogue: catalogue(),

@@ -3,4 +3,5 @@
 //! benchmarks measure handler CPU without any store I/O.
 
 pub mod memory_accounts;
+pub mod memory_caller;
 pub mod memory_store;

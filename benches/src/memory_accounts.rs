@@ -6,8 +6,8 @@ use crate::memory_store::MemoryStore;
 use async_trait::async_trait;
 use peak_domain::accounts::{Account, AccountStore, AccountWrite};
 use peak_domain::ids::TenantId;
+use peak_domain::model::user::AccountNumber;
 use peak_domain::ports::{Page, PageRequest, StoreError};
-use peak_domain::user::AccountNumber;
 
 fn unused<T>() -> Result<T, StoreError> {
     Err(StoreError::Backend("not used by the benchmarks".into()))

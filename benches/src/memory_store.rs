@@ -1,4 +1,5 @@
-//! An in-memory [`ProfileStore`] + [`UserStore`] for the handler benchmarks.
+//! An in-memory [`ProfileStore`] + [`UserStore`](peak_domain::ports::UserStore) (each of its ports) for the
+//! handler benchmarks.
 //!
 //! **A benchmark harness, not a product store.** It exists so a benchmark
 //! measures the CPU a handler spends (routing, token verification, actor
@@ -26,16 +27,16 @@
 use async_trait::async_trait;
 use peak_domain::audit::AuditEvent;
 use peak_domain::cursor;
-use peak_domain::idp_events::{IdpDelivery, Recorded};
 use peak_domain::idp_work::{IdpWork, IdpWorkItem};
 use peak_domain::ids::{ProfileId, TenantId};
+use peak_domain::model::delivery::{IdpDelivery, Recorded};
+use peak_domain::model::profile::Profile;
+use peak_domain::model::user::{Email, User, UserId, UserQuery};
 use peak_domain::outbox::{FailedEmail, OutboxClaim, OutboxEmail};
 use peak_domain::ports::{
-    IdempotencyClaim, Page, PageRequest, ProfileStore, SavedResponse, StoreError, UserStore,
-    UserWrite,
+    AuditLog, DeliveryLog, IdempotencyClaim, IdempotencyKeys, IdpWorkQueue, LoginLog, OutboxQueue,
+    Page, PageRequest, ProfileStore, RateLimits, SavedResponse, StoreError, UserRecords, UserWrite,
 };
-use peak_domain::profile::Profile;
-use peak_domain::user::{Email, User, UserId, UserQuery};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use time::OffsetDateTime;
@@ -215,7 +216,7 @@ impl ProfileStore for MemoryStore {
 }
 
 #[async_trait]
-impl UserStore for MemoryStore {
+impl UserRecords for MemoryStore {
     async fn write_user(&self, write: UserWrite<'_>) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let (tenant, id) = match (write.previous, write.next) {
@@ -363,7 +364,10 @@ impl UserStore for MemoryStore {
             next_cursor: None,
         })
     }
+}
 
+#[async_trait]
+impl AuditLog for MemoryStore {
     async fn list_audit(
         &self,
         _tenant: &TenantId,
@@ -372,7 +376,10 @@ impl UserStore for MemoryStore {
     ) -> Result<Page<AuditEvent>, StoreError> {
         Err(not_used())
     }
+}
 
+#[async_trait]
+impl OutboxQueue for MemoryStore {
     async fn pending_outbox(
         &self,
         _limit: u32,
@@ -414,7 +421,10 @@ impl UserStore for MemoryStore {
     async fn failed_outbox(&self, _limit: u32) -> Result<Vec<FailedEmail>, StoreError> {
         Err(not_used())
     }
+}
 
+#[async_trait]
+impl IdempotencyKeys for MemoryStore {
     async fn claim_idempotency_key(
         &self,
         tenant: &TenantId,
@@ -475,7 +485,10 @@ impl UserStore for MemoryStore {
         self.lock().idempotency.remove(&key(tenant, key_));
         Ok(())
     }
+}
 
+#[async_trait]
+impl RateLimits for MemoryStore {
     async fn take_rate_limit(
         &self,
         _bucket: &str,
@@ -485,7 +498,10 @@ impl UserStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         Err(not_used())
     }
+}
 
+#[async_trait]
+impl IdpWorkQueue for MemoryStore {
     async fn pending_idp_work(
         &self,
         _limit: u32,
@@ -532,7 +548,10 @@ impl UserStore for MemoryStore {
     ) -> Result<Option<IdpWorkItem>, StoreError> {
         Err(not_used())
     }
+}
 
+#[async_trait]
+impl LoginLog for MemoryStore {
     async fn record_login(
         &self,
         _tenant: &TenantId,
@@ -541,7 +560,10 @@ impl UserStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         Err(not_used())
     }
+}
 
+#[async_trait]
+impl DeliveryLog for MemoryStore {
     async fn record_delivery(
         &self,
         _delivery: &IdpDelivery,
@@ -649,7 +671,10 @@ impl peak_domain::ports::JobStore for MemoryStore {
 /// as in production).
 #[async_trait]
 impl peak_domain::tenants::TenantStore for MemoryStore {
-    async fn create_tenant(&self, _: &peak_domain::tenant::Tenant) -> Result<(), StoreError> {
+    async fn create_tenant(
+        &self,
+        _: &peak_domain::model::tenant::Tenant,
+    ) -> Result<(), StoreError> {
         Err(StoreError::Backend(
             "the benchmark store keeps no tenants".into(),
         ))
@@ -657,13 +682,13 @@ impl peak_domain::tenants::TenantStore for MemoryStore {
     async fn get_tenant(
         &self,
         _: &TenantId,
-    ) -> Result<Option<peak_domain::tenant::Tenant>, StoreError> {
+    ) -> Result<Option<peak_domain::model::tenant::Tenant>, StoreError> {
         Ok(None)
     }
     async fn list_tenants(
         &self,
         _: &PageRequest,
-    ) -> Result<Page<peak_domain::tenant::Tenant>, StoreError> {
+    ) -> Result<Page<peak_domain::model::tenant::Tenant>, StoreError> {
         Ok(Page {
             items: Vec::new(),
             next_cursor: None,
@@ -672,7 +697,7 @@ impl peak_domain::tenants::TenantStore for MemoryStore {
     async fn update_tenant(
         &self,
         _: u64,
-        _: &peak_domain::tenant::Tenant,
+        _: &peak_domain::model::tenant::Tenant,
         _: &[peak_domain::audit::AuditEvent],
     ) -> Result<(), StoreError> {
         Err(StoreError::NotFound)

@@ -10,12 +10,12 @@ mod tests;
 
 use peak_api::AppState;
 use peak_auth::{HttpJwks, JwtVerifier};
+use peak_domain::UserSettings;
 use peak_domain::catalogue::catalogue;
 use peak_domain::identity::{
     IdentityProvider, IdpAccount, IdpError, IdpUserState, LoginDirectory, SetupLink, StepOutcome,
 };
-use peak_domain::user::User;
-use peak_domain::users::UserSettings;
+use peak_domain::model::user::User;
 use peak_store_dynamodb::{DynamoStore, client_from_env};
 use std::sync::Arc;
 
@@ -133,18 +133,13 @@ pub async fn reconcile_from_env() -> Result<
 
 /// User-flow settings from `PUBLIC_API_URL` (where invitation and
 /// verification links point), `PORTAL_URL` (never the API's root: a person
-/// cannot use that), `INVITATION_TTL_DAYS` and
-/// `INVITATION_TTL_DAYS_BY_TENANT`.
+/// cannot use that) and the optional variables `peak_api::config` reads.
 fn user_settings() -> Result<UserSettings, lambda_http::Error> {
-    let api = required("PUBLIC_API_URL")?;
-    let api = api.trim_end_matches('/');
-    let s = UserSettings {
-        invitation_url: format!("{api}/invitations"),
-        email_verification_url: format!("{api}/email-verifications"),
-        portal_url: required("PORTAL_URL")?,
-        ..UserSettings::default()
-    };
-    Ok(s.with_invitation_ttls(|k| std::env::var(k).ok())?)
+    Ok(peak_api::config::user_settings(
+        &required("PUBLIC_API_URL")?,
+        &required("PORTAL_URL")?,
+        |k| std::env::var(k).ok(),
+    )?)
 }
 
 fn required(name: &str) -> Result<String, lambda_http::Error> {
@@ -207,6 +202,7 @@ pub async fn state_from_env(ports: Ports) -> Result<AppState, lambda_http::Error
         users: store.clone(),
         tenants: store.clone(),
         accounts: store.clone(),
+        callers: store.clone(),
         idp,
         verifier,
         catalogue: catalogue(),
@@ -291,6 +287,7 @@ pub async fn mailer_from_env() -> Result<peak_mailer::Mailer, lambda_runtime::Er
     let store = Arc::new(DynamoStore::new(client_from_env().await, table));
     let sender = Arc::new(peak_mailer::SesSender::from_env().await);
     Ok(peak_mailer::Mailer::new(
+        store.clone(),
         store.clone(),
         store,
         sender,

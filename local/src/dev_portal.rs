@@ -10,7 +10,7 @@
 //! The token is kept in an `HttpOnly`, `SameSite=Strict` cookie scoped to
 //! these pages, never handed to script.
 
-use crate::dev_idp::LocalIdentityProvider;
+use crate::identity_provider::LocalIdentityProvider;
 use askama::Template;
 use axum::extract::{Form, State};
 use axum::response::{IntoResponse, Response};

@@ -15,18 +15,17 @@ use peak_auth::{DevIdentityProvider, JwtVerifier, StaticJwks};
 use peak_domain::catalogue::catalogue;
 use peak_domain::identity::IdentityProvider;
 use peak_domain::ports::{ProfileStore, UserStore};
-use peak_domain::users::UserSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-pub mod dev_idp;
 pub mod dev_portal;
+pub mod identity_provider;
 pub mod mailer;
 
-pub use dev_idp::LocalIdentityProvider;
+pub use identity_provider::LocalIdentityProvider;
 
 /// Tokens of the development identity provider carry these.
 pub const DEV_ISSUER: &str = "https://dev-idp.peak-users.localhost/";
@@ -106,6 +105,7 @@ pub struct Stores {
     pub jobs: Arc<dyn peak_domain::ports::JobStore>,
     pub tenants: Arc<dyn peak_domain::tenants::TenantStore>,
     pub accounts: Arc<dyn peak_domain::accounts::AccountStore>,
+    pub callers: Arc<dyn peak_domain::ports::CallerStore>,
 }
 
 impl Stores {
@@ -115,6 +115,7 @@ impl Stores {
             + peak_domain::ports::JobStore
             + peak_domain::tenants::TenantStore
             + peak_domain::accounts::AccountStore
+            + peak_domain::ports::CallerStore
             + 'static,
     >(
         store: S,
@@ -125,7 +126,8 @@ impl Stores {
             users: store.clone(),
             jobs: store.clone(),
             tenants: store.clone(),
-            accounts: store,
+            accounts: store.clone(),
+            callers: store,
         }
     }
 }
@@ -159,7 +161,7 @@ pub async fn seed_demo(stores: &Stores, _data_dir: &std::path::Path) -> Result<b
         stores.tenants.as_ref(),
         stores.profiles.as_ref(),
         catalogue(),
-        peak_domain::tenant::NewTenant {
+        peak_domain::model::tenant::NewTenant {
             id: DEMO_TENANT.into(),
             display_name: "Demo".into(),
             portal_url: "http://127.0.0.1:3000".into(),
@@ -201,9 +203,9 @@ pub async fn seed_admin(
     tenant: &str,
     subject: &str,
     email: &str,
-) -> Result<peak_domain::user::User, BoxError> {
+) -> Result<peak_domain::model::user::User, BoxError> {
+    use peak_domain::model::user::{Email, PersonName, User, UserId, UserStatus};
     use peak_domain::ports::UserWrite;
-    use peak_domain::user::{Email, PersonName, User, UserId, UserStatus};
     let tenant_id = peak_domain::TenantId::parse(tenant).ok_or("bad tenant id")?;
     if let Some(existing) = stores
         .users
@@ -397,24 +399,20 @@ pub async fn start(
         idp.audience(),
         Arc::new(StaticJwks(idp.jwks())),
     );
-    let settings = UserSettings {
-        invitation_url: format!("{base}/invitations"),
-        email_verification_url: format!("{base}/email-verifications"),
-        portal_url: brands.default_brand().portal_url.clone(),
-        ..UserSettings::default()
-    };
-    let settings = settings.with_invitation_ttls(|k| {
-        options
-            .settings_env
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    })?;
+    let settings =
+        peak_api::config::user_settings(&base, &brands.default_brand().portal_url, |k| {
+            options
+                .settings_env
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        })?;
     let state = Arc::new(AppState {
         profiles: stores.profiles,
         users: stores.users,
         tenants: stores.tenants,
         accounts: stores.accounts,
+        callers: stores.callers,
         idp: options
             .identity
             .clone()
@@ -434,7 +432,7 @@ pub async fn start(
     let idp_routes = Router::new()
         .route(
             "/dev-idp/set-password",
-            get(dev_idp::set_password_page).post(dev_idp::set_password),
+            get(identity_provider::set_password_page).post(identity_provider::set_password),
         )
         .with_state((state.clone(), local_idp.clone()));
     let portal_routes = Router::new()
@@ -619,7 +617,7 @@ mod tests {
             .await
             .expect("read")
             .expect("the demo admin");
-        assert_eq!(admin.status, peak_domain::user::UserStatus::Active);
+        assert_eq!(admin.status, peak_domain::model::user::UserStatus::Active);
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -39,6 +39,7 @@ pub fn spawn_console_mailer(
         };
         let mailer = Mailer::new(
             state.users.clone(),
+            state.users.clone(),
             state.tenants.clone(),
             sender,
             brands,

@@ -157,8 +157,10 @@ impl TestApp {
         extension_groups: &[&str],
     ) -> String {
         use peak_domain::catalogue::catalogue;
-        use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
-        use peak_domain::user::{AccountNumber, Email, PersonName, User, UserId, UserStatus};
+        use peak_domain::model::profile::{Profile, ProfileName, ProfileSettings};
+        use peak_domain::model::user::{
+            AccountNumber, Email, PersonName, User, UserId, UserStatus,
+        };
         let tenant = peak_domain::TenantId::parse(&self.tenant).expect("tenant");
         let now = time::OffsetDateTime::now_utc();
         let changes = profile_settings

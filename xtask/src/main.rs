@@ -2,9 +2,13 @@
 //! (`shared/api/src/operations.rs`), and removes binaries no operation
 //! names. The tests below fail when a checked-in file differs from what
 //! would be written.
+//!
+//! `cargo xtask shape`: checks the code's shape (no import circles between
+//! a crate's modules, no long source files; see `shape/mod.rs`).
 
 mod bins;
 mod events;
+mod shape;
 mod template;
 
 use std::path::{Path, PathBuf};
@@ -62,6 +66,15 @@ fn stale_bins() -> Vec<PathBuf> {
 
 fn main() -> Result<(), String> {
     let root = root();
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("shape") => return shape::run(&root),
+        Some(other) => {
+            return Err(format!(
+                "unknown command {other:?}: `cargo xtask` or `cargo xtask shape`"
+            ));
+        }
+    }
     let files = generated()?;
     let mut changed = 0;
     for (path, text) in &files {

@@ -198,7 +198,7 @@ fn the_webhook_outlives_an_auth0_call_and_its_lease_outlives_it() {
         timeout > deadline,
         "webhook Timeout {timeout} s must exceed the Auth0 call deadline {deadline} s"
     );
-    let lease = peak_domain::idp_events::DELIVERY_LEASE_SECS;
+    let lease = peak_domain::model::delivery::DELIVERY_LEASE_SECS;
     assert!(
         lease > timeout,
         "the delivery lease {lease} s must exceed the webhook Timeout {timeout} s"

@@ -1,5 +1,6 @@
 //! The request pipeline every route goes through: match → authenticate →
-//! authorize → handler → response, with one log line per request.
+//! handler (whose use case authorizes) → response, with one log line per
+//! request.
 
 use crate::auth::{Caller, authenticate};
 use crate::dispatch::{Call, Handler};
@@ -9,7 +10,7 @@ use crate::routes::{Matched, ROUTES, Route, RouteSpec, match_route, spec};
 use crate::state::AppState;
 use http::HeaderValue;
 use lambda_http::{Body, Request, Response};
-use peak_domain::tenant::Tenant;
+use peak_domain::model::tenant::Tenant;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 

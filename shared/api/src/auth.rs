@@ -1,6 +1,7 @@
 //! Who is calling: the bearer token, verified, and the caller's user record.
 //! The tenant comes only from the verified token, never from the path or
-//! body.
+//! body. The records are read by `peak_domain::users::signed_in` (one DynamoDB
+//! round trip for an admin, two for anyone else).
 
 use crate::problem::Problem;
 use crate::request::bearer_token;
@@ -8,17 +9,17 @@ use crate::state::AppState;
 use http::StatusCode;
 use lambda_http::Request;
 use peak_auth::AuthError;
+use peak_domain::Actor;
 use peak_domain::TenantId;
-use peak_domain::tenant::Tenant;
-use peak_domain::user_policy::Actor;
-use peak_domain::users::resolve_actor;
+use peak_domain::model::tenant::Tenant;
 use std::sync::Arc;
 
-/// Verifies the token, then loads the caller's user record: it must exist
-/// in the token's tenant and be active, on every request — so a suspension
-/// or deletion takes effect at once. The role is the record's, not a claim.
-/// Also answers the caller's tenant record as read for this request (its
-/// settings apply to this request only).
+/// Verifies the token, then loads the caller's tenant and user records
+/// (together): the tenant must be open, the user must exist in it and be
+/// active, on every request — so a suspension or deletion takes effect at
+/// once. The role is the record's, not a claim. Also answers the caller's
+/// tenant record as read for this request (its settings apply to this
+/// request only).
 pub async fn authenticate(
     state: &AppState,
     req: &Request,
@@ -42,15 +43,21 @@ pub async fn authenticate(
     let tenant = TenantId::parse(&verified.tenant).ok_or_else(|| {
         Problem::unauthenticated("the token's tenant claim is not a valid tenant id")
     })?;
-    // Closed tenants are refused before their users are looked up.
-    let ctx = state.ctx(request_id).admitted(&tenant).await?;
-    let actor = match resolve_actor(&ctx, &tenant, &verified.subject).await {
-        Ok(actor) => Caller::User(actor),
-        // No user: a client-credentials token (the billing sync) is a
-        // machine client, confined to the accounts routes (machine.rs).
-        Err(e) => Caller::Machine(crate::machine::client(token, &verified, &tenant).ok_or(e)?),
-    };
-    Ok((actor, ctx.tenant))
+    // A client-credentials token (the billing sync) is a machine client,
+    // confined to the accounts routes (machine.rs); it has no user record,
+    // so only its tenant is read (and must be open).
+    if let Some(machine) = crate::machine::client(token, &verified, &tenant) {
+        let ctx = state.ctx(request_id).admitted(&tenant).await?;
+        return Ok((Caller::Machine(machine), ctx.tenant));
+    }
+    let (ctx, actor) = peak_domain::users::signed_in::signed_in(
+        &state.ctx(request_id),
+        state.callers.as_ref(),
+        &tenant,
+        &verified.subject,
+    )
+    .await?;
+    Ok((Caller::User(actor), ctx.tenant))
 }
 
 /// Who a verified token speaks for.

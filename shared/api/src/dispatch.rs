@@ -15,11 +15,8 @@ use crate::problem::Problem;
 use crate::routes::{PathParams, Route};
 use crate::state::AppState;
 use lambda_http::{Body, Request, Response};
-use peak_domain::Caller;
-use peak_domain::policy::{Action, authorize};
-use peak_domain::tenant::Tenant;
-use peak_domain::user_policy::Actor;
-use peak_domain::users::Ctx;
+use peak_domain::model::tenant::Tenant;
+use peak_domain::{Actor, Ctx};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -110,25 +107,18 @@ impl<'a> Call<'a> {
         self.id.as_deref()
     }
 
-    /// The signed-in caller of an authenticated route, with the profile
-    /// policy checked before any body is read (user routes are decided by
-    /// the user policy inside their use cases).
-    pub(crate) fn signed_in(&mut self) -> Result<SignedIn, Problem> {
+    /// The signed-in caller of an authenticated route. What they may do is
+    /// decided once, by the use case the handler calls (users and profiles
+    /// alike), not here. A machine client is refused here with its scope
+    /// named (it may only call the accounts routes, which ask for it).
+    pub(crate) fn signed_in(&mut self) -> Result<Actor, Problem> {
         let Some(actor) = self.actor.take() else {
             if let Some(machine) = &self.machine {
                 crate::machine::admit(machine, self.route)?;
             }
             return Err(Problem::unauthenticated("this route needs an access token"));
         };
-        let caller = Caller {
-            tenant_id: actor.user.tenant_id.clone(),
-            subject: actor.user.idp_subject.clone().unwrap_or_default(),
-            role: actor.user.role,
-        };
-        if let Some(action) = profile_action(self.route) {
-            authorize(&caller, action)?;
-        }
-        Ok(SignedIn { actor, caller })
+        Ok(actor)
     }
 
     /// A public route is never reached with a caller (the pipeline only
@@ -139,24 +129,6 @@ impl<'a> Call<'a> {
             None => Ok(()),
         }
     }
-}
-
-pub(crate) struct SignedIn {
-    pub(crate) actor: Actor,
-    pub(crate) caller: Caller,
-}
-
-/// The profile policy action a route needs.
-fn profile_action(route: Route) -> Option<Action> {
-    Some(match route {
-        Route::ProfileCatalogue => Action::ViewCatalogue,
-        Route::ProfileList => Action::ListProfiles,
-        Route::ProfileCreate => Action::CreateProfile,
-        Route::ProfileGet => Action::ViewProfile,
-        Route::ProfileUpdate => Action::EditProfile,
-        Route::ProfileDelete => Action::DeleteProfile,
-        _ => return None,
-    })
 }
 
 /// For a route the process does not serve (unreachable: only served routes

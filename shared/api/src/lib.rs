@@ -7,7 +7,8 @@
 //! ← `handlers` (each declares its routes' functions with
 //! `dispatch::routes!`; `handlers/table.rs` is generated) ← `app`, the
 //! pipeline, with `auth`, `idempotency` and `preconditions`; everything
-//! reads `state`. None imports a module that imports it.
+//! reads `state` (and `state` reads `config`, the settings read at
+//! process start). None imports a module that imports it.
 //!
 //! A handler takes a `lambda_http::Request`, so the same code serves API
 //! Gateway events in Lambda, `sam local invoke -e events/…`, and the local
@@ -16,6 +17,7 @@
 pub mod account_view;
 pub mod app;
 pub mod auth;
+pub mod config;
 pub mod cors;
 pub mod dispatch;
 pub mod handlers;
@@ -34,8 +36,9 @@ pub mod telemetry;
 pub mod views;
 
 pub use app::{Served, handle, handle_routes};
+pub use config::WebhookConfig;
 pub use dispatch::Handler;
 pub use idempotency::LEASE_SECS as IDEMPOTENCY_LEASE_SECS;
 pub use operations::OPERATIONS;
 pub use routes::{ROUTES, Route, RouteSpec};
-pub use state::{AppState, WebhookConfig, portal_brands};
+pub use state::{AppState, portal_brands};

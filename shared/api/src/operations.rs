@@ -17,8 +17,8 @@ use Route::*;
 use peak_domain::accounts::AccountUpsert;
 use peak_domain::audit::AuditEvent;
 use peak_domain::catalogue::Catalogue;
-use peak_domain::profile::{NewProfile, ProfilePatch};
-use peak_domain::tenant::SettingsPatch;
+use peak_domain::model::profile::{NewProfile, ProfilePatch};
+use peak_domain::model::tenant::SettingsPatch;
 use peak_domain::users::{InviteRequest, LoginSync, SelfPatch, UserPatch};
 
 const PAGE: &[Q] = &[

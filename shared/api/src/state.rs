@@ -1,14 +1,13 @@
 //! What every request's handler can reach, built once at cold start (by
-//! `functions/` in Lambda, by `local/` for the local server), and the
-//! settings it is built from that are the API's own (webhook credentials,
-//! page brands).
+//! `functions/` in Lambda, by `local/` for the local server). The settings
+//! it is built from are read by `config`.
 
+use crate::config::WebhookConfig;
 use peak_auth::JwtVerifier;
 use peak_domain::catalogue::Catalogue;
 use peak_domain::identity::IdentityProvider;
 use peak_domain::ports::{ProfileStore, UserStore};
-use peak_domain::users::{Ctx, UserSettings};
-use peak_webhooks::WebhookSecrets;
+use peak_domain::{Ctx, UserSettings};
 use std::sync::Arc;
 
 /// Everything a handler needs, built once at cold start.
@@ -21,6 +20,9 @@ pub struct AppState {
     pub tenants: Arc<dyn peak_domain::tenants::TenantStore>,
     /// The customer-account directory.
     pub accounts: Arc<dyn peak_domain::accounts::AccountStore>,
+    /// Each request's caller: tenant admission and the user, read together
+    /// (`peak_domain::users::signed_in`).
+    pub callers: Arc<dyn peak_domain::ports::CallerStore>,
     pub idp: Arc<dyn IdentityProvider>,
     pub verifier: Arc<JwtVerifier>,
     pub catalogue: &'static Catalogue,
@@ -64,42 +66,5 @@ impl AppState {
             request_id,
             tenant: None,
         }
-    }
-}
-
-/// The webhook credentials, from the environment.
-pub struct WebhookConfig {
-    pub action_secrets: Option<WebhookSecrets>,
-    pub event_stream_tokens: Vec<String>,
-}
-
-impl WebhookConfig {
-    /// `AUTH0_WEBHOOK_SECRETS` (`whsec_…`, comma/space separated) and
-    /// `AUTH0_EVENT_STREAM_TOKENS`; `Ok(None)` when neither is set, an error
-    /// naming the variable when one is set but unusable.
-    pub fn from_env() -> Result<Option<Self>, String> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// [`WebhookConfig::from_env`] over any source of settings (the
-    /// functions read these from Secrets Manager).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
-        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let secrets = var("AUTH0_WEBHOOK_SECRETS")
-            .map(|v| WebhookSecrets::parse(&v))
-            .transpose()
-            .map_err(|e| format!("AUTH0_WEBHOOK_SECRETS: {e}"))?;
-        let tokens = var("AUTH0_EVENT_STREAM_TOKENS")
-            .map(|v| peak_webhooks::parse_bearer_tokens(&v))
-            .transpose()
-            .map_err(|e| format!("AUTH0_EVENT_STREAM_TOKENS: {e}"))?
-            .unwrap_or_default();
-        if secrets.is_none() && tokens.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Self {
-            action_secrets: secrets,
-            event_stream_tokens: tokens,
-        }))
     }
 }

@@ -1,7 +1,7 @@
 //! What clients receive: JSON representations of domain types.
 
 use peak_domain::catalogue::Catalogue;
-use peak_domain::profile::Profile;
+use peak_domain::model::profile::Profile;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -120,7 +120,7 @@ pub struct UserView<'a> {
     pub role: peak_domain::Role,
     pub profile_id: &'a str,
     pub extension_groups: &'a [String],
-    pub status: peak_domain::user::UserStatus,
+    pub status: peak_domain::model::user::UserStatus,
     pub invitation: Option<InvitationSummary>,
     pub version: u64,
     #[serde(with = "time::serde::rfc3339")]
@@ -146,9 +146,9 @@ pub struct InvitationSummary {
     pub expires_at: OffsetDateTime,
 }
 
-impl<'a> From<&'a peak_domain::user::User> for UserView<'a> {
-    fn from(u: &'a peak_domain::user::User) -> Self {
-        use peak_domain::user::InvitationState;
+impl<'a> From<&'a peak_domain::model::user::User> for UserView<'a> {
+    fn from(u: &'a peak_domain::model::user::User) -> Self {
+        use peak_domain::model::user::InvitationState;
         let now = OffsetDateTime::now_utc();
         Self {
             id: u.id.as_str(),
@@ -164,7 +164,7 @@ impl<'a> From<&'a peak_domain::user::User> for UserView<'a> {
             status: u.status,
             invitation: u.invitation.as_ref().map(|i| InvitationSummary {
                 state: match i.state {
-                    _ if u.status == peak_domain::user::UserStatus::Invited
+                    _ if u.status == peak_domain::model::user::UserStatus::Invited
                         && i.is_expired(now) =>
                     {
                         "expired"
@@ -255,6 +255,6 @@ pub struct SettingsView<'a> {
     /// Operator-only: the address emails are sent from.
     pub sender_address: &'a str,
     #[serde(flatten)]
-    pub settings: &'a peak_domain::tenant::TenantSettings,
+    pub settings: &'a peak_domain::model::tenant::TenantSettings,
     pub version: u64,
 }

@@ -15,11 +15,11 @@ use peak_auth::{DevIdentityProvider, JwtVerifier, StaticJwks};
 use peak_domain::TenantId;
 use peak_domain::catalogue::catalogue;
 use peak_domain::identity::{IdpAccount, IdpError, IdpUserState, SetupLink, StepOutcome};
+use peak_domain::model::profile::{Profile, ProfileName, ProfileSettings};
+use peak_domain::model::user::{AccountNumber, Email, PersonName, User, UserId, UserStatus};
 use peak_domain::outbox::EmailKind;
-use peak_domain::ports::{ProfileStore, UserStore, UserWrite};
-use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
+use peak_domain::ports::{OutboxQueue, ProfileStore, UserRecords, UserWrite};
 use peak_domain::role::Role;
-use peak_domain::user::{AccountNumber, Email, PersonName, User, UserId, UserStatus};
 use peak_domain::users::{self, InviteRequest, SelfPatch, UserSettings};
 use peak_store_sqlite::SqliteStore;
 use std::collections::BTreeSet;
@@ -187,6 +187,7 @@ async fn harness() -> Harness {
             users: store.clone(),
             tenants: store.clone(),
             accounts: store.clone(),
+            callers: store.clone(),
             idp: Arc::new(FakeIdp),
             verifier: Arc::new(verifier),
             catalogue: catalogue(),
@@ -268,7 +269,7 @@ impl Harness {
     }
 
     /// The use-case view of the user with this subject.
-    async fn actor(&self, subject: &str) -> peak_domain::user_policy::Actor {
+    async fn actor(&self, subject: &str) -> peak_domain::users::policy::Actor {
         users::resolve_actor(&self.state.ctx("test-setup"), &tenant(), subject)
             .await
             .unwrap()
@@ -420,6 +421,55 @@ async fn non_admins_are_refused_before_anything_changes() {
         .map(|p| p["name"].clone())
         .collect();
     assert_eq!(names, ["Seed"], "only the seeded profile");
+}
+
+/// The profile policy decides before the body or the path id is read (the
+/// use case is handed the body unread): a non-admin gets the same 403
+/// whatever they sent, and an admin sending the same is told what is wrong.
+#[tokio::test]
+async fn non_admins_are_refused_whatever_they_send() {
+    let h = harness().await;
+    let malformed = |file: &str, role: &'static str| {
+        let mut req = h.event(file, role, SAMPLE_ID);
+        *req.body_mut() = Body::Text("{not json".into());
+        req
+    };
+    for role in ["sales_rep", "partner", "customer"] {
+        for file in ["profile-create.json", "profile-update.json"] {
+            let resp = handle(&h.state, malformed(file, role)).await;
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{role} {file}");
+            assert_eq!(json(&resp)["code"], "forbidden", "{role} {file}");
+        }
+        for file in [
+            "profile-get.json",
+            "profile-update.json",
+            "profile-delete.json",
+        ] {
+            let resp = handle(&h.state, h.event(file, role, "not-a-profile-id")).await;
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{role} {file}");
+        }
+    }
+    let bad_limit = |role: &'static str| {
+        let mut req = h.event("profile-list.json", role, SAMPLE_ID);
+        *req.uri_mut() = "/profiles?limit=many".parse().unwrap();
+        req
+    };
+    for role in ["sales_rep", "customer"] {
+        let resp = handle(&h.state, bad_limit(role)).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{role} list");
+    }
+    let resp = handle(&h.state, bad_limit("admin")).await;
+    assert_eq!(json(&resp)["errors"][0]["field"], "limit", "admin list");
+    for file in ["profile-create.json", "profile-update.json"] {
+        let resp = handle(&h.state, malformed(file, "admin")).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "admin {file}");
+    }
+    let resp = handle(
+        &h.state,
+        h.event("profile-get.json", "admin", "not-a-profile-id"),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
 /// Feeds event files to their functions, recording what each answered.
@@ -616,7 +666,7 @@ async fn every_function_answers_its_sample_event() {
     c.run("tenant-audit.json", &admin, StatusCode::OK).await;
 
     // Settings: the tenant's record, as an operator creates it.
-    let record = peak_domain::tenant::NewTenant {
+    let record = peak_domain::model::tenant::NewTenant {
         id: tenant().as_str().into(),
         display_name: "Acme".into(),
         portal_url: "https://portal.acme.example".into(),
@@ -657,7 +707,7 @@ async fn every_function_answers_its_sample_event() {
     // Customer accounts: the sample puts ACME-EU under ACME.
     let acme = peak_domain::accounts::Account {
         tenant_id: tenant(),
-        number: peak_domain::user::AccountNumber::parse("number", "ACME").unwrap(),
+        number: peak_domain::model::user::AccountNumber::parse("number", "ACME").unwrap(),
         name: peak_domain::accounts::AccountName::parse("name", "Acme").unwrap(),
         parent: None,
         ancestors: Vec::new(),

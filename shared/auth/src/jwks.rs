@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jsonwebtoken::jwk::JwkSet;
 
-use crate::AuthError;
+use crate::error::AuthError;
 
 /// A JWKS fetch runs inside a request; never let a slow identity provider
 /// hold it for longer than this.

@@ -12,6 +12,7 @@
 
 #[cfg(feature = "dev-idp")]
 mod dev_idp;
+mod error;
 mod jwks;
 pub mod jwt_crypto;
 mod verifier;
@@ -21,11 +22,10 @@ mod tests;
 
 #[cfg(feature = "dev-idp")]
 pub use dev_idp::{DevClaims, DevIdentityProvider, DevIdpError};
+pub use error::AuthError;
 pub use jsonwebtoken::jwk::JwkSet;
 pub use jwks::{HttpJwks, JwksSource, StaticJwks};
-pub use verifier::{
-    AuthError, Clock, JwtVerifier, MIN_REFETCH_INTERVAL, RETRY_AFTER_FAILURE, VerifiedToken,
-};
+pub use verifier::{Clock, JwtVerifier, MIN_REFETCH_INTERVAL, RETRY_AFTER_FAILURE, VerifiedToken};
 
 /// Prefix of our custom claims (Auth0 requires namespaced custom claims).
 pub const CLAIM_NAMESPACE: &str = "https://peakcommerce.com/";

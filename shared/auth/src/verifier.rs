@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::{Mutex, RwLock};
 
-use crate::{JwksSource, ROLE_CLAIM, TENANT_CLAIM};
+use crate::error::AuthError;
+use crate::jwks::JwksSource;
+use crate::{ROLE_CLAIM, TENANT_CLAIM};
 
 /// An unknown `kid` triggers a JWKS refetch at most this often, so a flood
 /// of tokens with made-up kids cannot hammer the identity provider.
@@ -39,34 +41,6 @@ pub struct VerifiedToken {
     pub role: Option<String>,
     /// `exp`, seconds since the Unix epoch.
     pub expires_at: i64,
-}
-
-/// Why a token was refused. Everything but `KeysUnavailable` is the caller's
-/// fault (401); `KeysUnavailable` is ours (503).
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum AuthError {
-    #[error("no bearer token")]
-    Missing,
-    #[error("malformed token")]
-    Malformed,
-    #[error("unsupported token algorithm (only RS256 is accepted)")]
-    UnsupportedAlgorithm,
-    #[error("token signed by an unknown key")]
-    UnknownKey,
-    #[error("bad token signature")]
-    BadSignature,
-    #[error("token expired")]
-    Expired,
-    #[error("token not yet valid")]
-    NotYetValid,
-    #[error("token from the wrong issuer")]
-    WrongIssuer,
-    #[error("token for another audience")]
-    WrongAudience,
-    #[error("token lacks the {0} claim")]
-    MissingClaim(&'static str),
-    #[error("signing keys unavailable: {0}")]
-    KeysUnavailable(String),
 }
 
 #[derive(Default)]

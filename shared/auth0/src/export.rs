@@ -8,7 +8,8 @@
 //! its `location` (a presigned URL, fetched without our token): gzipped
 //! newline-delimited JSON, one user a line, read one line at a time.
 
-use crate::client::{Auth0Client, Call, encode_segment, parse, rejected};
+use crate::call::Call;
+use crate::client::{Auth0Client, encode_segment, parse, rejected};
 use crate::logins::{META_LEGACY_USER_ID, META_PUSHED_BLOCKED, META_TENANT, META_USER_ID};
 use async_trait::async_trait;
 use http::{Method, StatusCode};

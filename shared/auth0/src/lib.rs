@@ -6,6 +6,7 @@
 //! deadline). With the `fake` feature, [`fake::FakeAuth0`] is
 //! a stateful loopback fake of the routes it calls, for tests.
 
+mod call;
 mod client;
 mod config;
 mod export;

@@ -11,15 +11,14 @@
 //!   Streams `user.updated` of a block we made is not taken for a dashboard
 //!   block.
 
-use crate::client::{
-    Auth0Client, Call, encode_segment, parse, random_password, rejected, user_path,
-};
+use crate::call::Call;
+use crate::client::{Auth0Client, encode_segment, parse, random_password, rejected, user_path};
 use async_trait::async_trait;
 use http::{Method, StatusCode};
 use peak_domain::identity::{
     IdentityProvider, IdpAccount, IdpError, IdpUserState, SetupLink, StepOutcome,
 };
-use peak_domain::user::User;
+use peak_domain::model::user::User;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -1,6 +1,6 @@
 //! The one retry policy every Management API call goes through.
 
-use crate::client::Call;
+use crate::call::Call;
 use http::StatusCode;
 use http::header::HeaderMap;
 use peak_domain::identity::IdpError;

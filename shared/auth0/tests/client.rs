@@ -8,8 +8,8 @@ use peak_domain::ProfileId;
 use peak_domain::identity::{
     IdentityProvider, IdpError, IdpUserState, LoginDirectory, SetupLink, StepOutcome,
 };
+use peak_domain::model::user::{Email, PersonName, User, UserId, UserStatus};
 use peak_domain::role::Role;
-use peak_domain::user::{Email, PersonName, User, UserId, UserStatus};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

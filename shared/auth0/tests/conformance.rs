@@ -16,8 +16,8 @@ use peak_auth0::reads::reads;
 use peak_auth0::{Auth0Client, RESERVED_APP_METADATA_KEYS};
 use peak_domain::ProfileId;
 use peak_domain::identity::{IdentityProvider, IdpUserState, LoginDirectory, SetupLink};
+use peak_domain::model::user::{Email, PersonName, User, UserId, UserStatus};
 use peak_domain::role::Role;
-use peak_domain::user::{Email, PersonName, User, UserId, UserStatus};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 

@@ -21,7 +21,7 @@
 use peak_bulk::{Entry, FileError, Limits, Outcome, RowOutcome, Validator};
 use peak_domain::bulk_job::{BulkJob, JobCounts, JobEntry, JobStatus, row_user_id};
 use peak_domain::ports::{FileStore, JobStore, PageRequest, StoreError};
-use peak_domain::user_policy::Actor;
+use peak_domain::users::policy::Actor;
 use peak_domain::users::{self, Ctx, Invited};
 use peak_domain::{Error, ProfileId, TenantId};
 use time::OffsetDateTime;
@@ -140,7 +140,7 @@ fn refused(c: &peak_bulk::Candidate, e: Error) -> Result<Entry, Error> {
 /// May this caller invite at all? (Each row is checked again with its own
 /// role, profile, accounts and groups.)
 fn may_invite(actor: &Actor) -> Result<(), Error> {
-    peak_domain::user_policy::authorize_invite(actor)
+    peak_domain::users::policy::authorize_invite(actor)
 }
 
 /// Checks every row and reports; writes nothing.

@@ -4,7 +4,7 @@
 use crate::columns::{column_letters, shorten, squash};
 use crate::{Column, Limits, Row};
 use peak_domain::catalogue::Catalogue;
-use peak_domain::user::{AccountNumber, Email, PersonName};
+use peak_domain::model::user::{AccountNumber, Email, PersonName};
 use peak_domain::users::{InviteRequest, MAX_ACCOUNTS, MAX_GROUPS};
 use peak_domain::{ProfileId, Role};
 use serde::Serialize;

@@ -4,7 +4,7 @@
 //! store removes it when the user is deleted.
 
 use crate::ids::TenantId;
-use crate::user::UserId;
+use crate::model::user::UserId;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

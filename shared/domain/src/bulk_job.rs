@@ -11,7 +11,7 @@
 //! inviting again.
 
 use crate::ids::TenantId;
-use crate::user::UserId;
+use crate::model::user::UserId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;

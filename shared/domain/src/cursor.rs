@@ -3,7 +3,7 @@
 //! tenant it was issued to, so a cursor is useless in another tenant.
 
 use crate::ids::TenantId;
-use crate::ports::StoreError;
+use crate::store_error::StoreError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};

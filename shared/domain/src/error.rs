@@ -1,7 +1,7 @@
 //! The domain's one error type. The HTTP edge turns it into problem+json in
 //! one place; every variant says what the caller can do about it.
 
-use crate::ports::StoreError;
+use crate::store_error::StoreError;
 use serde::Serialize;
 
 /// One invalid input field, named as the client sent it (`settings.my_cases.view`).

@@ -1,7 +1,7 @@
 //! The identity-provider port (Auth0 in AWS; the development identity
 //! provider locally) and the one-time tokens our links carry.
 
-use crate::user::User;
+use crate::model::user::User;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -36,7 +36,7 @@ impl IdpUserState {
             email: user.email.as_str().to_owned(),
             given_name: user.first_name.as_str().to_owned(),
             family_name: user.last_name.as_str().to_owned(),
-            blocked: user.status == crate::user::UserStatus::Suspended,
+            blocked: user.status == crate::model::user::UserStatus::Suspended,
         }
     }
 }

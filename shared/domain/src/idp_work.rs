@@ -14,7 +14,7 @@
 
 use crate::identity::IdpUserState;
 use crate::ids::TenantId;
-use crate::user::{User, UserId};
+use crate::model::user::{User, UserId};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +133,7 @@ pub fn owed_work(previous: Option<&User>, next: Option<&User>) -> Option<IdpWork
                 let revoked = n
                     .invitation
                     .as_ref()
-                    .is_some_and(|i| i.state == crate::user::InvitationState::Revoked);
+                    .is_some_and(|i| i.state == crate::model::user::InvitationState::Revoked);
                 if !revoked {
                     return None;
                 }
@@ -184,17 +184,17 @@ pub const STUCK_AFTER_ATTEMPTS: u32 = 5;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::user::UserStatus;
+    use crate::model::user::UserStatus;
 
     fn user() -> User {
         let now = time::macros::datetime!(2026-11-23 10:00 UTC);
         User {
             tenant_id: TenantId::parse("acme").unwrap(),
             id: UserId::generate(),
-            email: crate::user::Email::parse("ada@acme.example").unwrap(),
+            email: crate::model::user::Email::parse("ada@acme.example").unwrap(),
             pending_email: None,
-            first_name: crate::user::PersonName::parse("first_name", "Ada").unwrap(),
-            last_name: crate::user::PersonName::parse("last_name", "Lovelace").unwrap(),
+            first_name: crate::model::user::PersonName::parse("first_name", "Ada").unwrap(),
+            last_name: crate::model::user::PersonName::parse("last_name", "Lovelace").unwrap(),
             account_number: None,
             customer_accounts: vec![],
             role: crate::Role::Admin,
@@ -238,12 +238,12 @@ mod tests {
         for change in [
             |u: &mut User| u.status = UserStatus::Suspended,
             |u: &mut User| {
-                u.first_name = crate::user::PersonName::parse("first_name", "Zed").unwrap()
+                u.first_name = crate::model::user::PersonName::parse("first_name", "Zed").unwrap()
             },
             |u: &mut User| {
-                u.last_name = crate::user::PersonName::parse("last_name", "Zed").unwrap()
+                u.last_name = crate::model::user::PersonName::parse("last_name", "Zed").unwrap()
             },
-            |u: &mut User| u.email = crate::user::Email::parse("new@acme.example").unwrap(),
+            |u: &mut User| u.email = crate::model::user::Email::parse("new@acme.example").unwrap(),
         ] {
             let mut n = p.clone();
             n.version += 1;
@@ -301,7 +301,7 @@ mod tests {
         // A rename asks for neither.
         let mut renamed = enabled.clone();
         renamed.version += 1;
-        renamed.first_name = crate::user::PersonName::parse("first_name", "Zed").unwrap();
+        renamed.first_name = crate::model::user::PersonName::parse("first_name", "Zed").unwrap();
         let w = owed_work(Some(&enabled), Some(&renamed)).expect("owed");
         assert_eq!(w.steps, IdpSteps::default());
         assert!(
@@ -322,9 +322,9 @@ mod tests {
         n.version += 1;
         n.status = UserStatus::Invited;
         n.idp_subject = None;
-        n.invitation = Some(crate::user::Invitation {
+        n.invitation = Some(crate::model::user::Invitation {
             token_hash: "h".into(),
-            state: crate::user::InvitationState::Pending,
+            state: crate::model::user::InvitationState::Pending,
             expires_at: p.updated_at,
             sent_at: p.updated_at,
             accepted_at: None,
@@ -335,7 +335,7 @@ mod tests {
             "invited afresh: the login stays for the next accept"
         );
         if let Some(i) = n.invitation.as_mut() {
-            i.state = crate::user::InvitationState::Revoked;
+            i.state = crate::model::user::InvitationState::Revoked;
         }
         let w = owed_work(Some(&p), Some(&n)).expect("owed");
         assert_eq!(

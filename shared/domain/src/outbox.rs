@@ -2,7 +2,7 @@
 //! change that causes it, and a mailer sends it later (at most once).
 
 use crate::ids::TenantId;
-use crate::user::{Email, UserId};
+use crate::model::user::{Email, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -38,7 +38,7 @@ pub struct OutboxEmail {
 }
 
 /// What claiming an outbox email for sending found
-/// ([`UserStore::claim_outbox`](crate::ports::UserStore::claim_outbox)).
+/// ([`OutboxQueue::claim_outbox`](crate::ports::OutboxQueue::claim_outbox)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboxClaim {
     /// The caller holds the lease: send it, then complete or fail it.
@@ -54,7 +54,7 @@ pub enum OutboxClaim {
 }
 
 /// An email the mailer gave up on, as operators see it
-/// ([`UserStore::failed_outbox`](crate::ports::UserStore::failed_outbox)).
+/// ([`OutboxQueue::failed_outbox`](crate::ports::OutboxQueue::failed_outbox)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedEmail {
     /// The email, its `data` dropped (links may hold one-time tokens):

@@ -2,7 +2,7 @@
 //! extension groups.
 
 use crate::catalogue::Catalogue;
-use crate::profile::ProfileSettings;
+use crate::model::profile::ProfileSettings;
 use crate::role::Role;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -1,19 +1,20 @@
 //! Tenant use cases: an operator creates, lists, changes, closes and purges
 //! tenants (`peak-admin`); a tenant's admins read and change its settings
 //! (`GET/PATCH /settings`); every authenticated request is admitted only
-//! while its tenant is open ([`crate::users::Ctx::admitted`]).
+//! while its tenant is open ([`crate::context::Ctx::admitted`]).
 
 use crate::audit::{AuditEvent, FieldChange};
 use crate::catalogue::Catalogue;
+use crate::context::Actor;
+use crate::context::Ctx;
 use crate::error::Error;
 use crate::ids::TenantId;
+use crate::model::profile::{NewProfile, Profile};
+use crate::model::tenant::{NewTenant, SettingsPatch, Tenant, TenantStatus};
+use crate::model::user::{Email, PersonName, User, UserId, UserQuery, UserStatus};
 use crate::ports::{PageRequest, ProfileStore, StoreError, UserWrite};
-use crate::profile::{NewProfile, Profile};
 use crate::role::Role;
-use crate::tenant::{NewTenant, SettingsPatch, Tenant, TenantStatus};
-use crate::user::{Email, PersonName, User, UserId, UserQuery, UserStatus};
-use crate::user_policy::Actor;
-use crate::users::{Ctx, InviteRequest};
+use crate::users::wire::InviteRequest;
 use time::OffsetDateTime;
 
 pub use crate::ports::TenantStore;
@@ -66,15 +67,11 @@ pub async fn standard_profile(
     {
         return Ok(p);
     }
-    let operator = crate::Caller {
-        tenant_id: tenant.clone(),
-        subject: OPERATOR.to_owned(),
-        role: Role::Admin,
-    };
-    crate::profiles::create_profile(
+    // The operator creates it: nobody of the tenant could yet.
+    crate::profiles::insert_new(
         profiles,
         catalogue,
-        &operator,
+        tenant,
         NewProfile {
             name: "Standard".into(),
             description: Some("Every setting at its default".into()),

@@ -50,7 +50,7 @@ impl Brand {
     /// where it says something: its display name, its sender (the admins'
     /// display name at the operator's address), its reply-to when set, and
     /// its portal URL. The colour stays the deployment's.
-    pub fn under(&self, tenant: &peak_domain::tenant::Tenant) -> Brand {
+    pub fn under(&self, tenant: &peak_domain::model::tenant::Tenant) -> Brand {
         Brand {
             name: tenant.display_name.clone(),
             sender: tenant.sender(),

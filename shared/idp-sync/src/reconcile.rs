@@ -21,8 +21,8 @@
 
 use peak_domain::TenantId;
 use peak_domain::identity::{IdentityProvider, IdpAccount, IdpUserState, LoginDirectory};
-use peak_domain::ports::UserStore;
-use peak_domain::user::UserId;
+use peak_domain::model::user::UserId;
+use peak_domain::ports::UserRecords;
 use serde::Serialize;
 
 /// What one run saw and did.
@@ -51,7 +51,7 @@ pub struct ReconcileReport {
 }
 
 pub async fn reconcile(
-    store: &dyn UserStore,
+    store: &dyn UserRecords,
     idp: &dyn IdentityProvider,
     directory: &dyn LoginDirectory,
 ) -> ReconcileReport {
@@ -94,7 +94,7 @@ pub async fn reconcile(
 }
 
 async fn check(
-    store: &dyn UserStore,
+    store: &dyn UserRecords,
     idp: &dyn IdentityProvider,
     account: &IdpAccount,
     report: &mut ReconcileReport,

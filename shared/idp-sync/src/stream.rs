@@ -4,7 +4,7 @@ use crate::worker::Worker;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use peak_domain::TenantId;
-use peak_domain::user::UserId;
+use peak_domain::model::user::UserId;
 use std::collections::HashSet;
 use time::OffsetDateTime;
 

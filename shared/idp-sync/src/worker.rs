@@ -2,10 +2,10 @@
 
 use peak_domain::TenantId;
 use peak_domain::identity::{IdentityProvider, IdpError, IdpUserState, StepOutcome};
-use peak_domain::idp_events::{EventCtx, Processed, process_delivery};
 use peak_domain::idp_work::{IdpOp, IdpWork, STUCK_AFTER_ATTEMPTS, retry_delay};
-use peak_domain::ports::{StoreError, UserStore};
-use peak_domain::user::UserId;
+use peak_domain::model::user::UserId;
+use peak_domain::ports::{IdpSyncStore, StoreError};
+use peak_domain::users::identity_events::{EventCtx, Processed, process_delivery};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -54,13 +54,15 @@ pub struct SweepSummary {
 }
 
 pub struct Worker {
-    store: Arc<dyn UserStore>,
+    store: Arc<dyn IdpSyncStore>,
     idp: Arc<dyn IdentityProvider>,
     config: WorkerConfig,
 }
 
 impl Worker {
-    pub fn new(store: Arc<dyn UserStore>, idp: Arc<dyn IdentityProvider>) -> Self {
+    /// `store` is any store with the owed-work and identity-event ports (an
+    /// `Arc<dyn UserStore>` converts to it).
+    pub fn new(store: Arc<dyn IdpSyncStore>, idp: Arc<dyn IdentityProvider>) -> Self {
         Self {
             store,
             idp,

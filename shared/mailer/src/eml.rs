@@ -288,7 +288,7 @@ fn quoted_printable(lines: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use peak_domain::user::Email;
+    use peak_domain::model::user::Email;
     use time::macros::datetime;
 
     fn sample() -> OutgoingEmail {

@@ -46,7 +46,7 @@ pub use rate::{DEFAULT_SEND_RATE, RateLimiter};
 pub use ses::{SesSender, ses_client_from_env};
 
 use async_trait::async_trait;
-use peak_domain::user::{Email, mask_email};
+use peak_domain::model::user::{Email, mask_email};
 
 /// One email, ready to go.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,9 +3,9 @@
 use crate::{EmailSender, OutgoingEmail, RateLimiter, SendError, redact_emails};
 use peak_domain::TenantId;
 use peak_domain::identity::{IdentityProvider, IdpError, SetupLink};
+use peak_domain::model::tenant::TenantStatus;
 use peak_domain::outbox::{EmailKind, OutboxClaim, OutboxEmail};
-use peak_domain::ports::{StoreError, TenantStore, UserStore};
-use peak_domain::tenant::TenantStatus;
+use peak_domain::ports::{OutboxQueue, StoreError, TenantStore, UserRecords};
 use peak_email::Brands;
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,7 +153,10 @@ enum Failure {
 
 /// Delivers outbox emails. See the crate docs.
 pub struct Mailer {
-    store: Arc<dyn UserStore>,
+    /// The emails to send, and their settling.
+    outbox: Arc<dyn OutboxQueue>,
+    /// The recipients: an email is checked against its user before it goes.
+    users: Arc<dyn UserRecords>,
     /// Tenant records: a tenant's own sender, reply-to and portal URL win
     /// over its brand's.
     tenants: Arc<dyn TenantStore>,
@@ -176,15 +179,19 @@ impl std::fmt::Debug for Mailer {
 impl Mailer {
     /// With the send rate from `SES_MAX_SEND_RATE` and
     /// [`MailerConfig::from_env`].
+    /// `outbox` and `users` are usually one store (an `Arc<dyn UserStore>`
+    /// or an adapter) passed twice: the mailer uses these two ports only.
     pub fn new(
-        store: Arc<dyn UserStore>,
+        outbox: Arc<dyn OutboxQueue>,
+        users: Arc<dyn UserRecords>,
         tenants: Arc<dyn TenantStore>,
         sender: Arc<dyn EmailSender>,
         brands: Brands,
         idp: Arc<dyn IdentityProvider>,
     ) -> Self {
         Self {
-            store,
+            outbox,
+            users,
             tenants,
             sender,
             brands: Arc::new(brands),
@@ -212,7 +219,7 @@ impl Mailer {
     /// (the local worker loop and the scheduled sweeper call this).
     pub async fn drain_once(&self, limit: u32) -> Result<DrainSummary, StoreError> {
         let due = self
-            .store
+            .outbox
             .pending_outbox(limit, OffsetDateTime::now_utc())
             .await?;
         let mut summary = DrainSummary::default();
@@ -232,7 +239,7 @@ impl Mailer {
         let (email, attempts) = loop {
             let now = OffsetDateTime::now_utc();
             match self
-                .store
+                .outbox
                 .claim_outbox(tenant, outbox_id, now, lease_secs)
                 .await
             {
@@ -293,7 +300,7 @@ impl Mailer {
                 );
                 let retry_at = OffsetDateTime::now_utc() + wait;
                 match self
-                    .store
+                    .outbox
                     .fail_outbox(tenant, outbox_id, &error, false, retry_at)
                     .await
                 {
@@ -326,7 +333,7 @@ impl Mailer {
     /// Everything between the claim and the record of the outcome.
     async fn attempt(&self, email: &OutboxEmail) -> Result<String, Failure> {
         let user = self
-            .store
+            .users
             .get_user(&email.tenant_id, &email.user_id)
             .await
             .map_err(|e| Failure::Transient(format!("cannot read the user: {e}")))?;
@@ -405,7 +412,7 @@ impl Mailer {
     async fn complete(&self, email: &OutboxEmail, message_id: &str) {
         for attempt in 0..3u32 {
             match self
-                .store
+                .outbox
                 .complete_outbox(&email.tenant_id, &email.id, message_id)
                 .await
             {
@@ -426,7 +433,7 @@ impl Mailer {
 
     async fn give_up(&self, email: &OutboxEmail, reason: String) -> Delivery {
         match self
-            .store
+            .outbox
             .fail_outbox(
                 &email.tenant_id,
                 &email.id,

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use peak_domain::outbox::{EmailKind, OutboxClaim};
-use peak_domain::ports::{UserStore, UserWrite};
+use peak_domain::ports::{OutboxQueue, UserRecords, UserWrite};
 use peak_mailer::{Delivery, EmailSender, OutgoingEmail, RateLimiter, SendError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -347,7 +347,7 @@ async fn the_rate_limit_delays_sends_and_refuses_none() {
 /// and reply-to.
 async fn tenant_record(store: &peak_store_sqlite::SqliteStore, t: &peak_domain::TenantId) {
     use peak_domain::tenants::TenantStore;
-    let mut tenant = peak_domain::tenant::NewTenant {
+    let mut tenant = peak_domain::model::tenant::NewTenant {
         id: t.as_str().into(),
         display_name: "Globex Portal".into(),
         portal_url: "https://portal.globex.example".into(),

@@ -20,7 +20,7 @@ fn s(v: &str) -> Value {
 /// own mapping, so the handler and the adapter cannot drift apart), in the
 /// stream's JSON form.
 fn outbox_image(m: &OutboxEmail) -> Value {
-    let item = peak_store_dynamodb::user_item::outbox_item(m).expect("an outbox item");
+    let item = peak_store_dynamodb::record_item::outbox_item(m).expect("an outbox item");
     let mut image = serde_json::Map::new();
     for (name, value) in item {
         let value = match value {

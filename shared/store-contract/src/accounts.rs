@@ -6,8 +6,8 @@
 use peak_domain::TenantId;
 use peak_domain::accounts::{Account, AccountName, AccountStatus, AccountStore, AccountWrite};
 use peak_domain::audit::AuditEvent;
+use peak_domain::model::user::AccountNumber;
 use peak_domain::ports::{PageRequest, StoreError, UserStore};
-use peak_domain::user::AccountNumber;
 use time::OffsetDateTime;
 
 pub trait AccountFullStore: AccountStore + UserStore {}

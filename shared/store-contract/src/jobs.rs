@@ -9,8 +9,8 @@ use crate::fresh_tenant;
 use peak_domain::TenantId;
 use peak_domain::bulk_job::{BulkJob, JOB_RETENTION_DAYS, JobCounts, JobEntry, JobStatus};
 use peak_domain::ids::monotonic_ulid;
+use peak_domain::model::user::UserId;
 use peak_domain::ports::{JobStore, StoreError};
-use peak_domain::user::UserId;
 use time::{Duration, OffsetDateTime};
 
 /// Enough to see every job the cases of one run leave runnable.

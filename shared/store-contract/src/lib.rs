@@ -1,20 +1,30 @@
 //! The store contract: one suite of behaviour that every adapter of the
-//! domain's store ports must show. Each adapter's tests expand
-//! [`profile_store_contract!`], [`user_store_contract!`] and
-//! [`job_store_contract!`] with a way to build a store; every case uses
+//! domain's store ports must show, one module per port (`caller`, `profiles`, `users`,
+//! `audit`, `outbox`, `idempotency`, `idp_work`, `logins`, `deliveries`,
+//! `rate_limits`, `jobs`, `tenants`). Each adapter's tests expand
+//! [`profile_store_contract!`], [`user_store_contract!`],
+//! [`job_store_contract!`] and [`caller_store_contract!`] with a way to build a store; every case uses
 //! fresh random tenants, so the cases can share one database or table.
 
 pub mod accounts;
+pub mod audit;
+pub mod caller;
+pub mod deliveries;
+mod fixtures;
+pub mod idempotency;
+pub mod idp_work;
 pub mod jobs;
+pub mod logins;
+pub mod outbox;
+pub mod profiles;
+pub mod rate_limits;
 pub mod tenants;
 pub mod users;
 
 use peak_domain::TenantId;
 use peak_domain::catalogue::catalogue;
 use peak_domain::ids::ProfileId;
-use peak_domain::ports::{PageRequest, ProfileStore, StoreError};
-use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
-use std::collections::BTreeMap;
+use peak_domain::model::profile::{Profile, ProfileName, ProfileSettings};
 use time::OffsetDateTime;
 
 /// Expands to one `#[tokio::test]` per contract case. `$make` is an async
@@ -39,7 +49,7 @@ macro_rules! profile_store_contract {
             #[tokio::test]
             async fn $case() {
                 let store = $make.await;
-                $crate::$case(&*store).await;
+                $crate::profiles::$case(&*store).await;
             }
         )*
     };
@@ -51,25 +61,25 @@ macro_rules! profile_store_contract {
 macro_rules! user_store_contract {
     ($make:expr) => {
         $crate::user_store_contract!(@cases $make;
-            user_round_trips_with_its_lookups,
-            missing_profile_is_refused_and_nothing_is_written,
-            emails_are_unique_per_tenant_ignoring_case,
-            stale_writes_are_refused_and_change_nothing,
-            changes_move_the_lookups_and_holder_counts,
-            delete_removes_the_user_and_personal_data,
-            lists_filter_by_index_in_a_stable_order,
-            audit_lists_newest_first_per_user_and_tenant,
-            outbox_is_written_with_the_change_and_claimed_once,
-            completed_outbox_email_is_never_sent_again,
-            transient_outbox_failure_is_retried_after_its_time,
-            permanent_outbox_failure_is_listed_and_not_pending,
-            expired_outbox_lease_can_be_claimed_again,
-            idempotency_keys_claim_replay_and_release,
-            idempotency_claims_left_by_a_crash_free_themselves,
-            rate_limits_count_per_bucket_and_window,
-            owed_idp_work_follows_the_user_and_completes_only_its_own_seq,
-            deliveries_are_recorded_once_and_applied_from_the_record,
-            sign_ins_are_recorded_newest_wins_without_a_new_version,
+            users::user_round_trips_with_its_lookups,
+            users::missing_profile_is_refused_and_nothing_is_written,
+            users::emails_are_unique_per_tenant_ignoring_case,
+            users::stale_writes_are_refused_and_change_nothing,
+            users::changes_move_the_lookups_and_holder_counts,
+            users::delete_removes_the_user_and_personal_data,
+            users::lists_filter_by_index_in_a_stable_order,
+            audit::audit_lists_newest_first_per_user_and_tenant,
+            outbox::outbox_is_written_with_the_change_and_claimed_once,
+            outbox::completed_outbox_email_is_never_sent_again,
+            outbox::transient_outbox_failure_is_retried_after_its_time,
+            outbox::permanent_outbox_failure_is_listed_and_not_pending,
+            outbox::expired_outbox_lease_can_be_claimed_again,
+            idempotency::idempotency_keys_claim_replay_and_release,
+            idempotency::idempotency_claims_left_by_a_crash_free_themselves,
+            rate_limits::rate_limits_count_per_bucket_and_window,
+            idp_work::owed_idp_work_follows_the_user_and_completes_only_its_own_seq,
+            deliveries::deliveries_are_recorded_once_and_applied_from_the_record,
+            logins::sign_ins_are_recorded_newest_wins_without_a_new_version,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_creates_of_one_email_make_one_user() {
@@ -82,12 +92,12 @@ macro_rules! user_store_contract {
             $crate::users::concurrent_edits_of_one_version_let_one_win(store).await;
         }
     };
-    (@cases $make:expr; $($case:ident),* $(,)?) => {
+    (@cases $make:expr; $($port:ident :: $case:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $case() {
                 let store = $make.await;
-                $crate::users::$case(&*store).await;
+                $crate::$port::$case(&*store).await;
             }
         )*
     };
@@ -148,7 +158,7 @@ pub fn fresh_tenant() -> TenantId {
     TenantId::parse(&format!("t{}", ulid::Ulid::new())).expect("valid tenant id")
 }
 
-fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     // Millisecond precision: what every adapter must round-trip exactly.
     let t = OffsetDateTime::now_utc();
     t.replace_nanosecond(t.millisecond() as u32 * 1_000_000)
@@ -168,290 +178,4 @@ pub fn sample_profile(tenant: &TenantId, name: &str) -> Profile {
         created_at: t,
         updated_at: t,
     }
-}
-
-fn edited(p: &Profile, name: &str) -> Profile {
-    let mut changes = BTreeMap::new();
-    changes.insert("my_cases.view".to_owned(), "hidden".into());
-    let mut next = p.clone();
-    next.name = ProfileName::parse(name).expect("valid name");
-    next.settings = p
-        .settings
-        .apply(catalogue(), &changes)
-        .expect("valid change");
-    next.version = p.version + 1;
-    next.updated_at = now();
-    next
-}
-
-async fn get(store: &dyn ProfileStore, p: &Profile) -> Option<Profile> {
-    store.get_profile(&p.tenant_id, &p.id).await.expect("get")
-}
-
-pub async fn create_then_get_round_trips(store: &dyn ProfileStore) {
-    let t = fresh_tenant();
-    let p = sample_profile(&t, "Wholesale Customers");
-    store.insert_profile(&p).await.expect("insert");
-    assert_eq!(get(store, &p).await, Some(p.clone()));
-    let missing = ProfileId::generate();
-    assert_eq!(store.get_profile(&t, &missing).await.expect("get"), None);
-}
-
-pub async fn same_id_twice_is_refused(store: &dyn ProfileStore) {
-    let t = fresh_tenant();
-    let p = sample_profile(&t, "First");
-    store.insert_profile(&p).await.expect("insert");
-    let mut again = sample_profile(&t, "Second");
-    again.id = p.id.clone();
-    assert_eq!(
-        store.insert_profile(&again).await,
-        Err(StoreError::AlreadyExists)
-    );
-    assert_eq!(get(store, &p).await, Some(p));
-    // The refused insert did not reserve its name either.
-    store
-        .insert_profile(&sample_profile(&t, "Second"))
-        .await
-        .expect("name still free");
-}
-
-pub async fn names_are_unique_per_tenant_ignoring_case(store: &dyn ProfileStore) {
-    let t = fresh_tenant();
-    store
-        .insert_profile(&sample_profile(&t, "VIP Customers"))
-        .await
-        .expect("insert");
-    let dup = sample_profile(&t, "vip customers");
-    assert_eq!(store.insert_profile(&dup).await, Err(StoreError::NameTaken));
-    assert_eq!(get(store, &dup).await, None);
-    let other_tenant = fresh_tenant();
-    store
-        .insert_profile(&sample_profile(&other_tenant, "VIP CUSTOMERS"))
-        .await
-        .expect("same name in another tenant is fine");
-}
-
-pub async fn update_with_current_version_succeeds(store: &dyn ProfileStore) {
-    let t = fresh_tenant();
-    let mut p = sample_profile(&t, "Standard");
-    store.insert_profile(&p).await.expect("insert");
-    store
-        .change_profile_holders(&t, &p.id, 2)
-        .await
-        .expect("holders");
-    p.holder_count = 2;
-    let next = edited(&p, "Standard");
-    store.update_profile(&p, &next).await.expect("update");
-    let stored = get(store, &p).await.expect("present");
-    assert_eq!(stored, next);
-    assert_eq!(stored.version, 2);
-    assert_eq!(stored.holder_count, 2, "an edit keeps the holder count");
-    assert_eq!(stored.settings.as_map()["my_cases.view"], "hidden");
-}
-
-pub async fn stale_update_is_refused_and_changes_nothing(store: &dyn ProfileStore) {
-    let t = fresh_tenant();
-    let p = sample_profile(&t, "Standard");
-    store.insert_profile(&p).await.expect("insert");
-    let v2 = edited(&p, "Standard v2");
-    store.update_profile(&p, &v2).await.expect("first edit");
-    // A second editor still holding version 1.
-    let stale = edited(&p, "Standard stale");
-    assert_eq!(
-        store.update_profile(&p, &stale).await,
-        Err(StoreError::VersionMismatch)
-    );
-    assert_eq!(get(store, &p).await, Some(v2));
-    // The stale edit's name was not reserved.
-    store
-        .insert_profile(&sample_profile(&t, "Standard stale"))
-        .await
-        .expect("name still free");
-    let gone = sample_profile(&t, "Never stored");
-    assert_eq!(
-        store.update_profile(&gone, &edited(&gone, "x")).await,
-        Err(StoreError::NotFound)
-    );
-}
-
-pub async fn rename_frees_the_old_name_and_respects_taken_ones(store: &dyn ProfileStore) {
-    let t = fresh_tenant();
-    let a = sample_profile(&t, "Alpha");
-    let b = sample_profile(&t, "Beta");
-    store.insert_profile(&a).await.expect("insert a");
-    store.insert_profile(&b).await.expect("insert b");
-
-    let clash = edited(&a, "BETA");
-    assert_eq!(
-        store.update_profile(&a, &clash).await,
-        Err(StoreError::NameTaken)
-    );
-    assert_eq!(get(store, &a).await, Some(a.clone()), "nothing changed");
-
-    let case_only = edited(&a, "ALPHA");
-    store
-        .update_profile(&a, &case_only)
-        .await
-        .expect("case-only rename");
-    let renamed = edited(&case_only, "Gamma");
-    store
-        .update_profile(&case_only, &renamed)
-        .await
-        .expect("rename");
-    store
-        .insert_profile(&sample_profile(&t, "alpha"))
-        .await
-        .expect("old name is free again");
-    assert_eq!(
-        store.insert_profile(&sample_profile(&t, "gamma")).await,
-        Err(StoreError::NameTaken)
-    );
-}
-
-pub async fn delete_respects_version_and_holders(store: &dyn ProfileStore) {
-    let t = fresh_tenant();
-    let p = sample_profile(&t, "Doomed");
-    store.insert_profile(&p).await.expect("insert");
-
-    assert_eq!(
-        store.delete_profile(&t, &p.id, Some(7)).await,
-        Err(StoreError::VersionMismatch)
-    );
-    store
-        .change_profile_holders(&t, &p.id, 1)
-        .await
-        .expect("+1");
-    assert_eq!(
-        store.delete_profile(&t, &p.id, Some(1)).await,
-        Err(StoreError::InUse { holders: 1 })
-    );
-    assert_eq!(
-        store.delete_profile(&t, &p.id, None).await,
-        Err(StoreError::InUse { holders: 1 })
-    );
-    assert!(get(store, &p).await.is_some(), "still there");
-    store
-        .change_profile_holders(&t, &p.id, -1)
-        .await
-        .expect("-1");
-    store
-        .delete_profile(&t, &p.id, Some(1))
-        .await
-        .expect("delete");
-    assert_eq!(get(store, &p).await, None);
-    assert_eq!(
-        store.delete_profile(&t, &p.id, None).await,
-        Err(StoreError::NotFound)
-    );
-    assert_eq!(
-        store.change_profile_holders(&t, &p.id, 1).await,
-        Err(StoreError::NotFound)
-    );
-    store
-        .insert_profile(&sample_profile(&t, "DOOMED"))
-        .await
-        .expect("a deleted profile's name is free");
-}
-
-pub async fn pagination_is_stable_complete_and_opaque(store: &dyn ProfileStore) {
-    let t = fresh_tenant();
-    let mut ids = Vec::new();
-    for i in 0..7 {
-        let p = sample_profile(&t, &format!("Profile {i}"));
-        store.insert_profile(&p).await.expect("insert");
-        ids.push(p.id);
-    }
-    ids.sort();
-
-    let mut seen = Vec::new();
-    let mut sizes = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .list_profiles(
-                &t,
-                &PageRequest {
-                    limit: 3,
-                    cursor: cursor.clone(),
-                },
-            )
-            .await
-            .expect("list");
-        sizes.push(page.items.len());
-        seen.extend(page.items.into_iter().map(|p| p.id));
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-        assert!(sizes.len() < 10, "pagination does not end");
-    }
-    assert_eq!(seen, ids, "every profile once, in id order");
-    assert_eq!(sizes[..3], [3, 3, 1]);
-
-    let first = store
-        .list_profiles(&t, &PageRequest::first(3))
-        .await
-        .expect("list");
-    let foreign = fresh_tenant();
-    assert_eq!(
-        store
-            .list_profiles(
-                &foreign,
-                &PageRequest {
-                    limit: 3,
-                    cursor: first.next_cursor
-                }
-            )
-            .await,
-        Err(StoreError::InvalidCursor),
-        "a cursor is useless in another tenant"
-    );
-    assert_eq!(
-        store
-            .list_profiles(
-                &t,
-                &PageRequest {
-                    limit: 3,
-                    cursor: Some("garbage!".into())
-                }
-            )
-            .await,
-        Err(StoreError::InvalidCursor)
-    );
-    let empty = store
-        .list_profiles(&foreign, &PageRequest::first(3))
-        .await
-        .expect("list");
-    assert!(empty.items.is_empty() && empty.next_cursor.is_none());
-}
-
-pub async fn tenants_are_isolated(store: &dyn ProfileStore) {
-    let a = fresh_tenant();
-    let b = fresh_tenant();
-    let p = sample_profile(&a, "Secret");
-    store.insert_profile(&p).await.expect("insert");
-
-    assert_eq!(store.get_profile(&b, &p.id).await.expect("get"), None);
-    let mut as_b = p.clone();
-    as_b.tenant_id = b.clone();
-    assert_eq!(
-        store.update_profile(&as_b, &edited(&as_b, "Stolen")).await,
-        Err(StoreError::NotFound)
-    );
-    assert_eq!(
-        store.delete_profile(&b, &p.id, None).await,
-        Err(StoreError::NotFound)
-    );
-    assert_eq!(
-        store.change_profile_holders(&b, &p.id, 5).await,
-        Err(StoreError::NotFound)
-    );
-    // Same id inserted under tenant B is a different item, not a clash.
-    store.insert_profile(&as_b).await.expect("B's own item");
-    let listed = store
-        .list_profiles(&b, &PageRequest::first(100))
-        .await
-        .expect("list");
-    assert_eq!(listed.items, vec![as_b]);
-    assert_eq!(get(store, &p).await, Some(p), "A's profile untouched");
 }

@@ -3,8 +3,8 @@
 //! version, with their audit events in the same write.
 
 use peak_domain::audit::AuditEvent;
+use peak_domain::model::tenant::{NewTenant, Tenant, TenantStatus};
 use peak_domain::ports::{PageRequest, StoreError, UserStore};
-use peak_domain::tenant::{NewTenant, Tenant, TenantStatus};
 use peak_domain::tenants::TenantStore;
 use time::OffsetDateTime;
 

@@ -18,15 +18,16 @@
 //! account memberships.
 
 use crate::item::{Item, PK, SK, n, s};
-use crate::user_item::{KEY_SEP, audit_item, index};
+use crate::record_item::audit_item;
+use crate::user_item::{KEY_SEP, index};
 use crate::{DynamoStore, TxError, build_error, names};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use peak_domain::accounts::{Account, AccountStore, AccountWrite};
 use peak_domain::cursor;
 use peak_domain::ids::TenantId;
+use peak_domain::model::user::AccountNumber;
 use peak_domain::ports::{Page, PageRequest, StoreError};
-use peak_domain::user::AccountNumber;
 use std::collections::HashMap;
 
 const ACCOUNT_SK: &str = "ACCOUNT";

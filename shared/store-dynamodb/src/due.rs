@@ -9,6 +9,21 @@ use crate::item::{Item, s};
 use crate::user_item::index;
 use peak_domain::ports::StoreError;
 
+/// The GSI2 sort key of a pending outbox email: its due time (Unix ms,
+/// zero-padded to 13 digits, so text order is time order until the year
+/// 2286), then its id. A fresh email is due at 0: fresh emails come first,
+/// in creation (ULID) order. Emails stored before due times existed have
+/// the bare id as sort key; a ULID starts with `0` and sorts below every
+/// time since 2001, so they count as due.
+pub fn outbox_due_sk(due_ms: i64, id: &str) -> String {
+    format!("{:013}#{id}", due_ms.max(0))
+}
+
+/// The exclusive upper bound of the pending sort keys due at `now_ms`.
+pub fn outbox_due_bound(now_ms: i64) -> String {
+    format!("{:013}", now_ms.max(0).saturating_add(1))
+}
+
 impl DynamoStore {
     /// Up to `limit` items of GSI2 partition `partition`, in sort-key order;
     /// with `due_before`, only those whose sort key sorts before it.

@@ -4,6 +4,7 @@
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use peak_domain::ports::StoreError;
+use std::time::Duration;
 
 /// Service error codes that mean "try again later".
 const RETRYABLE_CODES: &[&str] = &[
@@ -86,6 +87,31 @@ pub(crate) fn malformed(what: &str) -> StoreError {
     StoreError::Backend(format!("malformed item: {what}"))
 }
 
+/// Attempts of a user write that keeps conflicting with concurrent ones.
+pub(crate) const WRITE_ATTEMPTS: u32 = 8;
+/// Backoff before retry n: a random wait up to min(BASE·2ⁿ, CAP) ms.
+pub(crate) const BACKOFF_BASE_MS: u64 = 10;
+pub(crate) const BACKOFF_CAP_MS: u64 = 400;
+/// Attempts of a guard lookup whose guard moves between its two reads,
+/// and of an idempotency claim racing an expiry.
+pub(crate) const LOOKUP_ATTEMPTS: usize = 3;
+
+/// A random wait before retry `attempt` (full jitter).
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    let cap = BACKOFF_BASE_MS
+        .saturating_mul(1u64 << attempt.min(16))
+        .min(BACKOFF_CAP_MS);
+    let random = RandomState::new().hash_one(std::time::SystemTime::now());
+    Duration::from_millis(1 + random % cap.max(1))
+}
+
+pub(crate) fn is_condition_failed<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    e.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +138,13 @@ mod tests {
             cancelled("insert", &[Some("ValidationError"), None]),
             StoreError::Backend(_)
         ));
+    }
+
+    #[test]
+    fn backoff_stays_within_its_cap() {
+        for attempt in 0..20 {
+            let d = backoff(attempt);
+            assert!(d >= Duration::from_millis(1) && d <= Duration::from_millis(BACKOFF_CAP_MS));
+        }
     }
 }

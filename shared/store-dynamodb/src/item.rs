@@ -10,8 +10,8 @@ use crate::error::malformed;
 use aws_sdk_dynamodb::types::AttributeValue;
 use peak_domain::catalogue::catalogue;
 use peak_domain::ids::{ProfileId, TenantId};
+use peak_domain::model::profile::{Profile, ProfileName, ProfileSettings};
 use peak_domain::ports::StoreError;
-use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
 use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -206,6 +206,36 @@ fn get_string_map(item: &Item, name: &str) -> Result<BTreeMap<String, String>, S
             })
             .collect(),
         Some(_) => Err(malformed(&format!("`{name}` is not a map"))),
+        None => Err(malformed(&format!("`{name}` is missing"))),
+    }
+}
+
+/// Epoch seconds (TTL attributes, rate windows).
+pub(crate) fn epoch(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+/// A Unix time in milliseconds as a time.
+pub(crate) fn from_unix_ms(ms: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|_| malformed("a time in ms is out of range"))
+}
+
+/// An optional number attribute.
+pub fn get_opt_i64(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(_) => get_i64(item, name).map(Some),
+    }
+}
+
+/// A signed integer attribute (epoch seconds).
+pub fn get_i64(item: &Item, name: &str) -> Result<i64, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map_err(|_| malformed(&format!("`{name}` is not an integer"))),
+        Some(_) => Err(malformed(&format!("`{name}` is not a number"))),
         None => Err(malformed(&format!("`{name}` is missing"))),
     }
 }

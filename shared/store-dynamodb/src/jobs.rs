@@ -19,20 +19,22 @@
 //! empty string is an absent attribute, and an optional text that is
 //! present but empty (`Some("")`) is a `NULL` attribute.
 
+use crate::due::{outbox_due_bound, outbox_due_sk};
+use crate::error::backoff;
+use crate::error::is_condition_failed as condition_failed;
 use crate::error::{malformed, sdk};
+use crate::item::get_opt_i64;
 use crate::item::{Item, get_s, get_time, get_u64, n, s, timestamp};
 use crate::user_item::unix_ms;
-use crate::user_item::{attr, get_opt_i64, index, key, outbox_due_bound, outbox_due_sk};
-use crate::users::backoff;
-use crate::users::is_condition_failed as condition_failed;
+use crate::user_item::{attr, index, key};
 use crate::{DynamoStore, build_error, names};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use peak_domain::TenantId;
 use peak_domain::bulk_job::{BulkJob, JOB_RETENTION_DAYS, JobCounts, JobEntry, JobStatus};
 use peak_domain::ids::ProfileId;
+use peak_domain::model::user::UserId;
 use peak_domain::ports::{JobStore, StoreError};
-use peak_domain::user::UserId;
 use std::collections::BTreeMap;
 use std::future::Future;
 use time::OffsetDateTime;

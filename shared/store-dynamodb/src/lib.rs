@@ -1,7 +1,8 @@
-//! DynamoDB adapter of the domain's store ports ([`ProfileStore`],
-//! [`UserStore`](peak_domain::ports::UserStore) and
-//! [`JobStore`](peak_domain::ports::JobStore)): one table for every
-//! entity (single-table design), defined once in infra/template.yaml.
+//! DynamoDB adapter of the domain's store ports, one module per port
+//! (`profiles`, `users` with `user_write`, `audit`, `outbox`,
+//! `idempotency`, `idp_work`, `logins`, `deliveries`, `rate_limits`,
+//! `jobs`, `tenants`): one table for every entity (single-table design),
+//! defined once in infra/template.yaml.
 //!
 //! Profiles live under their tenant's partition (`PK = TENANT#<tenant>`):
 //! the profile itself at `SK = PROFILE#<id>`, and a name guard at
@@ -11,47 +12,45 @@
 //! Users have a partition each (`TENANT#<tenant>#USER#<id>`) and are listed
 //! through five secondary indexes and per-account membership copies; their
 //! guards, audit events, outbox emails, idempotency keys and rate counters
-//! are laid out in [`user_item`], and a user write is one transaction
-//! (see src/users.rs). Bulk-invite jobs and their report entries share a
+//! are laid out in [`user_item`] and [`record_item`], and a user write is
+//! one transaction (see src/user_write.rs). Bulk-invite jobs and their report entries share a
 //! partition per job ([`jobs`]). No call scans: see docs/dynamodb.md for
 //! the access patterns.
 
 mod accounts;
+mod audit;
+mod caller;
+mod deliveries;
 mod due;
 mod error;
+mod idempotency;
 mod idp_work;
 pub mod item;
 pub mod jobs;
+mod logins;
+mod outbox;
+mod profiles;
+mod rate_limits;
+pub mod record_item;
 pub mod table;
 mod tenants;
 pub mod user_item;
+mod user_write;
 mod users;
 
 pub use table::{TABLE_RESOURCE, TEMPLATE, TableDefinition, create_table};
-pub use users::MAX_TRANSACTION_ITEMS;
+pub use user_write::MAX_TRANSACTION_ITEMS;
 
 use crate::error::{cancelled, sdk};
-use crate::item::{
-    Item, PROFILE_PREFIX, ProfileItem, attr, get_s, get_u64, n, name_guard, name_guard_key,
-    profile_key, s, tenant_pk,
-};
-use async_trait::async_trait;
+use crate::item::Item;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
-use peak_domain::cursor;
-use peak_domain::ids::{ProfileId, TenantId};
-use peak_domain::ports::{Page, PageRequest, ProfileStore, StoreError};
-use peak_domain::profile::Profile;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use peak_domain::ports::StoreError;
 use std::collections::HashMap;
 
-/// The list name profile cursors are issued for.
-const PROFILES_LIST: &str = "profiles";
 /// The cancellation reason of an item whose condition failed.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
-/// Attempts of a delete whose item changes between its read and its write.
-const DELETE_ATTEMPTS: usize = 3;
 
 /// A DynamoDB client for this environment: region and credentials from the
 /// environment (see `peak_aws_env` for why not aws-config). When
@@ -61,8 +60,9 @@ pub async fn client_from_env() -> Client {
     Client::new(&peak_aws_env::sdk_config("DYNAMODB_ENDPOINT", None))
 }
 
-/// [`ProfileStore`], [`UserStore`](peak_domain::ports::UserStore) and
-/// [`JobStore`](peak_domain::ports::JobStore) on one DynamoDB table.
+/// Every store port of the domain ([`UserStore`](peak_domain::ports::UserStore),
+/// [`ProfileStore`](peak_domain::ports::ProfileStore),
+/// [`JobStore`](peak_domain::ports::JobStore), …) on one DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
@@ -153,384 +153,6 @@ impl DynamoStore {
                     ))
                 }
                 _ => Err(TxError::Failed(sdk(op, &e))),
-            },
-        }
-    }
-
-    fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    /// Deletes a name guard unless it belongs to another profile (a missing
-    /// guard is tolerated, so a damaged item can still be deleted).
-    fn delete_guard(
-        &self,
-        tenant: &TenantId,
-        name_key: &str,
-        owner: &ProfileId,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(name_guard_key(tenant, name_key)))
-            .condition_expression("attribute_not_exists(PK) OR #profile_id = :owner")
-            .set_expression_attribute_names(Some(names(&[attr::PROFILE_ID])))
-            .expression_attribute_values(":owner", s(owner.as_str()))
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
-    }
-
-    /// Decides between `NotFound` and `VersionMismatch` after a write
-    /// conditioned on `expected` was refused.
-    async fn stale_or_missing(
-        &self,
-        op: &str,
-        tenant: &TenantId,
-        id: &ProfileId,
-        expected: u64,
-    ) -> Result<StoreError, StoreError> {
-        match self.get_item(op, profile_key(tenant, id)).await? {
-            None => Ok(StoreError::NotFound),
-            Some(item) if get_u64(&item, attr::VERSION)? != expected => {
-                Ok(StoreError::VersionMismatch)
-            }
-            // Same version again: it changed and changed back in between,
-            // or a concurrent write conflicted. Worth a retry.
-            Some(_) => Ok(StoreError::Unavailable(format!(
-                "{op}: concurrent change, retry"
-            ))),
-        }
-    }
-
-    /// Whether `name_key` is reserved in `tenant` by a profile other than
-    /// `except`.
-    async fn name_taken(
-        &self,
-        op: &str,
-        tenant: &TenantId,
-        name_key: &str,
-        except: Option<&ProfileId>,
-    ) -> Result<bool, StoreError> {
-        Ok(
-            match self.get_item(op, name_guard_key(tenant, name_key)).await? {
-                None => false,
-                Some(guard) => except.is_none_or(|id| {
-                    get_s(&guard, attr::PROFILE_ID).map_or(true, |owner| owner != id.as_str())
-                }),
-            },
-        )
-    }
-}
-
-#[async_trait]
-impl ProfileStore for DynamoStore {
-    async fn insert_profile(&self, profile: &Profile) -> Result<(), StoreError> {
-        const OP: &str = "insert profile";
-        let item = ProfileItem::try_from(profile)?;
-        let items = vec![
-            self.put(item.0, "attribute_not_exists(PK)")?,
-            self.put(name_guard(profile), "attribute_not_exists(PK)")?,
-        ];
-        let reasons = match self.transact(OP, items).await {
-            Ok(()) => return Ok(()),
-            Err(TxError::Failed(e)) => return Err(e),
-            Err(TxError::Cancelled(reasons)) => reasons,
-        };
-        if TxError::condition_failed(&reasons, 0) {
-            return Err(StoreError::AlreadyExists);
-        }
-        if TxError::condition_failed(&reasons, 1) {
-            return Err(StoreError::NameTaken);
-        }
-        if !reasons.is_empty() {
-            return Err(TxError::into_store_error(&reasons, OP));
-        }
-        // No reasons given: find out by reading.
-        let key = profile_key(&profile.tenant_id, &profile.id);
-        if self.get_item(OP, key).await?.is_some() {
-            return Err(StoreError::AlreadyExists);
-        }
-        let name_key = profile.name.unique_key();
-        if self
-            .name_taken(OP, &profile.tenant_id, &name_key, None)
-            .await?
-        {
-            return Err(StoreError::NameTaken);
-        }
-        Err(StoreError::Unavailable(format!(
-            "{OP}: transaction cancelled, retry"
-        )))
-    }
-
-    async fn get_profile(
-        &self,
-        tenant: &TenantId,
-        id: &ProfileId,
-    ) -> Result<Option<Profile>, StoreError> {
-        self.get_item("get profile", profile_key(tenant, id))
-            .await?
-            .map(|item| Profile::try_from(ProfileItem(item)))
-            .transpose()
-    }
-
-    async fn list_profiles(
-        &self,
-        tenant: &TenantId,
-        page: &PageRequest,
-    ) -> Result<Page<Profile>, StoreError> {
-        const OP: &str = "list profiles";
-        let mut start = match &page.cursor {
-            None => None,
-            Some(raw) => {
-                let after = cursor::decode(tenant, PROFILES_LIST, raw)?;
-                let after = ProfileId::parse(&after).ok_or(StoreError::InvalidCursor)?;
-                Some(profile_key(tenant, &after))
-            }
-        };
-        let limit = page.limit as usize;
-        // One more than asked: if it comes, there is a next page.
-        let want = limit + 1;
-        let mut items: Vec<Item> = Vec::with_capacity(want);
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-                .expression_attribute_values(":prefix", s(PROFILE_PREFIX))
-                .scan_index_forward(true)
-                .consistent_read(true)
-                .limit(i32::try_from(want - items.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk(OP, &e))?;
-            items.extend(out.items.unwrap_or_default());
-            // A page can also end at 1 MB before the limit: keep reading.
-            start = out.last_evaluated_key.filter(|k| !k.is_empty());
-            if items.len() >= want || start.is_none() {
-                break;
-            }
-        }
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let profiles = items
-            .into_iter()
-            .map(|item| Profile::try_from(ProfileItem(item)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = match (more, profiles.last()) {
-            (true, Some(last)) => Some(cursor::encode(tenant, PROFILES_LIST, last.id.as_str())),
-            _ => None,
-        };
-        Ok(Page {
-            items: profiles,
-            next_cursor,
-        })
-    }
-
-    async fn update_profile(
-        &self,
-        previous: &Profile,
-        updated: &Profile,
-    ) -> Result<(), StoreError> {
-        const OP: &str = "update profile";
-        if previous.tenant_id != updated.tenant_id || previous.id != updated.id {
-            return Err(StoreError::Backend(format!(
-                "{OP}: tenant and id cannot change"
-            )));
-        }
-        let (tenant, id) = (&updated.tenant_id, &updated.id);
-        let ProfileItem(mut item) = ProfileItem::try_from(updated)?;
-        item.remove(item::PK);
-        item.remove(item::SK);
-        // The holder count is the store's, not the caller's.
-        item.remove(attr::HOLDER_COUNT);
-
-        let mut attrs: Vec<String> = item.keys().cloned().collect();
-        attrs.sort();
-        let mut expression = format!(
-            "SET {}",
-            attrs
-                .iter()
-                .map(|a| format!("#{a} = :{a}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let mut expr_names: HashMap<String, String> =
-            attrs.iter().map(|a| (format!("#{a}"), a.clone())).collect();
-        if !item.contains_key(attr::DESCRIPTION) {
-            expression.push_str(&format!(" REMOVE #{}", attr::DESCRIPTION));
-            expr_names.extend(names(&[attr::DESCRIPTION]));
-        }
-        let mut values: Item = item
-            .into_iter()
-            .map(|(k, v)| (format!(":{k}"), v))
-            .collect();
-        values.insert(":expected".to_owned(), n(previous.version));
-        expr_names.extend(names(&[attr::VERSION]));
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(tenant, id)))
-            .update_expression(expression)
-            .condition_expression(format!(
-                "attribute_exists(PK) AND #{} = :expected",
-                attr::VERSION
-            ))
-            .set_expression_attribute_names(Some(expr_names))
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(build_error)?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
-
-        let (old_key, new_key) = (previous.name.unique_key(), updated.name.unique_key());
-        let renamed = old_key != new_key;
-        if renamed {
-            items.push(self.delete_guard(tenant, &old_key, id)?);
-            items.push(self.put(name_guard(updated), "attribute_not_exists(PK)")?);
-        }
-
-        let reasons = match self.transact(OP, items).await {
-            Ok(()) => return Ok(()),
-            Err(TxError::Failed(e)) => return Err(e),
-            Err(TxError::Cancelled(reasons)) => reasons,
-        };
-        // A stale or missing profile wins over a taken name: the name may
-        // well be taken by the very edit this one is late for.
-        if TxError::condition_failed(&reasons, 0) {
-            return Err(self
-                .stale_or_missing(OP, tenant, id, previous.version)
-                .await?);
-        }
-        if TxError::condition_failed(&reasons, 2) {
-            return Err(StoreError::NameTaken);
-        }
-        if TxError::condition_failed(&reasons, 1) {
-            return Err(StoreError::Backend(format!(
-                "{OP}: the old name is reserved by another profile"
-            )));
-        }
-        if !reasons.is_empty() {
-            return Err(TxError::into_store_error(&reasons, OP));
-        }
-        // No reasons given: find out by reading.
-        let verdict = self
-            .stale_or_missing(OP, tenant, id, previous.version)
-            .await?;
-        if matches!(verdict, StoreError::Unavailable(_))
-            && renamed
-            && self.name_taken(OP, tenant, &new_key, Some(id)).await?
-        {
-            return Err(StoreError::NameTaken);
-        }
-        Err(verdict)
-    }
-
-    async fn delete_profile(
-        &self,
-        tenant: &TenantId,
-        id: &ProfileId,
-        expected_version: Option<u64>,
-    ) -> Result<(), StoreError> {
-        const OP: &str = "delete profile";
-        for _ in 0..DELETE_ATTEMPTS {
-            let Some(current) = self.get_item(OP, profile_key(tenant, id)).await? else {
-                return Err(StoreError::NotFound);
-            };
-            let version = get_u64(&current, attr::VERSION)?;
-            if expected_version.is_some_and(|v| v != version) {
-                return Err(StoreError::VersionMismatch);
-            }
-            let holders = get_u64(&current, attr::HOLDER_COUNT)?;
-            if holders > 0 {
-                return Err(StoreError::InUse { holders });
-            }
-            let name_key = get_s(&current, attr::NAME_KEY)?;
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(profile_key(tenant, id)))
-                .condition_expression(format!(
-                    "#{} = :version AND #{} = :zero",
-                    attr::VERSION,
-                    attr::HOLDER_COUNT
-                ))
-                .set_expression_attribute_names(Some(names(&[attr::VERSION, attr::HOLDER_COUNT])))
-                .expression_attribute_values(":version", n(version))
-                .expression_attribute_values(":zero", n(0))
-                .build()
-                .map_err(build_error)?;
-            let items = vec![
-                TransactWriteItem::builder().delete(delete).build(),
-                self.delete_guard(tenant, name_key, id)?,
-            ];
-            match self.transact(OP, items).await {
-                Ok(()) => return Ok(()),
-                Err(TxError::Failed(e)) => return Err(e),
-                Err(TxError::Cancelled(reasons)) => {
-                    if TxError::condition_failed(&reasons, 1) {
-                        return Err(StoreError::Backend(format!(
-                            "{OP}: the name is reserved by another profile"
-                        )));
-                    }
-                    let ours = reasons.is_empty() || TxError::condition_failed(&reasons, 0);
-                    if !ours {
-                        return Err(TxError::into_store_error(&reasons, OP));
-                    }
-                    // The profile changed since it was read: read again,
-                    // which reports the right error or tries again.
-                }
-            }
-        }
-        Err(StoreError::Unavailable(format!(
-            "{OP}: the profile keeps changing, retry"
-        )))
-    }
-
-    async fn change_profile_holders(
-        &self,
-        tenant: &TenantId,
-        id: &ProfileId,
-        delta: i64,
-    ) -> Result<(), StoreError> {
-        const OP: &str = "change profile holders";
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(tenant, id)))
-            .update_expression(format!("ADD #{} :delta", attr::HOLDER_COUNT))
-            .set_expression_attribute_names(Some(names(&[attr::HOLDER_COUNT])))
-            .expression_attribute_values(":delta", n(delta));
-        // The count never goes below zero.
-        request = if delta < 0 {
-            request
-                .condition_expression(format!(
-                    "attribute_exists(PK) AND #{} >= :least",
-                    attr::HOLDER_COUNT
-                ))
-                .expression_attribute_values(":least", n(delta.unsigned_abs()))
-        } else {
-            request.condition_expression("attribute_exists(PK)")
-        };
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => {
-                    if delta >= 0 || self.get_item(OP, profile_key(tenant, id)).await?.is_none() {
-                        Err(StoreError::NotFound)
-                    } else {
-                        Err(StoreError::Backend(format!(
-                            "{OP}: the holder count cannot go below zero"
-                        )))
-                    }
-                }
-                _ => Err(sdk(OP, &e)),
             },
         }
     }

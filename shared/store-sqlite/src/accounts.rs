@@ -4,13 +4,14 @@
 //! version), its parent's version check, the moved descendants and the
 //! audit event.
 
-use super::{SqliteStore, db_error, is_unique_violation};
+use crate::SqliteStore;
+use crate::sql::{db_error, is_unique_violation};
 use async_trait::async_trait;
 use peak_domain::accounts::{Account, AccountStore, AccountWrite};
 use peak_domain::cursor;
 use peak_domain::ids::TenantId;
+use peak_domain::model::user::AccountNumber;
 use peak_domain::ports::{Page, PageRequest, StoreError};
-use peak_domain::user::AccountNumber;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 pub(crate) const MIGRATION: &str = "CREATE TABLE accounts (

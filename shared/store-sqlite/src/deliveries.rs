@@ -1,11 +1,16 @@
 //! Deliveries from the identity provider, recorded before they are applied
 //! (migration 7; see `peak_domain::idp_events`).
 
-use super::db_error;
-use crate::users::from_unix_millis;
-use peak_domain::idp_events::{IdpDelivery, IdpEventKind, Recorded};
-use peak_domain::ports::StoreError;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use crate::SqliteStore;
+use crate::sql::{db_error, from_unix_millis, to_i64, unix_millis};
+use async_trait::async_trait;
+use peak_domain::model::delivery::IdpEventKind;
+use peak_domain::model::delivery::{IdpDelivery, Recorded};
+use peak_domain::outbox::failure_reason;
+use peak_domain::ports::{DeliveryLog, StoreError};
+use rusqlite::Row;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use time::OffsetDateTime;
 
 const COLUMNS: &str = "id, kind, subject, tenant, occurred_ms, pushed_blocked, attempts";
 
@@ -64,7 +69,7 @@ pub(crate) fn record(
                 d.kind.as_str(),
                 d.subject,
                 d.tenant,
-                crate::users::unix_millis(d.occurred_at),
+                crate::sql::unix_millis(d.occurred_at),
                 d.pushed_blocked,
                 expires_ms
             ],
@@ -161,4 +166,61 @@ pub(crate) fn pending(
     .into_iter()
     .map(|(raw, _)| decode(raw))
     .collect()
+}
+
+#[async_trait]
+impl DeliveryLog for SqliteStore {
+    async fn record_delivery(
+        &self,
+        delivery: &IdpDelivery,
+        now: OffsetDateTime,
+        ttl_secs: u64,
+    ) -> Result<Recorded, StoreError> {
+        let delivery = delivery.clone();
+        let now = unix_millis(now);
+        let expires = now.saturating_add(to_i64(ttl_secs, "ttl")?.saturating_mul(1000));
+        self.run(move |conn| crate::deliveries::record(conn, &delivery, now, expires))
+            .await
+    }
+
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        lease_secs: u64,
+    ) -> Result<Option<(IdpDelivery, u32)>, StoreError> {
+        let id = id.to_owned();
+        let now = unix_millis(now);
+        let until = now.saturating_add(to_i64(lease_secs, "lease")?.saturating_mul(1000));
+        self.run(move |conn| crate::deliveries::claim(conn, &id, now, until))
+            .await
+    }
+
+    async fn complete_delivery(&self, id: &str, outcome: &str) -> Result<(), StoreError> {
+        let (id, outcome) = (id.to_owned(), outcome.to_owned());
+        self.run(move |conn| crate::deliveries::complete(conn, &id, &outcome))
+            .await
+    }
+
+    async fn fail_delivery(
+        &self,
+        id: &str,
+        reason: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (id, reason) = (id.to_owned(), failure_reason(reason));
+        let retry_at = unix_millis(retry_at);
+        self.run(move |conn| crate::deliveries::fail(conn, &id, &reason, retry_at))
+            .await
+    }
+
+    async fn pending_deliveries(
+        &self,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IdpDelivery>, StoreError> {
+        let now = unix_millis(now);
+        self.run(move |conn| crate::deliveries::pending(conn, limit, now))
+            .await
+    }
 }

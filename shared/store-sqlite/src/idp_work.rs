@@ -1,13 +1,19 @@
-//! Work owed to the identity provider (migrations 4 and 7). The `UserStore`
-//! methods in `users.rs` call these.
+//! Work owed to the identity provider (migrations 4 and 7): [`IdpWorkQueue`]
+//! for [`SqliteStore`], and the upsert the user write (`user_write.rs`)
+//! runs in its transaction.
 
-use super::{db_error, to_u64};
-use crate::users::from_unix_millis;
-use peak_domain::TenantId;
-use peak_domain::idp_work::{IdpOp, IdpSteps, IdpWork, IdpWorkItem};
-use peak_domain::ports::StoreError;
-use peak_domain::user::UserId;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use crate::SqliteStore;
+use crate::sql::{db_error, from_unix_millis, to_i64, to_json, to_u64, unix_millis};
+use async_trait::async_trait;
+use peak_domain::idp_work::{IdpOp, IdpSteps};
+use peak_domain::idp_work::{IdpWork, IdpWorkItem};
+use peak_domain::ids::TenantId;
+use peak_domain::model::user::UserId;
+use peak_domain::outbox::failure_reason;
+use peak_domain::ports::{IdpWorkQueue, StoreError};
+use rusqlite::Row;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use time::OffsetDateTime;
 
 const COLUMNS: &str = "tenant_id, user_id, subject, op, seq, attempts, last_error, due_ms, \
                        end_sessions, clear_login_block, done, notes";
@@ -246,4 +252,73 @@ pub(crate) fn fail(
     )
     .map_err(db_error)?;
     Ok(())
+}
+
+#[async_trait]
+impl IdpWorkQueue for SqliteStore {
+    /// Windows start at multiples of `window_secs` since the Unix epoch (a
+    /// zero window counts as one second). Counting also forgets the
+    /// bucket's earlier windows.
+    async fn pending_idp_work(
+        &self,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IdpWorkItem>, StoreError> {
+        let now = unix_millis(now);
+        self.run(move |conn| crate::idp_work::pending(conn, limit, now))
+            .await
+    }
+
+    async fn claim_idp_work(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        now: OffsetDateTime,
+        lease_secs: u64,
+    ) -> Result<Option<IdpWorkItem>, StoreError> {
+        let (tenant, user) = (tenant.as_str().to_owned(), user.as_str().to_owned());
+        let now = unix_millis(now);
+        let until = now.saturating_add(to_i64(lease_secs, "lease")?.saturating_mul(1000));
+        self.run(move |conn| crate::idp_work::claim(conn, &tenant, &user, now, until))
+            .await
+    }
+
+    async fn complete_idp_work(
+        &self,
+        work: &IdpWork,
+        notes: &[String],
+    ) -> Result<bool, StoreError> {
+        let work = work.clone();
+        let notes = to_json(notes, "notes")?;
+        self.run(move |conn| crate::idp_work::complete(conn, &work, &notes))
+            .await
+    }
+
+    async fn fail_idp_work(
+        &self,
+        work: &IdpWork,
+        reason: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let work = work.clone();
+        let reason = failure_reason(reason);
+        let retry_at = unix_millis(retry_at);
+        self.run(move |conn| crate::idp_work::fail(conn, &work, &reason, retry_at))
+            .await
+    }
+
+    async fn list_idp_work(&self, limit: u32) -> Result<Vec<IdpWorkItem>, StoreError> {
+        self.run(move |conn| crate::idp_work::list(conn, limit))
+            .await
+    }
+
+    async fn idp_work_of(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<IdpWorkItem>, StoreError> {
+        let (tenant, user) = (tenant.clone(), user.clone());
+        self.run(move |conn| crate::idp_work::of(conn, &tenant, &user))
+            .await
+    }
 }

@@ -14,13 +14,14 @@
 //! the file does not keep the emails of old reports. A store that never
 //! creates another job keeps them on disk, unread.
 
-use super::{SqliteStore, db_error, format_time, parse_time, to_i64, to_u64, users::unix_millis};
+use crate::SqliteStore;
+use crate::sql::{db_error, format_time, parse_time, to_i64, to_u64, unix_millis};
 use async_trait::async_trait;
 use peak_domain::TenantId;
 use peak_domain::bulk_job::{BulkJob, JOB_RETENTION_DAYS, JobCounts, JobEntry, JobStatus};
 use peak_domain::ids::ProfileId;
+use peak_domain::model::user::UserId;
 use peak_domain::ports::{JobStore, StoreError};
-use peak_domain::user::UserId;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
 use time::OffsetDateTime;
 

@@ -2,12 +2,13 @@
 //! version for conditional updates. A settings change writes its audit
 //! event in the same transaction.
 
-use super::{SqliteStore, db_error, is_unique_violation};
+use crate::SqliteStore;
+use crate::sql::{db_error, is_unique_violation};
 use async_trait::async_trait;
 use peak_domain::audit::AuditEvent;
 use peak_domain::ids::TenantId;
+use peak_domain::model::tenant::Tenant;
 use peak_domain::ports::{Page, PageRequest, StoreError};
-use peak_domain::tenant::Tenant;
 use peak_domain::tenants::TenantStore;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -19,7 +20,7 @@ fn encode(t: &Tenant) -> Result<(String, i64), StoreError> {
     Ok((body, version))
 }
 
-fn decode(body: &str) -> Result<Tenant, StoreError> {
+pub(super) fn decode(body: &str) -> Result<Tenant, StoreError> {
     serde_json::from_str(body)
         .map_err(|e| StoreError::Backend(format!("a stored tenant cannot be read: {e}")))
 }

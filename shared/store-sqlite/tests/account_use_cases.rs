@@ -7,10 +7,10 @@ use peak_domain::accounts::{
     served_with_descendants,
 };
 use peak_domain::catalogue::catalogue;
+use peak_domain::model::profile::ProfileSettings;
+use peak_domain::model::user::AccountNumber;
 use peak_domain::permissions::with_extension_groups;
-use peak_domain::profile::ProfileSettings;
-use peak_domain::user::AccountNumber;
-use peak_domain::user_policy::Actor;
+use peak_domain::users::policy::Actor;
 use peak_domain::{Error, ProfileId, Role, TenantId};
 use peak_store_contract::fresh_tenant;
 use peak_store_sqlite::SqliteStore;

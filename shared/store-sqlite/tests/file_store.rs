@@ -42,7 +42,7 @@ async fn data_survives_reopening_the_file() {
         store.insert_profile(&b).await.unwrap();
         store.change_profile_holders(&t, &b.id, 3).await.unwrap();
         let mut renamed = b.clone();
-        renamed.name = peak_domain::profile::ProfileName::parse("Beta renamed").unwrap();
+        renamed.name = peak_domain::model::profile::ProfileName::parse("Beta renamed").unwrap();
         renamed.version = 2;
         store.update_profile(&b, &renamed).await.unwrap();
         b = renamed;
@@ -165,7 +165,7 @@ const SCHEMA_V1: &str = "CREATE TABLE profiles (
 
 #[tokio::test]
 async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
-    use peak_domain::ports::{UserStore, UserWrite};
+    use peak_domain::ports::{UserRecords, UserWrite};
     use time::format_description::well_known::Rfc3339;
 
     let dir = TempDir::new();
@@ -239,8 +239,8 @@ async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_connections_to_one_file_make_one_user() {
-    use peak_domain::ports::{UserStore, UserWrite};
-    use peak_domain::user::UserQuery;
+    use peak_domain::model::user::UserQuery;
+    use peak_domain::ports::{UserRecords, UserWrite};
     let dir = TempDir::new();
     let path = dir.0.join("peak-users.db");
     // Separate connections: only SQLite's locking keeps them apart.
@@ -295,7 +295,7 @@ async fn racing_connections_to_one_file_make_one_user() {
 #[tokio::test]
 async fn a_sent_email_keeps_no_content() {
     use peak_domain::outbox::{EmailKind, OutboxEmail};
-    use peak_domain::ports::{UserStore, UserWrite};
+    use peak_domain::ports::{OutboxQueue, UserRecords, UserWrite};
     let dir = TempDir::new();
     let path = dir.0.join("peak-users.db");
     let store = SqliteStore::open(&path).unwrap();

@@ -4,8 +4,8 @@
 
 use peak_domain::TenantId;
 use peak_domain::audit::AuditEvent;
-use peak_domain::ports::{PageRequest, ProfileStore, StoreError, UserStore, UserWrite};
-use peak_domain::user::{User, UserId, UserQuery};
+use peak_domain::model::user::{User, UserId, UserQuery};
+use peak_domain::ports::{AuditLog, PageRequest, ProfileStore, StoreError, UserRecords, UserWrite};
 use peak_store_contract::fresh_tenant;
 use peak_store_contract::users::{profile, sample_user};
 use peak_store_sqlite::SqliteStore;

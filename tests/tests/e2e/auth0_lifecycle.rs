@@ -312,7 +312,7 @@ async fn an_owed_delete_leaves_a_login_that_names_another_user() {
     e.fake.set_down(false);
     // Meanwhile the login came to name another user (relinked before this
     // rule existed, or by hand).
-    let other = peak_domain::user::UserId::generate();
+    let other = peak_domain::model::user::UserId::generate();
     e.fake.set_app_metadata(
         &login,
         json!({ "tenant": e.app.tenant, "peak_user_id": other.as_str() }),
@@ -389,7 +389,7 @@ async fn a_revoked_accepted_invitation_loses_its_login_and_activates_nobody_on_d
 /// Moves the user's invitation expiry (as if time passed).
 async fn expire_invitation(app: &TestApp, id: &str, expires_at: OffsetDateTime) {
     let tenant = peak_domain::TenantId::parse(&app.tenant).unwrap();
-    let uid = peak_domain::user::UserId::parse(id).unwrap();
+    let uid = peak_domain::model::user::UserId::parse(id).unwrap();
     let current = app
         .stores
         .users
@@ -674,7 +674,7 @@ async fn an_event_stream_delivery_during_a_store_outage_is_kept_and_applied_afte
 
 #[tokio::test]
 async fn reconciliation_of_5000_logins_goes_through_the_export_and_reports() {
-    use peak_domain::user::{Email, PersonName, User, UserId, UserStatus};
+    use peak_domain::model::user::{Email, PersonName, User, UserId, UserStatus};
     let e = env(true).await;
     let tenant = peak_domain::TenantId::parse(&e.app.tenant).unwrap();
     let profile = e.app.create_profile("Recon").await["id"]

@@ -385,7 +385,7 @@ async fn reconciliation_repairs_drift_and_reports_it() {
 async fn a_ticket_returns_to_the_tenants_own_portal() {
     let env = env(true).await;
     let app = &env.app;
-    let record = peak_domain::tenant::NewTenant {
+    let record = peak_domain::model::tenant::NewTenant {
         id: app.tenant.clone(),
         display_name: "Acme Records".into(),
         portal_url: "https://portal.acme-records.example".into(),

@@ -20,13 +20,13 @@
 //! sequence of requests.
 
 use peak_domain::catalogue::{Catalogue, catalogue};
-use peak_domain::permissions::{EffectivePermissions, exceeding, with_extension_groups};
-use peak_domain::ports::{PageRequest, UserWrite};
-use peak_domain::profile::{Profile, ProfileName, ProfileSettings};
-use peak_domain::user::{
+use peak_domain::model::profile::{Profile, ProfileName, ProfileSettings};
+use peak_domain::model::user::{
     AccountNumber, Email, Invitation, InvitationState, PersonName, User, UserId, UserQuery,
     UserStatus,
 };
+use peak_domain::permissions::{EffectivePermissions, exceeding, with_extension_groups};
+use peak_domain::ports::{PageRequest, UserWrite};
 use peak_domain::{ProfileId, Role, TenantId};
 use peak_tests::{TestApp, spawn_sqlite};
 use proptest::prelude::*;

@@ -67,6 +67,7 @@ async fn invitation_email_over_ses(app: TestApp) {
     });
     let mailer = Mailer::new(
         app.stores.users.clone(),
+        app.stores.users.clone(),
         app.stores.tenants.clone(),
         Arc::new(sender),
         brands,

@@ -58,7 +58,7 @@ async fn request_for(
 async fn an_array_where_an_object_is_expected_is_422_on_every_json_route() {
     let app = spawn_sqlite().await;
     // `/settings` is the tenant record's: give this test's tenant one.
-    let record = peak_domain::tenant::NewTenant {
+    let record = peak_domain::model::tenant::NewTenant {
         id: app.tenant.clone(),
         display_name: "Arrays".into(),
         portal_url: "https://portal.arrays.example".into(),

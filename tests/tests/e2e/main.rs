@@ -2,7 +2,7 @@
 //! ~70 MB link of the whole stack (AWS SDK included) in `target/`, and the
 //! files share no process state (no env vars, no globals), so one process
 //! runs them as well as eight. Run one file with e.g.
-//! `scripts/test.sh --test e2e users_api::`.
+//! `scripts/test.sh --test e2e users::lifecycle::`.
 
 mod account_store_calls;
 mod accounts;
@@ -21,4 +21,4 @@ mod profiles_api;
 mod store_calls;
 mod tenants;
 mod unconditional_writes;
-mod users_api;
+mod users;

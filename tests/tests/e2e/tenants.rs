@@ -5,7 +5,7 @@
 //! closing refuses the tenant's users at once; purging erases them.
 
 use peak_domain::catalogue::catalogue;
-use peak_domain::tenant::NewTenant;
+use peak_domain::model::tenant::NewTenant;
 use peak_domain::tenants;
 use peak_domain::users::Ctx;
 use peak_tests::{TestApp, spawn_dynamodb, spawn_sqlite};
@@ -394,7 +394,7 @@ async fn tenant_lifecycle(app: TestApp) {
         .users
         .find_user_by_email(
             &tenant,
-            &peak_domain::user::Email::parse("homer@globex.example").expect("email"),
+            &peak_domain::model::user::Email::parse("homer@globex.example").expect("email"),
         )
         .await
         .expect("find")

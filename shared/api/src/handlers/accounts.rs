@@ -12,7 +12,7 @@ use crate::views::PageView;
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use peak_domain::accounts::{self, Account, AccountCaller, AccountUpsert, MachineClient};
-use peak_domain::user_policy::Actor;
+use peak_domain::users::policy::Actor;
 use time::OffsetDateTime;
 
 /// The caller of an account route, owned for the request.

@@ -20,9 +20,9 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use peak_bulk::Limits;
 use peak_bulk_jobs::Upload;
+use peak_domain::Actor;
 use peak_domain::Role;
 use peak_domain::bulk_job::BulkJob;
-use peak_domain::user_policy::Actor;
 use peak_domain::users::Ctx;
 use time::OffsetDateTime;
 
@@ -59,7 +59,7 @@ pub async fn bulk_invite_upload(
     state: &AppState,
     actor: &Actor,
 ) -> Result<Response<Body>, Problem> {
-    peak_domain::user_policy::authorize_invite(actor)?;
+    peak_domain::users::policy::authorize_invite(actor)?;
     let upload_id = ulid::Ulid::new().to_string();
     let url = state
         .files
@@ -224,8 +224,8 @@ pub async fn bulk_invite_report(
 
 crate::dispatch::routes! {
     signed_in BulkInviteTemplate |_c, _a| Ok(bulk_invite_template());
-    signed_in BulkInviteUpload |c, a| bulk_invite_upload(c.state, &a.actor).await;
-    signed_in BulkInviteCreate |c, a| bulk_invite_create(&c.ctx(), c.state, &a.actor, &c.req).await;
-    signed_in BulkInviteGet |c, a| bulk_invite_get(c.state, &a.actor, c.id()).await;
-    signed_in BulkInviteReport |c, a| bulk_invite_report(c.state, &a.actor, c.id()).await;
+    signed_in BulkInviteUpload |c, a| bulk_invite_upload(c.state, &a).await;
+    signed_in BulkInviteCreate |c, a| bulk_invite_create(&c.ctx(), c.state, &a, &c.req).await;
+    signed_in BulkInviteGet |c, a| bulk_invite_get(c.state, &a, c.id()).await;
+    signed_in BulkInviteReport |c, a| bulk_invite_report(c.state, &a, c.id()).await;
 }

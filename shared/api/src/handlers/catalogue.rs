@@ -1,13 +1,14 @@
 use super::json;
 use crate::problem::Problem;
-use crate::state::AppState;
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
+use peak_domain::profiles;
+use peak_domain::{Actor, Ctx};
 
 /// The seven tabs with every setting, its options, default and roles: what a
 /// frontend needs to draw the profile editor.
-pub fn profile_catalogue(state: &AppState) -> Result<Response<Body>, Problem> {
-    let mut resp = json(StatusCode::OK, state.catalogue);
+pub fn profile_catalogue(ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<Body>, Problem> {
+    let mut resp = json(StatusCode::OK, profiles::catalogue(ctx, actor)?);
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, max-age=300"),
@@ -16,5 +17,5 @@ pub fn profile_catalogue(state: &AppState) -> Result<Response<Body>, Problem> {
 }
 
 crate::dispatch::routes! {
-    signed_in ProfileCatalogue |c, _a| profile_catalogue(c.state);
+    signed_in ProfileCatalogue |c, a| profile_catalogue(&c.ctx(), &a);
 }

@@ -7,19 +7,22 @@ use crate::request::{if_match, json_body};
 use crate::views::{MeView, UserView};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use peak_domain::user_policy::Actor;
+use peak_domain::Actor;
 use peak_domain::users::{self, Ctx, SelfPatch};
 
-pub async fn me_get(_ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<Body>, Problem> {
+pub async fn me_get(ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<Body>, Problem> {
+    // Read now: the caller lookup reads neither the last sign-in nor an
+    // admin's profile.
+    let (user, permissions) = peak_domain::users::signed_in::me(ctx, actor).await?;
     let mut resp = json(
         StatusCode::OK,
         &MeView {
-            user: UserView::from(&actor.user),
-            permissions: &actor.permissions,
+            user: UserView::from(&user),
+            permissions: &permissions,
         },
     );
     resp.headers_mut()
-        .insert(http::header::ETAG, crate::request::etag(actor.user.version));
+        .insert(http::header::ETAG, crate::request::etag(user.version));
     Ok(resp)
 }
 
@@ -42,7 +45,7 @@ pub async fn me_password_reset(ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<
 }
 
 crate::dispatch::routes! {
-    signed_in MeGet |c, a| me_get(&c.ctx(), &a.actor).await;
-    signed_in MeUpdate |c, a| me_update(&c.ctx(), &a.actor, &c.req).await;
-    signed_in MePasswordReset |c, a| me_password_reset(&c.ctx(), &a.actor).await;
+    signed_in MeGet |c, a| me_get(&c.ctx(), &a).await;
+    signed_in MeUpdate |c, a| me_update(&c.ctx(), &a, &c.req).await;
+    signed_in MePasswordReset |c, a| me_password_reset(&c.ctx(), &a).await;
 }

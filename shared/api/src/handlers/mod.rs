@@ -1,9 +1,11 @@
 //! One module per resource; a handler is named after its route
-//! (`Route::UserUpdate` → `users::user_update`). Most parse the request,
-//! call one domain use case and shape the response. Two do more than that
-//! today: the Auth0 webhook verifies and de-duplicates deliveries and looks
-//! logins up itself before applying an event (`webhooks.rs`), and the bulk
-//! handlers drive the job and file stores directly (`bulk.rs`).
+//! (`Route::UserUpdate` → `users::user_update`). A handler parses the
+//! request, calls one domain use case — which authorizes the caller — and
+//! shapes the response. The Auth0 webhook also verifies the delivery's
+//! signature or token before it hands it to the identity-events use case
+//! (`webhooks.rs`). The exception: the bulk-invite handlers drive the job
+//! and file stores directly (`bulk.rs`; the policy's `authorize_invite`
+//! decides there).
 
 pub mod accounts;
 pub mod bulk;

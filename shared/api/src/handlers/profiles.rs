@@ -1,21 +1,15 @@
+//! `/profiles`: the profile use cases, which authorize the caller before
+//! they read a body.
+
 use super::{empty, json};
 use crate::problem::Problem;
 use crate::request::{etag, if_match, json_body, page_request};
-use crate::state::AppState;
 use crate::views::{PageView, ProfileSummary, profile_view};
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
-use peak_domain::Caller;
-use peak_domain::ids::ProfileId;
-use peak_domain::profile::{NewProfile, Profile, ProfilePatch};
+use peak_domain::model::profile::Profile;
 use peak_domain::profiles;
-use time::OffsetDateTime;
-
-/// A path id that is not a ULID cannot name any profile.
-fn profile_id(raw: Option<&str>) -> Result<ProfileId, Problem> {
-    raw.and_then(ProfileId::parse)
-        .ok_or_else(|| Problem::from(peak_domain::Error::NotFound("profile")))
-}
+use peak_domain::{Actor, Ctx};
 
 fn with_etag(mut resp: Response<Body>, p: &Profile) -> Response<Body> {
     resp.headers_mut().insert(header::ETAG, etag(p.version));
@@ -23,12 +17,11 @@ fn with_etag(mut resp: Response<Body>, p: &Profile) -> Response<Body> {
 }
 
 pub async fn profile_list(
-    state: &AppState,
-    caller: &Caller,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
     req: &Request,
 ) -> Result<Response<Body>, Problem> {
-    let page = page_request(req)?;
-    let result = profiles::list_profiles(state.profiles.as_ref(), caller, &page).await?;
+    let result = profiles::list_profiles(ctx, actor, || page_request(req)).await?;
     let view = PageView {
         items: result.items.iter().map(ProfileSummary::from).collect(),
         next_cursor: result.next_cursor,
@@ -37,21 +30,13 @@ pub async fn profile_list(
 }
 
 pub async fn profile_create(
-    state: &AppState,
-    caller: &Caller,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
     req: &Request,
 ) -> Result<Response<Body>, Problem> {
-    let input: NewProfile = json_body(req)?;
-    let p = profiles::create_profile(
-        state.profiles.as_ref(),
-        state.catalogue,
-        caller,
-        input,
-        OffsetDateTime::now_utc(),
-    )
-    .await?;
+    let p = profiles::create_profile(ctx, actor, || json_body(req)).await?;
     let mut resp = with_etag(
-        json(StatusCode::CREATED, &profile_view(state.catalogue, &p)),
+        json(StatusCode::CREATED, &profile_view(ctx.catalogue, &p)),
         &p,
     );
     if let Ok(loc) = HeaderValue::from_str(&format!("/profiles/{}", p.id)) {
@@ -61,53 +46,47 @@ pub async fn profile_create(
 }
 
 pub async fn profile_get(
-    state: &AppState,
-    caller: &Caller,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
     id: Option<&str>,
 ) -> Result<Response<Body>, Problem> {
-    let id = profile_id(id)?;
-    let p = profiles::get_profile(state.profiles.as_ref(), caller, &id).await?;
+    let p = profiles::get_profile(ctx, actor, id.unwrap_or_default()).await?;
     Ok(with_etag(
-        json(StatusCode::OK, &profile_view(state.catalogue, &p)),
+        json(StatusCode::OK, &profile_view(ctx.catalogue, &p)),
         &p,
     ))
 }
 
 pub async fn profile_update(
-    state: &AppState,
-    caller: &Caller,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
     id: Option<&str>,
     req: &Request,
 ) -> Result<Response<Body>, Problem> {
-    let id = profile_id(id)?;
-    let patch: ProfilePatch = json_body(req)?;
     let p = profiles::update_profile(
-        state.profiles.as_ref(),
-        state.catalogue,
-        caller,
-        &id,
+        ctx,
+        actor,
+        id.unwrap_or_default(),
         if_match(req).as_version(),
-        &patch,
-        OffsetDateTime::now_utc(),
+        || json_body(req),
     )
     .await?;
     Ok(with_etag(
-        json(StatusCode::OK, &profile_view(state.catalogue, &p)),
+        json(StatusCode::OK, &profile_view(ctx.catalogue, &p)),
         &p,
     ))
 }
 
 pub async fn profile_delete(
-    state: &AppState,
-    caller: &Caller,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
     id: Option<&str>,
     req: &Request,
 ) -> Result<Response<Body>, Problem> {
-    let id = profile_id(id)?;
     profiles::delete_profile(
-        state.profiles.as_ref(),
-        caller,
-        &id,
+        ctx,
+        actor,
+        id.unwrap_or_default(),
         if_match(req).as_version(),
     )
     .await?;
@@ -115,9 +94,9 @@ pub async fn profile_delete(
 }
 
 crate::dispatch::routes! {
-    signed_in ProfileList |c, a| profile_list(c.state, &a.caller, &c.req).await;
-    signed_in ProfileCreate |c, a| profile_create(c.state, &a.caller, &c.req).await;
-    signed_in ProfileGet |c, a| profile_get(c.state, &a.caller, c.id()).await;
-    signed_in ProfileUpdate |c, a| profile_update(c.state, &a.caller, c.id(), &c.req).await;
-    signed_in ProfileDelete |c, a| profile_delete(c.state, &a.caller, c.id(), &c.req).await;
+    signed_in ProfileList |c, a| profile_list(&c.ctx(), &a, &c.req).await;
+    signed_in ProfileCreate |c, a| profile_create(&c.ctx(), &a, &c.req).await;
+    signed_in ProfileGet |c, a| profile_get(&c.ctx(), &a, c.id()).await;
+    signed_in ProfileUpdate |c, a| profile_update(&c.ctx(), &a, c.id(), &c.req).await;
+    signed_in ProfileDelete |c, a| profile_delete(&c.ctx(), &a, c.id(), &c.req).await;
 }

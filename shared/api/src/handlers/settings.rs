@@ -9,9 +9,9 @@ use crate::state::AppState;
 use crate::views::SettingsView;
 use http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
-use peak_domain::tenant::{SettingsPatch, Tenant};
+use peak_domain::Actor;
+use peak_domain::model::tenant::{SettingsPatch, Tenant};
 use peak_domain::tenants;
-use peak_domain::user_policy::Actor;
 
 fn respond(t: &Tenant) -> Response<Body> {
     let mut resp = json(
@@ -58,6 +58,6 @@ pub async fn settings_update(
 }
 
 crate::dispatch::routes! {
-    signed_in SettingsGet |c, a| settings_get(c.state, &a.actor).await;
-    signed_in SettingsUpdate |c, a| settings_update(c.state, &a.actor, &c.req, c.request_id).await;
+    signed_in SettingsGet |c, a| settings_get(c.state, &a).await;
+    signed_in SettingsUpdate |c, a| settings_update(c.state, &a, &c.req, c.request_id).await;
 }

@@ -4,11 +4,11 @@ use crate::request::{etag, if_match, json_body, page_request, query};
 use crate::views::{PageView, UserView};
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
+use peak_domain::Actor;
 use peak_domain::FieldError;
 use peak_domain::ids::ProfileId;
+use peak_domain::model::user::{AccountNumber, User, UserId, UserQuery, UserStatus};
 use peak_domain::role::Role;
-use peak_domain::user::{AccountNumber, User, UserId, UserQuery, UserStatus};
-use peak_domain::user_policy::Actor;
 use peak_domain::users::{self, Ctx, InviteRequest, UserPatch};
 
 /// A path id that is not a ULID cannot name any user.
@@ -231,17 +231,17 @@ pub async fn user_identity(
 }
 
 crate::dispatch::routes! {
-    signed_in UserList |c, a| user_list(&c.ctx(), &a.actor, &c.req).await;
-    signed_in UserInvite |c, a| user_invite(&c.ctx(), &a.actor, &c.req).await;
-    signed_in UserGet |c, a| user_get(&c.ctx(), &a.actor, c.id()).await;
-    signed_in UserUpdate |c, a| user_update(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in UserDelete |c, a| user_delete(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in UserSuspend |c, a| user_suspend(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in UserEnable |c, a| user_enable(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in UserPasswordReset |c, a| user_password_reset(&c.ctx(), &a.actor, c.id()).await;
-    signed_in InvitationResend |c, a| invitation_resend(&c.ctx(), &a.actor, c.id()).await;
-    signed_in InvitationRevoke |c, a| invitation_revoke(&c.ctx(), &a.actor, c.id()).await;
-    signed_in UserIdentity |c, a| user_identity(&c.ctx(), &a.actor, c.id()).await;
-    signed_in UserAudit |c, a| user_audit(&c.ctx(), &a.actor, c.id(), &c.req).await;
-    signed_in TenantAudit |c, a| tenant_audit(&c.ctx(), &a.actor, &c.req).await;
+    signed_in UserList |c, a| user_list(&c.ctx(), &a, &c.req).await;
+    signed_in UserInvite |c, a| user_invite(&c.ctx(), &a, &c.req).await;
+    signed_in UserGet |c, a| user_get(&c.ctx(), &a, c.id()).await;
+    signed_in UserUpdate |c, a| user_update(&c.ctx(), &a, c.id(), &c.req).await;
+    signed_in UserDelete |c, a| user_delete(&c.ctx(), &a, c.id(), &c.req).await;
+    signed_in UserSuspend |c, a| user_suspend(&c.ctx(), &a, c.id(), &c.req).await;
+    signed_in UserEnable |c, a| user_enable(&c.ctx(), &a, c.id(), &c.req).await;
+    signed_in UserPasswordReset |c, a| user_password_reset(&c.ctx(), &a, c.id()).await;
+    signed_in InvitationResend |c, a| invitation_resend(&c.ctx(), &a, c.id()).await;
+    signed_in InvitationRevoke |c, a| invitation_revoke(&c.ctx(), &a, c.id()).await;
+    signed_in UserIdentity |c, a| user_identity(&c.ctx(), &a, c.id()).await;
+    signed_in UserAudit |c, a| user_audit(&c.ctx(), &a, c.id(), &c.req).await;
+    signed_in TenantAudit |c, a| tenant_audit(&c.ctx(), &a, &c.req).await;
 }

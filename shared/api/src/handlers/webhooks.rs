@@ -6,10 +6,12 @@
 //! - Auth0 Event Streams send CloudEvents with a bearer token
 //!   (`AUTH0_EVENT_STREAM_TOKENS`).
 //!
-//! A verified delivery is recorded first, with one conditional write keyed
-//! by its id (`peak_domain::idp_events`), and applied from that record: at
-//! once here (holding it with a short lease), or by the sweeper if applying
-//! fails or this function dies. The answers:
+//! This handler verifies a delivery and turns it into what we keep of it;
+//! the identity-events use case (`peak_domain::users::identity_events::
+//! receive_delivery`) records it (one conditional write keyed by its id)
+//! and applies it from that record: at once (holding it with a short
+//! lease), or by the sweeper if applying fails or this function dies. The
+//! answers:
 //! - 200 `{status: <outcome>}`: recorded and applied now;
 //! - 202 `{status: "accepted"}`: recorded, applying failed for now (the
 //!   sweeper retries; the sender need not);
@@ -27,11 +29,9 @@ use crate::problem::Problem;
 use crate::state::AppState;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use peak_domain::idp_events::{
-    DELIVERY_RETENTION_SECS, EventCtx, IdpDelivery, IdpEventKind, Processed, Recorded,
-    process_delivery,
-};
-use peak_domain::users::Ctx;
+use peak_domain::Ctx;
+use peak_domain::model::delivery::{IdpDelivery, IdpEventKind};
+use peak_domain::users::identity_events::{EventCtx, Received, receive_delivery};
 use peak_webhooks::{IdpEvent, WebhookError, verify_action_delivery, verify_event_stream_delivery};
 
 fn refused(e: &WebhookError) -> Problem {
@@ -143,9 +143,7 @@ async fn receive(
     let Some(delivery) = delivery_of(&event, if signed { "action" } else { "stream" }) else {
         return Ok(outcome(StatusCode::OK, "ignored"));
     };
-    let recorded = state
-        .users
-        .record_delivery(&delivery, ctx.now, DELIVERY_RETENTION_SECS)
+    let received = receive_delivery(&EventCtx::from(ctx), state.idp.as_ref(), &delivery)
         .await
         .map_err(|e| {
             // Not recorded: the sender must try again (5xx, never 4xx).
@@ -154,48 +152,34 @@ async fn receive(
                 "the delivery could not be recorded; retry".into(),
             ))
         })?;
-    match recorded {
-        Recorded::New => {}
-        Recorded::Done => {
-            tracing::info!(event = event.kind(), "webhook delivery seen before");
-            return Ok(outcome(StatusCode::OK, "duplicate"));
-        }
-        Recorded::Owed => {
-            tracing::info!(
-                event = event.kind(),
-                "webhook delivery seen before, still owed"
-            );
-            return Ok(outcome(StatusCode::ACCEPTED, "in_progress"));
-        }
-    }
-    let ectx = EventCtx {
-        users: ctx.users,
-        now: ctx.now,
-        request_id: ctx.request_id,
-    };
-    match process_delivery(&ectx, state.idp.as_ref(), &delivery.id).await {
-        Ok(Processed::Done(result)) => {
+    Ok(match received {
+        Received::Applied(result) => {
             tracing::info!(
                 event = event.kind(),
                 result = result.as_str(),
                 "webhook delivery applied"
             );
-            Ok(outcome(StatusCode::OK, result.as_str()))
+            outcome(StatusCode::OK, result.as_str())
         }
-        Ok(Processed::Failed { error, .. }) => {
+        Received::Duplicate => {
+            tracing::info!(event = event.kind(), "webhook delivery seen before");
+            outcome(StatusCode::OK, "duplicate")
+        }
+        Received::InProgress => {
+            tracing::info!(
+                event = event.kind(),
+                "webhook delivery seen before, still owed"
+            );
+            outcome(StatusCode::ACCEPTED, "in_progress")
+        }
+        Received::Deferred { error } => {
             tracing::warn!(
                 event = event.kind(), error = %error,
                 "webhook delivery recorded, not applied yet; the sweeper retries it"
             );
-            Ok(outcome(StatusCode::ACCEPTED, "accepted"))
+            outcome(StatusCode::ACCEPTED, "accepted")
         }
-        Ok(Processed::NotDue) => Ok(outcome(StatusCode::ACCEPTED, "in_progress")),
-        Err(e) => {
-            // Recorded: the sweeper applies it once the store answers again.
-            tracing::warn!(event = event.kind(), error = %e, "webhook delivery recorded, store failed while applying");
-            Ok(outcome(StatusCode::ACCEPTED, "accepted"))
-        }
-    }
+    })
 }
 
 crate::dispatch::routes! {

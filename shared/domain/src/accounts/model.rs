@@ -6,7 +6,7 @@
 
 use crate::error::FieldError;
 use crate::ids::TenantId;
-use crate::user::AccountNumber;
+use crate::model::user::AccountNumber;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

@@ -4,8 +4,8 @@
 use super::model::Account;
 use crate::audit::AuditEvent;
 use crate::ids::TenantId;
+use crate::model::user::AccountNumber;
 use crate::ports::{Page, PageRequest, StoreError};
-use crate::user::AccountNumber;
 use async_trait::async_trait;
 
 /// One atomic change to the directory: an account created or replaced,

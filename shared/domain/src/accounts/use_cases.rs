@@ -7,10 +7,10 @@ use crate::audit::{AuditEvent, FieldChange};
 use crate::cursor;
 use crate::error::{Error, FieldError};
 use crate::ids::TenantId;
+use crate::model::user::AccountNumber;
 use crate::ports::{Page, PageRequest, StoreError};
 use crate::role::Role;
-use crate::user::AccountNumber;
-use crate::user_policy::Actor;
+use crate::users::policy::Actor;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 

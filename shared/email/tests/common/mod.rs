@@ -3,8 +3,8 @@
 #![allow(dead_code)] // each test crate uses its own part
 
 use peak_domain::TenantId;
+use peak_domain::model::user::{Email, UserId};
 use peak_domain::outbox::{EmailKind, OutboxEmail};
-use peak_domain::user::{Email, UserId};
 use peak_email::Brand;
 use serde_json::{Value, json};
 use time::macros::datetime;

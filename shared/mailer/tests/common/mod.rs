@@ -8,9 +8,9 @@ use peak_domain::TenantId;
 use peak_domain::identity::{
     IdentityProvider, IdpAccount, IdpError, IdpUserState, SetupLink, StepOutcome,
 };
+use peak_domain::model::user::{Email, User};
 use peak_domain::outbox::{EmailKind, OutboxEmail};
-use peak_domain::ports::{UserStore, UserWrite};
-use peak_domain::user::{Email, User};
+use peak_domain::ports::{UserRecords, UserWrite};
 use peak_email::{Brand, Brands};
 use peak_mailer::{
     EmailSender, Mailer, MailerConfig, OutgoingEmail, RateLimiter, SendError, SesSender,
@@ -161,9 +161,16 @@ pub fn quick_config() -> MailerConfig {
 }
 
 pub fn mailer(store: Arc<SqliteStore>, sender: Arc<dyn EmailSender>, brands: Brands) -> Mailer {
-    Mailer::new(store.clone(), store, sender, brands, Arc::new(FakeIdp))
-        .with_rate(RateLimiter::unlimited())
-        .with_config(quick_config())
+    Mailer::new(
+        store.clone(),
+        store.clone(),
+        store,
+        sender,
+        brands,
+        Arc::new(FakeIdp),
+    )
+    .with_rate(RateLimiter::unlimited())
+    .with_config(quick_config())
 }
 
 /// A store with one tenant and a profile.
@@ -207,7 +214,7 @@ pub async fn user_with_email(
     if kind == EmailKind::PasswordReset {
         user.idp_subject = Some(format!("dev|{}", user.id));
         user.invitation = None;
-        user.status = peak_domain::user::UserStatus::Active;
+        user.status = peak_domain::model::user::UserStatus::Active;
     }
     let mail = OutboxEmail {
         tenant_id: t.clone(),

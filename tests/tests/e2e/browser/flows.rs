@@ -263,7 +263,7 @@ async fn password_reset_from_the_email() {
         assert_eq!(resp.status(), 202);
         // The mailer asks the identity provider for the link as it sends.
         let tenant = peak_domain::TenantId::parse(&app.tenant).expect("tenant");
-        let user_id = peak_domain::user::UserId::parse(&id).expect("id");
+        let user_id = peak_domain::model::user::UserId::parse(&id).expect("id");
         let user = app
             .stores
             .users
@@ -395,7 +395,7 @@ async fn expired_revoked_used_and_unknown_links_show_their_pages() {
 /// Moves the user's invitation expiry a minute into the past.
 async fn expire_invitation(app: &TestApp, id: &str) {
     let tenant = peak_domain::TenantId::parse(&app.tenant).expect("tenant");
-    let user_id = peak_domain::user::UserId::parse(id).expect("id");
+    let user_id = peak_domain::model::user::UserId::parse(id).expect("id");
     let before = app
         .stores
         .users

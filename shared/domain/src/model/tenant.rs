@@ -5,7 +5,7 @@
 
 use crate::error::{Error, FieldError};
 use crate::ids::TenantId;
-use crate::user::Email;
+use crate::model::user::Email;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

@@ -20,7 +20,8 @@ use peak_domain::TenantId;
 use peak_domain::identity::{
     IdentityProvider, IdpAccount, IdpError, IdpUserState, SetupLink, StepOutcome, new_link_token,
 };
-use peak_domain::user::User;
+use peak_domain::model::user::User;
+use peak_domain::users::identity_events::{EventCtx, IdpEventOutcome};
 use ring::pbkdf2;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -255,17 +256,15 @@ impl LocalIdentityProvider {
             login.password = Some(hash_password(password));
             self.save(&logins);
         }
-        let now = OffsetDateTime::now_utc();
-        let events = peak_domain::idp_events::EventCtx {
-            users: ctx.users,
-            now,
-            request_id: &request_id,
-        };
-        let outcome =
-            peak_domain::idp_events::password_was_set(&events, &t.tenant, &t.subject, now)
-                .await
-                .map_err(|e| format!("could not activate the user: {e}"))?;
-        if outcome == peak_domain::idp_events::IdpEventOutcome::Refused {
+        let outcome = peak_domain::users::identity_events::password_was_set(
+            &EventCtx::from(&ctx),
+            &t.tenant,
+            &t.subject,
+            ctx.now,
+        )
+        .await
+        .map_err(|e| format!("could not activate the user: {e}"))?;
+        if outcome == IdpEventOutcome::Refused {
             return Err("This invitation was revoked or has expired.".to_owned());
         }
         Ok((t.tenant, t.subject))

@@ -26,17 +26,11 @@
 //! another user's login email.
 
 use crate::catalogue::Catalogue;
+pub use crate::context::Actor;
 use crate::error::{Error, FieldError};
+use crate::model::user::{AccountNumber, User};
 use crate::permissions::{EffectivePermissions, exceeding};
 use crate::role::Role;
-use crate::user::{AccountNumber, User};
-
-/// The signed-in user, with their effective permissions.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub user: User,
-    pub permissions: EffectivePermissions,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserAction {

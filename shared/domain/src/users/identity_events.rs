@@ -1,102 +1,32 @@
-//! What the identity provider tells us (Auth0 Actions and Event Streams),
-//! kept durably before it is applied.
+//! Applying what the identity provider tells us (Auth0 Actions and Event
+//! Streams), kept durably before it is applied.
 //!
-//! A verified delivery is first recorded ([`UserStore::record_delivery`],
-//! one conditional write keyed by its id), and only then answered 2xx; it is
-//! applied from the record, by whoever claims it (a short lease): the
-//! webhook right away, or the sweeper after a failure or a crash. So an
-//! outage of ours after the record is written loses nothing, a retry of the
-//! sender while the first attempt is still applying finds the record and
-//! changes nothing, and each delivery is applied at most once.
+//! A verified delivery is first recorded ([`receive_delivery`]: one
+//! conditional write keyed by its id, in the delivery log), and only then
+//! answered 2xx; it is applied from the record, by whoever claims it (a
+//! short lease): the webhook right away, or the sweeper after a failure or
+//! a crash ([`process_delivery`]). So an outage of ours after the record is
+//! written loses nothing, a retry of the sender while the first attempt is
+//! still applying finds the record and changes nothing, and each delivery
+//! is applied at most once.
 //!
 //! The use cases here are what applying means: [`password_was_set`],
 //! [`login_blocked`], [`login_recorded`], [`login_deleted`].
 
 use crate::audit::AuditEvent;
+use crate::context::Ctx;
 use crate::error::Error;
 use crate::identity::IdentityProvider;
 use crate::idp_work::retry_delay;
 use crate::ids::TenantId;
-use crate::ports::{StoreError, UserStore, UserWrite};
-use crate::user::{InvitationState, User, UserStatus};
+use crate::model::delivery::{
+    DELIVERY_LEASE_SECS, DELIVERY_RETENTION_SECS, IdpDelivery, IdpEventKind, Recorded,
+};
+use crate::model::user::{InvitationState, User, UserStatus};
+use crate::ports::{IdpEventStore, StoreError, UserWrite};
+use crate::users::recording::{bump, changes};
 use time::OffsetDateTime;
 
-/// How long a delivery's id is remembered (and a replay of it ignored).
-pub const DELIVERY_RETENTION_SECS: u64 = 3 * 86_400;
-
-/// How long whoever applies a delivery holds it: longer than applying can
-/// take (one identity-provider call, bounded by its deadline, and a few
-/// store writes), so a retry of the sender never applies it twice, and
-/// short enough that a crashed attempt is taken over soon.
-pub const DELIVERY_LEASE_SECS: u64 = 30;
-
-/// What a delivery asks us to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdpEventKind {
-    /// The person set a password (Post Change Password).
-    PasswordSet,
-    /// The login is blocked at the provider (Event Streams `user.updated`).
-    LoginBlocked,
-    /// The login was deleted at the provider (Event Streams `user.deleted`).
-    LoginDeleted,
-    /// A sign-in (Post Login).
-    LoggedIn,
-}
-
-impl IdpEventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdpEventKind::PasswordSet => "password_set",
-            IdpEventKind::LoginBlocked => "login_blocked",
-            IdpEventKind::LoginDeleted => "login_deleted",
-            IdpEventKind::LoggedIn => "logged_in",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [
-            IdpEventKind::PasswordSet,
-            IdpEventKind::LoginBlocked,
-            IdpEventKind::LoginDeleted,
-            IdpEventKind::LoggedIn,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == raw)
-    }
-}
-
-/// A verified delivery as we keep it: only what applying needs (no email,
-/// no name).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdpDelivery {
-    /// `<channel>:<the delivery's own id>` (`action:…`, `stream:…`).
-    pub id: String,
-    pub kind: IdpEventKind,
-    /// The login (`auth0|…`).
-    pub subject: String,
-    /// The tenant the delivery names, if it names one.
-    pub tenant: Option<String>,
-    /// When it happened at the provider: the ordering key.
-    pub occurred_at: OffsetDateTime,
-    /// For a block: the blocked state our own last push recorded on the
-    /// login. `Some(true)`: the block is ours, read back (not a dashboard
-    /// change).
-    pub pushed_blocked: Option<bool>,
-}
-
-/// What recording a delivery found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    /// First time: recorded, to be applied.
-    New,
-    /// Recorded before and already applied.
-    Done,
-    /// Recorded before, not applied yet (being applied, or waiting for a
-    /// retry): it will be, without the sender's help.
-    Owed,
-}
-
-/// What applying an identity-provider event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdpEventOutcome {
     Applied,
@@ -124,11 +54,23 @@ impl IdpEventOutcome {
     }
 }
 
-/// What the identity-event use cases work with.
+/// What the identity-event use cases work with: the part of [`Ctx`] they
+/// need (no caller, no profiles or tenants), so the sweeper, which has only
+/// the user store, runs them as the webhook does.
 pub struct EventCtx<'a> {
-    pub users: &'a dyn UserStore,
+    pub users: &'a dyn IdpEventStore,
     pub now: OffsetDateTime,
     pub request_id: &'a str,
+}
+
+impl<'a> From<&Ctx<'a>> for EventCtx<'a> {
+    fn from(ctx: &Ctx<'a>) -> Self {
+        EventCtx {
+            users: ctx.users,
+            now: ctx.now,
+            request_id: ctx.request_id,
+        }
+    }
 }
 
 fn store_err(e: StoreError) -> Error {
@@ -152,7 +94,7 @@ async fn write(
         ctx.now,
     );
     if let Some(next) = next {
-        event = event.with_changes(crate::users::changes(Some(previous), Some(next)));
+        event = event.with_changes(changes(Some(previous), Some(next)));
     }
     ctx.users
         .write_user(UserWrite {
@@ -163,13 +105,6 @@ async fn write(
         })
         .await
         .map_err(store_err)
-}
-
-fn bump(u: &User, now: OffsetDateTime) -> User {
-    let mut n = u.clone();
-    n.version += 1;
-    n.updated_at = now;
-    n
 }
 
 async fn by_subject(
@@ -366,4 +301,49 @@ pub async fn process_delivery(
             })
         }
     }
+}
+
+/// What receiving a verified delivery did: the webhook's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// Recorded and applied now, with this outcome.
+    Applied(IdpEventOutcome),
+    /// Recorded before and already applied (a sender's retry, a replay, or
+    /// Event Streams' at-least-once delivery): nothing changes.
+    Duplicate,
+    /// Recorded before and still owed, or held by someone else right now:
+    /// it will be applied without the sender's help.
+    InProgress,
+    /// Recorded now; applying failed for now (`error`), and the sweeper
+    /// retries it.
+    Deferred { error: String },
+}
+
+/// Receives one verified delivery: records it (one conditional write keyed
+/// by its id; an `Err` means it is not recorded and the sender must try
+/// again), then applies it at once unless it was seen before. Everything
+/// after the record is owed work: a failure there is [`Received::Deferred`],
+/// never an error, because the sweeper finishes it.
+pub async fn receive_delivery(
+    ctx: &EventCtx<'_>,
+    idp: &dyn IdentityProvider,
+    delivery: &IdpDelivery,
+) -> Result<Received, StoreError> {
+    match ctx
+        .users
+        .record_delivery(delivery, ctx.now, DELIVERY_RETENTION_SECS)
+        .await?
+    {
+        Recorded::New => {}
+        Recorded::Done => return Ok(Received::Duplicate),
+        Recorded::Owed => return Ok(Received::InProgress),
+    }
+    Ok(match process_delivery(ctx, idp, &delivery.id).await {
+        Ok(Processed::Done(outcome)) => Received::Applied(outcome),
+        Ok(Processed::NotDue) => Received::InProgress,
+        Ok(Processed::Failed { error, .. }) => Received::Deferred { error },
+        Err(e) => Received::Deferred {
+            error: format!("store failed while applying: {e}"),
+        },
+    })
 }

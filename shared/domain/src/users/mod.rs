@@ -1,0 +1,51 @@
+//! The user use cases, by group. Each one: validate input, decide with the
+//! policy, then one atomic store write carrying its audit event and emails.
+//!
+//! - [`invitations`]: invite, resend, revoke; opening and accepting a link;
+//! - [`edits`]: editing a user, and oneself (`/me`);
+//! - [`status`]: suspend, enable, delete;
+//! - [`passwords`]: password resets, signed in and signed out;
+//! - [`email_verification`]: confirming a new login email;
+//! - [`identity_events`]: what the identity provider tells us (webhook
+//!   deliveries, recorded then applied);
+//! - [`queries`]: one user, lists, audit trails, login sync state;
+//! - [`actor`]: who is acting (the signed-in user, or a job's starter);
+//! - [`wire`]: request bodies and their `TryFrom` conversions;
+//! - [`policy`]: who may do what to whom.
+//!
+//! The user itself is data, in `crate::model::user`. Modules depend one
+//! way: `policy` ← `access` (which user, for what) ← `recording` (what a
+//! change writes) ← the groups, which never import each other; `wire` is
+//! theirs too. This module only declares and re-exports.
+
+pub(crate) mod access;
+pub mod actor;
+pub mod edits;
+pub mod email_verification;
+pub mod identity_events;
+pub mod invitations;
+pub mod passwords;
+pub mod policy;
+pub mod queries;
+pub(crate) mod recording;
+pub mod signed_in;
+pub mod status;
+pub mod wire;
+
+pub use crate::context::{Actor, Budget, Ctx, UserSettings, tenant_closed};
+pub use actor::{actor_for_user, resolve_actor};
+pub use edits::{edit_self, edit_user};
+pub use email_verification::{
+    EmailVerificationView, VerificationState, email_verification_tenant, verify_email,
+    view_email_verification,
+};
+pub use invitations::{
+    InvitationView, Invited, LinkState, accept_invitation, address_taken_for, check_invite,
+    invitation_not_found, invite, invite_with_id, resend_invitation, revoke_invitation,
+    view_invitation,
+};
+pub use passwords::{request_password_reset, reset_password};
+pub use queries::{LoginSync, get_user, list_audit, list_users, login_sync};
+pub use recording::changes;
+pub use status::{delete_user, enable_user, suspend_user};
+pub use wire::{InviteRequest, MAX_ACCOUNTS, MAX_GROUPS, SelfPatch, UserPatch};

@@ -1,0 +1,158 @@
+//! Reading users: one user, a page of them, audit trails, and where a
+//! user's login stands with the identity provider. Nothing here writes.
+
+use crate::audit::AuditEvent;
+use crate::context::{Actor, Ctx};
+use crate::error::Error;
+use crate::model::user::{User, UserId, UserQuery};
+use crate::ports::{Page, PageRequest};
+use crate::role::Role;
+use crate::users::access::{USER, load, store_err};
+use crate::users::policy::{UserAction, authorize_user, list_scope};
+use crate::users::recording::rfc3339;
+
+/// Where a user's login stands with the identity provider
+/// (`GET /users/{id}/identity`): read from the owed-work record the user's
+/// writes keep (see `idp_work`), changing nothing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct LoginSync {
+    /// The login (`auth0|…`); null until the invitation is accepted.
+    pub subject: Option<String>,
+    /// `no_login` (not accepted yet: the provider has not heard of them),
+    /// `in_sync` (nothing owed), `pending` (owed, not yet failed) or
+    /// `retrying` (failed before; due again at `due_at`).
+    pub state: &'static str,
+    /// What is owed: `sync` (push the user's state) or `delete`.
+    pub owed: Option<&'static str>,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When a retry is due (RFC 3339); null when nothing is owed or it is
+    /// due now.
+    pub due_at: Option<String>,
+    /// Steps of the last finished work the provider does not offer on this
+    /// tenant's plan or grant (e.g. `sessions not revoked: …`): the login is
+    /// otherwise in sync.
+    pub notes: Vec<String>,
+}
+
+/// A user's login sync state; admins only (it names the login and the
+/// provider's errors).
+pub async fn login_sync(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<LoginSync, Error> {
+    if actor.user.role != Role::Admin {
+        return Err(Error::Forbidden("see a user's login sync state"));
+    }
+    let tenant = &actor.user.tenant_id;
+    let user = load(ctx, tenant, id).await?;
+    let record = ctx.users.idp_work_of(tenant, id).await.map_err(store_err)?;
+    // A finished record stays as the user's sync state (with its notes).
+    let notes = record
+        .as_ref()
+        .filter(|r| r.done && user.idp_subject.as_deref() == Some(r.work.subject.as_str()))
+        .map(|r| r.notes.clone())
+        .unwrap_or_default();
+    let owed = record.filter(|r| !r.done);
+    let state = match (&user.idp_subject, &owed) {
+        (_, Some(item)) if item.attempts > 0 => "retrying",
+        (_, Some(_)) => "pending",
+        (None, None) => "no_login",
+        (Some(_), None) => "in_sync",
+    };
+    Ok(LoginSync {
+        subject: user.idp_subject.clone(),
+        state,
+        owed: owed.as_ref().map(|i| i.work.op.as_str()),
+        attempts: owed.as_ref().map_or(0, |i| i.attempts),
+        last_error: owed.as_ref().and_then(|i| i.last_error.clone()),
+        due_at: owed
+            .as_ref()
+            .filter(|i| i.due_at > ctx.now)
+            .map(|i| rfc3339(i.due_at)),
+        notes,
+    })
+}
+
+pub async fn get_user(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<User, Error> {
+    let user = load(ctx, &actor.user.tenant_id, id).await?;
+    authorize_user(actor, UserAction::View, &user)?;
+    Ok(user)
+}
+
+/// A page of the users the actor may see. Non-admins list one of their own
+/// accounts at a time (`account`; optional when they have exactly one), and
+/// see only customer users.
+pub async fn list_users(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    mut query: UserQuery,
+    page: &PageRequest,
+) -> Result<Page<User>, Error> {
+    if let Some(mine) = list_scope(actor)? {
+        match &query.account {
+            Some(a) if mine.contains(a) => {}
+            Some(_) => return Err(Error::Forbidden("list users of accounts you do not serve")),
+            None if mine.len() == 1 => query.account = mine.first().cloned(),
+            None => {
+                return Err(Error::invalid(
+                    "account",
+                    "choose one of your customer accounts to list",
+                ));
+            }
+        }
+        match query.role {
+            None | Some(Role::Customer) => query.role = Some(Role::Customer),
+            Some(_) => {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next_cursor: None,
+                });
+            }
+        }
+    }
+    ctx.users
+        .list_users(&actor.user.tenant_id, &query, page)
+        .await
+        .map_err(store_err)
+}
+
+/// Audit events, newest first: one user's history or the tenant's. Admins
+/// only. A user id follows the same rule as every `/users/{id}` route — 404
+/// when the caller cannot see that user — except that an admin still reads
+/// the history of a user who was deleted (while the tenant holds events for
+/// that id).
+pub async fn list_audit(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    user: Option<&UserId>,
+    page: &PageRequest,
+) -> Result<Page<AuditEvent>, Error> {
+    let tenant = &actor.user.tenant_id;
+    let Some(id) = user else {
+        if actor.user.role != Role::Admin {
+            return Err(Error::Forbidden("read audit trails"));
+        }
+        return ctx
+            .users
+            .list_audit(tenant, None, page)
+            .await
+            .map_err(store_err);
+    };
+    let exists = match ctx.users.get_user(tenant, id).await.map_err(store_err)? {
+        Some(target) => {
+            authorize_user(actor, UserAction::ViewAudit, &target)?;
+            true
+        }
+        None if actor.user.role == Role::Admin => false,
+        None => return Err(Error::NotFound(USER)),
+    };
+    let events = ctx
+        .users
+        .list_audit(tenant, Some(id), page)
+        .await
+        .map_err(store_err)?;
+    if !exists && events.items.is_empty() && page.cursor.is_none() {
+        return Err(Error::NotFound(USER));
+    }
+    Ok(events)
+}
