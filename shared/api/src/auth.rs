@@ -24,7 +24,7 @@ pub async fn authenticate(
     state: &AppState,
     req: &Request,
     request_id: &str,
-) -> Result<(Actor, Option<Arc<Tenant>>), Problem> {
+) -> Result<(Caller, Option<Arc<Tenant>>), Problem> {
     let token = bearer_token(req).ok_or_else(|| {
         Problem::unauthenticated("send an access token as `Authorization: Bearer <token>`")
     })?;
@@ -43,6 +43,13 @@ pub async fn authenticate(
     let tenant = TenantId::parse(&verified.tenant).ok_or_else(|| {
         Problem::unauthenticated("the token's tenant claim is not a valid tenant id")
     })?;
+    // A client-credentials token (the billing sync) is a machine client,
+    // confined to the accounts routes (machine.rs); it has no user record,
+    // so only its tenant is read (and must be open).
+    if let Some(machine) = crate::machine::client(token, &verified, &tenant) {
+        let ctx = state.ctx(request_id).admitted(&tenant).await?;
+        return Ok((Caller::Machine(machine), ctx.tenant));
+    }
     let (ctx, actor) = peak_domain::users::signed_in::signed_in(
         &state.ctx(request_id),
         state.callers.as_ref(),
@@ -50,7 +57,16 @@ pub async fn authenticate(
         &verified.subject,
     )
     .await?;
-    Ok((actor, ctx.tenant))
+    Ok((Caller::User(actor), ctx.tenant))
+}
+
+/// Who a verified token speaks for.
+// One per request, unpacked at once by the pipeline: boxing the user would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Caller {
+    User(Actor),
+    Machine(peak_domain::accounts::MachineClient),
 }
 
 fn describe(err: &AuthError) -> &'static str {

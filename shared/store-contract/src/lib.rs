@@ -6,6 +6,7 @@
 //! [`job_store_contract!`] and [`caller_store_contract!`] with a way to build a store; every case uses
 //! fresh random tenants, so the cases can share one database or table.
 
+pub mod accounts;
 pub mod audit;
 pub mod caller;
 pub mod deliveries;

@@ -17,6 +17,7 @@
 //! partition per job ([`jobs`]). No call scans: see docs/dynamodb.md for
 //! the access patterns.
 
+mod accounts;
 mod audit;
 mod caller;
 mod deliveries;

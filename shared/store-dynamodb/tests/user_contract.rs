@@ -54,6 +54,7 @@ peak_store_contract::job_store_contract!(make_store());
 
 peak_store_contract::tenant_store_contract!(make_store());
 
+peak_store_contract::account_store_contract!(make_store());
 peak_store_contract::caller_store_contract!(make_store());
 
 // Beyond the contract: what is particular to this adapter.

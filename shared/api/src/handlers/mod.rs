@@ -7,6 +7,7 @@
 //! and file stores directly (`bulk.rs`; the policy's `authorize_invite`
 //! decides there).
 
+pub mod accounts;
 pub mod bulk;
 pub mod catalogue;
 pub mod me;
@@ -19,6 +20,7 @@ pub mod webhooks;
 
 // Every route's function (`routes!`), by its route's name: a Lambda's
 // `main` names `handlers::UserGet`.
+pub use accounts::*;
 pub use bulk::*;
 pub use catalogue::*;
 pub use me::*;
