@@ -11,7 +11,7 @@ use crate::spec::Table::{Nothing, Read, ReadQuery, ReadQueryBatch, Write, WriteQ
 use crate::spec::{Operation, QueryParam as Q, SampleBody, Throttle, schema};
 use crate::views::{
     JobView, MeView, PageView, PasswordResetRequest, ProfileSummary, ProfileView, SettingsView,
-    UserView,
+    UserDetailView, UserView,
 };
 use Route::*;
 use peak_domain::accounts::AccountUpsert;
@@ -160,8 +160,8 @@ pub const OPERATIONS: &[Op] = &[
         .answers(201, USER)
         .sample_body(SampleBody::Json(r#"{"first_name": "Jane", "last_name": "Doe", "email": "jane.doe@acme.example", "role": "customer", "profile_id": "01JDPEAKSAMP1E0000000000AB", "customer_accounts": ["ACME"], "extension_groups": ["billing_manager"]}"#)),
     Op::new(UserGet, Get, "/users/{id}", "user-get", Read,
-        "One user")
-        .answers(200, USER),
+        "One user (for an admin, with the login's sync state with Auth0)")
+        .answers(200, Some(schema::<UserDetailView<'static>>)),
     Op::new(UserUpdate, Patch, "/users/{id}", "user-update", Write,
         "Edit a user (If-Match required)")
         .takes(Json(schema::<UserPatch>))

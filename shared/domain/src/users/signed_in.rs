@@ -123,7 +123,7 @@ async fn permissions_of(ctx: &Ctx<'_>, user: &User) -> Result<EffectivePermissio
 }
 
 /// Both futures, polled together (the domain links no async runtime).
-async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+pub(crate) async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     let (mut a, mut b) = (pin!(a), pin!(b));
     let (mut out_a, mut out_b) = (None, None);
     poll_fn(|cx| {
