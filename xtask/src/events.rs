@@ -16,6 +16,7 @@ const USER_ID: &str = "01JDPEAKSAMP1EVSER000000AB";
 const INVITATION_TOKEN: &str = "PASTE_THE_TOKEN_FROM_AN_INVITATION_LINK";
 const VERIFICATION_TOKEN: &str = "PASTE_THE_TOKEN_FROM_AN_EMAIL_VERIFICATION_LINK";
 const JOB_ID: &str = "01JDPEAKSAMP1EJ0B0000000AB";
+const ACCOUNT_NUMBER: &str = "ACME-EU";
 
 /// The value of a path parameter: its meaning depends on the path it is in
 /// (`{token}` is an invitation or a verification token).
@@ -26,6 +27,7 @@ fn path_value(path: &str, name: &str) -> Result<&'static str, String> {
         ("invitations", "token") => INVITATION_TOKEN,
         ("email-verifications", "token") => VERIFICATION_TOKEN,
         ("bulk-invites", "id") => JOB_ID,
+        ("accounts", "number") => ACCOUNT_NUMBER,
         _ => {
             return Err(format!(
                 "{path}: no sample value for {{{name}}} (add it to xtask/src/events.rs)"

@@ -135,6 +135,19 @@ pub struct UserView<'a> {
     pub last_login_at: Option<OffsetDateTime>,
 }
 
+/// One user as `GET /users/{id}` answers: the user, and for an admin the
+/// login's sync state with the identity provider (absent for anyone else).
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct UserDetailView<'a> {
+    #[serde(flatten)]
+    pub user: UserView<'a>,
+    /// Admins only: where the login stands with Auth0 (`no_login`,
+    /// `in_sync`, `pending`, `retrying` with attempts and the last error),
+    /// as `GET /users/{id}/identity` shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login: Option<peak_domain::users::LoginSync>,
+}
+
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct InvitationSummary {
     pub state: &'static str,

@@ -276,6 +276,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     INSERT INTO user_logins (tenant_id, user_id, last_login_ms)
         SELECT tenant_id, id, last_login_ms FROM users WHERE last_login_ms IS NOT NULL;
     ALTER TABLE users DROP COLUMN last_login_ms;",
+    // 10: the customer-account directory (see src/accounts.rs).
+    crate::accounts::MIGRATION,
 ];
 
 /// The schema version this build writes and understands: the number of

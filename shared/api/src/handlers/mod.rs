@@ -8,6 +8,7 @@
 //! and file stores directly (`bulk.rs`; the policy's `authorize_invite`
 //! decides there).
 
+pub mod accounts;
 pub mod batch;
 pub mod bulk;
 pub mod catalogue;
@@ -21,6 +22,7 @@ pub mod webhooks;
 
 // Every route's function (`routes!`), by its route's name: a Lambda's
 // `main` names `handlers::UserGet`.
+pub use accounts::*;
 pub use batch::*;
 pub use bulk::*;
 pub use catalogue::*;

@@ -32,6 +32,7 @@ pub mod passwords;
 pub mod policy;
 pub mod queries;
 pub(crate) mod recording;
+pub mod signed_in;
 pub mod status;
 pub mod wire;
 
@@ -51,7 +52,7 @@ pub use invitations::{
     view_invitation,
 };
 pub use passwords::{request_password_reset, reset_password};
-pub use queries::{LoginSync, get_user, list_audit, list_users, login_sync};
+pub use queries::{LoginSync, get_user, get_user_with_login, list_audit, list_users, login_sync};
 pub use recording::changes;
 pub use status::{delete_user, enable_user, suspend_user};
 pub use wire::{InviteRequest, MAX_ACCOUNTS, MAX_GROUPS, SelfPatch, UserPatch};
