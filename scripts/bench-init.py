@@ -23,7 +23,6 @@ function name (AWS_LAMBDA_FUNCTION_NAME; it does not select behaviour, each
 binary serves its own routes).
 """
 import argparse
-import http.server
 import json
 import math
 import os
@@ -32,11 +31,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-NEXT_PATH = "/2018-06-01/runtime/invocation/next"
-INIT_ERROR_PATH = "/2018-06-01/runtime/init/error"
+sys.dont_write_bytecode = True  # no __pycache__ in scripts/lib
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from lambda_runtime_api import RuntimeApi, serve_in_background  # noqa: E402
+
 JWKS_PATH = "/.well-known/jwks.json"
 
 # A throwaway RSA public key (its private half was never kept): only its shape
@@ -62,71 +62,28 @@ EMAIL_BRANDS = json.dumps({
 
 
 class Run:
-    """What the stand-in saw during one run."""
+    """What the benchmark counts during one run besides the stand-in's
+    session (the JWKS fetches)."""
 
     def __init__(self):
-        self.first_next_ns = None
-        self.init_error = None
         self.jwks_requests = 0
-        self.got_next = threading.Event()
-        self.release = threading.Event()
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    # Default 5: a burst of connects from a slow machine must not be refused.
-    request_queue_size = 64
+class Bench:
+    """The Runtime API stand-in (scripts/lib/lambda_runtime_api.py), which
+    also serves a static JWKS at /.well-known/jwks.json."""
 
     def __init__(self, jwks_delay_s):
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.current = Run()
+        self.run = Run()
         self.jwks_delay_s = jwks_delay_s
+        self.api = RuntimeApi(extra_get={JWKS_PATH: self._jwks})
+        serve_in_background(self.api)
 
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        now = time.monotonic_ns()
-        run = self.server.current
-        path = self.path.split("?", 1)[0]
-        if path == NEXT_PATH:
-            if run.first_next_ns is None:
-                run.first_next_ns = now
-                run.got_next.set()
-            # Hold the request: the function waits for an event that never
-            # comes, and is killed. Afterwards, answer nothing useful.
-            run.release.wait(timeout=30)
-            self._send(404, b'{"errorMessage":"benchmark over"}')
-        elif path == JWKS_PATH:
-            run.jwks_requests += 1
-            if self.server.jwks_delay_s:
-                time.sleep(self.server.jwks_delay_s)
-            self._send(200, JWKS)
-        else:
-            self._send(404, b"{}")
-
-    def do_POST(self):
-        run = self.server.current
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
-        if self.path == INIT_ERROR_PATH:
-            run.init_error = body.decode("utf-8", "replace")
-            run.got_next.set()
-        self._send(202, b"{}")
-
-    def _send(self, status, body):
-        try:
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            pass  # the function was killed meanwhile
-
-    def log_message(self, *args):
-        pass
+    def _jwks(self):
+        self.run.jwks_requests += 1
+        if self.jwks_delay_s:
+            time.sleep(self.jwks_delay_s)
+        return 200, JWKS
 
 
 def function_env(name, port, home, sets, unsets):
@@ -157,6 +114,7 @@ def function_env(name, port, home, sets, unsets):
         "JWT_AUDIENCE": "x",
         "JWKS_URL": f"{base}{JWKS_PATH}",
         "PUBLIC_API_URL": "http://127.0.0.1",
+        "PORTAL_URL": "https://portal.example.com",
         # Nothing listens on port 9: the SDK clients connect lazily, at the
         # first request, so init never uses these.
         "DYNAMODB_ENDPOINT": "http://127.0.0.1:9",
@@ -169,10 +127,11 @@ def function_env(name, port, home, sets, unsets):
     return env
 
 
-def one_run(server, name, path, home, sets, unsets, log_path, timeout_s):
+def one_run(bench, name, path, home, sets, unsets, log_path, timeout_s):
     run = Run()
-    server.current = run
-    env = function_env(name, server.server_address[1], home, sets, unsets)
+    bench.run = run
+    session = bench.api.reset()
+    env = function_env(name, bench.api.server_address[1], home, sets, unsets)
     with open(log_path, "wb") as log:
         t0 = time.monotonic_ns()
         proc = subprocess.Popen([path], env=env, stdin=subprocess.DEVNULL,
@@ -181,22 +140,24 @@ def one_run(server, name, path, home, sets, unsets, log_path, timeout_s):
         t_exec = time.monotonic_ns()  # Popen returns once exec succeeded
         deadline = time.monotonic() + timeout_s
         exited = None
-        while not run.got_next.wait(timeout=0.02):
+        # The stand-in holds the first /next unanswered (no event is ever
+        # queued); the process is then killed.
+        while not session.got_next.wait(timeout=0.02):
             exited = proc.poll()
             if exited is not None or time.monotonic() > deadline:
                 break
         proc.kill()
         proc.wait()
-        run.release.set()
-    if run.first_next_ns is None:
+        session.released.set()
+    if session.first_next_ns is None:
         with open(log_path, "rb") as f:
             tail = f.read()[-2000:].decode("utf-8", "replace")
-        why = (f"init error posted: {run.init_error}" if run.init_error
+        why = (f"init error posted: {session.init_error}" if session.init_error
                else f"exited with {exited}" if exited is not None
                else f"no /next within {timeout_s}s")
         raise RuntimeError(f"{name}: {why}\n--- output ---\n{tail}")
     return {
-        "init_ms": (run.first_next_ns - t0) / 1e6,
+        "init_ms": (session.first_next_ns - t0) / 1e6,
         "spawn_ms": (t_exec - t0) / 1e6,
         "jwks_requests": run.jwks_requests,
     }
@@ -231,9 +192,7 @@ def main():
         bins.append((name, os.path.abspath(path)))
     sets = dict(kv.split("=", 1) for kv in a.set)
 
-    server = Server(a.jwks_delay_ms / 1000)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
+    bench = Bench(a.jwks_delay_ms / 1000)
     rng = random.Random(a.seed)
     samples = {name: [] for name, _ in bins}
     with tempfile.TemporaryDirectory(prefix="bench-init-") as tmp:
@@ -244,7 +203,7 @@ def main():
             rng.shuffle(order)
             for name, path in order:
                 log = os.path.join(tmp, f"{name}.log")
-                r = one_run(server, name, path, home, sets, a.unset, log, a.timeout)
+                r = one_run(bench, name, path, home, sets, a.unset, log, a.timeout)
                 if rnd == 0:
                     # The warm-up run's output: any error or warning at init
                     # (e.g. a failed JWKS warm-up) would skew what is measured.
@@ -257,7 +216,7 @@ def main():
                     samples[name].append(r)
             print(f"bench-init: round {rnd + 1}/{a.warmup + a.runs} done",
                   file=sys.stderr)
-    server.shutdown()
+    bench.api.shutdown()
 
     base_name = bins[0][0]
     base_med = statistics.median(s["init_ms"] for s in samples[base_name])

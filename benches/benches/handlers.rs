@@ -198,6 +198,8 @@ fn fixture(rt: &Runtime, idp: &DevIdentityProvider) -> Fixture {
             profiles: store.clone(),
             users: store.clone(),
             tenants: store.clone(),
+            accounts: store.clone(),
+            callers: store.clone(),
             idp: Arc::new(UnusedIdp),
             verifier: verifier.clone(),
             catalogue: catalogue(),

@@ -2,4 +2,6 @@
 //! product component: [`memory_store::MemoryStore`] exists so that the
 //! benchmarks measure handler CPU without any store I/O.
 
+pub mod memory_accounts;
+pub mod memory_caller;
 pub mod memory_store;

@@ -201,6 +201,8 @@ pub async fn state_from_env(ports: Ports) -> Result<AppState, lambda_http::Error
         profiles: store.clone(),
         users: store.clone(),
         tenants: store.clone(),
+        accounts: store.clone(),
+        callers: store.clone(),
         idp,
         verifier,
         catalogue: catalogue(),

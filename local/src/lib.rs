@@ -104,6 +104,8 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub jobs: Arc<dyn peak_domain::ports::JobStore>,
     pub tenants: Arc<dyn peak_domain::tenants::TenantStore>,
+    pub accounts: Arc<dyn peak_domain::accounts::AccountStore>,
+    pub callers: Arc<dyn peak_domain::ports::CallerStore>,
 }
 
 impl Stores {
@@ -112,6 +114,8 @@ impl Stores {
             + UserStore
             + peak_domain::ports::JobStore
             + peak_domain::tenants::TenantStore
+            + peak_domain::accounts::AccountStore
+            + peak_domain::ports::CallerStore
             + 'static,
     >(
         store: S,
@@ -121,7 +125,9 @@ impl Stores {
             profiles: store.clone(),
             users: store.clone(),
             jobs: store.clone(),
-            tenants: store,
+            tenants: store.clone(),
+            accounts: store.clone(),
+            callers: store,
         }
     }
 }
@@ -280,6 +286,23 @@ impl Running {
             .token_for(subject, tenant, role, std::time::Duration::from_secs(3600))?)
     }
 
+    /// A machine client's token (client credentials, no user) for
+    /// `tenant`, with `scope` (e.g. `accounts:read accounts:write`), valid
+    /// for an hour.
+    pub fn client_token(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        scope: &str,
+    ) -> Result<String, BoxError> {
+        Ok(self.idp.client_token(
+            client_id,
+            tenant,
+            scope,
+            std::time::Duration::from_secs(3600),
+        )?)
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -388,6 +411,8 @@ pub async fn start(
         profiles: stores.profiles,
         users: stores.users,
         tenants: stores.tenants,
+        accounts: stores.accounts,
+        callers: stores.callers,
         idp: options
             .identity
             .clone()

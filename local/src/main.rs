@@ -4,6 +4,9 @@
 //!   peak-local token [--role admin|sales_rep|partner|customer]
 //!                    [--tenant demo] [--sub dev|demo-admin] [--hours 12]
 //!                              print a token signed by the dev identity provider
+//!   peak-local token --client billing-sync --scope 'accounts:read accounts:write'
+//!                    [--tenant demo] [--hours 12]
+//!                              a machine client's (client-credentials) token
 
 use peak_local::{
     Config, DEMO_ADMIN, DEMO_TENANT, StartOptions, identity_provider, open_store, seed_demo, start,
@@ -30,6 +33,8 @@ async fn run() -> Result<(), peak_local::BoxError> {
             let mut tenant = DEMO_TENANT.to_owned();
             let mut sub = DEMO_ADMIN.to_owned();
             let mut hours = 12u64;
+            let mut client: Option<String> = None;
+            let mut scope = String::new();
             let mut it = args[1..].iter();
             while let Some(flag) = it.next() {
                 let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -38,13 +43,17 @@ async fn run() -> Result<(), peak_local::BoxError> {
                     "--tenant" => tenant = value.clone(),
                     "--sub" => sub = value.clone(),
                     "--hours" => hours = value.parse().map_err(|_| "--hours takes a number")?,
+                    "--client" => client = Some(value.clone()),
+                    "--scope" => scope = value.clone(),
                     other => return Err(format!("unknown flag {other}").into()),
                 }
             }
-            println!(
-                "{}",
-                idp.token_for(&sub, &tenant, &role, Duration::from_secs(hours * 3600))?
-            );
+            let ttl = Duration::from_secs(hours * 3600);
+            let token = match &client {
+                Some(id) => idp.client_token(id, &tenant, &scope, ttl)?,
+                None => idp.token_for(&sub, &tenant, &role, ttl)?,
+            };
+            println!("{token}");
             Ok(())
         }
         Some(other) => Err(format!("unknown command {other}; try `serve` or `token`").into()),

@@ -18,6 +18,7 @@ const VERIFICATION_TOKEN: &str = "PASTE_THE_TOKEN_FROM_AN_EMAIL_VERIFICATION_LIN
 const JOB_ID: &str = "01JDPEAKSAMP1EJ0B0000000AB";
 /// A failed email's id: take one from `GET /emails/failed`.
 const EMAIL_ID: &str = "01JDPEAKSAMP1EMA11000000AB";
+const ACCOUNT_NUMBER: &str = "ACME-EU";
 
 /// The value of a path parameter: its meaning depends on the path it is in
 /// (`{token}` is an invitation or a verification token).
@@ -31,6 +32,7 @@ fn path_value(path: &str, name: &str) -> Result<&'static str, String> {
         ("emails", "id") => EMAIL_ID,
         // Owed work is one record per user: its id is the user's.
         ("identity-work", "id") => USER_ID,
+        ("accounts", "number") => ACCOUNT_NUMBER,
         _ => {
             return Err(format!(
                 "{path}: no sample value for {{{name}}} (add it to xtask/src/events.rs)"

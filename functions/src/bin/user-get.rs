@@ -1,4 +1,4 @@
-//! Lambda `user-get`: One user.
+//! Lambda `user-get`: One user (for an admin, with the login's sync state with Auth0).
 
 use peak_api::{Handler, Route, handlers};
 use peak_functions::{Ports, no_files, no_identity_provider};

@@ -2,7 +2,7 @@
 //! handler (whose use case authorizes) → response, with one log line per
 //! request.
 
-use crate::auth::authenticate;
+use crate::auth::{Caller, authenticate};
 use crate::dispatch::{Call, Handler};
 use crate::problem::Problem;
 use crate::request::{path, request_id};
@@ -10,7 +10,6 @@ use crate::routes::{Matched, ROUTES, Route, RouteSpec, match_route, spec};
 use crate::state::AppState;
 use http::HeaderValue;
 use lambda_http::{Body, Request, Response};
-use peak_domain::Actor;
 use peak_domain::model::tenant::Tenant;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -73,13 +72,20 @@ pub async fn handle_routes(state: &AppState, served: &Served, req: Request) -> R
                 .unwrap_or(crate::dispatch::not_found);
             let result = match authenticate_for(state, spec, &req, &request_id).await {
                 Ok(admitted) => {
-                    let (actor, record) = match admitted {
-                        Some((actor, record)) => (Some(actor), record),
+                    let (caller, record) = match admitted {
+                        Some((caller, record)) => (Some(caller), record),
+                        None => (None, None),
+                    };
+                    let (actor, machine) = match caller {
+                        Some(Caller::User(actor)) => (Some(actor), None),
+                        Some(Caller::Machine(m)) => (None, Some(m)),
                         None => (None, None),
                     };
                     tenant = actor.as_ref().map(|a| a.user.tenant_id.to_string());
+                    tenant = tenant.or(machine.as_ref().map(|m| m.tenant_id.to_string()));
                     let call =
-                        Call::new(state, spec.route, params, actor, record, req, &request_id);
+                        Call::new(state, spec.route, params, actor, record, req, &request_id)
+                            .with_machine(machine);
                     crate::idempotency::run(spec, handler, call).await
                 }
                 Err(p) => Err(p),
@@ -130,7 +136,7 @@ async fn authenticate_for(
     spec: &RouteSpec,
     req: &Request,
     request_id: &str,
-) -> Result<Option<(Actor, Option<Arc<Tenant>>)>, Problem> {
+) -> Result<Option<(Caller, Option<Arc<Tenant>>)>, Problem> {
     if spec.authenticated {
         authenticate(state, req, request_id).await.map(Some)
     } else {

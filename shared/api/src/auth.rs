@@ -1,6 +1,7 @@
 //! Who is calling: the bearer token, verified, and the caller's user record.
 //! The tenant comes only from the verified token, never from the path or
-//! body.
+//! body. The records are read by `peak_domain::users::signed_in` (one DynamoDB
+//! round trip for an admin, two for anyone else).
 
 use crate::problem::Problem;
 use crate::request::bearer_token;
@@ -11,19 +12,19 @@ use peak_auth::AuthError;
 use peak_domain::Actor;
 use peak_domain::TenantId;
 use peak_domain::model::tenant::Tenant;
-use peak_domain::users::resolve_actor;
 use std::sync::Arc;
 
-/// Verifies the token, then loads the caller's user record: it must exist
-/// in the token's tenant and be active, on every request — so a suspension
-/// or deletion takes effect at once. The role is the record's, not a claim.
-/// Also answers the caller's tenant record as read for this request (its
-/// settings apply to this request only).
+/// Verifies the token, then loads the caller's tenant and user records
+/// (together): the tenant must be open, the user must exist in it and be
+/// active, on every request — so a suspension or deletion takes effect at
+/// once. The role is the record's, not a claim. Also answers the caller's
+/// tenant record as read for this request (its settings apply to this
+/// request only).
 pub async fn authenticate(
     state: &AppState,
     req: &Request,
     request_id: &str,
-) -> Result<(Actor, Option<Arc<Tenant>>), Problem> {
+) -> Result<(Caller, Option<Arc<Tenant>>), Problem> {
     let token = bearer_token(req).ok_or_else(|| {
         Problem::unauthenticated("send an access token as `Authorization: Bearer <token>`")
     })?;
@@ -42,10 +43,30 @@ pub async fn authenticate(
     let tenant = TenantId::parse(&verified.tenant).ok_or_else(|| {
         Problem::unauthenticated("the token's tenant claim is not a valid tenant id")
     })?;
-    // Closed tenants are refused before their users are looked up.
-    let ctx = state.ctx(request_id).admitted(&tenant).await?;
-    let actor = resolve_actor(&ctx, &tenant, &verified.subject).await?;
-    Ok((actor, ctx.tenant))
+    // A client-credentials token (the billing sync) is a machine client,
+    // confined to the accounts routes (machine.rs); it has no user record,
+    // so only its tenant is read (and must be open).
+    if let Some(machine) = crate::machine::client(token, &verified, &tenant) {
+        let ctx = state.ctx(request_id).admitted(&tenant).await?;
+        return Ok((Caller::Machine(machine), ctx.tenant));
+    }
+    let (ctx, actor) = peak_domain::users::signed_in::signed_in(
+        &state.ctx(request_id),
+        state.callers.as_ref(),
+        &tenant,
+        &verified.subject,
+    )
+    .await?;
+    Ok((Caller::User(actor), ctx.tenant))
+}
+
+/// Who a verified token speaks for.
+// One per request, unpacked at once by the pipeline: boxing the user would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Caller {
+    User(Actor),
+    Machine(peak_domain::accounts::MachineClient),
 }
 
 fn describe(err: &AuthError) -> &'static str {

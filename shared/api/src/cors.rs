@@ -20,7 +20,7 @@ pub const ALLOW_HEADERS: [&str; 4] = [
 /// Response headers a portal's script may read.
 pub const EXPOSE_HEADERS: [&str; 4] = ["etag", "location", "x-request-id", "retry-after"];
 /// The methods the API's routes use.
-pub const ALLOW_METHODS: [&str; 4] = ["GET", "POST", "PATCH", "DELETE"];
+pub const ALLOW_METHODS: [&str; 5] = ["GET", "POST", "PATCH", "PUT", "DELETE"];
 /// How long a browser may reuse a preflight answer.
 pub const MAX_AGE_SECS: u32 = 600;
 

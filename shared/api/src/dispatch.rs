@@ -38,6 +38,8 @@ pub struct Call<'a> {
     pub(crate) request_id: &'a str,
     id: Option<String>,
     pub(crate) token: String,
+    /// A machine client (no user): only the accounts routes take one.
+    pub(crate) machine: Option<peak_domain::accounts::MachineClient>,
 }
 
 impl<'a> Call<'a> {
@@ -63,9 +65,19 @@ impl<'a> Call<'a> {
             tenant,
             req,
             request_id,
-            id: param("id"),
+            // `{number}` names an account as `{id}` names a user.
+            id: param("id").or_else(|| param("number")),
             token: param("token").unwrap_or_default(),
+            machine: None,
         }
+    }
+
+    pub(crate) fn with_machine(
+        mut self,
+        machine: Option<peak_domain::accounts::MachineClient>,
+    ) -> Self {
+        self.machine = machine;
+        self
     }
 
     /// The same request, to run again (see `preconditions`).
@@ -79,6 +91,7 @@ impl<'a> Call<'a> {
             request_id: self.request_id,
             id: self.id.clone(),
             token: self.token.clone(),
+            machine: self.machine.clone(),
         }
     }
 
@@ -96,11 +109,16 @@ impl<'a> Call<'a> {
 
     /// The signed-in caller of an authenticated route. What they may do is
     /// decided once, by the use case the handler calls (users and profiles
-    /// alike), not here.
+    /// alike), not here. A machine client is refused here with its scope
+    /// named (it may only call the accounts routes, which ask for it).
     pub(crate) fn signed_in(&mut self) -> Result<Actor, Problem> {
-        self.actor
-            .take()
-            .ok_or_else(|| Problem::unauthenticated("this route needs an access token"))
+        let Some(actor) = self.actor.take() else {
+            if let Some(machine) = &self.machine {
+                crate::machine::admit(machine, self.route)?;
+            }
+            return Err(Problem::unauthenticated("this route needs an access token"));
+        };
+        Ok(actor)
     }
 
     /// A public route is never reached with a caller (the pipeline only

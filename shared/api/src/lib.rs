@@ -14,6 +14,7 @@
 //! Gateway events in Lambda, `sam local invoke -e events/…`, and the local
 //! server (which converts its requests into the same type).
 
+pub mod account_view;
 pub mod app;
 pub mod auth;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod dispatch;
 pub mod handlers;
 mod idempotency;
 pub mod lambda;
+pub mod machine;
 pub mod openapi;
 pub mod operations;
 mod preconditions;

@@ -4,21 +4,24 @@
 //! xtask` then writes its binary, template resource, sample event, OpenAPI
 //! entry and its row in `handlers/table.rs`.
 
-use crate::spec::Method::{Delete, Get, Patch, Post};
+use crate::account_view::AccountView;
+use crate::spec::Method::{Delete, Get, Patch, Post, Put};
 use crate::spec::RequestBody::{File, Json};
 use crate::spec::Table::{Nothing, Read, ReadQuery, ReadQueryBatch, Write, WriteQuery};
 use crate::spec::{Operation, QueryParam as Q, SampleBody, Throttle, schema};
 use crate::views::{
-    JobView, MeView, PageView, PasswordResetRequest, ProfileSummary, ProfileView, SettingsView,
-    UserView,
+    BatchView, JobView, MeView, PageView, PasswordResetRequest, ProfileSummary, ProfileView,
+    SettingsView, UserDetailView, UserView,
 };
 use Route::*;
+use peak_domain::accounts::AccountUpsert;
 use peak_domain::audit::AuditEvent;
 use peak_domain::catalogue::Catalogue;
 use peak_domain::model::profile::{NewProfile, ProfilePatch};
 use peak_domain::model::tenant::SettingsPatch;
 use peak_domain::users::{
-    FailedEmailView, IdentityWorkView, InviteRequest, LoginSync, RetriedEmail, SelfPatch, UserPatch,
+    BatchRequest, FailedEmailView, IdentityWorkView, InviteRequest, LoginSync, RetriedEmail,
+    SelfPatch, UserPatch,
 };
 
 const PAGE: &[Q] = &[
@@ -56,6 +59,17 @@ const BULK_CREATE: &[Q] = &[
     ),
 ];
 
+const ACCOUNT_SEARCH: &[Q] = &[
+    Q::integer("limit", "1 to 100 items (default 25)", 1, 100),
+    Q::string("cursor", "the `next_cursor` of the previous page"),
+    Q::string(
+        "q",
+        "prefix of the account number or name, case-insensitive (absent: every account, by number)",
+    )
+    .length(1, 100),
+];
+
+const ACCOUNT: Option<crate::spec::SchemaFn> = Some(schema::<AccountView<'static>>);
 const USER: Option<crate::spec::SchemaFn> = Some(schema::<UserView<'static>>);
 const PROFILE: Option<crate::spec::SchemaFn> = Some(schema::<ProfileView<'static>>);
 const JOB: Option<crate::spec::SchemaFn> = Some(schema::<JobView>);
@@ -81,6 +95,7 @@ pub enum Route {
     UserPasswordReset,
     InvitationResend,
     InvitationRevoke,
+    UserBatch,
     UserIdentity,
     UserAudit,
     TenantAudit,
@@ -103,6 +118,9 @@ pub enum Route {
     BulkInviteCreate,
     BulkInviteGet,
     BulkInviteReport,
+    AccountList,
+    AccountGet,
+    AccountUpsert,
     Auth0Webhook,
     Openapi,
 }
@@ -150,8 +168,8 @@ pub const OPERATIONS: &[Op] = &[
         .answers(201, USER)
         .sample_body(SampleBody::Json(r#"{"first_name": "Jane", "last_name": "Doe", "email": "jane.doe@acme.example", "role": "customer", "profile_id": "01JDPEAKSAMP1E0000000000AB", "customer_accounts": ["ACME"], "extension_groups": ["billing_manager"]}"#)),
     Op::new(UserGet, Get, "/users/{id}", "user-get", Read,
-        "One user")
-        .answers(200, USER),
+        "One user (for an admin, with the login's sync state with Auth0)")
+        .answers(200, Some(schema::<UserDetailView<'static>>)),
     Op::new(UserUpdate, Patch, "/users/{id}", "user-update", Write,
         "Edit a user (If-Match required)")
         .takes(Json(schema::<UserPatch>))
@@ -175,6 +193,15 @@ pub const OPERATIONS: &[Op] = &[
     Op::new(InvitationRevoke, Post, "/users/{id}/invitation/revoke", "invitation-revoke", Write,
         "Revoke an invitation")
         .answers(200, USER),
+    // Each operation answered as its single route would (status, ETag,
+    // body or problem document); the whole request is 200. Over the limit
+    // or empty: 422 naming `operations` and the limit (see handlers/batch.rs).
+    Op::new(UserBatch, Post, "/users/batch", "user-batch", WriteQuery,
+        "Change up to 100 users in one request: update, suspend, enable, delete, resend or revoke an invitation, reset a password; each answered as its single route would, in order (Idempotency-Key honoured)")
+        .creates()
+        .takes(Json(schema::<BatchRequest>))
+        .answers(200, Some(schema::<BatchView>))
+        .sample_body(SampleBody::Json(r#"{"operations": [{"op": "update", "id": "01JDPEAKSAMP1EVSER000000AB", "if_match": "\"4\"", "patch": {"first_name": "Batch"}}, {"op": "suspend", "id": "01JDPEAKSAMP1EVSER000000AB"}, {"op": "enable", "id": "01JDPEAKSAMP1EVSER000000AB"}, {"op": "reset_password", "id": "01JDPEAKSAMP1EVSER000000AB"}, {"op": "suspend", "id": "01JDPEAKSAMP1E0000000000ZZ"}]}"#)),
     Op::new(UserIdentity, Get, "/users/{id}/identity", "user-identity", Read,
         "Where a user's login stands with Auth0: in sync, or the work owed (admins)")
         .answers(200, Some(schema::<LoginSync>)),
@@ -273,6 +300,20 @@ pub const OPERATIONS: &[Op] = &[
         .answers(200, JOB),
     Op::new(BulkInviteReport, Get, "/bulk-invites/{id}/report", "bulk-invite-report", ReadQuery,
         "A finished bulk invite's report (CSV: row, email, outcome, column, code, reason)"),
+    // Also callable by a machine client whose scope names them (machine.rs).
+    Op::new(AccountList, Get, "/accounts", "account-list", ReadQuery,
+        "Customer accounts whose number or name starts with q, for the invite form's association dropdown (admins: all; sales reps and partners: those they serve and their descendants; customers: their own)")
+        .query(ACCOUNT_SEARCH)
+        .answers(200, Some(schema::<PageView<AccountView<'static>>>))
+        .sample_query(&[("q", "acme"), ("limit", "10")]),
+    Op::new(AccountGet, Get, "/accounts/{number}", "account-get", ReadQuery,
+        "One customer account (404 outside the caller's reach)")
+        .answers(200, ACCOUNT),
+    Op::new(AccountUpsert, Put, "/accounts/{number}", "account-upsert", WriteQuery,
+        "Create or replace a customer account, or close it with status closed (admins and the billing sync; If-Match optional; audited). 201 when created")
+        .takes(Json(schema::<AccountUpsert>))
+        .answers(200, ACCOUNT)
+        .sample_body(SampleBody::Json(r#"{"name": "Acme Europe", "parent": "ACME", "status": "active"}"#)),
     // Authenticated by its own signature or bearer token, not a user's JWT.
     Op::new(Auth0Webhook, Post, "/webhooks/auth0", "auth0-webhook", Write,
         "Auth0 deliveries: Actions signed in the Standard Webhooks scheme, or Event Streams CloudEvents with a bearer token")

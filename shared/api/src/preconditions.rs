@@ -28,20 +28,34 @@ const STALE: &str = "stale_version";
 pub(crate) async fn run(handler: Handler, call: Call<'_>) -> Result<Response<Body>, Problem> {
     let conditional = if_match(&call.req) != IfMatch::Absent;
     // Reads never write; a bulk upload creates a job (never stale) from a
-    // body of up to 10 MB not worth copying.
-    let never_stale = call.req.method().is_safe() || call.route == Route::BulkInviteCreate;
+    // body of up to 10 MB not worth copying; a batch retries each of its
+    // operations on its own (`handlers/batch.rs`), never the whole batch.
+    let never_stale = call.req.method().is_safe()
+        || matches!(call.route, Route::BulkInviteCreate | Route::UserBatch);
     if conditional || never_stale || call.route == Route::Auth0Webhook {
         return handler(call).await;
     }
-    let mut call = call;
+    retrying(false, || handler(call.again())).await
+}
+
+/// Runs `attempt` once when the client named a version (`conditional`: a
+/// stale write is their 412); otherwise again on `stale_version`, up to
+/// [`ATTEMPTS`] runs, then 409 `conflict`.
+pub(crate) async fn retrying<T, F, Fut>(conditional: bool, mut attempt: F) -> Result<T, Problem>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Problem>>,
+{
+    if conditional {
+        return attempt().await;
+    }
     for _ in 1..ATTEMPTS {
-        let again = call.again();
-        match handler(call).await {
-            Err(p) if p.code == STALE => call = again,
+        match attempt().await {
+            Err(p) if p.code == STALE => {}
             answer => return answer,
         }
     }
-    match handler(call).await {
+    match attempt().await {
         Err(p) if p.code == STALE => Err(Problem::new(
             StatusCode::CONFLICT,
             "conflict",

@@ -96,7 +96,9 @@ impl Problem {
         p
     }
 
-    pub fn into_response(self, request_id: &str) -> Response<Body> {
+    /// The problem document a response carries (also each failed item of
+    /// a batch: the same shape its single route answers).
+    pub fn document(&self, request_id: &str) -> serde_json::Value {
         let body = Body9457 {
             kind: format!("urn:peak-users:problem:{}", self.code),
             title: self.status.canonical_reason().unwrap_or("Error"),
@@ -106,7 +108,11 @@ impl Problem {
             errors: &self.errors,
             request_id,
         };
-        let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
+        serde_json::to_value(&body).unwrap_or_default()
+    }
+
+    pub fn into_response(self, request_id: &str) -> Response<Body> {
+        let json = self.document(request_id).to_string();
         let mut resp = Response::new(Body::Text(json));
         *resp.status_mut() = self.status;
         let h = resp.headers_mut();

@@ -117,11 +117,16 @@ impl IfMatch {
 }
 
 pub fn if_match(req: &Request) -> IfMatch {
-    let Some(raw) = req
-        .headers()
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-    else {
+    parse_if_match(
+        req.headers()
+            .get(header::IF_MATCH)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// An `If-Match` value (a header, or a batch operation's `if_match`).
+pub fn parse_if_match(raw: Option<&str>) -> IfMatch {
+    let Some(raw) = raw else {
         return IfMatch::Absent;
     };
     let raw = raw.trim();

@@ -17,6 +17,7 @@ pub enum Method {
     Get,
     Post,
     Patch,
+    Put,
     Delete,
 }
 
@@ -26,6 +27,7 @@ impl Method {
             Method::Get => "GET",
             Method::Post => "POST",
             Method::Patch => "PATCH",
+            Method::Put => "PUT",
             Method::Delete => "DELETE",
         }
     }
@@ -35,6 +37,7 @@ impl Method {
             Method::Get => http::Method::GET,
             Method::Post => http::Method::POST,
             Method::Patch => http::Method::PATCH,
+            Method::Put => http::Method::PUT,
             Method::Delete => http::Method::DELETE,
         }
     }

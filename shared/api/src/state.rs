@@ -18,6 +18,11 @@ pub struct AppState {
     /// Tenant records: each request's tenant is admitted (open) and its record
     /// carried by that request's `Ctx` (`Ctx::admitted`).
     pub tenants: Arc<dyn peak_domain::tenants::TenantStore>,
+    /// The customer-account directory.
+    pub accounts: Arc<dyn peak_domain::accounts::AccountStore>,
+    /// Each request's caller: tenant admission and the user, read together
+    /// (`peak_domain::users::signed_in`).
+    pub callers: Arc<dyn peak_domain::ports::CallerStore>,
     pub idp: Arc<dyn IdentityProvider>,
     pub verifier: Arc<JwtVerifier>,
     pub catalogue: &'static Catalogue,

@@ -135,6 +135,19 @@ pub struct UserView<'a> {
     pub last_login_at: Option<OffsetDateTime>,
 }
 
+/// One user as `GET /users/{id}` answers: the user, and for an admin the
+/// login's sync state with the identity provider (absent for anyone else).
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct UserDetailView<'a> {
+    #[serde(flatten)]
+    pub user: UserView<'a>,
+    /// Admins only: where the login stands with Auth0 (`no_login`,
+    /// `in_sync`, `pending`, `retrying` with attempts and the last error),
+    /// as `GET /users/{id}/identity` shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login: Option<peak_domain::users::LoginSync>,
+}
+
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct InvitationSummary {
     pub state: &'static str,
@@ -257,4 +270,43 @@ pub struct SettingsView<'a> {
     #[serde(flatten)]
     pub settings: &'a peak_domain::model::tenant::TenantSettings,
     pub version: u64,
+}
+
+/// `POST /users/batch`: one result per operation, in the request's order.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct BatchView {
+    pub results: Vec<BatchResultView>,
+}
+
+/// What the operation's single route would have answered: its status, its
+/// `ETag` (a changed user's new version) and its body — the user, the
+/// password reset's `{"status": "queued"}`, or the problem document (none
+/// for a deletion's 204).
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct BatchResultView {
+    /// The target's id, as sent.
+    pub id: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    // `default`: not `required` in the document (a 204 has no body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "batch_result_body")]
+    pub body: Option<serde_json::Value>,
+}
+
+fn batch_result_body(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let user = g.subschema_for::<UserView<'static>>().to_value();
+    schemars::json_schema!({
+        "anyOf": [
+            user,
+            // Defined by the document (openapi.rs), as every error answer is.
+            {"$ref": "#/components/schemas/Problem"},
+            {
+                "type": "object",
+                "required": ["status"],
+                "properties": {"status": {"const": "queued"}},
+            },
+        ]
+    })
 }

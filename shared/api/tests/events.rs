@@ -186,6 +186,8 @@ async fn harness() -> Harness {
             profiles: store.clone(),
             users: store.clone(),
             tenants: store.clone(),
+            accounts: store.clone(),
+            callers: store.clone(),
             idp: Arc::new(FakeIdp),
             verifier: Arc::new(verifier),
             catalogue: catalogue(),
@@ -647,6 +649,18 @@ async fn every_function_answers_its_sample_event() {
     assert_eq!(enabled["status"], "active");
     c.run("user-password-reset.json", &admin, StatusCode::ACCEPTED)
         .await;
+    // The same changes in one batch (the target is at version 4 now), and
+    // an unknown id answered 404 in its place.
+    let batch = c.run("user-batch.json", &admin, StatusCode::OK).await;
+    let statuses: Vec<_> = batch["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 202, 404], "{batch}");
+    assert_eq!(batch["results"][0]["body"]["first_name"], "Batch");
+    assert_eq!(batch["results"][4]["body"]["code"], "not_found");
     // The edits above owe Auth0 a sync of the target's login; no worker ran.
     let identity = c.run("user-identity.json", &admin, StatusCode::OK).await;
     assert_eq!(identity["state"], "pending", "{identity}");
@@ -726,6 +740,38 @@ async fn every_function_answers_its_sample_event() {
         .await;
     c.run("bulk-invite-upload.json", &admin, StatusCode::CONFLICT)
         .await;
+
+    // Customer accounts: the sample puts ACME-EU under ACME.
+    let acme = peak_domain::accounts::Account {
+        tenant_id: tenant(),
+        number: peak_domain::model::user::AccountNumber::parse("number", "ACME").unwrap(),
+        name: peak_domain::accounts::AccountName::parse("name", "Acme").unwrap(),
+        parent: None,
+        ancestors: Vec::new(),
+        status: peak_domain::accounts::AccountStatus::Active,
+        version: 1,
+        created_at: time::OffsetDateTime::now_utc(),
+        updated_at: time::OffsetDateTime::now_utc(),
+    };
+    peak_domain::accounts::AccountStore::write_account(
+        h.store.as_ref(),
+        peak_domain::accounts::AccountWrite {
+            previous: None,
+            next: &acme,
+            parent: None,
+            moved: &[],
+            audit: &[],
+        },
+    )
+    .await
+    .unwrap();
+    let eu = c
+        .run("account-upsert.json", &admin, StatusCode::CREATED)
+        .await;
+    assert_eq!(eu["ancestors"], serde_json::json!(["ACME"]), "{eu}");
+    c.run("account-get.json", &admin, StatusCode::OK).await;
+    let found = c.run("account-list.json", &admin, StatusCode::OK).await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 2, "{found}");
 
     // The signed-in user's own record.
     let me = c.run("me-get.json", &customer, StatusCode::OK).await;

@@ -188,6 +188,29 @@ impl DevIdentityProvider {
         self.sign(&self.claims_for(subject, tenant, role, ttl))
     }
 
+    /// A client-credentials token as Auth0 issues one to a machine-to-machine
+    /// application (`sub` = `<client id>@clients`, `gty`, `azp`, a space
+    /// separated `scope`), with the tenant claim a client-credentials Action
+    /// adds.
+    pub fn client_token(
+        &self,
+        client_id: &str,
+        tenant: &str,
+        scope: &str,
+        ttl: Duration,
+    ) -> Result<String, DevIdpError> {
+        let mut claims =
+            serde_json::to_value(self.claims_for(&format!("{client_id}@clients"), tenant, "", ttl))
+                .map_err(key_error)?;
+        if let Some(map) = claims.as_object_mut() {
+            map.remove(crate::ROLE_CLAIM);
+            map.insert("gty".into(), "client-credentials".into());
+            map.insert("azp".into(), client_id.into());
+            map.insert("scope".into(), scope.into());
+        }
+        self.sign_with_kid(&claims, &self.kid)
+    }
+
     /// Signs `claims` as given (RS256, header `kid`).
     pub fn sign(&self, claims: &DevClaims) -> Result<String, DevIdpError> {
         self.sign_with_kid(claims, &self.kid)

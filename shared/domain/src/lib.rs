@@ -9,6 +9,7 @@
 //! [`tenants`]; all take one [`Ctx`] and, when someone acts, one [`Actor`]
 //! ([`context`]), and decide with their resource's `policy`.
 
+pub mod accounts;
 pub mod audit;
 pub mod bulk_job;
 pub mod catalogue;

@@ -1,12 +1,14 @@
 //! The store contract: one suite of behaviour that every adapter of the
-//! domain's store ports must show, one module per port (`profiles`, `users`,
+//! domain's store ports must show, one module per port (`caller`, `profiles`, `users`,
 //! `audit`, `outbox`, `idempotency`, `idp_work`, `logins`, `deliveries`,
 //! `rate_limits`, `jobs`, `tenants`). Each adapter's tests expand
-//! [`profile_store_contract!`], [`user_store_contract!`] and
-//! [`job_store_contract!`] with a way to build a store; every case uses
+//! [`profile_store_contract!`], [`user_store_contract!`],
+//! [`job_store_contract!`] and [`caller_store_contract!`] with a way to build a store; every case uses
 //! fresh random tenants, so the cases can share one database or table.
 
+pub mod accounts;
 pub mod audit;
+pub mod caller;
 pub mod deliveries;
 mod fixtures;
 pub mod idempotency;

@@ -17,7 +17,9 @@
 //! partition per job ([`jobs`]). No call scans: see docs/dynamodb.md for
 //! the access patterns.
 
+mod accounts;
 mod audit;
+mod caller;
 mod deliveries;
 mod due;
 mod error;

@@ -22,11 +22,11 @@ use peak_domain::ports::{Page, PageRequest, StoreError};
 use peak_domain::tenants::TenantStore;
 use std::collections::HashMap;
 
-const TENANT_SK: &str = "TENANT";
+pub(crate) const TENANT_SK: &str = "TENANT";
 const TENANTS_PK: &str = "TENANTS";
 const ENTITY: &str = "tenant";
 
-fn key(id: &TenantId) -> Item {
+pub(crate) fn key(id: &TenantId) -> Item {
     HashMap::from([
         (PK.to_owned(), s(tenant_pk(id))),
         (SK.to_owned(), s(TENANT_SK)),
@@ -45,7 +45,7 @@ fn item(t: &Tenant) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-fn decode(item: &Item) -> Result<Tenant, StoreError> {
+pub(crate) fn decode(item: &Item) -> Result<Tenant, StoreError> {
     match item.get("body") {
         Some(AttributeValue::S(body)) => serde_json::from_str(body)
             .map_err(|e| StoreError::Backend(format!("a stored tenant cannot be read: {e}"))),

@@ -10,9 +10,7 @@
 use crate::error::{WRITE_ATTEMPTS, backoff, cancelled, sdk};
 use crate::item::{self, Item, get_s, get_u64, n, s};
 use crate::record_item as ri;
-use crate::user_item::{
-    self as ui, EMAIL_GUARD_ENTITY, INVITATION_GUARD_ENTITY, SUBJECT_GUARD_ENTITY, attr,
-};
+use crate::user_item::{self as ui, EMAIL_GUARD_ENTITY, INVITATION_GUARD_ENTITY, attr};
 use crate::{CONDITION_FAILED, DynamoStore, TxError, build_error, names};
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use peak_domain::ids::TenantId;
@@ -43,6 +41,9 @@ pub(crate) enum Part {
     EmailDelete,
     SubjectPut,
     SubjectDelete,
+    /// The subject item rewritten with the user's copy (src/caller.rs),
+    /// over our own or a missing one.
+    SubjectRefresh,
     InvitationPut,
     InvitationDelete,
     MembershipPut,
@@ -275,29 +276,18 @@ pub(crate) fn plan_user_write(table: &str, w: &UserWrite<'_>) -> Result<Plan, St
         prev.map(|u| u.email.normalized()),
         next.map(|u| u.email.normalized()),
     );
-    let subjects = (
-        prev.and_then(|u| u.idp_subject.clone()),
-        next.and_then(|u| u.idp_subject.clone()),
-    );
     let invitations = (
         prev.and_then(|u| u.invitation.as_ref().map(|i| i.token_hash.clone())),
         next.and_then(|u| u.invitation.as_ref().map(|i| i.token_hash.clone())),
     );
     type KeyOf = fn(&TenantId, &str) -> Item;
-    let guards: [(_, KeyOf, &str, Part, Part); 3] = [
+    let guards: [(_, KeyOf, &str, Part, Part); 2] = [
         (
             emails,
             ui::email_guard_key,
             EMAIL_GUARD_ENTITY,
             Part::EmailDelete,
             Part::EmailPut,
-        ),
-        (
-            subjects,
-            ui::subject_guard_key,
-            SUBJECT_GUARD_ENTITY,
-            Part::SubjectDelete,
-            Part::SubjectPut,
         ),
         (
             invitations,
@@ -324,6 +314,8 @@ pub(crate) fn plan_user_write(table: &str, w: &UserWrite<'_>) -> Result<Plan, St
             plan.put(table, item, Some(Cond::absent()), put)?;
         }
     }
+    // The subject item also carries a copy of the user for authentication.
+    subject::plan_subject(&mut plan, table, prev, next)?;
 
     // Memberships: one item per account, keyed by the name order; the old
     // keys that are not also new ones go, every new one is (re)written.
@@ -589,6 +581,8 @@ impl DynamoStore {
         }
     }
 }
+
+pub(crate) mod subject;
 
 #[cfg(test)]
 mod tests;

@@ -54,6 +54,9 @@ peak_store_contract::job_store_contract!(make_store());
 
 peak_store_contract::tenant_store_contract!(make_store());
 
+peak_store_contract::account_store_contract!(make_store());
+peak_store_contract::caller_store_contract!(make_store());
+
 // Beyond the contract: what is particular to this adapter.
 
 async fn create(store: &DynamoStore, u: &User) -> Result<(), StoreError> {
@@ -626,4 +629,67 @@ async fn a_malformed_job_item_is_a_backend_error() {
         store.get_job(&t, &id).await,
         Err(StoreError::Backend(_))
     ));
+}
+
+/// Subject items written before they carried the user's copy (the guard
+/// alone) still authenticate — through the user's own item, one round trip
+/// more — and the user's next write gives them the copy.
+#[tokio::test]
+async fn a_subject_item_from_before_the_copy_still_finds_its_user() {
+    use peak_domain::ports::CallerStore;
+    let store = make_store().await;
+    let t = fresh_tenant();
+    let p = profile(&*store, &t, "Standard").await;
+    let mut u = sample_user(&t, &p, "Ada", "Lovelace", "ada@example.com");
+    u.status = UserStatus::Active;
+    u.invitation = None;
+    u.idp_subject = Some("auth0|old".into());
+    create(&store, &u).await.expect("create");
+    let pk = format!("TENANT#{t}#SUBJECT#auth0|old");
+    assert!(
+        get_raw(&store, pk.clone(), "GUARD")
+            .await
+            .expect("subject item")
+            .contains_key("version"),
+        "a subject item carries the copy"
+    );
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .item("PK", AttributeValue::S(pk.clone()))
+        .item("SK", AttributeValue::S("GUARD".into()))
+        .item("entity", AttributeValue::S("subject_guard".into()))
+        .item("tenant_id", AttributeValue::S(t.to_string()))
+        .item("user_id", AttributeValue::S(u.id.to_string()))
+        .send()
+        .await
+        .expect("put an old subject item");
+    assert_eq!(
+        store.caller(&t, "auth0|old").await.expect("caller").user,
+        Some(u.clone())
+    );
+
+    let mut next = u.clone();
+    next.version = 2;
+    next.status = UserStatus::Suspended;
+    store
+        .write_user(UserWrite {
+            previous: Some(&u),
+            next: Some(&next),
+            audit: &[],
+            outbox: &[],
+        })
+        .await
+        .expect("suspend");
+    let raw = get_raw(&store, pk, "GUARD").await.expect("subject item");
+    assert_eq!(
+        raw["version"],
+        AttributeValue::N("2".into()),
+        "copied again"
+    );
+    assert_eq!(
+        store.caller(&t, "auth0|old").await.expect("caller").user,
+        Some(next)
+    );
 }

@@ -20,7 +20,9 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod accounts;
 mod audit;
+mod caller;
 mod deliveries;
 mod idempotency;
 mod idp_work;

@@ -276,7 +276,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     INSERT INTO user_logins (tenant_id, user_id, last_login_ms)
         SELECT tenant_id, id, last_login_ms FROM users WHERE last_login_ms IS NOT NULL;
     ALTER TABLE users DROP COLUMN last_login_ms;",
-    // 10: failed emails per tenant (for the tenant's admins: no other
+    // 10: the customer-account directory (see src/accounts.rs).
+    crate::accounts::MIGRATION,
+    // 11: failed emails per tenant (for the tenant's admins: no other
     // tenant's rows read) and retried ones taken off the failed lists
     // (retried_at set; the row stays as the record of the failure).
     "ALTER TABLE outbox ADD COLUMN retried_at TEXT;

@@ -20,7 +20,7 @@ fn encode(t: &Tenant) -> Result<(String, i64), StoreError> {
     Ok((body, version))
 }
 
-fn decode(body: &str) -> Result<Tenant, StoreError> {
+pub(super) fn decode(body: &str) -> Result<Tenant, StoreError> {
     serde_json::from_str(body)
         .map_err(|e| StoreError::Backend(format!("a stored tenant cannot be read: {e}")))
 }

@@ -221,6 +221,12 @@ async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
         store.create_job(&job).await.unwrap();
         assert_eq!(store.get_job(&t, &job.id).await.unwrap(), Some(job));
     }
+    {
+        use peak_domain::accounts::AccountStore;
+        let a = peak_store_contract::accounts::sample_account(&t, "ACME", "Acme", None);
+        peak_store_contract::accounts::create(&store, &a, None).await;
+        assert_eq!(store.get_account(&t, &a.number).await.unwrap(), Some(a));
+    }
     drop(store);
 
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -228,7 +234,7 @@ async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 10);
+    assert_eq!(SCHEMA_VERSION, 11);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -14,3 +14,11 @@ peak_store_contract::job_store_contract!(async {
 peak_store_contract::tenant_store_contract!(async {
     std::sync::Arc::new(peak_store_sqlite::SqliteStore::open_in_memory().unwrap())
 });
+
+peak_store_contract::account_store_contract!(async {
+    std::sync::Arc::new(peak_store_sqlite::SqliteStore::open_in_memory().unwrap())
+});
+
+peak_store_contract::caller_store_contract!(async {
+    std::sync::Arc::new(peak_store_sqlite::SqliteStore::open_in_memory().unwrap())
+});

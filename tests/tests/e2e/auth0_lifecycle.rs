@@ -94,10 +94,17 @@ async fn post_signed(app: &TestApp, d: &(String, i64, String, String)) -> (u16, 
     .await
 }
 
-/// The user's login sync state (`GET /users/{id}/identity`).
+/// The user's login sync state (`GET /users/{id}/identity`), which
+/// `GET /users/{id}` shows an admin too, as its `login`.
 async fn login_sync(app: &TestApp, id: &str) -> Value {
     let (status, body) = send(app.admin(Method::GET, &format!("/users/{id}/identity"))).await;
     assert_eq!(status, 200, "{body}");
+    let (status, user) = send(app.admin(Method::GET, &format!("/users/{id}"))).await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(
+        user["login"], body,
+        "GET /users/{{id}} shows the same sync state"
+    );
     body
 }
 

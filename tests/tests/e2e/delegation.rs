@@ -12,7 +12,9 @@
 //!   their address), and keeps their login email and pending email (only
 //!   the user themself or an admin changes a login email).
 //!
-//! A request that fails changes nothing at all.
+//! A request that fails changes nothing at all; in a batch
+//! (`POST /users/batch`, random sub-operations) an item that fails changes
+//! nothing either: only targets of items that succeeded may change.
 //!
 //! Each case is a fresh tenant: random accounts, profiles, an actor (role ×
 //! profile × groups × accounts, usually with the rights to manage users so
@@ -124,6 +126,8 @@ enum Op {
     Resend(usize),
     Revoke(usize),
     Delete(usize),
+    /// `POST /users/batch` of these (never invites: a batch has none).
+    Batch(Vec<Op>),
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +221,20 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => grant().prop_map(Op::Invite),
         1 => grant().prop_map(Op::BulkRow),
+        4 => (target.clone(), patch()).prop_map(|(t, p)| Op::Edit(t, p)),
+        2 => target.clone().prop_map(Op::Suspend),
+        2 => target.clone().prop_map(Op::Enable),
+        1 => target.clone().prop_map(Op::Resend),
+        2 => target.clone().prop_map(Op::Revoke),
+        1 => target.prop_map(Op::Delete),
+        2 => prop::collection::vec(batch_item(), 1..6).prop_map(Op::Batch),
+    ]
+}
+
+/// An operation a batch may carry.
+fn batch_item() -> impl Strategy<Value = Op> {
+    let target = 0..=TARGETS;
+    prop_oneof![
         4 => (target.clone(), patch()).prop_map(|(t, p)| Op::Edit(t, p)),
         2 => target.clone().prop_map(Op::Suspend),
         2 => target.clone().prop_map(Op::Enable),
@@ -574,31 +592,7 @@ impl Case<'_> {
                 let Some(version) = current.get(id.as_str()).map(|u| u.version) else {
                     return (false, "edit of a deleted user".into());
                 };
-                let mut body = serde_json::Map::new();
-                if p.first_name {
-                    body.insert("first_name".into(), json!("Renamed"));
-                }
-                if let Some(e) = &p.email {
-                    body.insert("email".into(), json!(self.email(e)));
-                }
-                if let Some(a) = &p.account_number {
-                    body.insert("account_number".into(), json!(a.map(|_| FOREIGN_ACCOUNT)));
-                }
-                if let Some(a) = &p.accounts {
-                    body.insert(
-                        "customer_accounts".into(),
-                        json!(a.iter().map(|a| ACCOUNTS[*a]).collect::<Vec<_>>()),
-                    );
-                }
-                if let Some(r) = p.role {
-                    body.insert("role".into(), json!(r.as_str()));
-                }
-                if let Some(i) = p.profile {
-                    body.insert("profile_id".into(), json!(self.profile_ids[i].as_str()));
-                }
-                if let Some(g) = &p.groups {
-                    body.insert("extension_groups".into(), json!(g));
-                }
+                let body = self.patch_body(p);
                 (
                     self.request(Method::PATCH, &format!("/users/{id}"))
                         .header("if-match", format!("\"{version}\""))
@@ -644,11 +638,108 @@ impl Case<'_> {
                     .await,
                 "delete",
             ),
+            Op::Batch(items) => {
+                let (ok, outcome, _) = self.batch(items).await;
+                return (ok, outcome);
+            }
         };
         let resp = resp.expect("send");
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         (status.is_success(), format!("{what} -> {status} {body}"))
+    }
+
+    /// An edit's body.
+    fn patch_body(&self, p: &Patch) -> serde_json::Map<String, Value> {
+        let mut body = serde_json::Map::new();
+        if p.first_name {
+            body.insert("first_name".into(), json!("Renamed"));
+        }
+        if let Some(e) = &p.email {
+            body.insert("email".into(), json!(self.email(e)));
+        }
+        if let Some(a) = &p.account_number {
+            body.insert("account_number".into(), json!(a.map(|_| FOREIGN_ACCOUNT)));
+        }
+        if let Some(a) = &p.accounts {
+            body.insert(
+                "customer_accounts".into(),
+                json!(a.iter().map(|a| ACCOUNTS[*a]).collect::<Vec<_>>()),
+            );
+        }
+        if let Some(r) = p.role {
+            body.insert("role".into(), json!(r.as_str()));
+        }
+        if let Some(i) = p.profile {
+            body.insert("profile_id".into(), json!(self.profile_ids[i].as_str()));
+        }
+        if let Some(g) = &p.groups {
+            body.insert("extension_groups".into(), json!(g));
+        }
+        body
+    }
+
+    /// One batch: the items as `POST /users/batch` operations (an edit with
+    /// the version read before the batch). Answers whether the request was
+    /// taken (200), the outcome, and the targets of the items that
+    /// succeeded.
+    async fn batch(&self, items: &[Op]) -> (bool, String, Vec<String>) {
+        let current = self.snapshot().await;
+        let operations: Vec<Value> = items
+            .iter()
+            .map(|op| {
+                let (name, t) = match op {
+                    Op::Edit(t, _) => ("update", t),
+                    Op::Suspend(t) => ("suspend", t),
+                    Op::Enable(t) => ("enable", t),
+                    Op::Resend(t) => ("resend_invitation", t),
+                    Op::Revoke(t) => ("revoke_invitation", t),
+                    Op::Delete(t) => ("delete", t),
+                    other => unreachable!("not a batch item: {other:?}"),
+                };
+                let id = self.target(*t).to_string();
+                let mut item = json!({"op": name, "id": id});
+                if let Op::Edit(_, p) = op {
+                    // A deleted user's edit: any version, it is a 404.
+                    let version = current.get(&id).map_or(1, |u| u.version);
+                    item["if_match"] = json!(format!("\"{version}\""));
+                    item["patch"] = Value::Object(self.patch_body(p));
+                }
+                item
+            })
+            .collect();
+        let resp = self
+            .request(Method::POST, "/users/batch")
+            .json(&json!({ "operations": operations }))
+            .send()
+            .await
+            .expect("send");
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let results = body["results"].as_array().cloned().unwrap_or_default();
+        if status != 200 || results.len() != items.len() {
+            return (false, format!("batch -> {status} {body}"), Vec::new());
+        }
+        let succeeded = results
+            .iter()
+            .filter(|r| {
+                r["status"]
+                    .as_u64()
+                    .is_some_and(|s| (200..300).contains(&s))
+            })
+            .map(|r| r["id"].as_str().expect("id").to_owned())
+            .collect();
+        let statuses: Vec<_> = results
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["status"],
+                    r["body"]["code"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        (true, format!("batch -> 200 {statuses:?}"), succeeded)
     }
 
     /// One row through the bulk-invite job (202, then the job runs here).
@@ -745,6 +836,7 @@ impl Op {
             Op::Resend(_) => "resend",
             Op::Revoke(_) => "revoke",
             Op::Delete(_) => "delete",
+            Op::Batch(_) => "batch",
         }
     }
 }
@@ -761,10 +853,24 @@ async fn check(case: &Case<'_>, s: &Scenario) -> Result<Vec<&'static str>, Strin
             .cloned()
             .expect("the actor exists");
         let actor_eff = case.effective(&actor).await;
-        let (ok, outcome) = case.send(op).await;
+        let (ok, outcome, succeeded) = match op {
+            Op::Batch(items) => case.batch(items).await,
+            op => {
+                let (ok, outcome) = case.send(op).await;
+                (ok, outcome, Vec::new())
+            }
+        };
         log.push(format!("{op:?}\n    {outcome}"));
         let after = case.snapshot().await;
         let fail = |why: String| Err(format!("{why}\nrequests:\n  {}", log.join("\n  ")));
+        if let Op::Batch(_) = op
+            && let Some(id) = before
+                .keys()
+                .chain(after.keys())
+                .find(|id| before.get(*id) != after.get(*id) && !succeeded.contains(id))
+        {
+            return fail(format!("a refused batch item changed user {id}"));
+        }
         if !ok {
             if before != after {
                 return fail("a refused request changed users".into());
@@ -865,7 +971,7 @@ fn a_non_admin_never_gives_more_than_they_hold() {
     let changed = changed.into_inner().expect("counts");
     println!("requests by non-admins that changed users: {changed:?}");
     for op in [
-        "invite", "bulk row", "edit", "suspend", "enable", "resend", "revoke",
+        "invite", "bulk row", "edit", "suspend", "enable", "resend", "revoke", "batch",
     ] {
         assert!(
             changed.get(op).copied().unwrap_or(0) > 0,

@@ -36,7 +36,7 @@ async fn request_for(
         .find(|(prefix, _)| path.starts_with(prefix))
         .copied()
         .unwrap_or(("", ""));
-    let path = path.replace("{id}", id);
+    let path = path.replace("{id}", id).replace("{number}", id);
     assert!(
         !path.contains('{'),
         "no target for {path} (prefix {prefix:?}): add one above"
@@ -79,6 +79,8 @@ async fn an_array_where_an_object_is_expected_is_422_on_every_json_route() {
     let ids = [
         ("/profiles/", profile_id.as_str()),
         ("/users/", user_id.as_str()),
+        // An account number: PUT creates it if it is not there.
+        ("/accounts/", "ARRAYS-1"),
     ];
     let routes = json_body_routes();
     for expected in [

@@ -415,7 +415,7 @@ async fn preflights_answer_as_the_http_apis_cors_configuration() {
     );
     assert_eq!(
         header(h, "access-control-allow-methods"),
-        "GET,POST,PATCH,DELETE"
+        "GET,POST,PATCH,PUT,DELETE"
     );
     assert_eq!(
         header(h, "access-control-allow-headers"),

@@ -4,6 +4,8 @@
 //! runs them as well as eight. Run one file with e.g.
 //! `scripts/test.sh --test e2e users::lifecycle::`.
 
+mod account_store_calls;
+mod accounts;
 mod auth0_lifecycle;
 mod auth0_sync;
 mod auth0_webhooks;

@@ -1,17 +1,45 @@
-//! How many DynamoDB calls each operation makes, counted by an SDK
-//! interceptor on the real client against DynamoDB Local, through the HTTP
-//! API. The numbers are the README's "Store calls per operation" table; a
-//! change that adds a call to a hot path fails here and must update both.
+//! What each operation costs in DynamoDB, measured through the HTTP API on
+//! the real client against DynamoDB Local:
+//!
+//! - **calls**: an SDK interceptor counts operations (once per operation,
+//!   before the retry loop), by name;
+//! - **round trips**: the HTTP connector under the client records when each
+//!   request starts and ends; requests that overlap in time are one round
+//!   trip (they wait on the network together), so this counts the
+//!   *sequential* waits an operation makes;
+//! - **latency**: the same connector waits a fixed [`DELAY`] before sending
+//!   each request, as a network between the function and DynamoDB would,
+//!   and the request is timed end to end from the HTTP client (median and
+//!   best of [`REPS`] runs), and again without the delay (median).
+//!   DynamoDB Local on loopback answers in a few milliseconds, so without
+//!   the delay the figures would hide much of what round trips cost on a
+//!   network.
+//!
+//! The numbers are the README's "Store calls and round trips per operation"
+//! table; a change that adds a call or a round trip to a hot path fails
+//! here and must update both.
 
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use peak_local::Stores;
 use peak_tests::{TestApp, spawn};
-use reqwest::Method;
+use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Injected before every DynamoDB request: a same-region network hop.
+const DELAY: Duration = Duration::from_millis(5);
+/// Runs per operation; the latency is their median.
+const REPS: usize = 9;
 
 #[derive(Debug, Clone, Default)]
 struct CallCounter(Arc<Mutex<Vec<String>>>);
@@ -52,7 +80,142 @@ impl CallCounter {
     }
 }
 
-async fn app_with_counter() -> (TestApp, CallCounter) {
+/// The client's HTTP client, wrapped: waits [`DELAY`] before each request
+/// (asynchronously, so concurrent requests wait together) and records when
+/// each one started and ended.
+#[derive(Debug, Clone)]
+struct Wire {
+    inner: SharedHttpClient,
+    spans: Arc<Mutex<Vec<(Instant, Instant)>>>,
+    /// [`DELAY`] or none (to show what the local server alone costs).
+    delayed: Arc<AtomicBool>,
+}
+
+#[derive(Debug)]
+struct WireConnector {
+    inner: SharedHttpConnector,
+    spans: Arc<Mutex<Vec<(Instant, Instant)>>>,
+    delayed: Arc<AtomicBool>,
+}
+
+impl HttpClient for Wire {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(WireConnector {
+            inner: self.inner.http_connector(settings, components),
+            spans: self.spans.clone(),
+            delayed: self.delayed.clone(),
+        })
+    }
+}
+
+impl HttpConnector for WireConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let (inner, spans) = (self.inner.clone(), self.spans.clone());
+        let delayed = self.delayed.load(Ordering::Relaxed);
+        HttpConnectorFuture::new(async move {
+            let start = Instant::now();
+            if delayed {
+                tokio::time::sleep(DELAY).await;
+            }
+            let out = inner.call(request).await;
+            spans.lock().unwrap().push((start, Instant::now()));
+            out
+        })
+    }
+}
+
+impl Wire {
+    /// Round trips since the last take: requests overlapping in time are
+    /// one (the union of their spans is one interval).
+    fn take(&self) -> usize {
+        let mut spans = std::mem::take(&mut *self.spans.lock().unwrap());
+        spans.sort_by_key(|s| s.0);
+        let mut trips = 0;
+        let mut busy_until: Option<Instant> = None;
+        for (start, end) in spans {
+            match busy_until {
+                Some(until) if start < until => busy_until = Some(until.max(end)),
+                _ => {
+                    trips += 1;
+                    busy_until = Some(end);
+                }
+            }
+        }
+        trips
+    }
+}
+
+struct Probe {
+    counter: CallCounter,
+    wire: Wire,
+    rows: Vec<String>,
+}
+
+impl Probe {
+    fn reset(&self) {
+        self.counter.take();
+        self.wire.take();
+    }
+
+    /// Runs `op` [`REPS`] times with the delay and as many without (`op(i)`
+    /// for run `i`, which must answer `status`); every run must make
+    /// exactly `calls` in `round_trips`. Records the row of the README
+    /// table.
+    async fn measure(
+        &mut self,
+        name: &str,
+        calls: &[(&str, usize)],
+        round_trips: usize,
+        status: u16,
+        op: impl AsyncFn(usize) -> Response,
+    ) {
+        let mut times = Vec::new();
+        let mut local = Vec::new();
+        for i in 0..2 * REPS {
+            let delayed = i < REPS;
+            self.wire.delayed.store(delayed, Ordering::Relaxed);
+            self.reset();
+            let started = Instant::now();
+            let resp = op(i).await;
+            let got_status = resp.status().as_u16();
+            let body = resp.text().await.unwrap();
+            if delayed {
+                times.push(started.elapsed());
+            } else {
+                local.push(started.elapsed());
+            }
+            assert_eq!(got_status, status, "{name}: {body}");
+            let got = self.counter.take();
+            assert_eq!(got, counts(calls), "{name} (run {i}): calls");
+            assert_eq!(
+                self.wire.take(),
+                round_trips,
+                "{name} (run {i}): round trips"
+            );
+        }
+        self.wire.delayed.store(true, Ordering::Relaxed);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let median = |mut times: Vec<Duration>| {
+            times.sort();
+            ms(times[times.len() / 2])
+        };
+        let best = ms(*times.iter().min().unwrap());
+        let total: usize = calls.iter().map(|(_, n)| n).sum();
+        let detail: Vec<String> = calls.iter().map(|(op, n)| format!("{n} {op}")).collect();
+        self.rows.push(format!(
+            "| {name} | {total} ({}) | {round_trips} | {:.0} ms | {:.0} ms ({best:.0} ms) |",
+            detail.join(", "),
+            median(local),
+            median(times),
+        ));
+    }
+}
+
+async fn app_with_probe() -> (TestApp, Probe) {
     assert!(
         std::env::var("DYNAMODB_ENDPOINT").is_ok(),
         "DynamoDB Local is not running: run the tests with scripts/test.sh"
@@ -63,18 +226,32 @@ async fn app_with_counter() -> (TestApp, CallCounter) {
         .await
         .expect("table");
     let counter = CallCounter::default();
+    let wire = Wire {
+        inner: base
+            .config()
+            .http_client()
+            .expect("the client's HTTP client"),
+        spans: Arc::default(),
+        delayed: Arc::new(AtomicBool::new(true)),
+    };
     let conf = base
         .config()
         .to_builder()
         .interceptor(counter.clone())
+        .http_client(wire.clone())
         .build();
     let client = aws_sdk_dynamodb::Client::from_conf(conf);
     let app = spawn(Stores::from(peak_store_dynamodb::DynamoStore::new(
         client, table,
     )))
     .await;
-    counter.take();
-    (app, counter)
+    let probe = Probe {
+        counter,
+        wire,
+        rows: Vec::new(),
+    };
+    probe.reset();
+    (app, probe)
 }
 
 fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
@@ -83,129 +260,202 @@ fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
 
 #[tokio::test]
 async fn store_calls_per_operation() {
-    let (app, counter) = app_with_counter().await;
+    let (app, mut probe) = app_with_probe().await;
     let admin = app.token("admin");
+    // A non-admin: a sales rep serving account ACME, who may see its
+    // customer users.
+    let (_, rep) = app
+        .seed_user(
+            "sales_rep",
+            &["ACME"],
+            &[("my_customers.customer_users", "view")],
+            &[],
+        )
+        .await;
     let profiles = app.all_items(&admin, "/profiles").await;
     let standard = profiles.iter().find(|p| p["name"] == "Standard").unwrap()["id"].clone();
-    counter.take();
-
-    // Every authenticated request first loads its caller: the subject
-    // lookup, the user record, the user's profile.
-    let auth = [("GetItem", 3), ("Query", 1)];
-    let mut table = Vec::new();
-    let mut measure = |name: &str, got: BTreeMap<String, usize>| {
-        table.push(format!("{name}: {got:?}"));
-        got
+    let profile_path = format!("/profiles/{}", standard.as_str().unwrap());
+    let invite = |email: String| {
+        json!({"first_name": "Ada", "last_name": "Lovelace", "email": email,
+               "role": "customer", "profile_id": standard, "customer_accounts": ["ACME"]})
     };
-
-    let resp = app
-        .with_token(&admin, Method::GET, "/profile-catalogue")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        measure("catalogue", counter.take()),
-        counts(&auth),
-        "catalogue = auth only"
-    );
-
-    let body = json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@calls.example",
-                      "role": "customer", "profile_id": standard, "customer_accounts": ["ACME"]});
     let resp = app
         .with_token(&admin, Method::POST, "/users")
-        .json(&body)
+        .json(&invite("ada@calls.example".into()))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
     let user: Value = resp.json().await.unwrap();
-    let id = user["id"].as_str().unwrap().to_owned();
-    let invite = measure("invite", counter.take());
-    // auth (3) + profile exists (1) + email lookup (1 guard read); one transaction.
-    assert_eq!(
-        invite,
-        counts(&[("GetItem", 5), ("Query", 1), ("TransactWriteItems", 1)])
-    );
+    let user_path = format!("/users/{}", user["id"].as_str().unwrap());
+    probe.reset();
 
-    let resp = app
-        .with_token(&admin, Method::GET, &format!("/users/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        measure("get user", counter.take()),
-        counts(&[("GetItem", 3), ("Query", 2)]),
-        "auth + 1 read"
-    );
-
-    let resp = app
-        .with_token(&admin, Method::GET, "/users?limit=10")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        measure("list page", counter.take()),
-        counts(&[("GetItem", 3), ("Query", 2), ("BatchGetItem", 1)]),
-        "auth + 1 query"
-    );
-
-    let resp = app
-        .with_token(&admin, Method::PATCH, &format!("/users/{id}"))
-        .header("if-match", "\"1\"")
-        .json(&json!({"first_name": "Augusta"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        measure("edit", counter.take()),
-        counts(&[("GetItem", 3), ("Query", 2), ("TransactWriteItems", 1)]),
-        "auth + read + 1 transaction"
-    );
-
-    let resp = app
-        .with_token(
-            &admin,
-            Method::GET,
-            &format!("/profiles/{}", standard.as_str().unwrap()),
+    // Every authenticated request first admits its tenant and loads its
+    // caller: the tenant record and the subject item (which carries a copy
+    // of the user) in one BatchGetItem; then, for anyone but an admin, the
+    // profile. (Before: the tenant, the subject guard, the user's
+    // partition and the profile, one after another: 4 round trips.)
+    let send = async |token: &str, method: Method, path: &str| {
+        app.with_token(token, method, path).send().await.unwrap()
+    };
+    probe
+        .measure(
+            "`GET /profile-catalogue` (admin)",
+            &[("BatchGetItem", 1)],
+            1,
+            200,
+            async |_| send(&admin, Method::GET, "/profile-catalogue").await,
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        measure("get profile", counter.take()),
-        counts(&[("GetItem", 4), ("Query", 1)])
-    );
-
-    let resp = app
-        .with_token(&admin, Method::POST, "/users")
-        .header("idempotency-key", "calls-1")
-        .json(
-            &json!({"first_name": "Grace", "last_name": "Hopper", "email": "grace@calls.example",
-                      "role": "customer", "profile_id": standard, "customer_accounts": ["ACME"]}),
+        .await;
+    probe
+        .measure(
+            "`GET /profile-catalogue` (sales rep)",
+            &[("BatchGetItem", 1), ("GetItem", 1)],
+            2,
+            200,
+            async |_| send(&rep, Method::GET, "/profile-catalogue").await,
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let keyed = measure("invite with Idempotency-Key", counter.take());
-    assert_eq!(
-        keyed,
-        counts(&[
-            ("GetItem", 5),
-            ("Query", 1),
-            ("PutItem", 1),
-            ("TransactWriteItems", 1),
-            ("UpdateItem", 1)
-        ]),
-        "claim + complete the key"
-    );
+        .await;
+    probe
+        .measure(
+            "`GET /me` (admin)",
+            // The user (with the last sign-in) and the profile, at once.
+            &[("BatchGetItem", 1), ("GetItem", 1), ("Query", 1)],
+            2,
+            200,
+            async |_| send(&admin, Method::GET, "/me").await,
+        )
+        .await;
+    probe
+        .measure(
+            "`GET /users/{id}` (admin)",
+            // The user and their login's sync state (owed-work record),
+            // read at the same time: still two round trips.
+            &[("BatchGetItem", 1), ("GetItem", 1), ("Query", 1)],
+            2,
+            200,
+            async |_| send(&admin, Method::GET, &user_path).await,
+        )
+        .await;
+    probe
+        .measure(
+            "`GET /users/{id}` (sales rep)",
+            &[("BatchGetItem", 1), ("GetItem", 1), ("Query", 1)],
+            3,
+            200,
+            async |_| send(&rep, Method::GET, &user_path).await,
+        )
+        .await;
+    probe
+        .measure(
+            "`GET /users?limit=10` (admin)",
+            // The page, then its users' last sign-ins.
+            &[("BatchGetItem", 2), ("Query", 1)],
+            3,
+            200,
+            async |_| send(&admin, Method::GET, "/users?limit=10").await,
+        )
+        .await;
+    probe
+        .measure(
+            "`GET /profiles/{id}` (admin)",
+            &[("BatchGetItem", 1), ("GetItem", 1)],
+            2,
+            200,
+            async |_| send(&admin, Method::GET, &profile_path).await,
+        )
+        .await;
+    // auth + profile exists + email lookup (the guard); one transaction.
+    probe
+        .measure(
+            "`POST /users` (invite, admin)",
+            &[
+                ("BatchGetItem", 1),
+                ("GetItem", 2),
+                ("TransactWriteItems", 1),
+            ],
+            4,
+            201,
+            async |i| {
+                app.with_token(&admin, Method::POST, "/users")
+                    .json(&invite(format!("ada{i}@calls.example")))
+                    .send()
+                    .await
+                    .unwrap()
+            },
+        )
+        .await;
+    // + claim and complete the key.
+    probe
+        .measure(
+            "`POST /users` with `Idempotency-Key`",
+            &[
+                ("BatchGetItem", 1),
+                ("GetItem", 2),
+                ("PutItem", 1),
+                ("TransactWriteItems", 1),
+                ("UpdateItem", 1),
+            ],
+            6,
+            201,
+            async |i| {
+                app.with_token(&admin, Method::POST, "/users")
+                    .header("idempotency-key", format!("calls-{i}"))
+                    .json(&invite(format!("grace{i}@calls.example")))
+                    .send()
+                    .await
+                    .unwrap()
+            },
+        )
+        .await;
+    // auth + read + one transaction.
+    probe
+        .measure(
+            "`PATCH /users/{id}` (admin)",
+            &[("BatchGetItem", 1), ("Query", 1), ("TransactWriteItems", 1)],
+            3,
+            200,
+            async |i| {
+                app.with_token(&admin, Method::PATCH, &user_path)
+                    .header("if-match", format!("\"{}\"", i + 1))
+                    .json(&json!({"first_name": format!("Augusta{i}")}))
+                    .send()
+                    .await
+                    .unwrap()
+            },
+        )
+        .await;
+    // A batch: the auth reads once, then per operation what its single
+    // route makes beyond them (one read, one transaction), one after the
+    // other. The user's version after the edits above is 2 * REPS + 1.
+    probe
+        .measure(
+            "`POST /users/batch` of 3 edits (admin)",
+            &[("BatchGetItem", 1), ("Query", 3), ("TransactWriteItems", 3)],
+            7,
+            200,
+            async |i| {
+                let v = 2 * REPS + 1 + 3 * i;
+                let ops: Vec<Value> = (0..3)
+                    .map(|k| {
+                        json!({"op": "update", "id": user["id"], "if_match": format!("\"{}\"", v + k),
+                               "patch": {"first_name": format!("Ada{i}{k}")}})
+                    })
+                    .collect();
+                app.with_token(&admin, Method::POST, "/users/batch")
+                    .json(&json!({"operations": ops}))
+                    .send()
+                    .await
+                    .unwrap()
+            },
+        )
+        .await;
 
-    eprintln!("store calls per operation:\n{}", table.join("\n"));
+    eprintln!(
+        "store calls, round trips and latency (+{} ms per DynamoDB request) per operation:\n{}",
+        DELAY.as_millis(),
+        probe.rows.join("\n")
+    );
 }
 
 /// A bulk invite of 100 rows, end to end: the upload (accepted and
@@ -216,7 +466,8 @@ async fn store_calls_per_operation() {
 /// "per 1,000 rows" figures are these times ten.
 #[tokio::test]
 async fn bulk_invite_store_calls_per_row_and_chunk() {
-    let (app, counter) = app_with_counter().await;
+    let (app, probe) = app_with_probe().await;
+    let counter = &probe.counter;
     let mut csv = String::from("First name,Last name,Email,Role,Profile,Customer accounts\n");
     for i in 0..100 {
         csv.push_str(&format!(
@@ -233,12 +484,13 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
     assert_eq!(resp.status(), 202);
     let job: Value = resp.json().await.unwrap();
     let upload = counter.take();
-    // auth (4) + the job (1 PutItem); the file goes to the file store.
+    // auth (1) + the job (1 PutItem); the file goes to the file store.
     assert_eq!(
         upload,
-        counts(&[("GetItem", 3), ("Query", 1), ("PutItem", 1)]),
+        counts(&[("BatchGetItem", 1), ("PutItem", 1)]),
         "{upload:?}"
     );
+    assert_eq!(probe.wire.take(), 2, "upload: round trips");
 
     let state = app.running.state.clone();
     let ctx = state.ctx("calls");

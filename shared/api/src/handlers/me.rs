@@ -10,16 +10,19 @@ use lambda_http::{Body, Request, Response};
 use peak_domain::Actor;
 use peak_domain::users::{self, Ctx, SelfPatch};
 
-pub async fn me_get(_ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<Body>, Problem> {
+pub async fn me_get(ctx: &Ctx<'_>, actor: &Actor) -> Result<Response<Body>, Problem> {
+    // Read now: the caller lookup reads neither the last sign-in nor an
+    // admin's profile.
+    let (user, permissions) = peak_domain::users::signed_in::me(ctx, actor).await?;
     let mut resp = json(
         StatusCode::OK,
         &MeView {
-            user: UserView::from(&actor.user),
-            permissions: &actor.permissions,
+            user: UserView::from(&user),
+            permissions: &permissions,
         },
     );
     resp.headers_mut()
-        .insert(http::header::ETAG, crate::request::etag(actor.user.version));
+        .insert(http::header::ETAG, crate::request::etag(user.version));
     Ok(resp)
 }
 

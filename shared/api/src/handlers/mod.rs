@@ -3,10 +3,13 @@
 //! request, calls one domain use case — which authorizes the caller — and
 //! shapes the response. The Auth0 webhook also verifies the delivery's
 //! signature or token before it hands it to the identity-events use case
-//! (`webhooks.rs`). The exception: the bulk-invite handlers drive the job
+//! (`webhooks.rs`). `batch.rs` runs many user changes, each through its
+//! single route's use case. The exception: the bulk-invite handlers drive the job
 //! and file stores directly (`bulk.rs`; the policy's `authorize_invite`
 //! decides there).
 
+pub mod accounts;
+pub mod batch;
 pub mod bulk;
 pub mod catalogue;
 pub mod me;
@@ -20,6 +23,8 @@ pub mod webhooks;
 
 // Every route's function (`routes!`), by its route's name: a Lambda's
 // `main` names `handlers::UserGet`.
+pub use accounts::*;
+pub use batch::*;
 pub use bulk::*;
 pub use catalogue::*;
 pub use me::*;

@@ -1,7 +1,7 @@
 use super::{empty, json};
 use crate::problem::Problem;
 use crate::request::{etag, if_match, json_body, page_request, query};
-use crate::views::{PageView, UserView};
+use crate::views::{PageView, UserDetailView, UserView};
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use peak_domain::Actor;
@@ -110,8 +110,16 @@ pub async fn user_get(
     actor: &Actor,
     id: Option<&str>,
 ) -> Result<Response<Body>, Problem> {
-    let user = users::get_user(ctx, actor, &user_id(id)?).await?;
-    Ok(user_response(StatusCode::OK, &user))
+    let (user, login) = users::get_user_with_login(ctx, actor, &user_id(id)?).await?;
+    let mut resp = json(
+        StatusCode::OK,
+        &UserDetailView {
+            user: UserView::from(&user),
+            login,
+        },
+    );
+    resp.headers_mut().insert(header::ETAG, etag(user.version));
+    Ok(resp)
 }
 
 pub async fn user_update(

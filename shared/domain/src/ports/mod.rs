@@ -7,6 +7,7 @@
 //! type that implements all of its ports is one.
 
 mod audit;
+mod caller;
 mod deliveries;
 mod files;
 mod idempotency;
@@ -22,6 +23,7 @@ mod users;
 
 pub use crate::store_error::StoreError;
 pub use audit::AuditLog;
+pub use caller::*;
 pub use deliveries::DeliveryLog;
 pub use files::FileStore;
 pub use idempotency::{IdempotencyClaim, IdempotencyKeys, SavedResponse};

@@ -4,7 +4,7 @@
 use crate::context::{Actor, Ctx};
 use crate::error::Error;
 use crate::ids::TenantId;
-use crate::model::user::{User, UserId, UserStatus};
+use crate::model::user::{User, UserId};
 use crate::permissions::with_extension_groups;
 use crate::users::access::{profile_settings, store_err};
 
@@ -46,22 +46,7 @@ pub async fn actor_for_user(ctx: &Ctx<'_>, tenant: &TenantId, id: &UserId) -> Re
 
 async fn actor_of(ctx: &Ctx<'_>, user: User) -> Result<Actor, Error> {
     let tenant = &user.tenant_id.clone();
-    match user.status {
-        UserStatus::Active => {}
-        UserStatus::Suspended => {
-            return Err(Error::AccessDenied {
-                code: "user_suspended",
-                detail: "your access to this portal is suspended; contact your administrator"
-                    .into(),
-            });
-        }
-        UserStatus::Invited => {
-            return Err(Error::AccessDenied {
-                code: "user_not_active",
-                detail: "finish setting your password from your invitation first".into(),
-            });
-        }
-    }
+    super::signed_in::ensure_active(&user)?;
     let settings = profile_settings(ctx, tenant, &user.profile_id).await?;
     let permissions =
         with_extension_groups(ctx.catalogue, user.role, &settings, &user.extension_groups);

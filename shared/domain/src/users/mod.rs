@@ -13,17 +13,20 @@
 //!   tenant's admins list and retry them;
 //! - [`actor`]: who is acting (the signed-in user, or a job's starter);
 //! - [`wire`]: request bodies and their `TryFrom` conversions;
-//! - [`policy`]: who may do what to whom.
+//! - [`policy`]: who may do what to whom;
+//! - [`batch`]: many of the changes above in one request, each through its
+//!   own use case.
 //!
 //! The user itself is data, in `crate::model::user`. Modules depend one
 //! way: `policy` ← `access` (which user, for what) ← `recording` (what a
 //! change writes) ← the groups, which never import each other; `wire` is
 //! theirs too — except `stuck_work`, which retries an email through the
-//! resend of its group (one way: no group calls it). This module only
-//! declares and re-exports.
+//! resend of its group (one way: no group calls it); `batch` sits above the
+//! groups and calls them. This module only declares and re-exports.
 
 pub(crate) mod access;
 pub mod actor;
+pub mod batch;
 pub mod edits;
 pub mod email_verification;
 pub mod identity_events;
@@ -32,12 +35,16 @@ pub mod passwords;
 pub mod policy;
 pub mod queries;
 pub(crate) mod recording;
+pub mod signed_in;
 pub mod status;
 pub mod stuck_work;
 pub mod wire;
 
 pub use crate::context::{Actor, Budget, Ctx, UserSettings, tenant_closed};
 pub use actor::{actor_for_user, resolve_actor};
+pub use batch::{
+    Applied, BatchOperation, BatchRequest, MAX_BATCH_OPERATIONS, apply, check_batch_size,
+};
 pub use edits::{edit_self, edit_user};
 pub use email_verification::{
     EmailVerificationView, VerificationState, email_verification_tenant, verify_email,
@@ -49,7 +56,7 @@ pub use invitations::{
     view_invitation,
 };
 pub use passwords::{request_password_reset, reset_password};
-pub use queries::{LoginSync, get_user, list_audit, list_users, login_sync};
+pub use queries::{LoginSync, get_user, get_user_with_login, list_audit, list_users, login_sync};
 pub use recording::changes;
 pub use status::{delete_user, enable_user, suspend_user};
 pub use stuck_work::{

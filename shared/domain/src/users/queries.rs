@@ -4,12 +4,14 @@
 use crate::audit::AuditEvent;
 use crate::context::{Actor, Ctx};
 use crate::error::Error;
+use crate::idp_work::IdpWorkItem;
 use crate::model::user::{User, UserId, UserQuery};
 use crate::ports::{Page, PageRequest};
 use crate::role::Role;
 use crate::users::access::{USER, load, store_err};
 use crate::users::policy::{UserAction, authorize_user, list_scope};
 use crate::users::recording::rfc3339;
+use crate::users::signed_in::join;
 
 /// Where a user's login stands with the identity provider
 /// (`GET /users/{id}/identity`): read from the owed-work record the user's
@@ -46,6 +48,11 @@ pub async fn login_sync(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<Log
     let tenant = &actor.user.tenant_id;
     let user = load(ctx, tenant, id).await?;
     let record = ctx.users.idp_work_of(tenant, id).await.map_err(store_err)?;
+    Ok(sync_state(ctx, &user, record))
+}
+
+/// Where `user`'s login stands, from their owed-work record.
+fn sync_state(ctx: &Ctx<'_>, user: &User, record: Option<IdpWorkItem>) -> LoginSync {
     // A finished record stays as the user's sync state (with its notes).
     let notes = record
         .as_ref()
@@ -59,7 +66,7 @@ pub async fn login_sync(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<Log
         (None, None) => "no_login",
         (Some(_), None) => "in_sync",
     };
-    Ok(LoginSync {
+    LoginSync {
         subject: user.idp_subject.clone(),
         state,
         owed: owed.as_ref().map(|i| i.work.op.as_str()),
@@ -70,7 +77,27 @@ pub async fn login_sync(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<Log
             .filter(|i| i.due_at > ctx.now)
             .map(|i| rfc3339(i.due_at)),
         notes,
-    })
+    }
+}
+
+/// One user as `GET /users/{id}` shows them: to an admin with their login's
+/// sync state, read at the same time as the user (one round trip for both);
+/// to anyone else without it (it names the login and the provider's
+/// errors).
+pub async fn get_user_with_login(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &UserId,
+) -> Result<(User, Option<LoginSync>), Error> {
+    if actor.user.role != Role::Admin {
+        return Ok((get_user(ctx, actor, id).await?, None));
+    }
+    let tenant = &actor.user.tenant_id;
+    let (user, record) = join(load(ctx, tenant, id), ctx.users.idp_work_of(tenant, id)).await;
+    let user = user?;
+    authorize_user(actor, UserAction::View, &user)?;
+    let sync = sync_state(ctx, &user, record.map_err(store_err)?);
+    Ok((user, Some(sync)))
 }
 
 pub async fn get_user(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<User, Error> {

@@ -138,8 +138,8 @@ fn a_delete_removes_everything_and_scrubs_its_own_events() {
         [
             Part::ChangeUser,
             Part::EmailDelete,
-            Part::SubjectDelete,
             Part::InvitationDelete,
+            Part::SubjectDelete,
             Part::MembershipDelete,
             Part::HolderRemove,
             Part::Audit,

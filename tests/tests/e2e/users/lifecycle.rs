@@ -78,6 +78,13 @@ async fn lifecycle_walk_through(app: TestApp) {
     assert_eq!(r.body["invitation"]["state"], "accepted");
     let v = r.body["version"].as_u64().expect("version");
     assert_eq!(r.etag(), quoted(v));
+    // An admin sees where the login stands with Auth0; the user does not
+    // (it names the login and the provider's errors).
+    assert!(r.body["login"]["subject"].is_string(), "{}", r.text);
+    assert!(r.body["login"]["state"].is_string(), "{}", r.text);
+    let own = send(app.with_token(&user_token, Method::GET, &format!("/users/{id}"))).await;
+    assert_eq!(own.status, 200, "{}", own.text);
+    assert!(own.body.get("login").is_none(), "{}", own.text);
     // The link has done its job.
     let r = send(app.anonymous(Method::GET, &format!("/invitations/{token}"))).await;
     assert_eq!(r.status, 410, "{}", r.text);
