@@ -4,55 +4,11 @@
 //! README's "Store calls per operation" rows for accounts; the point is
 //! that a search page is one Query, whatever the directory's size.
 
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use crate::store_calls::{CallCounter as Calls, counts};
 use peak_local::Stores;
 use peak_tests::spawn;
 use reqwest::Method;
 use serde_json::json;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
-#[derive(Debug, Clone, Default)]
-struct Calls(Arc<Mutex<Vec<String>>>);
-
-impl Intercept for Calls {
-    fn name(&self) -> &'static str {
-        "AccountCalls"
-    }
-
-    fn read_after_serialization(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let op = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or("?")
-            .to_owned();
-        self.0.lock().unwrap().push(op);
-        Ok(())
-    }
-}
-
-impl Calls {
-    fn take(&self) -> BTreeMap<String, usize> {
-        let mut counts = BTreeMap::new();
-        for op in self.0.lock().unwrap().drain(..) {
-            *counts.entry(op).or_insert(0) += 1;
-        }
-        counts
-    }
-}
-
-fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
-}
 
 #[tokio::test]
 async fn account_routes_store_calls() {

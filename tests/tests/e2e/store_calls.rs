@@ -42,7 +42,7 @@ const DELAY: Duration = Duration::from_millis(5);
 const REPS: usize = 9;
 
 #[derive(Debug, Clone, Default)]
-struct CallCounter(Arc<Mutex<Vec<String>>>);
+pub(crate) struct CallCounter(Arc<Mutex<Vec<String>>>);
 
 impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
@@ -70,7 +70,7 @@ impl Intercept for CallCounter {
 }
 
 impl CallCounter {
-    fn take(&self) -> BTreeMap<String, usize> {
+    pub(crate) fn take(&self) -> BTreeMap<String, usize> {
         let mut calls = self.0.lock().unwrap();
         let mut counts = BTreeMap::new();
         for op in calls.drain(..) {
@@ -254,7 +254,7 @@ async fn app_with_probe() -> (TestApp, Probe) {
     (app, probe)
 }
 
-fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+pub(crate) fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
 }
 
