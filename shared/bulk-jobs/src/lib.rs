@@ -19,7 +19,7 @@
 //! `.xlsx` is read whole by `peak-bulk` anyway, a CSV is streamed row by row.
 
 use peak_bulk::{Entry, FileError, Limits, Outcome, RowOutcome, Validator};
-use peak_domain::bulk_job::{BulkJob, JobCounts, JobEntry, JobStatus, row_user_id};
+use peak_domain::bulk_job::{BulkJob, JobCounts, JobEntry, JobKind, JobStatus, row_user_id};
 use peak_domain::ports::{FileStore, JobStore, PageRequest, StoreError};
 use peak_domain::users::policy::Actor;
 use peak_domain::users::{self, Ctx, Invited};
@@ -212,6 +212,7 @@ pub async fn start(
     let job = BulkJob {
         tenant_id: tenant.clone(),
         id,
+        kind: JobKind::Invite,
         created_by: actor.user.id.clone(),
         status: JobStatus::Queued,
         file_key,

@@ -51,11 +51,66 @@ impl JobStatus {
     }
 }
 
+/// What a job does with each row of its file. Every kind shares the runner
+/// (lease, chunks, checkpoint), the report format and the progress model;
+/// only what one row does differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Invite the person each row names (`POST /bulk-invites`).
+    Invite,
+    /// Change the user each row names, as `PATCH /users/{id}` (and
+    /// suspend/enable) would (`POST /bulk-updates`).
+    Update,
+    /// Create or replace the customer account each row names, as
+    /// `PUT /accounts/{number}` would (`POST /account-imports`).
+    AccountImport,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 3] = [JobKind::Invite, JobKind::Update, JobKind::AccountImport];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Invite => "invite",
+            JobKind::Update => "update",
+            JobKind::AccountImport => "account_import",
+        }
+    }
+
+    /// A stored kind. Jobs stored before kinds existed have none: they are
+    /// invites (the only kind there was), see [`JobKind::stored`].
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+
+    /// The kind of a stored job: absent (a job from before kinds) reads as
+    /// an invite.
+    pub fn stored(raw: Option<&str>) -> Option<Self> {
+        match raw {
+            None | Some("") => Some(JobKind::Invite),
+            Some(k) => Self::parse(k),
+        }
+    }
+
+    /// What the job is called in messages and errors.
+    pub fn noun(self) -> &'static str {
+        match self {
+            JobKind::Invite => "bulk invite",
+            JobKind::Update => "bulk update",
+            JobKind::AccountImport => "account import",
+        }
+    }
+}
+
 /// Rows by outcome so far.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
 )]
 pub struct JobCounts {
+    /// Rows acted on: invited (an invite), applied (an update or an
+    /// account import). Stored under its first name so jobs from before
+    /// kinds keep their counts.
     pub invited: u32,
     /// Already a user, or repeated in the file.
     pub skipped: u32,
@@ -74,6 +129,8 @@ pub struct BulkJob {
     pub tenant_id: TenantId,
     /// A ULID.
     pub id: String,
+    /// What each row does (stored jobs without one are invites).
+    pub kind: JobKind,
     /// The user who started it (their permissions apply to every row).
     pub created_by: UserId,
     pub status: JobStatus,
@@ -105,7 +162,8 @@ pub struct JobEntry {
     /// The email cell as written (personal data: entries expire with the
     /// job's retention).
     pub email: String,
-    /// `invited`, `skipped` or `failed`.
+    /// `invited`, `skipped` or `failed` (`applied` for updates and
+    /// imports; `valid` in a dry run).
     pub outcome: String,
     pub column: Option<String>,
     /// A stable code (`bad_email`, `user_exists`, ...), empty when invited.
@@ -144,6 +202,17 @@ mod tests {
         assert_eq!(UserId::parse(a.as_str()), Some(a.clone()));
         let ids: std::collections::HashSet<_> = (2..10_002).map(|r| row_user_id(&job, r)).collect();
         assert_eq!(ids.len(), 10_000);
+    }
+
+    #[test]
+    fn kinds_round_trip_and_a_job_without_one_is_an_invite() {
+        for k in JobKind::ALL {
+            assert_eq!(JobKind::parse(k.as_str()), Some(k));
+            assert_eq!(JobKind::stored(Some(k.as_str())), Some(k));
+        }
+        assert_eq!(JobKind::stored(None), Some(JobKind::Invite));
+        assert_eq!(JobKind::stored(Some("")), Some(JobKind::Invite));
+        assert_eq!(JobKind::stored(Some("export")), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::fresh_tenant;
 use peak_domain::TenantId;
-use peak_domain::bulk_job::{BulkJob, JOB_RETENTION_DAYS, JobCounts, JobEntry, JobStatus};
+use peak_domain::bulk_job::{BulkJob, JOB_RETENTION_DAYS, JobCounts, JobEntry, JobKind, JobStatus};
 use peak_domain::ids::monotonic_ulid;
 use peak_domain::model::user::UserId;
 use peak_domain::ports::{JobStore, StoreError};
@@ -30,6 +30,7 @@ pub fn sample_job(tenant: &TenantId) -> BulkJob {
         tenant_id: tenant.clone(),
         file_key: format!("bulk/{}/{id}", tenant.as_str()),
         id,
+        kind: JobKind::Invite,
         created_by: UserId::generate(),
         status: JobStatus::Queued,
         file_name: "people.csv".into(),
@@ -151,10 +152,24 @@ pub async fn job_round_trips_and_ids_are_unique(store: &dyn JobStore) {
     full.created_at = OffsetDateTime::now_utc();
     full.updated_at = full.created_at.to_offset(time::macros::offset!(-03:00));
     full.version = 9;
+    full.kind = JobKind::AccountImport;
     create(store, &full).await;
     let stored = get(store, &full).await.expect("stored");
     assert_eq!(stored, full);
     assert_eq!(stored.updated_at.offset(), full.updated_at.offset());
+    // The kind is kept through updates (a runner never changes it).
+    let mut update = sample_job(&t);
+    update.kind = JobKind::Update;
+    create(store, &update).await;
+    let taken = running(&update, OffsetDateTime::now_utc() + Duration::minutes(2));
+    store
+        .update_job(update.version, &taken)
+        .await
+        .expect("update");
+    assert_eq!(
+        get(store, &update).await.map(|j| j.kind),
+        Some(JobKind::Update)
+    );
 
     let missing = monotonic_ulid().to_string();
     assert_eq!(store.get_job(&t, &missing).await.expect("get"), None);

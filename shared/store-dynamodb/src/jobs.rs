@@ -31,7 +31,7 @@ use crate::{DynamoStore, build_error, names};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use peak_domain::TenantId;
-use peak_domain::bulk_job::{BulkJob, JOB_RETENTION_DAYS, JobCounts, JobEntry, JobStatus};
+use peak_domain::bulk_job::{BulkJob, JOB_RETENTION_DAYS, JobCounts, JobEntry, JobKind, JobStatus};
 use peak_domain::ids::ProfileId;
 use peak_domain::model::user::UserId;
 use peak_domain::ports::{JobStore, StoreError};
@@ -52,6 +52,8 @@ pub const BATCH_ITEMS: usize = 25;
 const BATCH_ATTEMPTS: u32 = 8;
 const RETENTION_SECS: i64 = JOB_RETENTION_DAYS * 86_400;
 
+/// Absent on jobs stored before kinds existed: those read as invites.
+const KIND: &str = "kind";
 const CREATED_BY: &str = "created_by";
 const FILE_KEY: &str = "file_key";
 const FILE_NAME: &str = "file_name";
@@ -157,6 +159,7 @@ pub fn job_item(job: &BulkJob) -> Result<Item, StoreError> {
         (attr::ENTITY, s(JOB_ENTITY)),
         (attr::TENANT_ID, s(job.tenant_id.as_str())),
         (attr::ID, s(&job.id)),
+        (KIND, s(job.kind.as_str())),
         (CREATED_BY, s(job.created_by.as_str())),
         (attr::STATUS, s(job.status.as_str())),
         (TOTAL_ROWS, n(job.total_rows)),
@@ -203,6 +206,11 @@ pub fn job_from_item(item: &Item) -> Result<BulkJob, StoreError> {
         tenant_id: TenantId::parse(get_s(item, attr::TENANT_ID)?)
             .ok_or_else(|| malformed("invalid `tenant_id`"))?,
         id: get_s(item, attr::ID)?.to_owned(),
+        kind: JobKind::stored(match item.get(KIND) {
+            None => None,
+            Some(_) => Some(get_s(item, KIND)?),
+        })
+        .ok_or_else(|| malformed("invalid `kind`"))?,
         created_by: UserId::parse(get_s(item, CREATED_BY)?)
             .ok_or_else(|| malformed("invalid `created_by`"))?,
         status: JobStatus::parse(get_s(item, attr::STATUS)?)
@@ -498,6 +506,7 @@ mod tests {
         BulkJob {
             tenant_id: TenantId::parse("acme").unwrap(),
             id: ProfileId::generate().as_str().to_owned(),
+            kind: JobKind::Update,
             created_by: UserId::generate(),
             status,
             file_key: "bulk/acme/x".into(),
@@ -544,6 +553,23 @@ mod tests {
         );
         assert_eq!(item[ERROR], AttributeValue::Null(true));
         assert_eq!(job_from_item(&item).unwrap(), failed);
+    }
+
+    #[test]
+    fn a_job_stored_before_kinds_reads_as_an_invite() {
+        let update = job(JobStatus::Done);
+        let mut item = job_item(&update).unwrap();
+        assert_eq!(item[KIND], s("update"));
+        assert_eq!(job_from_item(&item).unwrap().kind, JobKind::Update);
+        item.remove(KIND);
+        let old = job_from_item(&item).unwrap();
+        assert_eq!(old.kind, JobKind::Invite);
+        assert_eq!(old.counts, update.counts);
+        item.insert(KIND.to_owned(), s("export"));
+        assert!(
+            job_from_item(&item).is_err(),
+            "an unknown kind is not guessed"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::SqliteStore;
 use crate::sql::{db_error, format_time, parse_time, to_i64, to_u64, unix_millis};
 use async_trait::async_trait;
 use peak_domain::TenantId;
-use peak_domain::bulk_job::{BulkJob, JOB_RETENTION_DAYS, JobCounts, JobEntry, JobStatus};
+use peak_domain::bulk_job::{BulkJob, JOB_RETENTION_DAYS, JobCounts, JobEntry, JobKind, JobStatus};
 use peak_domain::ids::ProfileId;
 use peak_domain::model::user::UserId;
 use peak_domain::ports::{JobStore, StoreError};
@@ -29,7 +29,7 @@ const RETENTION_MS: i64 = JOB_RETENTION_DAYS * 86_400_000;
 
 const JOB_COLUMNS: &str = "tenant_id, id, created_by, status, file_key, file_name, total_rows, \
      next_row, invited_count, skipped_count, failed_count, error, lease_until, version, \
-     created_at, updated_at";
+     created_at, updated_at, kind";
 
 const ENTRY_COLUMNS: &str = "row_num, email, outcome, column_name, code, reason";
 
@@ -53,6 +53,7 @@ struct JobRow {
     tenant_id: String,
     id: String,
     created_by: String,
+    kind: &'static str,
     status: &'static str,
     file_key: String,
     file_name: String,
@@ -87,6 +88,7 @@ impl JobRow {
             tenant_id: job.tenant_id.as_str().to_owned(),
             id: job.id.clone(),
             created_by: job.created_by.as_str().to_owned(),
+            kind: job.kind.as_str(),
             status: job.status.as_str(),
             file_key: job.file_key.clone(),
             file_name: job.file_name.clone(),
@@ -122,6 +124,7 @@ type RawJob = (
     i64,
     String,
     String,
+    String,
 );
 
 /// Reads the columns of [`JOB_COLUMNS`], in that order.
@@ -145,18 +148,33 @@ fn read_job(row: &Row<'_>) -> rusqlite::Result<RawJob> {
         row.get(13)?,
         row.get(14)?,
         row.get(15)?,
+        row.get(16)?,
     ))
 }
 
 fn decode_job(raw: RawJob) -> Result<BulkJob, StoreError> {
-    let (tenant, id, created_by, status, file_key, file_name, numbers, error, lease, version, c, u) =
-        raw;
+    let (
+        tenant,
+        id,
+        created_by,
+        status,
+        file_key,
+        file_name,
+        numbers,
+        error,
+        lease,
+        version,
+        c,
+        u,
+        kind,
+    ) = raw;
     let bad = |what: &str| StoreError::Backend(format!("stored bulk job has a bad {what}"));
     let count = |value: i64, what: &str| u32::try_from(value).map_err(|_| bad(what));
     let [total_rows, next_row, invited, skipped, failed] = numbers;
     Ok(BulkJob {
         tenant_id: TenantId::parse(&tenant).ok_or_else(|| bad("tenant"))?,
         id,
+        kind: JobKind::stored(Some(&kind)).ok_or_else(|| bad("kind"))?,
         created_by: UserId::parse(&created_by).ok_or_else(|| bad("creator"))?,
         status: JobStatus::parse(&status).ok_or_else(|| bad("status"))?,
         file_key,
@@ -231,7 +249,8 @@ fn create(conn: &mut Connection, job: &JobRow, now_ms: i64) -> Result<(), StoreE
     let inserted = tx
         .prepare_cached(&format!(
             "INSERT INTO bulk_jobs ({JOB_COLUMNS}, due_ms, expires_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?19,
+                     ?17, ?18)
              ON CONFLICT (tenant_id, id) DO NOTHING"
         ))
         .map_err(db_error)?
@@ -254,6 +273,7 @@ fn create(conn: &mut Connection, job: &JobRow, now_ms: i64) -> Result<(), StoreE
             job.updated_at,
             job.due_ms,
             job.expires_ms,
+            job.kind,
         ])
         .map_err(db_error)?;
     // The sweep is kept either way.
@@ -512,6 +532,7 @@ mod tests {
         BulkJob {
             tenant_id: TenantId::parse("acme").unwrap(),
             id: ProfileId::generate().as_str().to_owned(),
+            kind: JobKind::Invite,
             created_by: UserId::generate(),
             status,
             file_key: "bulk/acme/x".into(),
@@ -541,6 +562,57 @@ mod tests {
     fn count(conn: &Connection, table: &str) -> i64 {
         conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
+    }
+
+    /// A job written by the schema before migration 12 (no `kind` column)
+    /// reads back as an invite once the file is migrated; kinds round-trip.
+    #[test]
+    fn a_job_stored_before_kinds_reads_as_an_invite() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let before = crate::schema::MIGRATIONS.len() - 1;
+        let tx = conn.transaction().unwrap();
+        for sql in &crate::schema::MIGRATIONS[..before] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.pragma_update(None, "user_version", before as i64)
+            .unwrap();
+        tx.commit().unwrap();
+        let old = job(JobStatus::Queued);
+        let r = JobRow::from_job(&old).unwrap();
+        conn.execute(
+            "INSERT INTO bulk_jobs (tenant_id, id, created_by, status, file_key, file_name,
+                 total_rows, next_row, invited_count, skipped_count, failed_count, version,
+                 created_at, updated_at, due_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0, 0, ?9, ?10, ?11, 0)",
+            params![
+                r.tenant_id,
+                r.id,
+                r.created_by,
+                r.status,
+                r.file_key,
+                r.file_name,
+                r.total_rows,
+                r.next_row,
+                r.version,
+                r.created_at,
+                r.updated_at
+            ],
+        )
+        .unwrap();
+        crate::migrate(&mut conn).unwrap();
+        let now = unix_millis(datetime!(2025-03-05 00:00 UTC));
+        let read = get(&mut conn, "acme", &old.id, now).unwrap().unwrap();
+        assert_eq!(read.kind, JobKind::Invite);
+        assert_eq!(read, old);
+        for kind in [JobKind::Update, JobKind::AccountImport] {
+            let mut j = job(JobStatus::Queued);
+            j.kind = kind;
+            create(&mut conn, &JobRow::from_job(&j).unwrap(), now).unwrap();
+            assert_eq!(
+                get(&mut conn, "acme", &j.id, now).unwrap().unwrap().kind,
+                kind
+            );
+        }
     }
 
     #[test]

@@ -286,6 +286,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_failed ON outbox (seq) WHERE failed_at IS NOT NULL AND retried_at IS NULL;
     CREATE INDEX outbox_failed_by_tenant ON outbox (tenant_id, id)
         WHERE failed_at IS NOT NULL AND retried_at IS NULL;",
+    // 12: job kinds (bulk invite, bulk update, account import share one
+    // runner); every job stored before is an invite, the only kind there
+    // was.
+    "ALTER TABLE bulk_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'invite';",
 ];
 
 /// The schema version this build writes and understands: the number of
