@@ -1,4 +1,6 @@
-//! The columns a bulk-invite file has, and how header cells name them.
+//! The columns a bulk file has, and how header cells name them. Each job
+//! kind reads its own [`Sheet`]: the columns it takes, those it requires,
+//! and what its header cells may say.
 
 use crate::FileError;
 use serde::Serialize;
@@ -17,6 +19,92 @@ pub enum Column {
     ExtensionGroups,
     /// Customer account numbers, as a list.
     CustomerAccounts,
+    /// A user's id (bulk update: names the user instead of the email).
+    Id,
+    /// Bulk update: `suspend` or `enable`; account import: `active` or
+    /// `closed`.
+    Status,
+    /// Account import: the account's number.
+    Number,
+    /// Account import: the account's name.
+    Name,
+    /// Account import: the parent account's number.
+    Parent,
+}
+
+/// Columns of every sheet (a row keeps a value for each).
+pub(crate) const COLUMN_COUNT: usize = 12;
+
+/// The file layout of one job kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sheet {
+    /// People to invite (`POST /bulk-invites`).
+    Invite,
+    /// Users to change (`POST /bulk-updates`): a user named by email or
+    /// id, and the fields to change.
+    Update,
+    /// Customer accounts to create or replace (`POST /account-imports`).
+    AccountImport,
+}
+
+impl Sheet {
+    /// The columns this sheet takes, in template order.
+    pub fn columns(self) -> &'static [Column] {
+        match self {
+            Sheet::Invite => &Column::ALL,
+            Sheet::Update => &[
+                Column::Email,
+                Column::Id,
+                Column::FirstName,
+                Column::LastName,
+                Column::Role,
+                Column::Profile,
+                Column::ExtensionGroups,
+                Column::CustomerAccounts,
+                Column::Status,
+            ],
+            Sheet::AccountImport => &[Column::Number, Column::Name, Column::Parent, Column::Status],
+        }
+    }
+
+    /// Columns a file of this sheet must have. (A bulk update needs the
+    /// email or the id column: checked apart, see [`Header::parse`].)
+    pub fn required(self, column: Column) -> bool {
+        match self {
+            Sheet::Invite => column.required(),
+            Sheet::Update => false,
+            Sheet::AccountImport => matches!(column, Column::Number | Column::Name),
+        }
+    }
+
+    /// The column a header cell names in this sheet.
+    pub fn column(self, raw: &str) -> Option<Column> {
+        let key = squash(raw);
+        let found = match (self, key.as_str()) {
+            (Sheet::Update, "id" | "userid") => Some(Column::Id),
+            (Sheet::Update, "status" | "action" | "statusaction") => Some(Column::Status),
+            (
+                Sheet::AccountImport,
+                "number"
+                | "accountnumber"
+                | "account"
+                | "accountno"
+                | "customernumber"
+                | "customeraccount"
+                | "customeraccountnumber",
+            ) => Some(Column::Number),
+            (Sheet::AccountImport, "name" | "accountname" | "customername") => Some(Column::Name),
+            (
+                Sheet::AccountImport,
+                "parent" | "parentaccount" | "parentnumber" | "parentaccountnumber",
+            ) => Some(Column::Parent),
+            (Sheet::AccountImport, "status" | "accountstatus") => Some(Column::Status),
+            (Sheet::AccountImport, _) => None,
+            _ => Column::from_header(raw),
+        };
+        found.filter(|c| self.columns().contains(c))
+    }
 }
 
 impl Column {
@@ -30,6 +118,22 @@ impl Column {
         Column::CustomerAccounts,
     ];
 
+    /// Every column of every sheet, in storage order.
+    pub const EVERY: [Column; COLUMN_COUNT] = [
+        Column::FirstName,
+        Column::LastName,
+        Column::Email,
+        Column::Role,
+        Column::Profile,
+        Column::ExtensionGroups,
+        Column::CustomerAccounts,
+        Column::Id,
+        Column::Status,
+        Column::Number,
+        Column::Name,
+        Column::Parent,
+    ];
+
     /// The name used in issues, reports and the template's documentation.
     pub fn name(self) -> &'static str {
         match self {
@@ -40,6 +144,11 @@ impl Column {
             Column::Profile => "profile",
             Column::ExtensionGroups => "extension_groups",
             Column::CustomerAccounts => "customer_accounts",
+            Column::Id => "id",
+            Column::Status => "status",
+            Column::Number => "number",
+            Column::Name => "name",
+            Column::Parent => "parent",
         }
     }
 
@@ -53,19 +162,33 @@ impl Column {
             Column::Profile => "Profile",
             Column::ExtensionGroups => "Extension groups",
             Column::CustomerAccounts => "Customer accounts",
+            Column::Id => "Id",
+            Column::Status => "Status",
+            Column::Number => "Number",
+            Column::Name => "Name",
+            Column::Parent => "Parent",
         }
     }
 
-    /// A file without this column is refused as a whole.
+    /// A bulk-invite file without this column is refused as a whole.
     pub fn required(self) -> bool {
-        !matches!(self, Column::ExtensionGroups | Column::CustomerAccounts)
+        !matches!(
+            self,
+            Column::ExtensionGroups
+                | Column::CustomerAccounts
+                | Column::Id
+                | Column::Status
+                | Column::Number
+                | Column::Name
+                | Column::Parent
+        )
     }
 
     pub(crate) fn index(self) -> usize {
         self as usize
     }
 
-    /// The column a header cell names: compared ignoring case and anything
+    /// The column a bulk-invite header cell names: compared ignoring case and anything
     /// but letters and digits ("E-mail", "first_name", "First Name *"), with
     /// a few common aliases.
     pub fn from_header(raw: &str) -> Option<Column> {
@@ -130,9 +253,12 @@ impl Header {
         Self { slots: Vec::new() }
     }
 
-    /// Maps header cells to columns. Unknown, duplicate and missing required
-    /// columns are a file error that names them all.
-    pub(crate) fn parse<'s>(cells: impl IntoIterator<Item = &'s str>) -> Result<Self, FileError> {
+    /// Maps header cells to the sheet's columns. Unknown, duplicate and
+    /// missing required columns are a file error that names them all.
+    pub(crate) fn parse<'s>(
+        sheet: Sheet,
+        cells: impl IntoIterator<Item = &'s str>,
+    ) -> Result<Self, FileError> {
         let mut slots = Vec::new();
         let mut unknown = Vec::new();
         let mut duplicate = Vec::new();
@@ -142,7 +268,7 @@ impl Header {
                 slots.push(None);
                 continue;
             }
-            match Column::from_header(cell) {
+            match sheet.column(cell) {
                 Some(c) if slots.contains(&Some(c)) => duplicate.push(shorten(cell, 60)),
                 Some(c) => slots.push(Some(c)),
                 None => {
@@ -151,15 +277,23 @@ impl Header {
                 }
             }
         }
-        let missing: Vec<&'static str> = Column::ALL
-            .into_iter()
-            .filter(|c| c.required() && !slots.contains(&Some(*c)))
-            .map(Column::name)
+        let mut missing: Vec<&'static str> = sheet
+            .columns()
+            .iter()
+            .filter(|c| sheet.required(**c) && !slots.contains(&Some(**c)))
+            .map(|c| c.name())
             .collect();
+        if sheet == Sheet::Update
+            && !slots.contains(&Some(Column::Email))
+            && !slots.contains(&Some(Column::Id))
+        {
+            missing.push("email (or id)");
+        }
         if missing.is_empty() && unknown.is_empty() && duplicate.is_empty() {
             Ok(Self { slots })
         } else {
             Err(FileError::BadHeader {
+                sheet,
                 missing,
                 unknown,
                 duplicate,
@@ -219,11 +353,13 @@ mod tests {
 
     #[test]
     fn a_bad_header_names_every_problem() {
-        let err = Header::parse(["First name", "Email", "email", "Phone", ""]).unwrap_err();
+        let err = Header::parse(Sheet::Invite, ["First name", "Email", "email", "Phone", ""])
+            .unwrap_err();
         let FileError::BadHeader {
             missing,
             unknown,
             duplicate,
+            ..
         } = &err
         else {
             panic!("{err:?}")
@@ -233,5 +369,32 @@ mod tests {
         assert_eq!(duplicate, &["email"]);
         let msg = err.to_string();
         assert!(msg.contains("last_name") && msg.contains("Phone"), "{msg}");
+    }
+
+    #[test]
+    fn each_sheet_reads_its_own_columns() {
+        let update = Header::parse(Sheet::Update, ["E-mail", "Status", "Last name"]).unwrap();
+        assert_eq!(update.slot(1), Some(Column::Status));
+        let by_id = Header::parse(Sheet::Update, ["User id", "Customer accounts"]).unwrap();
+        assert_eq!(by_id.slot(0), Some(Column::Id));
+        let err = Header::parse(Sheet::Update, ["First name", "Number"]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("email (or id)") && msg.contains("\"Number\"") && msg.contains("Status"),
+            "{msg}"
+        );
+        let import = Header::parse(
+            Sheet::AccountImport,
+            ["Account number", "Name", "Parent", "Status"],
+        )
+        .unwrap();
+        assert_eq!(
+            (0..4).map(|i| import.slot(i)).collect::<Vec<_>>(),
+            [Column::Number, Column::Name, Column::Parent, Column::Status].map(Some)
+        );
+        let err = Header::parse(Sheet::AccountImport, ["Number", "Email"]).unwrap_err();
+        assert!(err.to_string().contains("name") && err.to_string().contains("\"Email\""));
+        // An invite file takes none of the other sheets' columns.
+        assert!(Header::parse(Sheet::Invite, ["Id"]).is_err());
     }
 }

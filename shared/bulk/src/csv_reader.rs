@@ -45,7 +45,16 @@ impl<R: Read> std::fmt::Debug for CsvRows<R> {
 /// problems, a UTF-16 or binary file are errors here; later problems (too
 /// many rows, non-UTF-8 text, a row over the size cap) end the iteration
 /// with one `Err`.
-pub fn read_csv<R: Read>(mut input: R, limits: &Limits) -> Result<CsvRows<R>, FileError> {
+pub fn read_csv<R: Read>(input: R, limits: &Limits) -> Result<CsvRows<R>, FileError> {
+    read_csv_sheet(crate::Sheet::Invite, input, limits)
+}
+
+/// [`read_csv`] for the file of any job kind.
+pub fn read_csv_sheet<R: Read>(
+    sheet: crate::Sheet,
+    mut input: R,
+    limits: &Limits,
+) -> Result<CsvRows<R>, FileError> {
     let mut prefix = Vec::with_capacity(PARSER_BUFFER);
     let mut chunk = [0u8; PARSER_BUFFER];
     while prefix.len() < SNIFF_BYTES && !prefix.contains(&b'\n') {
@@ -115,7 +124,7 @@ pub fn read_csv<R: Read>(mut input: R, limits: &Limits) -> Result<CsvRows<R>, Fi
                 if cells.iter().all(|c| c.trim().is_empty()) {
                     continue;
                 }
-                break Header::parse(cells.iter().map(String::as_str))?;
+                break Header::parse(sheet, cells.iter().map(String::as_str))?;
             }
         }
     };

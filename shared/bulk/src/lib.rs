@@ -52,12 +52,17 @@
 mod columns;
 mod csv_reader;
 mod report;
+mod sheets;
 mod validate;
 mod xlsx_reader;
 
-pub use columns::{Column, column_letters};
+pub use columns::{Column, Sheet, column_letters};
 pub use csv_reader::{CsvRows, read_csv};
 pub use report::{Counts, Entry, FileFailure, Outcome, Report, ReportWriter, neutralize};
+pub use sheets::{
+    ACCOUNT_TEMPLATE_CSV, AccountCandidate, AccountRows, CLEAR, StatusAction, UPDATE_TEMPLATE_CSV,
+    UpdateCandidate, UserKey, sheet_codes,
+};
 pub use validate::{Candidate, Issue, Rejected, RowOutcome, Validator, codes};
 pub use xlsx_reader::{XlsxRows, read_xlsx};
 
@@ -123,7 +128,7 @@ impl Limits {
 pub struct Row {
     /// As a spreadsheet numbers it: the header is row 1.
     pub row: u32,
-    values: [String; 7],
+    values: [String; columns::COLUMN_COUNT],
     /// 0-based position of the first non-empty value under no header (an
     /// empty header cell, or past the header's last column).
     pub stray_column: Option<u32>,
@@ -177,8 +182,10 @@ pub enum FileError {
     Binary,
     #[error("the file has no header row")]
     NoHeader,
-    #[error("{}", header_message(.missing, .unknown, .duplicate))]
+    #[error("{}", header_message(*.sheet, .missing, .unknown, .duplicate))]
     BadHeader {
+        /// The layout the file was read as.
+        sheet: Sheet,
         /// Required columns not found, by [`Column::name`].
         missing: Vec<&'static str>,
         /// Header cells that name no column, as written.
@@ -228,7 +235,12 @@ impl FileError {
     }
 }
 
-fn header_message(missing: &[&str], unknown: &[String], duplicate: &[String]) -> String {
+fn header_message(
+    sheet: Sheet,
+    missing: &[&str],
+    unknown: &[String],
+    duplicate: &[String],
+) -> String {
     let quoted = |v: &[String]| {
         v.iter()
             .map(|s| format!("\"{s}\""))
@@ -245,9 +257,14 @@ fn header_message(missing: &[&str], unknown: &[String], duplicate: &[String]) ->
     if !duplicate.is_empty() {
         parts.push(format!("repeated column(s): {}", quoted(duplicate)));
     }
-    let expected: Vec<&str> = Column::ALL.iter().map(|c| c.label()).collect();
+    let expected: Vec<&str> = sheet.columns().iter().map(|c| c.label()).collect();
+    let optional = match sheet {
+        Sheet::Invite => "the last two may be left out",
+        Sheet::Update => "email or id, and only the columns to change",
+        Sheet::AccountImport => "parent and status may be left out",
+    };
     format!(
-        "the header row is not usable: {}. The columns are: {} (the last two may be left out)",
+        "the header row is not usable: {}. The columns are: {} ({optional})",
         parts.join("; "),
         expected.join(", ")
     )
@@ -355,9 +372,20 @@ impl<R: Read> Iterator for Rows<R> {
     }
 }
 
-/// Detects the format ([`Format::detect`]) and opens the file: CSV streams
-/// from `input`; an `.xlsx` is checked and read whole.
+/// Detects the format ([`Format::detect`]) and opens a bulk-invite file:
+/// CSV streams from `input`; an `.xlsx` is checked and read whole.
 pub fn open<R: Read + Seek>(
+    input: R,
+    file_name: Option<&str>,
+    content_type: Option<&str>,
+    limits: &Limits,
+) -> Result<Rows<R>, FileError> {
+    open_sheet(Sheet::Invite, input, file_name, content_type, limits)
+}
+
+/// [`open`] for the file of any job kind.
+pub fn open_sheet<R: Read + Seek>(
+    sheet: Sheet,
     mut input: R,
     file_name: Option<&str>,
     content_type: Option<&str>,
@@ -375,8 +403,10 @@ pub fn open<R: Read + Seek>(
     }
     input.rewind().map_err(|e| FileError::Io(e.to_string()))?;
     match Format::detect(file_name, content_type, &head[..got])? {
-        Format::Csv => read_csv(input, limits).map(|r| Rows::Csv(Box::new(r))),
-        Format::Xlsx => read_xlsx(input, limits).map(Rows::Xlsx),
+        Format::Csv => {
+            csv_reader::read_csv_sheet(sheet, input, limits).map(|r| Rows::Csv(Box::new(r)))
+        }
+        Format::Xlsx => xlsx_reader::read_xlsx_sheet(sheet, input, limits).map(Rows::Xlsx),
     }
 }
 
@@ -388,6 +418,17 @@ pub fn open_bytes<'b>(
     limits: &Limits,
 ) -> Result<Rows<Cursor<&'b [u8]>>, FileError> {
     open(Cursor::new(bytes), file_name, content_type, limits)
+}
+
+/// [`open_sheet`] over bytes in memory.
+pub fn open_bytes_sheet<'b>(
+    sheet: Sheet,
+    bytes: &'b [u8],
+    file_name: Option<&str>,
+    content_type: Option<&str>,
+    limits: &Limits,
+) -> Result<Rows<Cursor<&'b [u8]>>, FileError> {
+    open_sheet(sheet, Cursor::new(bytes), file_name, content_type, limits)
 }
 
 #[cfg(test)]

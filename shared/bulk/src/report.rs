@@ -12,6 +12,8 @@ pub enum Outcome {
     /// Passed every check (dry run).
     Valid,
     Invited,
+    /// Changed (a bulk update) or created/replaced (an account import).
+    Applied,
     /// Already a user, or an address repeated in the file.
     Skipped,
     Failed,
@@ -22,6 +24,7 @@ impl Outcome {
         match self {
             Outcome::Valid => "valid",
             Outcome::Invited => "invited",
+            Outcome::Applied => "applied",
             Outcome::Skipped => "skipped",
             Outcome::Failed => "failed",
         }
@@ -58,6 +61,22 @@ impl Entry {
         }
     }
 
+    /// A row of another sheet: `key` is its user (email or id) or account
+    /// number, in the report's second column.
+    pub fn keyed(row: u32, key: impl Into<String>, outcome: Outcome, issues: Vec<Issue>) -> Self {
+        Self {
+            row,
+            email: key.into(),
+            outcome,
+            issues,
+        }
+    }
+
+    /// A row the file's checks refused: skipped or failed.
+    pub fn rejected(r: &crate::Rejected) -> Self {
+        Self::from_check(&RowOutcome::Invalid(r.clone()))
+    }
+
     pub fn invited(c: &Candidate) -> Self {
         Self::of(c, Outcome::Invited, Vec::new())
     }
@@ -92,6 +111,8 @@ pub struct Counts {
     pub total: u32,
     pub valid: u32,
     pub invited: u32,
+    /// Rows changed or upserted (bulk updates, account imports).
+    pub applied: u32,
     pub skipped: u32,
     pub failed: u32,
 }
@@ -102,6 +123,7 @@ impl Counts {
         *match outcome {
             Outcome::Valid => &mut self.valid,
             Outcome::Invited => &mut self.invited,
+            Outcome::Applied => &mut self.applied,
             Outcome::Skipped => &mut self.skipped,
             Outcome::Failed => &mut self.failed,
         } += 1;

@@ -75,7 +75,13 @@ impl Issue {
 
     /// Duplicates and existing users make a row *skipped*, not *failed*.
     pub fn is_skip(&self) -> bool {
-        matches!(self.code, codes::DUPLICATE_EMAIL | codes::USER_EXISTS)
+        matches!(
+            self.code,
+            codes::DUPLICATE_EMAIL
+                | codes::USER_EXISTS
+                | crate::sheets::sheet_codes::DUPLICATE_ACCOUNT
+                | crate::sheets::sheet_codes::NO_CHANGE
+        )
     }
 }
 
@@ -212,6 +218,51 @@ impl<'a> Validator<'a> {
     pub fn with_exists_check(mut self, exists: impl FnMut(&Email) -> bool + Send + 'a) -> Self {
         self.exists = Some(Box::new(exists));
         self
+    }
+
+    pub(crate) fn max_cell_chars(&self) -> usize {
+        self.max_cell_chars
+    }
+
+    pub(crate) fn person_name(
+        &self,
+        n: u32,
+        c: Column,
+        raw: &str,
+        issues: &mut Vec<Issue>,
+    ) -> Option<PersonName> {
+        name(n, c, raw, issues)
+    }
+
+    pub(crate) fn role_of(&self, n: u32, raw: &str, issues: &mut Vec<Issue>) -> Option<Role> {
+        role(n, raw, issues)
+    }
+
+    pub(crate) fn profile_of(
+        &self,
+        n: u32,
+        raw: &str,
+        issues: &mut Vec<Issue>,
+    ) -> Option<ProfileId> {
+        self.profile(n, raw, issues)
+    }
+
+    pub(crate) fn groups_of(
+        &self,
+        n: u32,
+        raw: &str,
+        issues: &mut Vec<Issue>,
+    ) -> Option<Vec<String>> {
+        self.groups(n, raw, issues)
+    }
+
+    pub(crate) fn accounts_of(
+        &self,
+        n: u32,
+        raw: &str,
+        issues: &mut Vec<Issue>,
+    ) -> Option<Vec<AccountNumber>> {
+        accounts(n, raw, issues)
     }
 
     /// Distinct addresses seen so far.

@@ -8,7 +8,7 @@
 //! Excel saved with them (calamine never evaluates, and never hands out the
 //! formula text); a formula saved without a value reads as empty.
 
-use crate::columns::Header;
+use crate::columns::{COLUMN_COUNT, Header, Sheet as Layout};
 use crate::{Column, FileError, Limits, Row};
 use calamine::{DataRef, Reader, Xlsx};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -30,7 +30,7 @@ struct Packed {
     row: u32,
     /// Start of this row's values in `text`, then the end of each column's.
     start: usize,
-    ends: [usize; 7],
+    ends: [usize; COLUMN_COUNT],
     stray_column: Option<u32>,
 }
 
@@ -42,7 +42,7 @@ impl Iterator for XlsxRows {
         let mut row = Row::new(p.row);
         row.stray_column = p.stray_column;
         let mut from = p.start;
-        for (column, end) in Column::ALL.into_iter().zip(p.ends) {
+        for (column, end) in Column::EVERY.into_iter().zip(p.ends) {
             row.set(column, self.text.get(from..end).unwrap_or_default());
             from = end;
         }
@@ -56,7 +56,16 @@ impl Iterator for XlsxRows {
 
 /// Checks the archive, then reads the first worksheet: its first non-blank
 /// row is the header, later non-blank rows are data.
-pub fn read_xlsx<R: Read + Seek>(mut input: R, limits: &Limits) -> Result<XlsxRows, FileError> {
+pub fn read_xlsx<R: Read + Seek>(input: R, limits: &Limits) -> Result<XlsxRows, FileError> {
+    read_xlsx_sheet(Layout::Invite, input, limits)
+}
+
+/// [`read_xlsx`] for the file of any job kind.
+pub fn read_xlsx_sheet<R: Read + Seek>(
+    layout: Layout,
+    mut input: R,
+    limits: &Limits,
+) -> Result<XlsxRows, FileError> {
     let io_err = |e: io::Error| FileError::Io(e.to_string());
     let len = input.seek(SeekFrom::End(0)).map_err(io_err)?;
     if len > limits.max_file_bytes {
@@ -77,7 +86,7 @@ pub fn read_xlsx<R: Read + Seek>(mut input: R, limits: &Limits) -> Result<XlsxRo
     let mut cells = book
         .worksheet_cells_reader(&first)
         .map_err(|e| invalid(&e))?;
-    let mut sheet = Sheet::new(limits);
+    let mut sheet = Sheet::new(layout, limits);
     while let Some(cell) = cells.next_cell().map_err(|e| invalid(&e))? {
         let (r, c) = cell.get_position();
         let Some(text) = cell_text(cell.get_value(), limits.max_cell_chars) else {
@@ -410,6 +419,7 @@ fn number(f: f64) -> String {
 
 /// Gathers cells into rows.
 struct Sheet {
+    layout: Layout,
     limits: Limits,
     header: Option<Header>,
     current_row: Option<u32>,
@@ -421,10 +431,11 @@ struct Sheet {
 }
 
 impl Sheet {
-    fn new(limits: &Limits) -> Self {
+    fn new(layout: Layout, limits: &Limits) -> Self {
         let mut limits = *limits;
         limits.max_columns = limits.max_columns.clamp(1, 16_384);
         Self {
+            layout,
             limits,
             header: None,
             current_row: None,
@@ -451,7 +462,7 @@ impl Sheet {
             for (c, text) in &cells {
                 by_position[*c as usize] = text;
             }
-            self.header = Some(Header::parse(by_position)?);
+            self.header = Some(Header::parse(self.layout, by_position)?);
             return Ok(());
         };
         if self.rows.len() >= self.limits.max_rows as usize {
@@ -459,7 +470,7 @@ impl Sheet {
                 max: self.limits.max_rows,
             });
         }
-        let mut values: [&str; 7] = [""; 7];
+        let mut values: [&str; COLUMN_COUNT] = [""; COLUMN_COUNT];
         let mut stray_column = None;
         for (c, text) in &cells {
             match header.slot(*c as usize) {
@@ -477,7 +488,7 @@ impl Sheet {
             )));
         }
         let start = self.text.len();
-        let mut ends = [0usize; 7];
+        let mut ends = [0usize; COLUMN_COUNT];
         for (end, v) in ends.iter_mut().zip(values) {
             self.text.push_str(v);
             *end = self.text.len();

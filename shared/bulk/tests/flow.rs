@@ -74,7 +74,8 @@ fn a_dry_run_reports_every_row_and_a_real_run_marks_invites() {
             valid: 2,
             skipped: 2,
             failed: 1,
-            invited: 0
+            invited: 0,
+            applied: 0
         }
     );
     let outcomes: Vec<(u32, Outcome)> = dry.entries.iter().map(|e| (e.row, e.outcome)).collect();
