@@ -513,7 +513,7 @@ fn spawn_idp_worker(
     })
 }
 
-/// Bulk-invite jobs, run in-process (in AWS: the stream-triggered runner).
+/// Bulk jobs (invites, updates, account imports), run in-process (in AWS: the stream-triggered runner).
 fn spawn_bulk_runner(
     state: Arc<AppState>,
     every: std::time::Duration,
@@ -523,10 +523,12 @@ fn spawn_bulk_runner(
         loop {
             let request_id = ulid::Ulid::new().to_string();
             let ctx = state.ctx(&request_id);
-            if let Err(e) =
-                peak_bulk_jobs::run_due(&ctx, state.jobs.as_ref(), state.files.as_ref(), &limits)
-                    .await
-            {
+            let ports = peak_bulk_jobs::Ports {
+                jobs: state.jobs.as_ref(),
+                files: state.files.as_ref(),
+                accounts: Some(state.accounts.as_ref()),
+            };
+            if let Err(e) = peak_bulk_jobs::run_due(&ctx, ports, &limits).await {
                 tracing::warn!(error = %e, "bulk invites could not run");
             }
             tokio::time::sleep(every).await;

@@ -28,7 +28,7 @@ fn path_value(path: &str, name: &str) -> Result<&'static str, String> {
         ("users", "id") => USER_ID,
         ("invitations", "token") => INVITATION_TOKEN,
         ("email-verifications", "token") => VERIFICATION_TOKEN,
-        ("bulk-invites", "id") => JOB_ID,
+        ("bulk-invites" | "bulk-jobs", "id") => JOB_ID,
         ("emails", "id") => EMAIL_ID,
         // Owed work is one record per user: its id is the user's.
         ("identity-work", "id") => USER_ID,

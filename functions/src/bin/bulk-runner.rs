@@ -49,16 +49,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             if !time_left() {
                 break;
             }
-            peak_bulk_jobs::run(
-                &ctx,
-                state.jobs.as_ref(),
-                state.files.as_ref(),
-                &tenant,
-                &id,
-                &limits,
-                |_| time_left(),
-            )
-            .await?;
+            let ports = peak_bulk_jobs::Ports {
+                jobs: state.jobs.as_ref(),
+                files: state.files.as_ref(),
+                accounts: Some(state.accounts.as_ref()),
+            };
+            peak_bulk_jobs::run_job(&ctx, ports, &tenant, &id, &limits, |_| time_left()).await?;
         }
         Ok::<_, lambda_runtime::Error>(())
     }))

@@ -59,6 +59,25 @@ const BULK_CREATE: &[Q] = &[
     ),
 ];
 
+const JOB_KIND: &[Q] = &[Q::string(
+    "kind",
+    "update (users to change) or account_import (customer accounts)",
+)
+.one_of(&["update", "account_import"])];
+const BULK_JOB_CREATE: &[Q] = &[
+    Q::string(
+        "kind",
+        "update (users to change) or account_import (customer accounts)",
+    )
+    .one_of(&["update", "account_import"]),
+    Q::boolean("dry_run", "true: check and report only"),
+    Q::string("file_name", "the uploaded file's name"),
+    Q::string(
+        "upload_id",
+        "AWS: the id from POST /bulk-invites/uploads, for a file PUT to its URL (the body is then ignored)",
+    ),
+];
+
 const ACCOUNT_SEARCH: &[Q] = &[
     Q::integer("limit", "1 to 100 items (default 25)", 1, 100),
     Q::string("cursor", "the `next_cursor` of the previous page"),
@@ -118,6 +137,10 @@ pub enum Route {
     BulkInviteCreate,
     BulkInviteGet,
     BulkInviteReport,
+    BulkJobTemplate,
+    BulkJobCreate,
+    BulkJobGet,
+    BulkJobReport,
     AccountList,
     AccountGet,
     AccountUpsert,
@@ -300,6 +323,31 @@ pub const OPERATIONS: &[Op] = &[
         .answers(200, JOB),
     Op::new(BulkInviteReport, Get, "/bulk-invites/{id}/report", "bulk-invite-report", ReadQuery,
         "A finished bulk invite's report (CSV: row, email, outcome, column, code, reason)"),
+    // Bulk updates and account imports: one function parses both kinds'
+    // files (each file-parsing function links the spreadsheet reader).
+    Op::new(BulkJobTemplate, Get, "/bulk-jobs/template", "bulk-job-template", ReadQuery,
+        "The CSV template of a bulk update or an account import")
+        .query(JOB_KIND)
+        .sample_query(&[("kind", "update")]),
+    Op::new(BulkJobCreate, Post, "/bulk-jobs", "bulk-job-create", WriteQuery,
+        "Upload a .csv or .xlsx of users to change (kind=update: each row as PATCH /users/{id} and suspend/enable would, as the uploader) or of customer accounts (kind=account_import, admins: each row as PUT /accounts/{number}): ?dry_run=true reports every row and writes nothing; otherwise 202 with a job")
+        .creates()
+        .takes(File)
+        .query(BULK_JOB_CREATE)
+        .answers(202, JOB)
+        .bulk_bucket(&["s3:GetObject", "s3:PutObject"])
+        .sample_query(&[("kind", "update"), ("dry_run", "true"), ("file_name", "changes.csv")])
+        .sample_body(SampleBody::File {
+            content_type: "text/csv",
+            text: "Email,Last name,Status\r\n\
+                   customer@sample.example,Sample-Smith,\r\n\
+                   nobody@sample.example,,suspend\r\n",
+        }),
+    Op::new(BulkJobGet, Get, "/bulk-jobs/{id}", "bulk-job-get", Read,
+        "Any bulk job's kind, status, counts and progress (invites, updates, account imports)")
+        .answers(200, JOB),
+    Op::new(BulkJobReport, Get, "/bulk-jobs/{id}/report", "bulk-job-report", ReadQuery,
+        "A finished bulk job's report (CSV: row, then email, user or account, outcome, column, code, reason)"),
     // Also callable by a machine client whose scope names them (machine.rs).
     Op::new(AccountList, Get, "/accounts", "account-list", ReadQuery,
         "Customer accounts whose number or name starts with q, for the invite form's association dropdown (admins: all; sales reps and partners: those they serve and their descendants; customers: their own)")

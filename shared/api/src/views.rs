@@ -201,11 +201,17 @@ impl<'a> From<&'a peak_domain::model::user::User> for UserView<'a> {
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct JobView {
     pub id: String,
+    /// `invite`, `update` or `account_import`.
+    pub kind: peak_domain::bulk_job::JobKind,
     pub status: peak_domain::bulk_job::JobStatus,
     pub file_name: String,
     /// Data rows in the file.
     pub total_rows: u32,
+    /// `invited` counts the rows acted on, whatever the kind (kept under
+    /// that name for bulk invites' clients); `applied` says the same.
     pub counts: peak_domain::bulk_job::JobCounts,
+    /// Rows acted on: invited, changed, or imported.
+    pub applied: u32,
     /// Rows with an outcome so far.
     pub processed: u32,
     /// `processed / total_rows`, 0 to 1.
@@ -227,10 +233,12 @@ impl From<&peak_domain::bulk_job::BulkJob> for JobView {
         let processed = j.counts.processed();
         Self {
             id: j.id.clone(),
+            kind: j.kind,
             status: j.status,
             file_name: j.file_name.clone(),
             total_rows: j.total_rows,
             counts: j.counts,
+            applied: j.counts.invited,
             processed,
             progress: if j.total_rows == 0 {
                 1.0
@@ -238,10 +246,12 @@ impl From<&peak_domain::bulk_job::BulkJob> for JobView {
                 (f64::from(processed) / f64::from(j.total_rows)).min(1.0)
             },
             error: j.error.clone(),
-            report: j
-                .status
-                .is_finished()
-                .then(|| format!("/bulk-invites/{}/report", j.id)),
+            report: j.status.is_finished().then(|| match j.kind {
+                peak_domain::bulk_job::JobKind::Invite => {
+                    format!("/bulk-invites/{}/report", j.id)
+                }
+                _ => format!("/bulk-jobs/{}/report", j.id),
+            }),
             created_at: j.created_at,
             updated_at: j.updated_at,
         }

@@ -18,7 +18,11 @@
 //! Files: the upload is stored whole (S3 in AWS, a folder locally); an
 //! `.xlsx` is read whole by `peak-bulk` anyway, a CSV is streamed row by row.
 
-use peak_bulk::{Entry, FileError, Limits, Outcome, RowOutcome, Validator};
+mod kinds;
+
+pub use kinds::row_request_id;
+use peak_bulk::{AccountRows, Entry, FileError, Limits, Outcome, RowOutcome, Sheet, Validator};
+use peak_domain::accounts::{self, AccountCaller, AccountStore};
 use peak_domain::bulk_job::{BulkJob, JobCounts, JobEntry, JobKind, JobStatus, row_user_id};
 use peak_domain::ports::{FileStore, JobStore, PageRequest, StoreError};
 use peak_domain::users::policy::Actor;
@@ -143,6 +147,99 @@ fn may_invite(actor: &Actor) -> Result<(), Error> {
     peak_domain::users::policy::authorize_invite(actor)
 }
 
+/// May this caller start a job of this kind at all? Invites: the invite
+/// permission (each row is checked again with its own role, profile,
+/// accounts and groups). Bulk updates: anyone signed in — each row is
+/// authorised as the single `PATCH`/suspend/enable would authorise it, so
+/// a file reaches exactly the users its uploader could change one by one.
+/// Account imports: admins (as `PUT /accounts/{number}`).
+pub fn may_start(actor: &Actor, kind: JobKind) -> Result<(), Error> {
+    match kind {
+        JobKind::Invite => may_invite(actor),
+        JobKind::Update => Ok(()),
+        JobKind::AccountImport => accounts::use_cases::may_write(&AccountCaller::User(actor)),
+    }
+}
+
+/// [`dry_run`] for a job of any kind: every row checked as the job would
+/// apply it — the single use cases' checks, nothing written — and reported.
+pub async fn dry_run_kind(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    accounts: Option<&dyn AccountStore>,
+    kind: JobKind,
+    upload: Upload<'_>,
+    limits: &Limits,
+) -> Result<DryRun, Error> {
+    if kind == JobKind::Invite {
+        return dry_run(ctx, actor, upload, limits).await;
+    }
+    may_start(actor, kind)?;
+    let open = || {
+        peak_bulk::open_bytes_sheet(
+            sheet(kind),
+            upload.bytes,
+            upload.file_name,
+            upload.content_type,
+            limits,
+        )
+        .map_err(|e| file_error(&e))
+    };
+    let rows = open()?;
+    let mut report = peak_bulk::Report::default();
+    match kind {
+        JobKind::Update => {
+            let profiles = profiles_by_name(ctx, &actor.user.tenant_id).await?;
+            let mut validator = Validator::new(ctx.catalogue, profiles, limits);
+            for row in rows {
+                let row = match row {
+                    Ok(r) => r,
+                    Err(e) => {
+                        report.fail_file(&e);
+                        break;
+                    }
+                };
+                report.push(match validator.check_update(&row) {
+                    Ok(c) => kinds::check_update(ctx, actor, &c).await?,
+                    Err(r) => Entry::rejected(&r),
+                });
+            }
+        }
+        _ => {
+            let store = accounts.ok_or_else(|| {
+                Error::Internal("an account import's dry run needs the directory".into())
+            })?;
+            // Every number the file defines (a parent may come later).
+            let mut in_file = std::collections::HashSet::new();
+            let mut numbers = AccountRows::new(limits);
+            for row in open()?.flatten() {
+                if let Ok(c) = numbers.check(&row) {
+                    in_file.insert(c.number.as_str().to_owned());
+                }
+            }
+            let mut check = AccountRows::new(limits);
+            for row in rows {
+                let row = match row {
+                    Ok(r) => r,
+                    Err(e) => {
+                        report.fail_file(&e);
+                        break;
+                    }
+                };
+                report.push(match check.check(&row) {
+                    Ok(c) => kinds::check_account(store, actor, &in_file, &c).await?,
+                    Err(r) => Entry::rejected(&r),
+                });
+            }
+        }
+    }
+    Ok(DryRun {
+        counts: report.counts,
+        entries: report.entries,
+        file_error: report.file_error,
+    })
+}
+
 /// Checks every row and reports; writes nothing.
 pub async fn dry_run(
     ctx: &Ctx<'_>,
@@ -188,9 +285,28 @@ pub async fn start(
     upload: Upload<'_>,
     limits: &Limits,
 ) -> Result<BulkJob, Error> {
-    may_invite(actor)?;
-    let rows = peak_bulk::open_bytes(upload.bytes, upload.file_name, upload.content_type, limits)
-        .map_err(|e| file_error(&e))?;
+    start_kind(ctx, actor, jobs, files, JobKind::Invite, upload, limits).await
+}
+
+/// [`start`] for a job of any kind.
+pub async fn start_kind(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    jobs: &dyn JobStore,
+    files: &dyn FileStore,
+    kind: JobKind,
+    upload: Upload<'_>,
+    limits: &Limits,
+) -> Result<BulkJob, Error> {
+    may_start(actor, kind)?;
+    let rows = peak_bulk::open_bytes_sheet(
+        sheet(kind),
+        upload.bytes,
+        upload.file_name,
+        upload.content_type,
+        limits,
+    )
+    .map_err(|e| file_error(&e))?;
     let mut total = 0u32;
     for row in rows {
         row.map_err(|e| file_error(&e))?;
@@ -212,7 +328,7 @@ pub async fn start(
     let job = BulkJob {
         tenant_id: tenant.clone(),
         id,
-        kind: JobKind::Invite,
+        kind,
         created_by: actor.user.id.clone(),
         status: JobStatus::Queued,
         file_key,
@@ -234,8 +350,8 @@ pub async fn start(
     };
     jobs.create_job(&job)
         .await
-        .map_err(|e| Error::from_store(e, "bulk invite"))?;
-    tracing::info!(tenant = %tenant, job_id = %job.id, rows = total, "bulk invite queued");
+        .map_err(|e| Error::from_store(e, kind.noun()))?;
+    tracing::info!(tenant = %tenant, job_id = %job.id, kind = kind.as_str(), rows = total, "bulk job queued");
     Ok(job)
 }
 
@@ -279,9 +395,29 @@ async fn save(jobs: &dyn JobStore, job: &mut BulkJob, next: BulkJob) -> Result<b
     }
 }
 
+/// The stores a runner works with.
+#[derive(Clone, Copy)]
+pub struct Ports<'a> {
+    pub jobs: &'a dyn JobStore,
+    pub files: &'a dyn FileStore,
+    /// The customer-account directory: account imports need it (a runner
+    /// without it fails such a job rather than guessing).
+    pub accounts: Option<&'a dyn AccountStore>,
+}
+
+/// The file layout of a job kind.
+pub fn sheet(kind: JobKind) -> Sheet {
+    match kind {
+        JobKind::Invite => Sheet::Invite,
+        JobKind::Update => Sheet::Update,
+        JobKind::AccountImport => Sheet::AccountImport,
+    }
+}
+
 /// Takes the job (if runnable at `ctx.now`) and works it to the end from its
 /// checkpoint. `chunk_hook` runs after each stored checkpoint (tests use it
-/// to stop a runner mid-way, as a crash would).
+/// to stop a runner mid-way, as a crash would). Invites and bulk updates
+/// only: [`run_job`] runs every kind.
 pub async fn run(
     ctx: &Ctx<'_>,
     jobs: &dyn JobStore,
@@ -289,12 +425,41 @@ pub async fn run(
     tenant: &TenantId,
     job_id: &str,
     limits: &Limits,
+    chunk_hook: impl FnMut(&BulkJob) -> bool,
+) -> Result<RunEnd, Error> {
+    let ports = Ports {
+        jobs,
+        files,
+        accounts: None,
+    };
+    run_job(ctx, ports, tenant, job_id, limits, chunk_hook).await
+}
+
+/// The per-kind state of a run.
+enum Work<'v> {
+    Invite(Validator<'v>),
+    Update(Validator<'v>),
+    Import {
+        rows: AccountRows,
+        ahead: kinds::ForwardParents,
+        store: &'v dyn AccountStore,
+    },
+}
+
+/// [`run`] for a job of any kind.
+pub async fn run_job(
+    ctx: &Ctx<'_>,
+    ports: Ports<'_>,
+    tenant: &TenantId,
+    job_id: &str,
+    limits: &Limits,
     mut chunk_hook: impl FnMut(&BulkJob) -> bool,
 ) -> Result<RunEnd, Error> {
+    let jobs = ports.jobs;
     let Some(mut job) = jobs
         .get_job(tenant, job_id)
         .await
-        .map_err(|e| Error::from_store(e, "bulk invite"))?
+        .map_err(|e| Error::from_store(e, "bulk job"))?
     else {
         return Ok(RunEnd::NotTaken);
     };
@@ -302,6 +467,10 @@ pub async fn run(
     if job.status.is_finished() || (job.status == JobStatus::Running && leased) {
         return Ok(RunEnd::NotTaken);
     }
+    // A job found running (its lease ran out) was being worked by a runner
+    // that died: rows of its last chunk may be written but not reported.
+    let resumed = job.status == JobStatus::Running;
+    let noun = job.kind.noun();
     let lease = |now: OffsetDateTime| Some(now + time::Duration::seconds(LEASE_SECS));
     let mut taken = job.clone();
     taken.status = JobStatus::Running;
@@ -311,7 +480,7 @@ pub async fn run(
     if !save(jobs, &mut job, taken).await? {
         return Ok(RunEnd::NotTaken);
     }
-    tracing::info!(tenant = %tenant, job_id, from_row = job.next_row, "bulk invite running");
+    tracing::info!(tenant = %tenant, job_id, kind = job.kind.as_str(), from_row = job.next_row, "bulk job running");
 
     let finish = |job: &BulkJob, status: JobStatus, error: Option<String>| {
         let mut next = job.clone();
@@ -324,16 +493,19 @@ pub async fn run(
     };
     // The tenant and the person who started it, as they are now: a closed
     // tenant, or a starter suspended or gone, stops the job (their
-    // permission is what every row is invited under; the tenant's settings,
-    // e.g. the invitation lifetime, are what every row is invited with).
+    // permission is what every row is applied under; the tenant's settings,
+    // e.g. the invitation lifetime, are what every row is applied with).
     let started_by = async {
         let ctx = ctx.admitted(tenant).await?;
         let actor = users::actor_for_user(&ctx, tenant, &job.created_by).await?;
+        if job.kind == JobKind::AccountImport {
+            accounts::use_cases::may_write(&AccountCaller::User(&actor))?;
+        }
         Ok::<_, Error>((ctx, actor))
     };
     let (ctx, actor) = match started_by.await {
         Ok(found) => found,
-        Err(e @ (Error::AccessDenied { .. } | Error::NotFound(_))) => {
+        Err(e @ (Error::AccessDenied { .. } | Error::NotFound(_) | Error::Forbidden(_))) => {
             let next = finish(&job, JobStatus::Failed, Some(e.to_string()));
             return Ok(if save(jobs, &mut job, next).await? {
                 RunEnd::Finished(Box::new(job))
@@ -344,13 +516,15 @@ pub async fn run(
         Err(e) => return Err(e),
     };
     let ctx = &ctx;
-    let bytes = files
+    let bytes = ports
+        .files
         .get_file(&job.file_key)
         .await
         .map_err(|e| Error::from_store(e, "file"))?
-        .ok_or_else(|| Error::Internal(format!("the file of bulk invite {job_id} is gone")))?;
+        .ok_or_else(|| Error::Internal(format!("the file of {noun} {job_id} is gone")))?;
     let name = Some(job.file_name.as_str());
-    let rows = match peak_bulk::open_bytes(&bytes, name, None, limits) {
+    let open = || peak_bulk::open_bytes_sheet(sheet(job.kind), &bytes, name, None, limits);
+    let rows = match open() {
         Ok(r) => r,
         Err(e) => {
             let next = finish(&job, JobStatus::Failed, Some(e.to_string()));
@@ -358,15 +532,44 @@ pub async fn run(
             return Ok(RunEnd::Finished(Box::new(job)));
         }
     };
-    let profiles = profiles_by_name(ctx, tenant).await?;
     // Every row is checked from the first (cheap), so duplicates within
     // the file are told apart the same way after a resume; only rows from
     // the checkpoint on are acted on.
-    let mut validator = Validator::new(ctx.catalogue, profiles, limits);
+    let mut work = match job.kind {
+        JobKind::Invite => Work::Invite(Validator::new(
+            ctx.catalogue,
+            profiles_by_name(ctx, tenant).await?,
+            limits,
+        )),
+        JobKind::Update => Work::Update(Validator::new(
+            ctx.catalogue,
+            profiles_by_name(ctx, tenant).await?,
+            limits,
+        )),
+        JobKind::AccountImport => {
+            let Some(store) = ports.accounts else {
+                return Err(Error::Internal(
+                    "this runner has no account directory for an account import".into(),
+                ));
+            };
+            let ahead = match open() {
+                Ok(rows) => kinds::ForwardParents::scan(rows, limits),
+                Err(_) => kinds::ForwardParents::default(),
+            };
+            Work::Import {
+                rows: AccountRows::new(limits),
+                ahead,
+                store,
+            }
+        }
+    };
     let mut chunk: Vec<Entry> = Vec::with_capacity(CHUNK_ROWS);
     let mut last_row = 0u32;
     let mut file_failure = None;
     let mut rows = rows;
+    // Rows a crashed runner may have written unreported: the first chunk
+    // after a resume.
+    let mut unsure = if resumed { CHUNK_ROWS } else { 0 };
     loop {
         let row = match rows.next() {
             None => break,
@@ -376,28 +579,42 @@ pub async fn run(
             }
             Some(Ok(r)) => r,
         };
-        let outcome = validator.check(&row);
-        if row.row < job.next_row {
-            continue;
-        }
-        last_row = row.row;
-        let entry = match outcome {
-            RowOutcome::Valid(c) => {
-                let id = row_user_id(&job.id, c.row);
-                match users::invite_with_id(ctx, &actor, c.invite_request(), Some(id.clone())).await
-                {
-                    Ok((_, Invited::Now | Invited::Before)) => Entry::invited(&c),
-                    Err(Error::Conflict {
-                        code: "email_taken",
-                        ..
-                    }) => Entry::exists(&c),
-                    Err(e @ (Error::Unavailable(_) | Error::Internal(_))) => return Err(e),
-                    Err(e @ (Error::Forbidden(_) | Error::Exceeds { .. })) => refused(&c, e)?,
-                    Err(e) => Entry::failed(&c, "invite_refused", e.to_string()),
+        let entry = match &mut work {
+            Work::Invite(validator) => {
+                let outcome = validator.check(&row);
+                if row.row < job.next_row {
+                    continue;
+                }
+                match outcome {
+                    RowOutcome::Valid(c) => invite_row(ctx, &actor, &job, &c).await?,
+                    invalid => Entry::from_check(&invalid),
                 }
             }
-            invalid => Entry::from_check(&invalid),
+            Work::Update(validator) => {
+                let outcome = validator.check_update(&row);
+                if row.row < job.next_row {
+                    continue;
+                }
+                match outcome {
+                    Ok(c) => kinds::apply_update(ctx, &actor, &job, &c, unsure > 0).await?,
+                    Err(r) => Entry::rejected(&r),
+                }
+            }
+            Work::Import { rows, ahead, store } => {
+                let outcome = rows.check(&row);
+                if row.row < job.next_row {
+                    continue;
+                }
+                match outcome {
+                    Ok(c) => {
+                        kinds::apply_account(*store, &actor, &job.id, ahead, &c, ctx.now).await?
+                    }
+                    Err(r) => Entry::rejected(&r),
+                }
+            }
         };
+        last_row = row.row;
+        unsure = unsure.saturating_sub(1);
         chunk.push(entry);
         if chunk.len() == CHUNK_ROWS {
             if !checkpoint(ctx, jobs, &mut job, &mut chunk, last_row + 1).await? {
@@ -420,11 +637,34 @@ pub async fn run(
         return Ok(RunEnd::LostLease);
     }
     tracing::info!(
-        tenant = %tenant, job_id, status = job.status.as_str(),
-        invited = job.counts.invited, skipped = job.counts.skipped, failed = job.counts.failed,
-        "bulk invite finished"
+        tenant = %tenant, job_id, kind = job.kind.as_str(), status = job.status.as_str(),
+        applied = job.counts.invited, skipped = job.counts.skipped, failed = job.counts.failed,
+        "bulk job finished"
     );
     Ok(RunEnd::Finished(Box::new(job)))
+}
+
+/// Invites one valid row (its user id derived from the job and the row, so
+/// a redo finds the user it invited).
+async fn invite_row(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    job: &BulkJob,
+    c: &peak_bulk::Candidate,
+) -> Result<Entry, Error> {
+    let id = row_user_id(&job.id, c.row);
+    Ok(
+        match users::invite_with_id(ctx, actor, c.invite_request(), Some(id.clone())).await {
+            Ok((_, Invited::Now | Invited::Before)) => Entry::invited(c),
+            Err(Error::Conflict {
+                code: "email_taken",
+                ..
+            }) => Entry::exists(c),
+            Err(e @ (Error::Unavailable(_) | Error::Internal(_))) => return Err(e),
+            Err(e @ (Error::Forbidden(_) | Error::Exceeds { .. })) => refused(c, e)?,
+            Err(e) => Entry::failed(c, "invite_refused", e.to_string()),
+        },
+    )
 }
 
 /// Stores the chunk's entries, then moves the checkpoint past them and
@@ -447,7 +687,7 @@ async fn checkpoint(
     let mut next = job.clone();
     for e in chunk.iter() {
         match e.outcome {
-            Outcome::Invited => next.counts.invited += 1,
+            Outcome::Invited | Outcome::Applied => next.counts.invited += 1,
             Outcome::Skipped => next.counts.skipped += 1,
             Outcome::Failed | Outcome::Valid => next.counts.failed += 1,
         }
@@ -463,20 +703,16 @@ async fn checkpoint(
 
 /// Runs every runnable job (a polling runner: locally, and the scheduled
 /// sweep in AWS); returns how many it finished.
-pub async fn run_due(
-    ctx: &Ctx<'_>,
-    jobs: &dyn JobStore,
-    files: &dyn FileStore,
-    limits: &Limits,
-) -> Result<u32, Error> {
-    let due = jobs
+pub async fn run_due(ctx: &Ctx<'_>, ports: Ports<'_>, limits: &Limits) -> Result<u32, Error> {
+    let due = ports
+        .jobs
         .runnable_jobs(ctx.now, 10)
         .await
         .map_err(|e| Error::from_store(e, "bulk invite"))?;
     let mut finished = 0;
     for job in due {
         if let RunEnd::Finished(_) =
-            run(ctx, jobs, files, &job.tenant_id, &job.id, limits, |_| true).await?
+            run_job(ctx, ports, &job.tenant_id, &job.id, limits, |_| true).await?
         {
             finished += 1;
         }
@@ -488,13 +724,25 @@ pub async fn run_due(
 /// values a spreadsheet would run (`=`, `+`, `-`, `@`, tab, CR first) made
 /// inert with a leading `'`.
 pub fn report_csv(entries: &[JobEntry]) -> String {
+    report_csv_for(JobKind::Invite, entries)
+}
+
+/// [`report_csv`] for a job of any kind: the same columns, the second
+/// named for what the rows name (`email` for invites, `user` — the email
+/// or id as written — for updates, `account` for imports).
+pub fn report_csv_for(kind: JobKind, entries: &[JobEntry]) -> String {
     fn field(out: &mut String, value: &str) {
         let value = peak_bulk::neutralize(value);
         out.push('"');
         out.push_str(&value.replace('"', "\"\""));
         out.push('"');
     }
-    let mut out = String::from("row,email,outcome,column,code,reason\r\n");
+    let key = match kind {
+        JobKind::Invite => "email",
+        JobKind::Update => "user",
+        JobKind::AccountImport => "account",
+    };
+    let mut out = format!("row,{key},outcome,column,code,reason\r\n");
     for e in entries {
         out.push_str(&e.row.to_string());
         out.push(',');

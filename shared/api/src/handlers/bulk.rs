@@ -8,6 +8,19 @@
 //! - `GET /bulk-invites/{id}`: status, counts, progress.
 //! - `GET /bulk-invites/{id}/report`: the report as CSV once finished.
 //!
+//! Bulk updates and account imports: `/bulk-jobs` (one function parses
+//! both kinds' files, so one more artefact links the spreadsheet reader, not
+//! two).
+//!
+//! - `GET /bulk-jobs/template?kind=update|account_import`: the CSV template.
+//! - `POST /bulk-jobs?kind=update|account_import` with the file as the body
+//!   (or `?upload_id=` from `POST /bulk-invites/uploads`): `?dry_run=true`
+//!   checks and reports every row, writing nothing; otherwise 202 and the
+//!   job.
+//! - `GET /bulk-jobs/{id}`, `GET /bulk-jobs/{id}/report`: any kind's status
+//!   and report (a bulk invite's too; `/bulk-invites/{id}` shows invites
+//!   only, as before).
+//!
 //! A job is visible to the user who started it and to admins; to anyone
 //! else it does not exist (404).
 
@@ -22,7 +35,7 @@ use peak_bulk::Limits;
 use peak_bulk_jobs::Upload;
 use peak_domain::Actor;
 use peak_domain::Role;
-use peak_domain::bulk_job::BulkJob;
+use peak_domain::bulk_job::{BulkJob, JobKind};
 use peak_domain::users::Ctx;
 use time::OffsetDateTime;
 
@@ -92,6 +105,53 @@ pub async fn bulk_invite_create(
     actor: &Actor,
     req: &Request,
 ) -> Result<Response<Body>, Problem> {
+    create(ctx, state, actor, req, JobKind::Invite).await
+}
+
+/// The `kind` query parameter of `/bulk-jobs` (invites have their own
+/// routes).
+fn kind_param(req: &Request) -> Result<JobKind, Problem> {
+    match query(req).get("kind").map(String::as_str) {
+        Some("update") => Ok(JobKind::Update),
+        Some("account_import") => Ok(JobKind::AccountImport),
+        _ => Err(Problem::from(peak_domain::Error::invalid(
+            "kind",
+            "must be update or account_import (bulk invites: POST /bulk-invites)",
+        ))),
+    }
+}
+
+pub fn bulk_job_template(req: &Request) -> Result<Response<Body>, Problem> {
+    Ok(match kind_param(req)? {
+        JobKind::AccountImport => csv(
+            peak_bulk::ACCOUNT_TEMPLATE_CSV.to_owned(),
+            "account-import-template.csv",
+        ),
+        _ => csv(
+            peak_bulk::UPDATE_TEMPLATE_CSV.to_owned(),
+            "bulk-update-template.csv",
+        ),
+    })
+}
+
+pub async fn bulk_job_create(
+    ctx: &Ctx<'_>,
+    state: &AppState,
+    actor: &Actor,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
+    let kind = kind_param(req)?;
+    create(ctx, state, actor, req, kind).await
+}
+
+async fn create(
+    ctx: &Ctx<'_>,
+    state: &AppState,
+    actor: &Actor,
+    req: &Request,
+    kind: JobKind,
+) -> Result<Response<Body>, Problem> {
+    peak_bulk_jobs::may_start(actor, kind)?;
     let params = query(req);
     let uploaded;
     let bytes: &[u8] = match (params.get("upload_id"), req.body()) {
@@ -133,7 +193,15 @@ pub async fn bulk_invite_create(
         .get("dry_run")
         .is_some_and(|v| v == "true" || v == "1");
     if dry_run {
-        let report = peak_bulk_jobs::dry_run(ctx, actor, upload, &limits).await?;
+        let report = peak_bulk_jobs::dry_run_kind(
+            ctx,
+            actor,
+            Some(state.accounts.as_ref()),
+            kind,
+            upload,
+            &limits,
+        )
+        .await?;
         let wants_csv = req
             .headers()
             .get(header::ACCEPT)
@@ -148,32 +216,50 @@ pub async fn bulk_invite_create(
             };
             r.write_csv(&mut out)
                 .map_err(|e| Problem::internal(format!("writing the report: {e}")))?;
-            return Ok(csv(
-                String::from_utf8_lossy(&out).into_owned(),
-                "bulk-invite-check.csv",
-            ));
+            let name = match kind {
+                JobKind::Invite => "bulk-invite-check.csv",
+                JobKind::Update => "bulk-update-check.csv",
+                JobKind::AccountImport => "account-import-check.csv",
+            };
+            return Ok(csv(String::from_utf8_lossy(&out).into_owned(), name));
         }
         return Ok(json(StatusCode::OK, &report));
     }
-    let job = peak_bulk_jobs::start(
+    let job = peak_bulk_jobs::start_kind(
         ctx,
         actor,
         state.jobs.as_ref(),
         state.files.as_ref(),
+        kind,
         upload,
         &limits,
     )
     .await?;
     let mut resp = json(StatusCode::ACCEPTED, &JobView::from(&job));
-    if let Ok(v) = HeaderValue::from_str(&format!("/bulk-invites/{}", job.id)) {
+    let at = match kind {
+        JobKind::Invite => "bulk-invites",
+        _ => "bulk-jobs",
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("/{at}/{}", job.id)) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
 }
 
-/// The job, if the caller may see it.
-async fn visible(state: &AppState, actor: &Actor, id: Option<&str>) -> Result<BulkJob, Problem> {
-    let not_found = || Problem::from(peak_domain::Error::NotFound("bulk invite"));
+/// The job, if the caller may see it (and, for `/bulk-invites/...`, it
+/// is an invite).
+async fn visible(
+    state: &AppState,
+    actor: &Actor,
+    id: Option<&str>,
+    only: Option<JobKind>,
+) -> Result<BulkJob, Problem> {
+    let what = if only.is_some() {
+        "bulk invite"
+    } else {
+        "bulk job"
+    };
+    let not_found = || Problem::from(peak_domain::Error::NotFound(what));
     let id = id
         .filter(|i| ulid::Ulid::from_string(i).is_ok())
         .ok_or_else(not_found)?;
@@ -186,6 +272,9 @@ async fn visible(state: &AppState, actor: &Actor, id: Option<&str>) -> Result<Bu
     if actor.user.role != Role::Admin && job.created_by != actor.user.id {
         return Err(not_found());
     }
+    if only.is_some_and(|k| k != job.kind) {
+        return Err(not_found());
+    }
     Ok(job)
 }
 
@@ -194,7 +283,7 @@ pub async fn bulk_invite_get(
     actor: &Actor,
     id: Option<&str>,
 ) -> Result<Response<Body>, Problem> {
-    let job = visible(state, actor, id).await?;
+    let job = visible(state, actor, id, Some(JobKind::Invite)).await?;
     Ok(json(StatusCode::OK, &JobView::from(&job)))
 }
 
@@ -203,23 +292,54 @@ pub async fn bulk_invite_report(
     actor: &Actor,
     id: Option<&str>,
 ) -> Result<Response<Body>, Problem> {
-    let job = visible(state, actor, id).await?;
+    let job = visible(state, actor, id, Some(JobKind::Invite)).await?;
+    report(state, &job).await
+}
+
+pub async fn bulk_job_get(
+    state: &AppState,
+    actor: &Actor,
+    id: Option<&str>,
+) -> Result<Response<Body>, Problem> {
+    let job = visible(state, actor, id, None).await?;
+    Ok(json(StatusCode::OK, &JobView::from(&job)))
+}
+
+pub async fn bulk_job_report(
+    state: &AppState,
+    actor: &Actor,
+    id: Option<&str>,
+) -> Result<Response<Body>, Problem> {
+    let job = visible(state, actor, id, None).await?;
+    report(state, &job).await
+}
+
+async fn report(state: &AppState, job: &BulkJob) -> Result<Response<Body>, Problem> {
     if !job.status.is_finished() {
+        let at = match job.kind {
+            JobKind::Invite => "/bulk-invites/{id}",
+            _ => "/bulk-jobs/{id}",
+        };
         return Err(Problem::new(
             StatusCode::CONFLICT,
             "job_not_finished",
-            "the report is ready when the job is done; poll GET /bulk-invites/{id}",
+            format!("the report is ready when the job is done; poll GET {at}"),
         ));
     }
-    let entries = peak_bulk_jobs::all_entries(state.jobs.as_ref(), &job).await?;
-    let mut body = peak_bulk_jobs::report_csv(&entries);
+    let entries = peak_bulk_jobs::all_entries(state.jobs.as_ref(), job).await?;
+    let mut body = peak_bulk_jobs::report_csv_for(job.kind, &entries);
     if let Some(e) = &job.error {
         body.push_str(&format!(
             ",\"\",\"failed\",\"\",\"file\",\"{}\"\r\n",
             peak_bulk::neutralize(e).replace('"', "\"\"")
         ));
     }
-    Ok(csv(body, &format!("bulk-invite-{}.csv", job.id)))
+    let name = match job.kind {
+        JobKind::Invite => "bulk-invite",
+        JobKind::Update => "bulk-update",
+        JobKind::AccountImport => "account-import",
+    };
+    Ok(csv(body, &format!("{name}-{}.csv", job.id)))
 }
 
 crate::dispatch::routes! {
@@ -228,4 +348,8 @@ crate::dispatch::routes! {
     signed_in BulkInviteCreate |c, a| bulk_invite_create(&c.ctx(), c.state, &a, &c.req).await;
     signed_in BulkInviteGet |c, a| bulk_invite_get(c.state, &a, c.id()).await;
     signed_in BulkInviteReport |c, a| bulk_invite_report(c.state, &a, c.id()).await;
+    signed_in BulkJobTemplate |c, _a| bulk_job_template(&c.req);
+    signed_in BulkJobCreate |c, a| bulk_job_create(&c.ctx(), c.state, &a, &c.req).await;
+    signed_in BulkJobGet |c, a| bulk_job_get(c.state, &a, c.id()).await;
+    signed_in BulkJobReport |c, a| bulk_job_report(c.state, &a, c.id()).await;
 }

@@ -67,7 +67,8 @@ fn store_err(e: StoreError) -> Error {
     Error::from_store(e, ACCOUNT)
 }
 
-fn may_write(caller: &AccountCaller<'_>) -> Result<(), Error> {
+/// Admins, and machine clients with the write scope.
+pub fn may_write(caller: &AccountCaller<'_>) -> Result<(), Error> {
     let allowed = match caller {
         AccountCaller::User(a) => a.user.role == Role::Admin,
         AccountCaller::Machine(m) => m.write,

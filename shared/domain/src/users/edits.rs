@@ -106,6 +106,14 @@ pub(crate) async fn resend_email_verification_noting(
     Ok(next)
 }
 
+/// An edit that passed every check of [`edit_user`], not yet written.
+struct PreparedEdit {
+    current: User,
+    next: User,
+    /// A new login email, to be verified (spends the email-change budget).
+    email: Option<Email>,
+}
+
 /// Edits a user; `If-Match` is required and a stale version is refused.
 pub async fn edit_user(
     ctx: &Ctx<'_>,
@@ -114,6 +122,58 @@ pub async fn edit_user(
     if_match: Option<u64>,
     patch: UserPatch,
 ) -> Result<User, Error> {
+    let PreparedEdit {
+        current,
+        mut next,
+        email,
+    } = prepare_edit(ctx, actor, id, if_match, patch).await?;
+    let mut outbox = Vec::new();
+    if let Some(e) = email {
+        if e.normalized() != current.email.normalized() {
+            spend(
+                ctx,
+                "email-changes",
+                &actor.user,
+                ctx.settings.email_changes_per_hour,
+            )
+            .await?;
+        }
+        change_email(ctx, &current, &mut next, e, &mut outbox);
+    }
+    let audit = [event(
+        ctx,
+        actor.user.id.as_str(),
+        "user.updated",
+        Some(&current),
+        &next,
+    )];
+    write(ctx, Some(&current), Some(&next), &audit, &outbox).await?;
+    Ok(next)
+}
+
+/// Every check [`edit_user`] makes — the caller's permission on the user,
+/// the version, the fields, the delegation rule, a new email's owner —
+/// and nothing written (a bulk update's dry run). The email-change rate
+/// budget is spent only by the edit itself.
+pub async fn check_edit(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &UserId,
+    if_match: Option<u64>,
+    patch: UserPatch,
+) -> Result<User, Error> {
+    prepare_edit(ctx, actor, id, if_match, patch)
+        .await
+        .map(|p| p.next)
+}
+
+async fn prepare_edit(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &UserId,
+    if_match: Option<u64>,
+    patch: UserPatch,
+) -> Result<PreparedEdit, Error> {
     let tenant = &actor.user.tenant_id;
     let current = authorized(ctx, actor, UserAction::Edit, id).await?;
     check_version(&current, if_match, true)?;
@@ -172,38 +232,22 @@ pub async fn edit_user(
             with_extension_groups(ctx.catalogue, next.role, &settings, &next.extension_groups);
         check_grant(ctx.catalogue, actor, &Holding::of(&next, &permissions))?;
     }
-    let mut outbox = Vec::new();
-    if let Some(e) = email {
-        if e.normalized() != current.email.normalized()
-            && let Some(owner) = ctx
-                .users
-                .find_user_by_email(tenant, &e)
-                .await
-                .map_err(store_err)?
-            && owner.id != current.id
-        {
-            return Err(email_taken());
-        }
-        if e.normalized() != current.email.normalized() {
-            spend(
-                ctx,
-                "email-changes",
-                &actor.user,
-                ctx.settings.email_changes_per_hour,
-            )
-            .await?;
-        }
-        change_email(ctx, &current, &mut next, e, &mut outbox);
+    if let Some(e) = &email
+        && e.normalized() != current.email.normalized()
+        && let Some(owner) = ctx
+            .users
+            .find_user_by_email(tenant, e)
+            .await
+            .map_err(store_err)?
+        && owner.id != current.id
+    {
+        return Err(email_taken());
     }
-    let audit = [event(
-        ctx,
-        actor.user.id.as_str(),
-        "user.updated",
-        Some(&current),
-        &next,
-    )];
-    write(ctx, Some(&current), Some(&next), &audit, &outbox).await?;
-    Ok(next)
+    Ok(PreparedEdit {
+        current,
+        next,
+        email,
+    })
 }
 
 /// `PATCH /me`: first and last name, and the login email (verified).

@@ -45,7 +45,7 @@ pub use actor::{actor_for_user, resolve_actor};
 pub use batch::{
     Applied, BatchOperation, BatchRequest, MAX_BATCH_OPERATIONS, apply, check_batch_size,
 };
-pub use edits::{edit_self, edit_user};
+pub use edits::{check_edit, edit_self, edit_user};
 pub use email_verification::{
     EmailVerificationView, VerificationState, email_verification_tenant, verify_email,
     view_email_verification,
@@ -58,7 +58,7 @@ pub use invitations::{
 pub use passwords::{request_password_reset, reset_password};
 pub use queries::{LoginSync, get_user, get_user_with_login, list_audit, list_users, login_sync};
 pub use recording::changes;
-pub use status::{delete_user, enable_user, suspend_user};
+pub use status::{check_status, delete_user, enable_user, suspend_user};
 pub use stuck_work::{
     FailedEmailView, IdentityWorkView, RetriedEmail, list_failed_emails, list_identity_work,
     retry_failed_email, retry_identity_work,

@@ -10,13 +10,16 @@ use crate::users::policy::UserAction;
 use crate::users::recording::{bump, event, mail, write};
 use serde_json::json;
 
-async fn set_status(
+/// Every check of a suspend or enable, nothing written: the user as they
+/// are, and the status to set (`None`: they have it already, nothing to
+/// do).
+async fn plan_status(
     ctx: &Ctx<'_>,
     actor: &Actor,
     id: &UserId,
     if_match: Option<u64>,
     action: UserAction,
-) -> Result<User, Error> {
+) -> Result<(User, Option<(UserStatus, &'static str)>), Error> {
     let current = authorized(ctx, actor, action, id).await?;
     check_version(&current, if_match, false)?;
     let (from, to, name) = match action {
@@ -24,7 +27,7 @@ async fn set_status(
         _ => (UserStatus::Suspended, UserStatus::Active, "user.enabled"),
     };
     if current.status == to {
-        return Ok(current);
+        return Ok((current, None));
     }
     if current.status != from {
         return Err(Error::Conflict {
@@ -40,6 +43,36 @@ async fn set_status(
             ),
         });
     }
+    Ok((current, Some((to, name))))
+}
+
+/// What a suspend (`suspend` true) or enable of the user would answer,
+/// with nothing written (a bulk update's dry run).
+pub async fn check_status(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &UserId,
+    suspend: bool,
+) -> Result<(), Error> {
+    let action = if suspend {
+        UserAction::Suspend
+    } else {
+        UserAction::Enable
+    };
+    plan_status(ctx, actor, id, None, action).await.map(|_| ())
+}
+
+async fn set_status(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &UserId,
+    if_match: Option<u64>,
+    action: UserAction,
+) -> Result<User, Error> {
+    let (current, planned) = plan_status(ctx, actor, id, if_match, action).await?;
+    let Some((to, name)) = planned else {
+        return Ok(current);
+    };
     let mut next = bump(&current, ctx.now);
     next.status = to;
     let audit = [event(
