@@ -61,7 +61,7 @@ pub use csv_reader::{CsvRows, read_csv};
 pub use report::{Counts, Entry, FileFailure, Outcome, Report, ReportWriter, neutralize};
 pub use sheets::{
     ACCOUNT_TEMPLATE_CSV, AccountCandidate, AccountRows, CLEAR, StatusAction, UPDATE_TEMPLATE_CSV,
-    UpdateCandidate, UserKey, sheet_codes,
+    UpdateCandidate, UserKey,
 };
 pub use validate::{Candidate, Issue, Rejected, RowOutcome, Validator, codes};
 pub use xlsx_reader::{XlsxRows, read_xlsx};

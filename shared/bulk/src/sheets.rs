@@ -81,19 +81,6 @@ pub struct AccountCandidate {
     pub upsert: AccountUpsert,
 }
 
-/// Codes of the other sheets' issues.
-pub mod sheet_codes {
-    /// A bulk-update row with neither an id nor an email.
-    pub const USER_REQUIRED: &str = "user_required";
-    pub const INVALID_ID: &str = "invalid_id";
-    /// A bulk-update row that changes nothing.
-    pub const NO_CHANGE: &str = "no_change";
-    pub const UNKNOWN_ACTION: &str = "unknown_action";
-    pub const INVALID_STATUS: &str = "invalid_status";
-    /// The account number appeared on an earlier row (skipped).
-    pub const DUPLICATE_ACCOUNT: &str = "duplicate_account";
-}
-
 fn stray(row: &Row, issues: &mut Vec<Issue>) {
     if let Some(col) = row.stray_column {
         let letter = column_letters(col);
@@ -151,7 +138,7 @@ impl Validator<'_> {
                 issues.push(Issue::new(
                     n,
                     Some(Column::Email),
-                    sheet_codes::USER_REQUIRED,
+                    codes::USER_REQUIRED,
                     "name the user: their email address or their id",
                 ));
                 None
@@ -167,7 +154,7 @@ impl Validator<'_> {
                         issues.push(Issue::new(
                             n,
                             Some(Column::Id),
-                            sheet_codes::INVALID_ID,
+                            codes::INVALID_ID,
                             "is not a user id (26 letters and digits, as GET /users shows it)",
                         ));
                         None
@@ -220,7 +207,7 @@ impl Validator<'_> {
                     issues.push(Issue::new(
                         n,
                         Some(Column::Status),
-                        sheet_codes::UNKNOWN_ACTION,
+                        codes::UNKNOWN_ACTION,
                         "must be suspend or enable (or blank: status unchanged)",
                     ));
                     None
@@ -238,7 +225,7 @@ impl Validator<'_> {
             issues.push(Issue::new(
                 n,
                 None,
-                sheet_codes::NO_CHANGE,
+                codes::NO_CHANGE,
                 "the row changes nothing: fill in the fields to change (blank cells are left as they are)",
             ));
         }
@@ -351,7 +338,7 @@ impl AccountRows {
                     issues.push(Issue::new(
                         n,
                         Some(Column::Status),
-                        sheet_codes::INVALID_STATUS,
+                        codes::INVALID_STATUS,
                         e.reason,
                     ))
                 })
@@ -368,7 +355,7 @@ impl AccountRows {
                     issues: vec![Issue::new(
                         n,
                         Some(Column::Number),
-                        sheet_codes::DUPLICATE_ACCOUNT,
+                        codes::DUPLICATE_ACCOUNT,
                         format!("the same account number is on row {first}"),
                     )],
                 });
@@ -464,7 +451,7 @@ mod tests {
         assert_eq!(b.action, Some(StatusAction::Suspend));
 
         let none = got[2].as_ref().unwrap_err();
-        assert_eq!((none.row, none.issues[0].code), (5, sheet_codes::NO_CHANGE));
+        assert_eq!((none.row, none.issues[0].code), (5, codes::NO_CHANGE));
         let bad = got[3].as_ref().unwrap_err();
         let codes: Vec<_> = bad.issues.iter().map(|i| i.code).collect();
         assert_eq!(
@@ -472,11 +459,11 @@ mod tests {
             [
                 codes::UNKNOWN_ROLE,
                 codes::UNKNOWN_PROFILE,
-                sheet_codes::UNKNOWN_ACTION
+                codes::UNKNOWN_ACTION
             ]
         );
         let nobody = got[4].as_ref().unwrap_err();
-        assert_eq!(nobody.issues[0].code, sheet_codes::USER_REQUIRED);
+        assert_eq!(nobody.issues[0].code, codes::USER_REQUIRED);
     }
 
     #[test]
@@ -501,7 +488,7 @@ mod tests {
             Some("closed")
         );
         let dup = got[2].as_ref().unwrap_err();
-        assert_eq!(dup.issues[0].code, sheet_codes::DUPLICATE_ACCOUNT);
+        assert_eq!(dup.issues[0].code, codes::DUPLICATE_ACCOUNT);
         assert!(dup.is_skip());
         assert_eq!(got[3].as_ref().unwrap_err().issues[0].code, codes::REQUIRED);
         let bad = got[4].as_ref().unwrap_err();

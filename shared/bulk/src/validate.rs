@@ -33,6 +33,15 @@ pub mod codes {
     pub const DUPLICATE_EMAIL: &str = "duplicate_email";
     /// The tenant already has a user with this address (skipped).
     pub const USER_EXISTS: &str = "user_exists";
+    /// A bulk-update row with neither an id nor an email.
+    pub const USER_REQUIRED: &str = "user_required";
+    pub const INVALID_ID: &str = "invalid_id";
+    /// A bulk-update row that changes nothing (skipped).
+    pub const NO_CHANGE: &str = "no_change";
+    pub const UNKNOWN_ACTION: &str = "unknown_action";
+    pub const INVALID_STATUS: &str = "invalid_status";
+    /// The account number appeared on an earlier row (skipped).
+    pub const DUPLICATE_ACCOUNT: &str = "duplicate_account";
 }
 
 /// One thing wrong with a row.
@@ -79,8 +88,8 @@ impl Issue {
             self.code,
             codes::DUPLICATE_EMAIL
                 | codes::USER_EXISTS
-                | crate::sheets::sheet_codes::DUPLICATE_ACCOUNT
-                | crate::sheets::sheet_codes::NO_CHANGE
+                | codes::DUPLICATE_ACCOUNT
+                | codes::NO_CHANGE
         )
     }
 }

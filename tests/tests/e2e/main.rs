@@ -11,6 +11,7 @@ mod auth0_sync;
 mod auth0_webhooks;
 mod browser;
 mod bulk_invites;
+mod bulk_jobs;
 mod delegated_admin;
 mod delegation;
 mod email_e2e;
