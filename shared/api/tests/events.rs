@@ -740,6 +740,27 @@ async fn every_function_answers_its_sample_event() {
         .await;
     c.run("bulk-invite-upload.json", &admin, StatusCode::CONFLICT)
         .await;
+    // Bulk updates and imports: the template, a dry run of an update (the
+    // sample customer's new last name; a row naming nobody), and the
+    // generic job routes, which show the sample bulk invite too.
+    c.run("bulk-job-template.json", &admin, StatusCode::OK)
+        .await;
+    let checked = c.run("bulk-job-create.json", &admin, StatusCode::OK).await;
+    assert_eq!(
+        (&checked["counts"]["valid"], &checked["counts"]["failed"]),
+        (&serde_json::json!(1), &serde_json::json!(1)),
+        "{checked}"
+    );
+    assert_eq!(
+        checked["entries"][1]["issues"][0]["code"], "not_found",
+        "{checked}"
+    );
+    let job = c.run("bulk-job-get.json", &admin, StatusCode::OK).await;
+    assert_eq!(
+        (&job["kind"], &job["applied"]),
+        (&serde_json::json!("invite"), &serde_json::json!(1))
+    );
+    c.run("bulk-job-report.json", &admin, StatusCode::OK).await;
 
     // Customer accounts: the sample puts ACME-EU under ACME.
     let acme = peak_domain::accounts::Account {
@@ -909,9 +930,13 @@ fn every_event_is_an_api_gateway_request_for_its_functions_route() {
         let has_body = event.get("body").is_some();
         assert_eq!(headers.contains_key("content-type"), has_body, "{file}");
         if has_body && headers["content-type"] == "text/csv" {
-            // The bulk upload: a file, with its header row.
+            // A bulk upload: a file, with its header row (people to
+            // invite, or users to change).
             let body = event["body"].as_str().unwrap();
-            assert!(body.starts_with("First name,Last name,Email"), "{file}");
+            assert!(
+                body.starts_with("First name,Last name,Email") || body.starts_with("Email,"),
+                "{file}"
+            );
         } else if has_body {
             let body: serde_json::Value =
                 serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
