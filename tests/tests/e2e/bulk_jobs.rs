@@ -36,6 +36,7 @@ on_both_stores!(
     a_reps_row_is_refused_exactly_as_the_single_patch_refuses_it,
     a_resumed_update_does_not_apply_a_row_twice,
     an_account_import_takes_a_parent_after_its_child,
+    who_may_start_and_see_bulk_jobs,
 );
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -524,4 +525,85 @@ async fn an_account_import_takes_a_parent_after_its_child(app: TestApp) {
         report_line(&report, 6).contains("\"duplicate_account\""),
         "{report}"
     );
+}
+
+/// The permission matrix of the `/bulk-jobs` routes: (route, status per
+/// role — admin, sales rep, partner, customer). A bulk update is open to
+/// every signed-in user because each row is authorised as its single
+/// route; an import is the directory's (admins); a job is its starter's
+/// and the admins' (404 to anyone else, as a bulk invite).
+async fn who_may_start_and_see_bulk_jobs(app: TestApp) {
+    let roles = ["admin", "sales_rep", "partner", "customer"];
+    let (status, job, text) = send(upload(
+        &app,
+        &app.token("admin"),
+        "?kind=update",
+        "text/csv",
+        b"Email,Last name\nadmin@tenant.example,Admin\n".to_vec(),
+    ))
+    .await;
+    assert_eq!(status, 202, "{text}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let mut got = Vec::new();
+    for (label, method, path, body) in [
+        (
+            "template",
+            Method::GET,
+            "/bulk-jobs/template?kind=update".to_owned(),
+            None,
+        ),
+        (
+            "update dry run",
+            Method::POST,
+            "/bulk-jobs?kind=update&dry_run=true".to_owned(),
+            Some("Email,Last name\nadmin@tenant.example,X\n"),
+        ),
+        (
+            "import dry run",
+            Method::POST,
+            "/bulk-jobs?kind=account_import&dry_run=true".to_owned(),
+            Some("Number,Name\nM-1,M\n"),
+        ),
+        ("admin's job", Method::GET, format!("/bulk-jobs/{id}"), None),
+        (
+            "admin's report",
+            Method::GET,
+            format!("/bulk-jobs/{id}/report"),
+            None,
+        ),
+    ] {
+        let mut row = vec![label.to_owned()];
+        for role in roles {
+            let mut req = app.as_role(role, method.clone(), &path);
+            if let Some(b) = body {
+                req = req.header("content-type", "text/csv").body(b);
+            }
+            row.push(send(req).await.0.to_string());
+        }
+        got.push(row.join(" "));
+    }
+    assert_eq!(
+        got,
+        [
+            "template 200 200 200 200",
+            "update dry run 200 200 200 200",
+            "import dry run 200 403 403 403",
+            "admin's job 200 404 404 404",
+            // Not finished (nobody ran it): the admin is told so.
+            "admin's report 409 404 404 404",
+        ]
+    );
+    // A non-admin's update dry run reports the admin row as the single
+    // PATCH would answer them.
+    let (_, body, _) = send(
+        app.as_role(
+            "customer",
+            Method::POST,
+            "/bulk-jobs?kind=update&dry_run=true",
+        )
+        .header("content-type", "text/csv")
+        .body("Email,Last name\nadmin@tenant.example,X\n"),
+    )
+    .await;
+    assert_eq!(body["counts"]["failed"], 1, "{body}");
 }
