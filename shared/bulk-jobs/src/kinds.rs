@@ -292,7 +292,7 @@ pub(crate) async fn apply_account(
         }
     };
     match upsert(c).await {
-        Ok(_) => return Ok(Entry::keyed(c.row, key, Outcome::Applied, Vec::new())),
+        Ok(_) => Ok(Entry::keyed(c.row, key, Outcome::Applied, Vec::new())),
         Err(Error::Validation(errors))
             if errors.iter().any(|e| e.field == "parent")
                 && c.upsert
