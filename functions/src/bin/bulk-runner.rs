@@ -1,9 +1,10 @@
-//! Lambda `bulk-runner`: works bulk-invite jobs. Triggered by the table's
+//! Lambda `bulk-runner`: works bulk jobs of every kind (invites, updates,
+//! account imports: the account directory is the same table). Triggered by the table's
 //! stream when a job is queued (it runs that job) and every minute (it runs
 //! every runnable job: queued ones the stream missed, and running ones
 //! whose runner died — their lease ran out). It stops taking chunks a
 //! minute before the invocation's deadline; the job resumes at its
-//! checkpoint on the next run, without inviting anyone twice.
+//! checkpoint on the next run, without applying any row twice.
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use peak_domain::TenantId;

@@ -1,5 +1,8 @@
-//! Bulk invites from a CSV or `.xlsx` upload (`peak-bulk` reads and checks
-//! the rows), as the API runs them:
+//! Bulk jobs from a CSV or `.xlsx` upload (`peak-bulk` reads and checks
+//! the rows), as the API runs them. Three kinds share everything here but
+//! what one row does: invites (below), bulk updates and account imports
+//! (`kinds.rs`, which also says how each kind avoids applying a row twice
+//! after a crash). For invites:
 //!
 //! - [`dry_run`]: every row checked — against the catalogue, the tenant's
 //!   profiles, the caller's permission to invite that row, and the existing
