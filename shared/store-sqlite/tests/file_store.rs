@@ -220,6 +220,11 @@ async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
         let job = peak_store_contract::jobs::sample_job(&t);
         store.create_job(&job).await.unwrap();
         assert_eq!(store.get_job(&t, &job.id).await.unwrap(), Some(job));
+        // Migration 12: jobs have a kind.
+        let mut import = peak_store_contract::jobs::sample_job(&t);
+        import.kind = peak_domain::bulk_job::JobKind::AccountImport;
+        store.create_job(&import).await.unwrap();
+        assert_eq!(store.get_job(&t, &import.id).await.unwrap(), Some(import));
     }
     {
         use peak_domain::accounts::AccountStore;
@@ -234,7 +239,7 @@ async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 11);
+    assert_eq!(SCHEMA_VERSION, 12);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
