@@ -212,7 +212,16 @@ pub(crate) async fn apply_update(
                     .map_err(|e| Error::from_store(e, "user"))?
                     .map(|u| u.version);
                 match users::edit_user(ctx, actor, &id, version, patch.clone()).await {
-                    Err(Error::PreconditionFailed(_)) if attempt < 2 => {}
+                    // The user changed since the read. On a row a dead
+                    // runner may have been working (its lease ran out
+                    // while it was still writing), that change may be this
+                    // very row's edit: look again before redoing it.
+                    Err(Error::PreconditionFailed(_))
+                        if attempt < 2
+                            && !(maybe_done
+                                && edited_before(ctx, actor, &id, &request_id, job.created_at)
+                                    .await?) => {}
+                    Err(Error::PreconditionFailed(_)) if attempt < 2 => break,
                     other => break other.map(|_| ())?,
                 }
             }
