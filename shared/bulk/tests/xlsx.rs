@@ -332,3 +332,65 @@ fn cell_references_that_would_overflow_calamine_are_refused() {
     let got = read(&zip_parts(&book_parts(&ok, None, None))).unwrap();
     assert_eq!((got[0].row, got[0].get(Column::FirstName)), (2, "1"));
 }
+
+#[test]
+fn an_account_import_and_a_bulk_update_read_from_workbooks_too() {
+    use peak_bulk::{AccountRows, Sheet, open_bytes_sheet};
+    let book = xlsx(&[
+        row(vec![
+            X::S("Account number"),
+            X::S("Name"),
+            X::S("Parent"),
+            X::S("Status"),
+        ]),
+        row(vec![
+            X::S("EU"),
+            X::Shared("Europe"),
+            X::S("HQ"),
+            X::S("active"),
+        ]),
+        row(vec![
+            X::N(1001.0),
+            X::Shared("Numbered"),
+            X::S(""),
+            X::S("closed"),
+        ]),
+    ]);
+    let rows: Vec<Row> =
+        open_bytes_sheet(Sheet::AccountImport, &book, None, None, &Limits::default())
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let mut check = AccountRows::new(&Limits::default());
+    let eu = check.check(&rows[0]).unwrap();
+    assert_eq!((eu.row, eu.upsert.parent.as_deref()), (2, Some("HQ")));
+    let numbered = check.check(&rows[1]).unwrap();
+    assert_eq!(
+        numbered.number.as_str(),
+        "1001",
+        "a number cell reads as its digits"
+    );
+    assert_eq!(numbered.upsert.status.as_deref(), Some("closed"));
+
+    let book = xlsx(&[
+        row(vec![X::S("Email"), X::S("Status")]),
+        row(vec![X::S("ada@example.com"), X::S("Suspend")]),
+    ]);
+    let rows: Vec<Row> = open_bytes_sheet(Sheet::Update, &book, None, None, &Limits::default())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let c = validator().check_update(&rows[0]).unwrap();
+    assert_eq!(c.action, Some(peak_bulk::StatusAction::Suspend));
+    // An invite workbook is not an import.
+    assert!(
+        open_bytes_sheet(
+            Sheet::AccountImport,
+            &xlsx(&[header()]),
+            None,
+            None,
+            &Limits::default()
+        )
+        .is_err()
+    );
+}
