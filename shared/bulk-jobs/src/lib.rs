@@ -397,7 +397,7 @@ async fn save(jobs: &dyn JobStore, job: &mut BulkJob, next: BulkJob) -> Result<b
             Ok(true)
         }
         Err(StoreError::VersionMismatch | StoreError::NotFound) => Ok(false),
-        Err(e) => Err(Error::from_store(e, "bulk invite")),
+        Err(e) => Err(Error::from_store(e, "bulk job")),
     }
 }
 
@@ -685,7 +685,7 @@ async fn checkpoint(
     let entries: Vec<JobEntry> = chunk.iter().map(to_job_entry).collect();
     jobs.put_job_entries(&job.tenant_id, &job.id, &entries)
         .await
-        .map_err(|e| Error::from_store(e, "bulk invite report"))?;
+        .map_err(|e| Error::from_store(e, "bulk job report"))?;
     peak_metrics::count(
         peak_metrics::Metric::BulkRowsProcessed,
         entries.len() as u64,
@@ -714,7 +714,7 @@ pub async fn run_due(ctx: &Ctx<'_>, ports: Ports<'_>, limits: &Limits) -> Result
         .jobs
         .runnable_jobs(ctx.now, 10)
         .await
-        .map_err(|e| Error::from_store(e, "bulk invite"))?;
+        .map_err(|e| Error::from_store(e, "bulk job"))?;
     let mut finished = 0;
     for job in due {
         if let RunEnd::Finished(_) =
@@ -774,7 +774,7 @@ pub async fn all_entries(jobs: &dyn JobStore, job: &BulkJob) -> Result<Vec<JobEn
         let page = jobs
             .list_job_entries(&job.tenant_id, &job.id, after, 1000)
             .await
-            .map_err(|e| Error::from_store(e, "bulk invite report"))?;
+            .map_err(|e| Error::from_store(e, "bulk job report"))?;
         let done = page.len() < 1000;
         out.extend(page);
         if done {
