@@ -530,3 +530,84 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
     .sum();
     eprintln!("write requests per 1,000 rows: {}", writes * 10);
 }
+
+/// Runs of the batch of 100 below, with the delay and as many without.
+const BATCH_REPS: usize = 3;
+
+/// `POST /users/batch` of 100 updates, one per user, by an admin: the
+/// auth reads once, then per item its single route's read (one `Query`)
+/// and write (one `TransactWriteItems`). The calls are pinned exactly; the
+/// round trips are pinned by the critical path — items on different users
+/// run [`peak_domain::users::BATCH_CONCURRENCY`] at a time, each item's read and
+/// write one after the other, so at most `1 + 2 * ceil(100 / width)`
+/// sequential waits (requests overlapping in time count once, so the
+/// measured figure is usually lower). Timings are printed, not asserted.
+#[tokio::test]
+async fn batch_of_100_updates_store_calls_and_round_trips() {
+    let (app, probe) = app_with_probe().await;
+    let admin = app.token("admin");
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        ids.push(app.seed_user("customer", &["ACME"], &[], &[]).await.0);
+    }
+    probe.reset();
+    let width = peak_domain::users::BATCH_CONCURRENCY;
+    let bound = 1 + 2 * 100_usize.div_ceil(width);
+    let (mut delayed, mut local, mut trips) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..2 * BATCH_REPS {
+        let with_delay = i < BATCH_REPS;
+        probe.wire.delayed.store(with_delay, Ordering::Relaxed);
+        probe.reset();
+        // Seeded at version 1; each run bumps every user once.
+        let ops: Vec<Value> = ids
+            .iter()
+            .map(|id| {
+                json!({"op": "update", "id": id, "if_match": format!("\"{}\"", i + 1),
+                       "patch": {"first_name": format!("Run{i}")}})
+            })
+            .collect();
+        let started = Instant::now();
+        let resp = app
+            .with_token(&admin, Method::POST, "/users/batch")
+            .json(&json!({ "operations": ops }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(status, 200, "{body}");
+        let results = body["results"].as_array().expect("results");
+        assert_eq!(results.len(), 100);
+        for (r, id) in results.iter().zip(&ids) {
+            assert_eq!((&r["id"], &r["status"]), (&json!(id), &json!(200)), "{r}");
+            assert_eq!(r["etag"], json!(format!("\"{}\"", i + 2)), "{r}");
+        }
+        assert_eq!(
+            probe.counter.take(),
+            counts(&[
+                ("BatchGetItem", 1),
+                ("Query", 100),
+                ("TransactWriteItems", 100)
+            ]),
+            "run {i}: calls"
+        );
+        trips.push(probe.wire.take());
+        if with_delay {
+            delayed.push(took);
+        } else {
+            local.push(took);
+        }
+    }
+    let ms = |d: &Duration| format!("{:.0}", d.as_secs_f64() * 1000.0);
+    eprintln!(
+        "batch of 100 updates ({width} at a time): 201 calls, round trips {trips:?} (bound {bound}); \
+         +{} ms per call: {:?} ms; no delay: {:?} ms",
+        DELAY.as_millis(),
+        delayed.iter().map(ms).collect::<Vec<_>>(),
+        local.iter().map(ms).collect::<Vec<_>>(),
+    );
+    for (i, t) in trips.iter().enumerate() {
+        assert!(*t <= bound, "run {i}: {t} round trips, over {bound}");
+    }
+}

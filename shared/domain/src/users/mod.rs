@@ -43,7 +43,8 @@ pub mod wire;
 pub use crate::context::{Actor, Budget, Ctx, UserSettings, tenant_closed};
 pub use actor::{actor_for_user, resolve_actor};
 pub use batch::{
-    Applied, BatchOperation, BatchRequest, MAX_BATCH_OPERATIONS, apply, check_batch_size,
+    Applied, BATCH_CONCURRENCY, BatchOperation, BatchRequest, MAX_BATCH_OPERATIONS, apply,
+    check_batch_size, plan,
 };
 pub use edits::{edit_self, edit_user};
 pub use email_verification::{
