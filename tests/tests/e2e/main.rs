@@ -9,6 +9,7 @@ mod accounts;
 mod auth0_lifecycle;
 mod auth0_sync;
 mod auth0_webhooks;
+mod batch_drain;
 mod browser;
 mod bulk_invites;
 mod delegated_admin;
