@@ -27,9 +27,9 @@ use futures_util::stream::{self, StreamExt};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use peak_domain::model::user::UserId;
+use peak_domain::users::{self, Applied, BatchOperation, BatchRequest, Ctx};
 #[cfg(doc)]
 use peak_domain::users::{BATCH_CONCURRENCY, MAX_BATCH_OPERATIONS};
-use peak_domain::users::{self, Applied, BatchOperation, BatchRequest, Ctx};
 use peak_domain::{Actor, Role};
 
 pub async fn user_batch(
