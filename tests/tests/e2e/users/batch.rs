@@ -18,6 +18,7 @@ on_both_stores!(
     an_idempotent_replay_answers_the_same_and_changes_nothing,
     over_the_limit_or_empty_nothing_runs,
     one_users_items_and_what_users_share_keep_request_order,
+    a_hundred_deletes_sharing_one_profile_all_land,
 );
 
 async fn batch(app: &TestApp, token: &str, operations: Value) -> Reply {
@@ -428,6 +429,41 @@ async fn one_users_items_and_what_users_share_keep_request_order(app: TestApp) {
         (&x_now["first_name"], &y_now["first_name"]),
         (&json!("X3"), &json!("Y2"))
     );
+}
+
+/// Deleting a user takes them off their profile's holder count, one item
+/// every such write shares (so a batch runs its deletes in request order,
+/// see `users::plan`): a hundred deletes of users of one profile all land
+/// and the count is right.
+async fn a_hundred_deletes_sharing_one_profile_all_land(app: TestApp) {
+    let admin = app.token("admin");
+    let profile = new_profile(&app, "Deleted together").await;
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let body = invitation(
+            "del",
+            &format!("N{i}"),
+            &unique_email("del"),
+            "customer",
+            &[ACC_A],
+            &profile,
+        );
+        ids.push(invite_as_admin(&app, &body).await.id());
+    }
+    assert_eq!(holders(&app, &admin, &profile).await, 100);
+    let ops: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"op": "delete", "id": id}))
+        .collect();
+    let r = batch(&app, &admin, json!(ops)).await;
+    assert_eq!(statuses(&results(&r, 100)), [204; 100], "{}", r.text);
+    assert_eq!(holders(&app, &admin, &profile).await, 0);
+}
+
+async fn holders(app: &TestApp, admin: &str, profile: &str) -> u64 {
+    let r = send(app.with_token(admin, Method::GET, &format!("/profiles/{profile}"))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["user_count"].as_u64().expect("user_count")
 }
 
 /// Auth0 hears of each suspension through the owed-work records, as it
