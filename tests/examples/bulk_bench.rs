@@ -41,6 +41,7 @@ async fn main() -> Result<(), peak_local::BoxError> {
         users: stores.users.as_ref(),
         profiles: stores.profiles.as_ref(),
         tenants: stores.tenants.as_ref(),
+        accounts: stores.accounts.as_ref(),
         catalogue: peak_domain::catalogue::catalogue(),
         settings: &settings,
         now: time::OffsetDateTime::now_utc(),

@@ -61,7 +61,7 @@ fn actor(t: &TenantId, role: Role, accounts: &[&str]) -> Actor {
     user.customer_accounts = accounts.iter().map(|a| n(a)).collect();
     let settings = ProfileSettings::defaults(catalogue());
     let permissions = with_extension_groups(catalogue(), role, &settings, &[]);
-    Actor { user, permissions }
+    Actor::new(user, permissions)
 }
 
 #[tokio::test]

@@ -30,6 +30,6 @@ pub mod use_cases;
 pub use model::{Account, AccountName, AccountStatus, AccountUpsert};
 pub use port::{AccountStore, AccountWrite};
 pub use use_cases::{
-    AccountCaller, MachineClient, check_accounts_open, get_account, list_accounts,
-    served_with_descendants, upsert_account,
+    AccountCaller, MachineClient, check_accounts_open, check_added_accounts_open, get_account,
+    list_accounts, reach_of, served_with_descendants, upsert_account,
 };

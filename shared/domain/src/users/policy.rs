@@ -4,7 +4,9 @@
 //! - Admins act on every user of their tenant (not on another tenant: the
 //!   store is always queried with the caller's tenant).
 //! - Sales reps and partners act on *customer* users of their assigned
-//!   customer accounts, as far as their My Customers settings allow.
+//!   customer accounts and of every account below them (child accounts,
+//!   their children, …: [`Actor::reach`]), as far as their My Customers
+//!   settings allow.
 //! - Customers act on themselves (`/me`), and on the other customer users of
 //!   their own accounts as far as their My Account settings allow (the "User
 //!   Manager" extension group grants those).
@@ -31,6 +33,7 @@ use crate::error::{Error, FieldError};
 use crate::model::user::{AccountNumber, User};
 use crate::permissions::{EffectivePermissions, exceeding};
 use crate::role::Role;
+use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserAction {
@@ -90,15 +93,12 @@ fn invite_setting(role: Role) -> Option<&'static str> {
     }
 }
 
-fn shares_an_account(actor: &User, target: &User) -> bool {
-    target
-        .customer_accounts
-        .iter()
-        .any(|a| actor.customer_accounts.contains(a))
+fn shares_an_account(actor: &Actor, target: &User) -> bool {
+    target.customer_accounts.iter().any(|a| actor.serves(a))
 }
 
-fn serves_all_accounts(actor: &User, accounts: &[AccountNumber]) -> bool {
-    !accounts.is_empty() && accounts.iter().all(|a| actor.customer_accounts.contains(a))
+fn serves_all_accounts(actor: &Actor, accounts: &[AccountNumber]) -> bool {
+    !accounts.is_empty() && accounts.iter().all(|a| actor.serves(a))
 }
 
 /// May `actor` see `target` at all? (Used for lists too.)
@@ -111,7 +111,7 @@ pub fn can_see(actor: &Actor, target: &User) -> bool {
     }
     let allowed = users_setting(actor.user.role)
         .is_some_and(|s| actor.permissions.allows(s, &["view", "manage"]));
-    allowed && target.role == Role::Customer && shares_an_account(&actor.user, target)
+    allowed && target.role == Role::Customer && shares_an_account(actor, target)
 }
 
 pub fn authorize_user(actor: &Actor, action: UserAction, target: &User) -> Result<(), Error> {
@@ -139,7 +139,7 @@ pub fn authorize_user(actor: &Actor, action: UserAction, target: &User) -> Resul
     if myself && action == UserAction::ResetPassword {
         return Ok(());
     }
-    if manages && !myself && serves_all_accounts(&actor.user, &target.customer_accounts) {
+    if manages && !myself && serves_all_accounts(actor, &target.customer_accounts) {
         Ok(())
     } else {
         Err(Error::Forbidden(action.describe()))
@@ -206,7 +206,7 @@ fn excess(
     let accounts: Vec<FieldError> = holding
         .customer_accounts
         .iter()
-        .filter(|a| !me.customer_accounts.contains(a))
+        .filter(|a| !actor.serves(a))
         .map(|a| {
             FieldError::new(
                 "customer_accounts",
@@ -321,8 +321,9 @@ fn admin_only(actor: &Actor, code: &'static str, field: &str, reason: &str) -> R
     })
 }
 
-/// Which accounts a non-admin list may cover; `None` = the whole tenant.
-pub fn list_scope(actor: &Actor) -> Result<Option<&[AccountNumber]>, Error> {
+/// Which accounts a non-admin list may cover (their reach: a rep's served
+/// accounts and their descendants); `None` = the whole tenant.
+pub fn list_scope(actor: &Actor) -> Result<Option<&BTreeSet<AccountNumber>>, Error> {
     let me = &actor.user;
     if me.role == Role::Admin {
         return Ok(None);
@@ -332,5 +333,5 @@ pub fn list_scope(actor: &Actor) -> Result<Option<&[AccountNumber]>, Error> {
     if !allowed {
         return Err(Error::Forbidden("list users"));
     }
-    Ok(Some(&me.customer_accounts))
+    Ok(Some(&actor.reach))
 }

@@ -106,9 +106,19 @@ pub async fn get_user(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<User,
     Ok(user)
 }
 
-/// A page of the users the actor may see. Non-admins list one of their own
-/// accounts at a time (`account`; optional when they have exactly one), and
-/// see only customer users.
+/// A page of the users the actor may see. Non-admins list one account of
+/// their reach at a time (`account`: one they serve or, for a rep or
+/// partner, any account below one they serve; optional when they are
+/// assigned exactly one), and see only customer users.
+///
+/// Why one account at a time, child accounts included: each account's
+/// users are one index query (the membership partition), so a page is one
+/// Query whatever the tree. Covering a whole subtree in one list would need
+/// either a merge of one query per account on every page (a cursor holding
+/// a position per account, round trips growing with the tree) or each
+/// membership keyed by its account's ancestor path (every member of a
+/// subtree rewritten whenever an account moves). The frontend gets the
+/// accounts to choose from with `GET /accounts` (the rep's whole reach).
 pub async fn list_users(
     ctx: &Ctx<'_>,
     actor: &Actor,
@@ -119,7 +129,9 @@ pub async fn list_users(
         match &query.account {
             Some(a) if mine.contains(a) => {}
             Some(_) => return Err(Error::Forbidden("list users of accounts you do not serve")),
-            None if mine.len() == 1 => query.account = mine.first().cloned(),
+            None if actor.user.customer_accounts.len() == 1 => {
+                query.account = actor.user.customer_accounts.first().cloned();
+            }
             None => {
                 return Err(Error::invalid(
                     "account",
