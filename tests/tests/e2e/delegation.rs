@@ -940,6 +940,7 @@ async fn check(case: &Case<'_>, s: &Scenario) -> Result<Vec<&'static str>, Strin
 fn a_non_admin_never_gives_more_than_they_hold() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let app = rt.block_on(spawn_sqlite());
+    rt.block_on(app.seed_accounts(&ACCOUNTS));
     let cases = std::env::var("DELEGATION_CASES")
         .ok()
         .and_then(|c| c.parse().ok())

@@ -40,7 +40,7 @@ pub trait AccountStore: Send + Sync {
     /// The accounts among `numbers` that exist (any order; each once),
     /// in one batched read: checking the accounts of an invite or an edit,
     /// and showing a user's accounts, cost one round trip whatever their
-    /// number (at most [`crate::users::MAX_ACCOUNTS`] per user).
+    /// number (a user holds at most 25).
     async fn get_accounts(
         &self,
         tenant: &TenantId,

@@ -3,6 +3,7 @@
 
 use super::model::{Account, AccountName, AccountStatus, AccountUpsert, MAX_DEPTH, search_prefix};
 use super::port::{AccountStore, AccountWrite};
+use crate::actor::Actor;
 use crate::audit::{AuditEvent, FieldChange};
 use crate::cursor;
 use crate::error::{Error, FieldError};
@@ -10,7 +11,6 @@ use crate::ids::TenantId;
 use crate::model::user::AccountNumber;
 use crate::ports::{Page, PageRequest, StoreError};
 use crate::role::Role;
-use crate::users::policy::Actor;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
