@@ -128,7 +128,12 @@ async fn search_pick_two_and_invite(app: TestApp) {
     assert_eq!(picked, ["ACME-EU", "ACME-US"]);
     let profile = standard(&app).await;
     let user = json_of(
-        invite(&app, &admin, &invitation("ivy@acme.example", &profile, &picked)).await,
+        invite(
+            &app,
+            &admin,
+            &invitation("ivy@acme.example", &profile, &picked),
+        )
+        .await,
         201,
     )
     .await;
@@ -218,7 +223,11 @@ async fn unknown_and_closed_accounts_are_refused_by_name(app: TestApp) {
             .unwrap()
     };
     json_of(patch(&["ACME-US", "ACME-EU"], 1).await, 200).await;
-    let p = problem(patch(&["ACME-US", "ACME-EU", "ACORN", "NOPE"], 2).await, 422).await;
+    let p = problem(
+        patch(&["ACME-US", "ACME-EU", "ACORN", "NOPE"], 2).await,
+        422,
+    )
+    .await;
     assert_eq!(
         errors(&p),
         [
@@ -306,7 +315,10 @@ async fn a_rep_serves_child_accounts_and_not_a_siblings(app: TestApp) {
         200,
     )
     .await;
-    assert_eq!(edited["customer_accounts"], json!(["ACME-EU-DE", "ACME-EU"]));
+    assert_eq!(
+        edited["customer_accounts"],
+        json!(["ACME-EU", "ACME-EU-DE"])
+    );
     let resp = app
         .with_token(&rep, Method::POST, &format!("{de_path}/suspend"))
         .send()

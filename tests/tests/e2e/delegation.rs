@@ -847,11 +847,12 @@ async fn within(
         .filter_map(|a| ACCOUNTS.iter().position(|n| *n == a.as_str()))
         .collect();
     let reach = reach(actor.role, &served);
-    if let Some(a) = u
-        .customer_accounts
-        .iter()
-        .find(|a| !ACCOUNTS.iter().position(|n| *n == a.as_str()).is_some_and(|i| reach.contains(&i)))
-    {
+    if let Some(a) = u.customer_accounts.iter().find(|a| {
+        !ACCOUNTS
+            .iter()
+            .position(|n| *n == a.as_str())
+            .is_some_and(|i| reach.contains(&i))
+    }) {
         return Err(format!(
             "has account {} the actor does not serve",
             a.as_str()

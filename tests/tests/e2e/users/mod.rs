@@ -38,11 +38,22 @@ mod permissions;
 const ACC_A: &str = "ACC-A";
 const ACC_B: &str = "ACC-B";
 const ACC_C: &str = "ACC-C";
+/// Above `ACC-A` and `ACC-B` (siblings).
+const ACC_P: &str = "ACC-P";
+/// Below `ACC-A`, and below that.
+const ACC_A1: &str = "ACC-A1";
+const ACC_A1X: &str = "ACC-A1X";
 
 /// The app with the accounts these tests put users on in its directory
-/// (invites and edits refuse accounts it does not hold).
+/// (invites and edits refuse accounts it does not hold): `ACC-P` above
+/// `ACC-A` (above `ACC-A1`, above `ACC-A1X`) and `ACC-B`; `ACC-C` and
+/// `ACME` on their own.
 async fn with_directory(app: TestApp) -> TestApp {
-    app.seed_accounts(&[ACC_A, ACC_B, ACC_C, "ACME"]).await;
+    app.seed_accounts(&[ACC_P, ACC_C, "ACME"]).await;
+    app.seed_account(ACC_A, ACC_A, Some(ACC_P)).await;
+    app.seed_account(ACC_B, ACC_B, Some(ACC_P)).await;
+    app.seed_account(ACC_A1, ACC_A1, Some(ACC_A)).await;
+    app.seed_account(ACC_A1X, ACC_A1X, Some(ACC_A1)).await;
     app
 }
 
