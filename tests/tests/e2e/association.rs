@@ -26,6 +26,7 @@ on_both_stores!(
     unknown_and_closed_accounts_are_refused_by_name,
     a_rep_serves_child_accounts_and_not_a_siblings,
     out_of_reach_numbers_are_not_yours_before_they_are_looked_up,
+    bulk_rows_and_batch_items_name_unknown_and_closed_accounts,
 );
 
 /// ACME above ACME-EU (above ACME-EU-DE) and ACME-US; ACORN closed; GLOBEX
@@ -320,7 +321,7 @@ async fn a_rep_serves_child_accounts_and_not_a_siblings(app: TestApp) {
         json!(["ACME-EU", "ACME-EU-DE"])
     );
     let resp = app
-        .with_token(&rep, Method::POST, &format!("{de_path}/suspend"))
+        .with_token(&rep, Method::POST, &format!("{de_path}/invitation/resend"))
         .send()
         .await
         .unwrap();
@@ -537,4 +538,126 @@ async fn out_of_reach_numbers_are_not_yours_before_they_are_looked_up(app: TestA
         assert_eq!(p["code"], "account_not_served", "{other}");
     }
     assert_eq!(user_count(&app).await, before + 1, "only the one invite");
+}
+
+async fn bulk_rows_and_batch_items_name_unknown_and_closed_accounts(app: TestApp) {
+    directory(&app).await;
+    let before = user_count(&app).await;
+    let csv = "First name,Last name,Email,Role,Profile,Customer accounts\n\
+        Ada,Open,ada@bulk.example,customer,Standard,ACME-EU\n\
+        Bob,Unknown,bob@bulk.example,customer,Standard,ACME-EU;ACME-XX\n\
+        Cy,Closed,cy@bulk.example,customer,Standard,ACORN\n";
+    let upload = |query: &str| {
+        app.admin(Method::POST, &format!("/bulk-invites{query}"))
+            .header("content-type", "text/csv")
+            .body(csv)
+    };
+    // The dry run: each row as a single invite would answer.
+    let dry = json_of(upload("?dry_run=true").send().await.unwrap(), 200).await;
+    let issues = |report: &Value, row: u64| -> Vec<(String, String)> {
+        report["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["row"] == row)
+            .unwrap()["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["code"].as_str().unwrap().to_owned(),
+                    i["reason"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(issues(&dry, 2), []);
+    assert_eq!(
+        issues(&dry, 3),
+        [(
+            "account_not_open".to_owned(),
+            "no customer account ACME-XX in this tenant".to_owned()
+        )]
+    );
+    assert_eq!(
+        issues(&dry, 4),
+        [(
+            "account_not_open".to_owned(),
+            "customer account ACORN is closed".to_owned()
+        )]
+    );
+    assert_eq!(user_count(&app).await, before, "a dry run writes nothing");
+
+    // The job: the open row invited, the others reported the same way.
+    let job = json_of(upload("").send().await.unwrap(), 202).await;
+    let id = job["id"].as_str().unwrap();
+    let state = app.running.state.clone();
+    let tenant = peak_domain::TenantId::parse(&app.tenant).unwrap();
+    let end = peak_bulk_jobs::run(
+        &state.ctx("association"),
+        state.jobs.as_ref(),
+        state.files.as_ref(),
+        &tenant,
+        id,
+        &peak_bulk::Limits::default(),
+        |_| true,
+    )
+    .await
+    .unwrap();
+    let peak_bulk_jobs::RunEnd::Finished(done) = end else {
+        panic!("{end:?}");
+    };
+    assert_eq!((done.counts.invited, done.counts.failed), (1, 2));
+    let report = app
+        .admin(Method::GET, &format!("/bulk-invites/{id}/report"))
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        report.contains("no customer account ACME-XX in this tenant")
+            && report.contains("customer account ACORN is closed")
+            && report.matches("account_not_open").count() == 2,
+        "{report}"
+    );
+    assert_eq!(user_count(&app).await, before + 1);
+
+    // A batch: each update item checked as its single PATCH; the others
+    // go through.
+    let ada = app
+        .all_items(&app.token("admin"), "/users?email=ada@bulk.example")
+        .await;
+    let ada_id = ada[0]["id"].as_str().unwrap();
+    let r = json_of(
+        app.admin(Method::POST, "/users/batch")
+            .json(&json!({"operations": [
+                {"op": "update", "id": ada_id, "if_match": "\"1\"",
+                 "patch": {"customer_accounts": ["ACME-EU", "ACME-XX"]}},
+                {"op": "update", "id": ada_id, "if_match": "\"1\"",
+                 "patch": {"customer_accounts": ["ACME-EU", "ACME-US"]}},
+            ]}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let results = r["results"].as_array().unwrap();
+    assert_eq!(results[0]["status"], 422, "{r}");
+    assert_eq!(
+        errors(&results[0]["body"]),
+        [(
+            "customer_accounts[1]".to_owned(),
+            "no customer account ACME-XX in this tenant".to_owned()
+        )]
+    );
+    assert_eq!(results[1]["status"], 200, "{r}");
+    assert_eq!(
+        results[1]["body"]["customer_accounts"],
+        json!(["ACME-EU", "ACME-US"])
+    );
 }
