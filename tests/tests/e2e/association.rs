@@ -245,6 +245,36 @@ async fn unknown_and_closed_accounts_are_refused_by_name(app: TestApp) {
     // Removing is always allowed, the closed one included.
     let done = json_of(patch(&["ACME-EU"], 2).await, 200).await;
     assert_eq!(done["customer_accounts"], json!(["ACME-EU"]));
+    // A rep's own assignments are checked the same way by the admin.
+    let (rep_id, _) = app.seed_user("sales_rep", &["ACME"], &[], &[]).await;
+    let p = problem(
+        app.admin(Method::PATCH, &format!("/users/{rep_id}"))
+            .header("if-match", "\"1\"")
+            .json(&json!({"customer_accounts": ["ACME", "ACORN"]}))
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert_eq!(
+        errors(&p),
+        [(
+            "customer_accounts[1]".to_owned(),
+            "customer account ACORN is closed".to_owned()
+        )]
+    );
+    let reassigned = json_of(
+        app.admin(Method::PATCH, &format!("/users/{rep_id}"))
+            .header("if-match", "\"1\"")
+            .json(&json!({"customer_accounts": ["ACME-EU"]}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(reassigned["customer_accounts"], json!(["ACME-EU"]));
     // An account from before the directory shows as unknown.
     let (old, _) = app.seed_user("customer", &["LEGACY-9"], &[], &[]).await;
     let shown = json_of(
