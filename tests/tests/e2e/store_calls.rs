@@ -343,6 +343,26 @@ async fn store_calls_per_operation() {
             async |_| send(&rep, Method::GET, "/profile-catalogue").await,
         )
         .await;
+    // A rep serving three accounts: their subtrees are read all at once.
+    app.seed_accounts(&["GLOBEX", "INITECH"]).await;
+    let (_, rep3) = app
+        .seed_user(
+            "sales_rep",
+            &["ACME", "GLOBEX", "INITECH"],
+            &[("my_customers.customer_users", "view")],
+            &[],
+        )
+        .await;
+    probe.reset();
+    probe
+        .measure_between(
+            "`GET /profile-catalogue` (sales rep of 3 accounts)",
+            &[("BatchGetItem", 1), ("GetItem", 4), ("Query", 3)],
+            2..=3,
+            200,
+            async |_| send(&rep3, Method::GET, "/profile-catalogue").await,
+        )
+        .await;
     probe
         .measure(
             "`GET /me` (admin)",

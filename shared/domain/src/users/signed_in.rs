@@ -3,10 +3,11 @@
 //!
 //! What one request costs (DynamoDB round trips): an admin 1 (the tenant
 //! record and the subject item, one `BatchGetItem`), a customer 2 (then
-//! their profile), a sales rep or partner 1 + 2 per served account (their
-//! profile and, at the same time, each served account's subtree: its path
-//! by key, then one `begins_with` Query per 100 descendants — so a rep
-//! serving one account costs 3, 4 calls). Nothing is cached across
+//! their profile), a sales rep or partner 3 (their profile and, at the same
+//! time, every served account's subtree, all at once: its path by key, then
+//! one `begins_with` Query per 100 descendants — so a rep serving one
+//! account makes 4 calls, one serving n accounts 2 + 2n, in 3 round trips
+//! while each subtree is under 100). Nothing is cached across
 //! requests: a suspension, a deletion, a closed tenant, a profile edit and
 //! an account moved under (or away from) a rep's account all apply to the
 //! very next request.
