@@ -19,6 +19,12 @@
 //!   serve and every descendant (the child-account relation: serving an
 //!   account is serving its children); customers see their own accounts.
 //!   An account outside that is "not found", as users are.
+//! - **Users on accounts.** Invites, edits and bulk rows take only
+//!   accounts the directory holds open ([`check_accounts_open`],
+//!   [`check_added_accounts_open`]: one batched read), checked after the
+//!   delegation rule so a non-admin learns nothing about numbers outside
+//!   their reach; a rep's or partner's reach ([`reach_of`]) is read when
+//!   they sign in and counts every account below theirs.
 //! - **Who writes.** Admins and machine clients with `accounts:write`;
 //!   every change is audited in the same write, the actor being the admin's
 //!   user id or `client:<client id>` (the audit trail takes any subject).

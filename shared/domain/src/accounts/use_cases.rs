@@ -134,9 +134,8 @@ async fn all_descendants(
 /// The accounts a user reaches, by number: `None` for an admin (all of
 /// them). Sales reps and partners: each account they serve and all its
 /// descendants (one query per page per served account); customers: their
-/// own. Numbers not (yet) in the directory are left out. The delegation
-/// rule and user lists take their account scope from here once child
-/// accounts join them.
+/// own. Numbers not (yet) in the directory are left out. (The account
+/// list's scope; the delegation rule's is [`reach_of`], numbers only.)
 pub async fn served_with_descendants(
     store: &dyn AccountStore,
     actor: &Actor,
