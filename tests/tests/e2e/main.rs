@@ -6,6 +6,7 @@
 
 mod account_store_calls;
 mod accounts;
+mod association;
 mod auth0_lifecycle;
 mod auth0_sync;
 mod auth0_webhooks;

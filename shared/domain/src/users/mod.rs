@@ -57,7 +57,10 @@ pub use invitations::{
     view_invitation,
 };
 pub use passwords::{request_password_reset, reset_password};
-pub use queries::{LoginSync, get_user, get_user_with_login, list_audit, list_users, login_sync};
+pub use queries::{
+    LoginSync, UserAccount, get_user, get_user_with_login, list_audit, list_users, login_sync,
+    user_accounts,
+};
 pub use recording::changes;
 pub use status::{delete_user, enable_user, suspend_user};
 pub use stuck_work::{
