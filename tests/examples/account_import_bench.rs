@@ -64,6 +64,7 @@ async fn main() -> Result<(), peak_local::BoxError> {
     let ctx = peak_domain::users::Ctx {
         users: stores.users.as_ref(),
         profiles: stores.profiles.as_ref(),
+        accounts: stores.accounts.as_ref(),
         tenants: stores.tenants.as_ref(),
         catalogue: peak_domain::catalogue::catalogue(),
         settings: &settings,
