@@ -23,6 +23,7 @@
 
 mod files;
 mod kinds;
+mod report;
 
 pub use files::{FolderFiles, MemoryFiles};
 
@@ -34,6 +35,7 @@ use peak_domain::ports::{FileStore, JobStore, PageRequest, StoreError};
 use peak_domain::users::policy::Actor;
 use peak_domain::users::{self, Ctx, Invited};
 use peak_domain::{Error, ProfileId, TenantId};
+pub use report::{all_entries, report_csv, report_csv_for};
 use time::OffsetDateTime;
 
 /// Rows per chunk: one batch of report entries (DynamoDB's BatchWriteItem
@@ -744,61 +746,4 @@ pub async fn run_due(ctx: &Ctx<'_>, ports: Ports<'_>, limits: &Limits) -> Result
         }
     }
     Ok(finished)
-}
-
-/// The report of a job as CSV (`row,email,outcome,column,code,reason`),
-/// values a spreadsheet would run (`=`, `+`, `-`, `@`, tab, CR first) made
-/// inert with a leading `'`.
-pub fn report_csv(entries: &[JobEntry]) -> String {
-    report_csv_for(JobKind::Invite, entries)
-}
-
-/// [`report_csv`] for a job of any kind: the same columns, the second
-/// named for what the rows name (`email` for invites, `user` — the email
-/// or id as written — for updates, `account` for imports).
-pub fn report_csv_for(kind: JobKind, entries: &[JobEntry]) -> String {
-    fn field(out: &mut String, value: &str) {
-        let value = peak_bulk::neutralize(value);
-        out.push('"');
-        out.push_str(&value.replace('"', "\"\""));
-        out.push('"');
-    }
-    let key = match kind {
-        JobKind::Invite => "email",
-        JobKind::Update => "user",
-        JobKind::AccountImport => "account",
-    };
-    let mut out = format!("row,{key},outcome,column,code,reason\r\n");
-    for e in entries {
-        out.push_str(&e.row.to_string());
-        out.push(',');
-        field(&mut out, &e.email);
-        out.push(',');
-        field(&mut out, &e.outcome);
-        out.push(',');
-        field(&mut out, e.column.as_deref().unwrap_or(""));
-        out.push(',');
-        field(&mut out, &e.code);
-        out.push(',');
-        field(&mut out, &e.reason);
-        out.push_str("\r\n");
-    }
-    out
-}
-
-/// Every report entry of a job, in row order.
-pub async fn all_entries(jobs: &dyn JobStore, job: &BulkJob) -> Result<Vec<JobEntry>, Error> {
-    let mut out: Vec<JobEntry> = Vec::new();
-    loop {
-        let after = out.last().map_or(0, |e| e.row);
-        let page = jobs
-            .list_job_entries(&job.tenant_id, &job.id, after, 1000)
-            .await
-            .map_err(|e| Error::from_store(e, "bulk job report"))?;
-        let done = page.len() < 1000;
-        out.extend(page);
-        if done {
-            return Ok(out);
-        }
-    }
 }
