@@ -294,7 +294,8 @@ pub async fn run(
 
 /// The mailer as the stream-triggered and scheduled functions build it:
 /// the table (`TABLE_NAME`), SES v2 (`SES_ENDPOINT` for a local stand-in,
-/// `SES_CONFIGURATION_SET`, `SES_MAX_SEND_RATE`), and the per-tenant brands
+/// `SES_CONFIGURATION_SET`, `SES_MAX_SEND_RATE`: the account's rate, spent
+/// as one budget by every instance), and the per-tenant brands
 /// (`EMAIL_BRANDS`, JSON: `{"default": {...}, "tenants": {...}}`).
 pub async fn mailer_from_env() -> Result<peak_mailer::Mailer, lambda_runtime::Error> {
     let table = required("TABLE_NAME")?;
@@ -302,12 +303,16 @@ pub async fn mailer_from_env() -> Result<peak_mailer::Mailer, lambda_runtime::Er
         .map_err(|e| format!("EMAIL_BRANDS: {e}"))?;
     let store = Arc::new(DynamoStore::new(client_from_env().await, table));
     let sender = Arc::new(peak_mailer::SesSender::from_env().await);
+    // SES_MAX_SEND_RATE is the account's rate: one budget for every mailer
+    // instance (whole emails per second, at least 1).
+    let per_second = peak_mailer::RateLimiter::from_env().rate().floor().max(1.0) as u32;
     Ok(peak_mailer::Mailer::new(
         store.clone(),
         store.clone(),
-        store,
+        store.clone(),
         sender,
         brands,
         identity_provider_from_env().await?,
-    ))
+    )
+    .with_send_budget(store, per_second))
 }
