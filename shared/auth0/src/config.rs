@@ -131,14 +131,14 @@ impl Auth0Config {
                     })?;
         }
         if let Some(rps) = get("AUTH0_MAX_RPS") {
-            config.max_rps =
-                rps.parse()
-                    .ok()
-                    .filter(|&r| r > 0)
-                    .ok_or(ConfigError::Invalid {
-                        name: "AUTH0_MAX_RPS",
-                        why: "must be a positive number of requests per second",
-                    })?;
+            config.max_rps = rps
+                .parse()
+                .ok()
+                .filter(|&r| r > 0)
+                .ok_or(ConfigError::Invalid {
+                    name: "AUTH0_MAX_RPS",
+                    why: "must be a positive number of requests per second",
+                })?;
         }
         Ok(config)
     }

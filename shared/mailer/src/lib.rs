@@ -45,7 +45,9 @@ mod stream;
 pub use aws_lambda_events::dynamodb::Event as DynamoDbEvent;
 pub use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 pub use eml::{EmlFolderSender, to_eml};
-pub use mailer::{Delivery, DrainRun, DrainSummary, Mailer, MailerConfig, SES_BUDGET_BUCKET, backoff};
+pub use mailer::{
+    Delivery, DrainRun, DrainSummary, Mailer, MailerConfig, SES_BUDGET_BUCKET, backoff,
+};
 pub use rate::{DEFAULT_SEND_RATE, RateLimiter};
 pub use ses::{SesSender, ses_client_from_env};
 

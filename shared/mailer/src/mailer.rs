@@ -298,8 +298,8 @@ impl Mailer {
             // A short batch took everything due; one that settled nothing
             // (all held by other mailers, or the store failing) would only
             // find the same emails again.
-            let more = batch.total() >= limit as usize
-                && batch.sent + batch.retrying + batch.failed > 0;
+            let more =
+                batch.total() >= limit as usize && batch.sent + batch.retrying + batch.failed > 0;
             total.sent += batch.sent;
             total.skipped += batch.skipped;
             total.retrying += batch.retrying;
@@ -538,7 +538,10 @@ impl Mailer {
             let now = OffsetDateTime::now_utc();
             let into = Duration::from_nanos(u64::from(now.nanosecond()));
             if into < Duration::from_secs(1) - BUDGET_GUARD {
-                match limits.take_rate_limit(SES_BUDGET_BUCKET, now, 1, *max).await {
+                match limits
+                    .take_rate_limit(SES_BUDGET_BUCKET, now, 1, *max)
+                    .await
+                {
                     Ok(true) => {
                         if OffsetDateTime::now_utc().unix_timestamp() == now.unix_timestamp() {
                             return Ok(());

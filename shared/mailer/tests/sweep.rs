@@ -76,7 +76,11 @@ async fn a_sweep_out_of_time_stops_between_batches_and_loses_nothing() {
         .drain_until(100, MARGIN, || Duration::ZERO)
         .await
         .unwrap();
-    assert_eq!((summary.total(), run.batches), (0, 0), "no time: nothing started");
+    assert_eq!(
+        (summary.total(), run.batches),
+        (0, 0),
+        "no time: nothing started"
+    );
 
     let (summary, _) = mailer
         .drain_until(100, MARGIN, || Duration::from_secs(3600))

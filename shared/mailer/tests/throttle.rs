@@ -100,7 +100,10 @@ struct Stamped {
 #[async_trait]
 impl EmailSender for Stamped {
     async fn send(&self, _: &OutgoingEmail) -> Result<String, SendError> {
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let mut at = self.at.lock().unwrap();
         at.push(secs);
         Ok(format!("stamped-{}", at.len()))
@@ -120,9 +123,8 @@ async fn two_mailers_share_one_send_budget() {
         ids.push(mail.id);
     }
     let sender = Arc::new(Stamped::default());
-    let instance = || {
-        mailer(store.clone(), sender.clone(), brands()).with_send_budget(store.clone(), 2)
-    };
+    let instance =
+        || mailer(store.clone(), sender.clone(), brands()).with_send_budget(store.clone(), 2);
     let (a, b) = (instance(), instance());
     let (first, second) = ids.split_at(5);
     let run = |m: peak_mailer::Mailer, ids: Vec<String>, t: peak_domain::TenantId| async move {

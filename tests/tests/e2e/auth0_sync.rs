@@ -338,7 +338,10 @@ async fn an_accept_costs_two_auth0_calls() {
         calls,
         vec![
             ("POST".to_owned(), "/api/v2/users".to_owned()),
-            ("POST".to_owned(), "/api/v2/tickets/password-change".to_owned()),
+            (
+                "POST".to_owned(),
+                "/api/v2/tickets/password-change".to_owned()
+            ),
         ],
         "one accept, two Management API calls"
     );

@@ -522,8 +522,7 @@ async fn login_for(
         {
             return Err(Error::Conflict {
                 code: "login_in_use",
-                detail: "this address's login still belongs to another user of this portal"
-                    .into(),
+                detail: "this address's login still belongs to another user of this portal".into(),
             });
         }
         if idp
