@@ -180,6 +180,9 @@ pub async fn seed_demo(stores: &Stores, _data_dir: &std::path::Path) -> Result<b
         }) => {}
         Err(e) => return Err(format!("seeding the demo tenant failed: {e}").into()),
     }
+    // The account the README's examples invite into (the Customer
+    // Association dropdown offers it).
+    seed_accounts(stores, DEMO_TENANT, &[("ACME", "Acme Corp", None)]).await?;
     if stores
         .users
         .find_user_by_subject(&tenant, DEMO_ADMIN)
@@ -193,6 +196,49 @@ pub async fn seed_demo(stores: &Stores, _data_dir: &std::path::Path) -> Result<b
     // invited instead (`peak-admin tenant invite-admin`).
     seed_admin(stores, DEMO_TENANT, DEMO_ADMIN, DEMO_ADMIN_EMAIL).await?;
     Ok(true)
+}
+
+/// Makes sure `tenant`'s account directory holds these accounts
+/// (`(number, name, parent)`, parents first), writing those it lacks as
+/// the operator's bootstrap would (audited as `client:bootstrap`); an
+/// account already there is left as it is.
+pub async fn seed_accounts(
+    stores: &Stores,
+    tenant: &str,
+    accounts: &[(&str, &str, Option<&str>)],
+) -> Result<(), BoxError> {
+    use peak_domain::accounts::{AccountCaller, AccountUpsert, MachineClient, upsert_account};
+    let tenant_id = peak_domain::TenantId::parse(tenant).ok_or("bad tenant id")?;
+    let client = MachineClient {
+        tenant_id: tenant_id.clone(),
+        client_id: "bootstrap".into(),
+        read: true,
+        write: true,
+    };
+    for (number, name, parent) in accounts {
+        let n = peak_domain::model::user::AccountNumber::parse("number", number)
+            .map_err(|e| e.reason)?;
+        if stores.accounts.get_account(&tenant_id, &n).await?.is_some() {
+            continue;
+        }
+        let input = AccountUpsert {
+            name: (*name).to_owned(),
+            parent: parent.map(str::to_owned),
+            status: None,
+        };
+        upsert_account(
+            stores.accounts.as_ref(),
+            AccountCaller::Machine(&client),
+            number,
+            None,
+            &input,
+            "bootstrap",
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .map_err(|e| format!("seeding account {number} failed: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Makes sure `tenant` has a `Standard` profile and an active admin with

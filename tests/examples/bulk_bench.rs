@@ -6,7 +6,8 @@
 //! Generates an N-row CSV (valid customers), then times the two halves a
 //! user waits for: accepting the upload (read through once, stored, job
 //! queued) and the job itself (every row validated and invited: one user
-//! transaction each, with its invitation email queued in the outbox;
+//! transaction each, with its invitation email queued in the outbox, after
+//! its accounts are checked against the directory;
 //! report entries and checkpoints per chunk of 25). Prints rows per second.
 
 use peak_bulk_jobs::{FolderFiles, RunEnd, Upload};
@@ -26,6 +27,14 @@ async fn main() -> Result<(), peak_local::BoxError> {
     let stores = Stores::from(store);
     let tenant = "bench";
     peak_local::seed_admin(&stores, tenant, "dev|bench-admin", "admin@bench.example").await?;
+    // The 50 accounts the rows name (each row's accounts are checked: one
+    // batched read per row).
+    let numbers: Vec<String> = (0..50).map(|i| format!("ACC-{i}")).collect();
+    let accounts: Vec<(&str, &str, Option<&str>)> = numbers
+        .iter()
+        .map(|n| (n.as_str(), n.as_str(), None))
+        .collect();
+    peak_local::seed_accounts(&stores, tenant, &accounts).await?;
     let files = FolderFiles::new(dir.join("uploads"));
 
     let mut csv = String::from("First name,Last name,Email,Role,Profile,Customer accounts\n");
@@ -41,6 +50,7 @@ async fn main() -> Result<(), peak_local::BoxError> {
         users: stores.users.as_ref(),
         profiles: stores.profiles.as_ref(),
         tenants: stores.tenants.as_ref(),
+        accounts: stores.accounts.as_ref(),
         catalogue: peak_domain::catalogue::catalogue(),
         settings: &settings,
         now: time::OffsetDateTime::now_utc(),

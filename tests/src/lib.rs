@@ -241,6 +241,25 @@ impl TestApp {
         id.to_string()
     }
 
+    /// Puts these accounts (roots, named after their numbers) into this
+    /// tenant's directory, unless there already: invites and edits refuse
+    /// accounts the directory does not hold.
+    pub async fn seed_accounts(&self, numbers: &[&str]) {
+        let accounts: Vec<(&str, &str, Option<&str>)> =
+            numbers.iter().map(|n| (*n, *n, None)).collect();
+        peak_local::seed_accounts(&self.stores, &self.tenant, &accounts)
+            .await
+            .expect("seed accounts");
+    }
+
+    /// Puts `number` under `parent` (or as a root) into this tenant's
+    /// directory, unless there already.
+    pub async fn seed_account(&self, number: &str, name: &str, parent: Option<&str>) {
+        peak_local::seed_accounts(&self.stores, &self.tenant, &[(number, name, parent)])
+            .await
+            .expect("seed account");
+    }
+
     /// Pending emails of this app's store (all tenants).
     pub async fn outbox(&self) -> Vec<OutboxEmail> {
         self.stores
@@ -290,6 +309,7 @@ impl TestApp {
     /// Invites a customer of account `ACME` (as the admin, with a fresh
     /// profile); returns (user id, the invitation link's token).
     pub async fn invite_customer(&self, email: &str) -> (String, String) {
+        self.seed_accounts(&["ACME"]).await;
         let profile = self
             .create_profile(&format!("P {}", ulid::Ulid::new()))
             .await;

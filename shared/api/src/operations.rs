@@ -29,7 +29,12 @@ const PAGE: &[Q] = &[
     Q::string("cursor", "the `next_cursor` of the previous page"),
 ];
 const USER_FILTERS: &[Q] = &[
-    Q::integer("limit", "1 to 100 items (default 25)", 1, 100),
+    Q::integer(
+        "limit",
+        "1 to 100 items (default 25); a filtered page may hold fewer, even none, and still give `next_cursor` (at most 1,000 users are read per request): follow it until it is absent",
+        1,
+        100,
+    ),
     Q::string("cursor", "the `next_cursor` of the previous page"),
     Q::string("status", "invited, active or suspended").one_of(&["invited", "active", "suspended"]),
     Q::string("role", "admin, sales_rep, partner or customer").one_of(&[

@@ -60,6 +60,7 @@ impl AppState {
             users: self.users.as_ref(),
             profiles: self.profiles.as_ref(),
             tenants: self.tenants.as_ref(),
+            accounts: self.accounts.as_ref(),
             catalogue: self.catalogue,
             settings: &self.settings,
             now: time::OffsetDateTime::now_utc(),

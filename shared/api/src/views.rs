@@ -146,6 +146,11 @@ pub struct UserDetailView<'a> {
     /// as `GET /users/{id}/identity` shows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub login: Option<peak_domain::users::LoginSync>,
+    /// Each of `customer_accounts` with its name and status in the
+    /// directory (`active`, `closed`, or `unknown` for a number it does not
+    /// hold); a non-admin sees name and status only for the accounts they
+    /// serve. Not on lists (see `users::user_accounts`).
+    pub accounts: Vec<peak_domain::users::UserAccount>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]

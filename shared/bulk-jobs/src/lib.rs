@@ -121,7 +121,8 @@ async fn check_candidate(
 
 /// A row the caller may not invite, reported with the code a single
 /// invite would answer (`forbidden`, or the delegation rule's code naming
-/// what exceeds); any other error stops the run.
+/// what exceeds), or `account_not_open` (an unknown or closed account,
+/// each named); any other error stops the run.
 fn refused(c: &peak_bulk::Candidate, e: Error) -> Result<Entry, Error> {
     match e {
         Error::Forbidden(_) => Ok(Entry::failed(c, "forbidden", e.to_string())),
@@ -131,6 +132,23 @@ fn refused(c: &peak_bulk::Candidate, e: Error) -> Result<Entry, Error> {
                 .map(|e| format!("{}: {}", e.field, e.reason))
                 .collect::<Vec<_>>()
                 .join("; ");
+            Ok(Entry::failed(c, code, reason))
+        }
+        // An account not in the directory, or closed: named per number.
+        Error::Validation(errors) => {
+            let reason = errors
+                .iter()
+                .map(|e| e.reason.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let accounts = errors
+                .iter()
+                .all(|e| e.field.starts_with("customer_accounts"));
+            let code = if accounts {
+                "account_not_open"
+            } else {
+                "invite_refused"
+            };
             Ok(Entry::failed(c, code, reason))
         }
         e => Err(e),
@@ -391,7 +409,9 @@ pub async fn run(
                         ..
                     }) => Entry::exists(&c),
                     Err(e @ (Error::Unavailable(_) | Error::Internal(_))) => return Err(e),
-                    Err(e @ (Error::Forbidden(_) | Error::Exceeds { .. })) => refused(&c, e)?,
+                    Err(
+                        e @ (Error::Forbidden(_) | Error::Exceeds { .. } | Error::Validation(_)),
+                    ) => refused(&c, e)?,
                     Err(e) => Entry::failed(&c, "invite_refused", e.to_string()),
                 }
             }

@@ -2,22 +2,15 @@
 //! view of the stores and settings, and [`Actor`], who is acting. Users,
 //! profiles and tenants share them; the API builds one per request.
 
+use crate::accounts::AccountStore;
+pub use crate::actor::Actor;
 use crate::catalogue::Catalogue;
 use crate::error::Error;
 use crate::ids::TenantId;
 use crate::model::tenant::{Tenant, TenantStatus};
-use crate::model::user::User;
-use crate::permissions::EffectivePermissions;
 use crate::ports::{ProfileStore, TenantStore, UserStore};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
-
-/// The signed-in user, with their effective permissions.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub user: User,
-    pub permissions: EffectivePermissions,
-}
 
 /// Deployment settings for user flows: plain values. Where they come from
 /// (the environment, Secrets Manager, a test) is the process's business:
@@ -104,6 +97,9 @@ pub struct Ctx<'a> {
     pub users: &'a dyn UserStore,
     pub profiles: &'a dyn ProfileStore,
     pub tenants: &'a dyn TenantStore,
+    /// The customer-account directory: invites and edits check the
+    /// accounts they give, sign-in finds a rep's child accounts.
+    pub accounts: &'a dyn AccountStore,
     pub catalogue: &'static Catalogue,
     pub settings: &'a UserSettings,
     pub now: OffsetDateTime,

@@ -10,6 +10,7 @@
 //! ([`context`]), and decide with their resource's `policy`.
 
 pub mod accounts;
+pub mod actor;
 pub mod audit;
 pub mod bulk_job;
 pub mod catalogue;

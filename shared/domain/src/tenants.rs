@@ -112,7 +112,7 @@ fn operator_actor(ctx: &Ctx<'_>, tenant: &TenantId, profile: &Profile) -> Result
         &profile.settings,
         &[],
     );
-    Ok(Actor { user, permissions })
+    Ok(Actor::new(user, permissions))
 }
 
 /// Invites the tenant's first (or another) admin through the normal

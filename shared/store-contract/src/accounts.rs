@@ -21,6 +21,7 @@ macro_rules! account_store_contract {
     ($make:expr) => {
         $crate::account_store_contract!(@cases $make;
             accounts_round_trip_and_numbers_are_unique,
+            many_accounts_are_read_at_once_and_only_the_tenants,
             account_writes_check_versions_and_carry_their_audit,
             a_parent_that_moved_since_it_was_read_refuses_the_write,
             search_matches_number_or_name_once_in_order_through_pages,
@@ -146,6 +147,43 @@ pub async fn accounts_round_trip_and_numbers_are_unique(store: &dyn AccountFullS
         .await
         .unwrap();
     assert!(found.items.is_empty());
+}
+
+/// `get_accounts`: the ones that exist, each once, of this tenant only.
+pub async fn many_accounts_are_read_at_once_and_only_the_tenants(store: &dyn AccountFullStore) {
+    let t = super::fresh_tenant();
+    let t = &t;
+    let root = sample_account(t, "ACME", "Acme Corp", None);
+    let child = sample_account(t, "ACME-EU", "Acme Europe", Some(&root));
+    create(store, &root, None).await;
+    create(store, &child, Some(&root)).await;
+    let asked = [
+        number("ACME-EU"),
+        number("NOPE"),
+        number("ACME"),
+        number("ACME"),
+    ];
+    let mut found = store.get_accounts(t, &asked).await.expect("get accounts");
+    found.sort_by(|a, b| a.number.cmp(&b.number));
+    assert_eq!(found, vec![root.clone(), child]);
+    assert_eq!(store.get_accounts(t, &[]).await.expect("none"), vec![]);
+    let other = super::fresh_tenant();
+    assert_eq!(
+        store.get_accounts(&other, &asked).await.expect("other"),
+        vec![],
+        "tenants are apart"
+    );
+    // As many as a user may hold (25), and more: all of them.
+    let many: Vec<Account> = (0..30)
+        .map(|i| sample_account(t, &format!("M-{i:02}"), "Many", None))
+        .collect();
+    for a in &many {
+        create(store, a, None).await;
+    }
+    let numbers: Vec<AccountNumber> = many.iter().map(|a| a.number.clone()).collect();
+    let mut found = store.get_accounts(t, &numbers).await.expect("many");
+    found.sort_by(|a, b| a.number.cmp(&b.number));
+    assert_eq!(found, many);
 }
 
 pub async fn account_writes_check_versions_and_carry_their_audit(store: &dyn AccountFullStore) {

@@ -20,8 +20,14 @@ use peak_domain::users::signed_in;
 use peak_domain::users::{Ctx, UserSettings};
 use std::collections::BTreeMap;
 
-pub trait CallerFullStore: CallerStore + UserStore + ProfileStore + TenantStore {}
-impl<T: CallerStore + UserStore + ProfileStore + TenantStore> CallerFullStore for T {}
+pub trait CallerFullStore:
+    CallerStore + UserStore + ProfileStore + TenantStore + peak_domain::accounts::AccountStore
+{
+}
+impl<T: CallerStore + UserStore + ProfileStore + TenantStore + peak_domain::accounts::AccountStore>
+    CallerFullStore for T
+{
+}
 
 /// Expands to one `#[tokio::test]` per caller-lookup case. `$make` is an
 /// async expression yielding an `Arc` of a store serving all four ports.
@@ -101,6 +107,7 @@ fn ctx(store: &dyn CallerFullStore) -> Ctx<'_> {
         users: store,
         profiles: store,
         tenants: store,
+        accounts: store,
         catalogue: catalogue(),
         settings: SETTINGS.get_or_init(UserSettings::default),
         now: time::OffsetDateTime::now_utc(),

@@ -247,6 +247,25 @@ impl AccountStore for DynamoStore {
             .transpose()
     }
 
+    async fn get_accounts(
+        &self,
+        tenant: &TenantId,
+        numbers: &[AccountNumber],
+    ) -> Result<Vec<Account>, StoreError> {
+        let mut wanted: Vec<&str> = numbers.iter().map(AccountNumber::as_str).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut out = Vec::new();
+        // BatchGetItem takes 100 keys; a user holds at most 25 accounts.
+        for chunk in wanted.chunks(100) {
+            let keys = chunk.iter().map(|n| key(tenant, n, ACCOUNT_SK)).collect();
+            for item in self.batch_get("get accounts", keys).await? {
+                out.push(decode(&item)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn write_account(&self, write: AccountWrite<'_>) -> Result<(), StoreError> {
         let tenant = &write.next.tenant_id;
         let all = write

@@ -45,7 +45,11 @@ fn copied_user(item: &Item) -> Result<Option<User>, StoreError> {
 impl DynamoStore {
     /// The items at `keys` that exist, strongly consistent, retrying what
     /// the server leaves unprocessed.
-    async fn batch_get(&self, op: &str, mut keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn batch_get(
+        &self,
+        op: &str,
+        mut keys: Vec<Item>,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
         for attempt in 0..BATCH_ATTEMPTS {
             let request = KeysAndAttributes::builder()

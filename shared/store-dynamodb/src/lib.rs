@@ -67,6 +67,9 @@ pub async fn client_from_env() -> Client {
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Users a filtered list reads at most per request
+    /// ([`DynamoStore::with_filtered_read_bound`]).
+    filtered_read_bound: usize,
 }
 
 /// Why a transaction failed.
@@ -106,7 +109,16 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            filtered_read_bound: users::FILTERED_READ_BOUND,
         }
+    }
+
+    /// Reads at most `items` users per filtered list request (default
+    /// 1,000; see `users::FILTERED_READ_BOUND`): for tests, which show the
+    /// partial pages without writing thousands of users.
+    pub fn with_filtered_read_bound(mut self, items: usize) -> Self {
+        self.filtered_read_bound = items.max(1);
+        self
     }
 
     pub fn table(&self) -> &str {

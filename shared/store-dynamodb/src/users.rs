@@ -22,6 +22,18 @@ const BY_NAME: &str = "name:";
 const BY_EMAIL: &str = "email:";
 /// Items read per request when a filter expression may drop some.
 const FILTERED_BATCH: usize = 100;
+/// At most this many users are read (evaluated by the filter expression)
+/// for one page of a filtered list, whatever matched. Without a bound, a
+/// filter the key cannot serve (`role=…&status=…` in a tenant of a million
+/// users where few match) reads the tenant 100 items at a time until the
+/// page fills: thousands of read units per request, past the function's
+/// timeout into a bare 5xx, and two such searches saturate an index
+/// partition. With it, a page may come back short (even empty) with a
+/// `next_cursor` that resumes where the reading stopped; the client asks
+/// again (OpenAPI and README say so). 1,000 items is 10 Queries of 100, about
+/// 125 read units (≈1 KB items, eventually consistent) and tens of
+/// milliseconds per request.
+pub(crate) const FILTERED_READ_BOUND: usize = 1_000;
 
 /// Lowercased, and `None` when empty (an empty prefix filters nothing).
 fn prefix(raw: Option<&String>) -> Option<String> {
@@ -394,9 +406,13 @@ impl UserRecords for DynamoStore {
             expr_names.insert("#ksk".into(), plan.sk_attr.into());
             values.insert(":ksk".into(), s(p));
         }
+        let mut evaluated = 0usize;
+        let mut bounded = false;
         loop {
             let batch = if plan.filter.is_some() {
-                (want - found.len()).max(FILTERED_BATCH)
+                (want - found.len())
+                    .max(FILTERED_BATCH)
+                    .min(self.filtered_read_bound - evaluated)
             } else {
                 want - found.len()
             };
@@ -421,21 +437,27 @@ impl UserRecords for DynamoStore {
                 let sk = get_s(item, plan.sk_attr)?.to_owned();
                 found.push((sk, ui::user_from_item(item)?));
             }
+            evaluated += usize::try_from(out.scanned_count()).unwrap_or(0);
             start = out.last_evaluated_key.filter(|k| !k.is_empty());
             if found.len() >= want || start.is_none() {
+                break;
+            }
+            if plan.filter.is_some() && evaluated >= self.filtered_read_bound {
+                bounded = true;
                 break;
             }
         }
         let more = found.len() > limit;
         found.truncate(limit);
-        let next_cursor = match (more, found.last()) {
-            (true, Some((sk, _))) => Some(cursor::encode(
-                tenant,
-                USERS_LIST,
-                &format!("{}{sk}", plan.tag()),
-            )),
+        let resume_at = match (more, found.last(), &start) {
+            (true, Some((sk, _)), _) => Some(sk.clone()),
+            // The read bound stopped the page short: resume after the last
+            // item read, matched or not.
+            (false, _, Some(key)) if bounded => Some(get_s(key, plan.sk_attr)?.to_owned()),
             _ => None,
         };
+        let next_cursor =
+            resume_at.map(|sk| cursor::encode(tenant, USERS_LIST, &format!("{}{sk}", plan.tag())));
         let mut items: Vec<User> = found.into_iter().map(|(_, u)| u).collect();
         self.with_last_logins(&mut items).await?;
         Ok(Page { items, next_cursor })

@@ -693,3 +693,76 @@ async fn a_subject_item_from_before_the_copy_still_finds_its_user() {
         Some(next)
     );
 }
+
+/// A filter the key cannot serve (role's index, status filtered) reads a
+/// bounded number of users per request: a page comes back short, even
+/// empty, with a cursor that resumes after the last user read, and paging
+/// on finds every match exactly once, in order.
+#[tokio::test]
+async fn a_filtered_list_reads_a_bounded_number_of_users_per_page() {
+    let client = client().await;
+    let table = table(&client).await;
+    let bounded = DynamoStore::new(client.clone(), table).with_filtered_read_bound(10);
+    let unbounded = DynamoStore::new(client, table);
+    let t = fresh_tenant();
+    let p = profile(&bounded, &t, "Standard").await;
+    for i in 0..30 {
+        let mut u = sample_user(
+            &t,
+            &p,
+            "Pat",
+            &format!("Name{i:02}"),
+            &format!("p{i}@example.com"),
+        );
+        if i == 3 || i == 27 {
+            u.status = UserStatus::Suspended;
+        }
+        create(&bounded, &u).await.expect("create");
+    }
+    let q = UserQuery {
+        role: Some(peak_domain::role::Role::Customer),
+        status: Some(UserStatus::Suspended),
+        ..Default::default()
+    };
+    // The first page read 10 users, none of them suspended after the 4th.
+    let first = bounded
+        .list_users(&t, &q, &PageRequest::first(25))
+        .await
+        .expect("list");
+    assert_eq!(
+        first.items.len(),
+        1,
+        "only Name03 is among the first 10 read"
+    );
+    assert!(
+        first.next_cursor.is_some(),
+        "a short page says where to go on"
+    );
+    let second = bounded
+        .list_users(
+            &t,
+            &q,
+            &PageRequest {
+                limit: 25,
+                cursor: first.next_cursor.clone(),
+            },
+        )
+        .await
+        .expect("list");
+    assert!(
+        second.items.is_empty(),
+        "users 10-19: no match, yet a cursor"
+    );
+    assert!(second.next_cursor.is_some());
+    assert_eq!(
+        all_pages(&bounded, &t, &q, 25).await,
+        ["Pat Name03", "Pat Name27"]
+    );
+    // Unbounded for 30 users: one full answer, no cursor.
+    let whole = unbounded
+        .list_users(&t, &q, &PageRequest::first(25))
+        .await
+        .expect("list");
+    assert_eq!(whole.items.len(), 2);
+    assert!(whole.next_cursor.is_none());
+}

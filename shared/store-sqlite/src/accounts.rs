@@ -159,6 +159,35 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn get_accounts(
+        &self,
+        tenant: &TenantId,
+        numbers: &[AccountNumber],
+    ) -> Result<Vec<Account>, StoreError> {
+        let tenant = tenant.as_str().to_owned();
+        let mut wanted: Vec<String> = numbers.iter().map(|n| n.as_str().to_owned()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(move |conn| {
+            // One statement: `number IN (?, …)` over the primary key.
+            let marks = vec!["?"; wanted.len()].join(", ");
+            let sql =
+                format!("SELECT body FROM accounts WHERE tenant_id = ? AND number IN ({marks})");
+            let mut stmt = conn.prepare(&sql).map_err(db_error)?;
+            let args = std::iter::once(&tenant).chain(wanted.iter());
+            let bodies = stmt
+                .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))
+                .map_err(db_error)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_error)?;
+            bodies.iter().map(|b| decode(b)).collect()
+        })
+        .await
+    }
+
     async fn write_account(&self, write: AccountWrite<'_>) -> Result<(), StoreError> {
         let tenant = write.next.tenant_id.as_str().to_owned();
         let others = write

@@ -4,7 +4,7 @@
 
 use peak_domain::accounts::{
     self, AccountCaller, AccountStatus, AccountUpsert, MachineClient, check_accounts_open,
-    served_with_descendants,
+    check_added_accounts_open, reach_of, served_with_descendants,
 };
 use peak_domain::catalogue::catalogue;
 use peak_domain::model::profile::ProfileSettings;
@@ -61,7 +61,7 @@ fn actor(t: &TenantId, role: Role, accounts: &[&str]) -> Actor {
     user.customer_accounts = accounts.iter().map(|a| n(a)).collect();
     let settings = ProfileSettings::defaults(catalogue());
     let permissions = with_extension_groups(catalogue(), role, &settings, &[]);
-    Actor { user, permissions }
+    Actor::new(user, permissions)
 }
 
 #[tokio::test]
@@ -203,4 +203,72 @@ async fn a_move_carries_a_bounded_subtree_and_nothing_when_refused() {
         .unwrap()
         .unwrap();
     assert_eq!(child.ancestors, [n("OTHER"), n("BIG")]);
+}
+
+/// An edit checks only what it adds: a kept closed account passes, an
+/// added one is named by its index in the whole list.
+#[tokio::test]
+async fn an_edit_checks_only_the_accounts_it_adds() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let t = fresh_tenant();
+    put(&store, &t, "OPEN", None).await.unwrap();
+    let shut = AccountUpsert {
+        name: "SHUT name".into(),
+        parent: None,
+        status: Some("closed".into()),
+    };
+    accounts::upsert_account(
+        &store,
+        AccountCaller::Machine(&sync(&t)),
+        "SHUT",
+        None,
+        &shut,
+        "r",
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    let kept = [n("SHUT"), n("LEGACY")];
+    check_added_accounts_open(&store, &t, "f", &[n("SHUT"), n("LEGACY"), n("OPEN")], &kept)
+        .await
+        .unwrap();
+    let refused =
+        check_added_accounts_open(&store, &t, "f", &[n("LEGACY"), n("NOPE")], &kept).await;
+    let Err(Error::Validation(errors)) = refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].field, "f[1]");
+    assert_eq!(errors[0].reason, "no customer account NOPE in this tenant");
+}
+
+/// A rep's or partner's reach: their accounts and everything below them
+/// (numbers not in the directory kept as assigned); a customer's and an
+/// admin's: their own accounts only.
+#[tokio::test]
+async fn reach_covers_descendants_for_reps_and_partners_only() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let t = fresh_tenant();
+    put(&store, &t, "ROOT", None).await.unwrap();
+    put(&store, &t, "A", Some("ROOT")).await.unwrap();
+    put(&store, &t, "A1", Some("A")).await.unwrap();
+    put(&store, &t, "A1X", Some("A1")).await.unwrap();
+    put(&store, &t, "B", Some("ROOT")).await.unwrap();
+    put(&store, &t, "OTHER", None).await.unwrap();
+    let numbers = |reach: std::collections::BTreeSet<AccountNumber>| -> Vec<String> {
+        reach.into_iter().map(|a| a.as_str().to_owned()).collect()
+    };
+    for role in [Role::SalesRep, Role::Partner] {
+        let a = actor(&t, role, &["A", "A1", "LEGACY"]);
+        let reach = reach_of(&store, &a.user).await.unwrap();
+        assert_eq!(numbers(reach), ["A", "A1", "A1X", "LEGACY"], "{role:?}");
+    }
+    for role in [Role::Customer, Role::Admin] {
+        let a = actor(&t, role, &["A"]);
+        assert_eq!(
+            numbers(reach_of(&store, &a.user).await.unwrap()),
+            ["A"],
+            "{role:?}"
+        );
+    }
 }

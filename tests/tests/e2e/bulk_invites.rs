@@ -33,6 +33,7 @@ fn upload(app: &TestApp, query: &str, csv: &str) -> reqwest::RequestBuilder {
 }
 
 async fn dry_run_reports_every_row_and_writes_nothing(app: TestApp) {
+    app.seed_accounts(&["ACME"]).await;
     let (status, _, template) = send(app.admin(Method::GET, "/bulk-invites/template")).await;
     assert_eq!(status, 200);
     assert!(template.starts_with("First name,Last name,Email,Role,Profile"));
@@ -105,6 +106,7 @@ async fn dry_run_reports_every_row_and_writes_nothing_on_dynamodb() {
 }
 
 async fn a_job_resumes_after_a_crash_without_inviting_twice(app: TestApp) {
+    app.seed_accounts(&["ACME"]).await;
     let mut csv = String::from("First name,Last name,Email,Role,Profile,Customer accounts\n");
     for i in 0..60 {
         csv.push_str(&format!(
@@ -234,6 +236,7 @@ async fn a_job_resumes_after_a_crash_without_inviting_twice_on_dynamodb() {
 /// used for both must not hand the dry run's report back as the upload's
 /// answer (which would queue no job while the client thinks it did).
 async fn a_dry_run_is_never_replayed_as_the_upload(app: TestApp) {
+    app.seed_accounts(&["ACME"]).await;
     let csv = "First name,Last name,Email,Role,Profile,Customer accounts\n\
         Ida,Dry,ida.dry@bulk.example,customer,Standard,ACME\n";
     let key = format!("bulk-{}", ulid::Ulid::new());
@@ -280,6 +283,7 @@ async fn a_dry_run_is_never_replayed_as_the_upload_on_dynamodb() {
 #[tokio::test]
 async fn customers_cannot_bulk_invite() {
     let app = spawn_sqlite().await;
+    app.seed_accounts(&["ACME"]).await;
     let (status, body, _) = send(
         app.as_role("customer", Method::POST, "/bulk-invites?dry_run=true")
             .header("content-type", "text/csv")

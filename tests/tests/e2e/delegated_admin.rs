@@ -13,11 +13,11 @@ macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $case() { super::$case(super::spawn_sqlite_with(super::options()).await).await; })*
+              async fn $case() { let app = super::spawn_sqlite_with(super::options()).await; app.seed_accounts(&["ACC-A"]).await; super::$case(app).await; })*
         }
         mod dynamodb {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $case() { super::$case(super::spawn_dynamodb_with(super::options()).await).await; })*
+              async fn $case() { let app = super::spawn_dynamodb_with(super::options()).await; app.seed_accounts(&["ACC-A"]).await; super::$case(app).await; })*
         }
     };
 }

@@ -16,6 +16,11 @@
 //! (`POST /users/batch`, random sub-operations) an item that fails changes
 //! nothing either: only targets of items that succeeded may change.
 //!
+//! "Serves" counts child accounts: each case's directory is a tree
+//! ([`ACCOUNTS`]), and a sales rep or partner serves every account below
+//! one of theirs — their reach covers children and grandchildren and never
+//! a sibling's account or the one above theirs.
+//!
 //! Each case is a fresh tenant: random accounts, profiles, an actor (role ×
 //! profile × groups × accounts, usually with the rights to manage users so
 //! that requests get through) and targets in every status, then a random
@@ -38,7 +43,12 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
 
-const ACCOUNTS: [&str; 3] = ["ACC-A", "ACC-B", "ACC-C"];
+/// Each case's account directory, a tree: ACC-R above ACC-A and ACC-B
+/// (siblings), ACC-A above ACC-A1 above ACC-A1X. A sales rep or partner
+/// serving an account serves everything below it ([`reach`]); a customer
+/// only their own.
+const ACCOUNTS: [&str; 5] = ["ACC-R", "ACC-A", "ACC-A1", "ACC-A1X", "ACC-B"];
+const PARENTS: [Option<usize>; 5] = [None, Some(0), Some(1), Some(2), Some(0)];
 /// An account number no user of the case serves (another company's).
 const FOREIGN_ACCOUNT: &str = "OTHER-CO";
 const TARGETS: usize = 3;
@@ -76,11 +86,36 @@ impl Person {
         self.role = Role::Customer;
         self.profile %= 2;
         self.groups.retain(|g| actor.groups.contains(g));
-        self.accounts.retain(|a| actor.accounts.contains(a));
+        // Within the actor's reach: for a rep, child accounts too.
+        let reach = reach(actor.role, &actor.accounts);
+        self.accounts.retain(|a| reach.contains(a));
         if self.accounts.is_empty() {
             self.accounts = actor.accounts.clone();
         }
     }
+}
+
+/// Whether account `a` is `top` or below it in the tree.
+fn is_within(a: usize, top: usize) -> bool {
+    let mut at = Some(a);
+    while let Some(i) = at {
+        if i == top {
+            return true;
+        }
+        at = PARENTS[i];
+    }
+    false
+}
+
+/// The accounts (indices) someone with `role` on `accounts` serves: a
+/// rep's or partner's and every account below them; a customer's own.
+fn reach(role: Role, accounts: &[usize]) -> std::collections::BTreeSet<usize> {
+    (0..ACCOUNTS.len())
+        .filter(|a| match role {
+            Role::SalesRep | Role::Partner => accounts.iter().any(|top| is_within(*a, *top)),
+            _ => accounts.contains(a),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -156,7 +191,7 @@ fn groups() -> impl Strategy<Value = Vec<String>> {
 }
 
 fn accounts() -> impl Strategy<Value = Vec<usize>> {
-    prop::sample::subsequence(vec![0, 1, 2], 0..=3)
+    prop::sample::subsequence((0..ACCOUNTS.len()).collect::<Vec<_>>(), 0..=ACCOUNTS.len())
 }
 
 fn person(role: impl Strategy<Value = Role>) -> impl Strategy<Value = Person> {
@@ -400,6 +435,14 @@ async fn set_up<'a>(app: &'a TestApp, s: &Scenario) -> Case<'a> {
     )
     .await
     .expect("seed admin");
+    let tree: Vec<(&str, &str, Option<&str>)> = ACCOUNTS
+        .iter()
+        .zip(PARENTS)
+        .map(|(n, p)| (*n, *n, p.map(|p| ACCOUNTS[p])))
+        .collect();
+    peak_local::seed_accounts(&app.stores, &tenant_raw, &tree)
+        .await
+        .expect("seed the account tree");
     let now = OffsetDateTime::now_utc();
     let mut profile_ids = Vec::new();
     for (i, choice) in s.profiles.iter().enumerate() {
@@ -798,11 +841,18 @@ async fn within(
     if u.role != Role::Customer {
         return Err(format!("has role {}", u.role.as_str()));
     }
-    if let Some(a) = u
+    let served: Vec<usize> = actor
         .customer_accounts
         .iter()
-        .find(|a| !actor.customer_accounts.contains(a))
-    {
+        .filter_map(|a| ACCOUNTS.iter().position(|n| *n == a.as_str()))
+        .collect();
+    let reach = reach(actor.role, &served);
+    if let Some(a) = u.customer_accounts.iter().find(|a| {
+        !ACCOUNTS
+            .iter()
+            .position(|n| *n == a.as_str())
+            .is_some_and(|i| reach.contains(&i))
+    }) {
         return Err(format!(
             "has account {} the actor does not serve",
             a.as_str()

@@ -49,6 +49,7 @@ async fn invitation_email_over_ses_on_dynamodb() {
 }
 
 async fn invitation_email_over_ses(app: TestApp) {
+    app.seed_accounts(&["ACME"]).await;
     ses_endpoint();
     let sender = SesSender::from_env().await;
     sender

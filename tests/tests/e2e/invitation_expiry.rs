@@ -19,6 +19,7 @@ async fn expired_invitation_on_dynamodb() {
 }
 
 async fn expired_invitation_says_so_and_never_blocks_a_fresh_invite(app: TestApp) {
+    app.seed_accounts(&["ACME"]).await;
     let standard = app
         .all_items(&app.token("admin"), "/profiles")
         .await

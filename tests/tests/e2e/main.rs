@@ -6,9 +6,11 @@
 
 mod account_store_calls;
 mod accounts;
+mod association;
 mod auth0_lifecycle;
 mod auth0_sync;
 mod auth0_webhooks;
+mod batch_drain;
 mod browser;
 mod bulk_invites;
 mod delegated_admin;

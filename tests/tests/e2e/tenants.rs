@@ -115,10 +115,21 @@ async fn tenant_lifecycle(app: TestApp) {
     // The first admin: invited as anyone is (user `invited`, email in the
     // outbox with a link that lasts the tenant's 7 days).
     let state = &app.running.state;
+    peak_local::seed_accounts(
+        stores,
+        &id,
+        &[
+            ("GLOBEX-1", "Globex One", None),
+            ("ACC-1", "Account One", None),
+        ],
+    )
+    .await
+    .expect("the tenant's accounts");
     let ctx = Ctx {
         users: stores.users.as_ref(),
         profiles: stores.profiles.as_ref(),
         tenants: stores.tenants.as_ref(),
+        accounts: stores.accounts.as_ref(),
         catalogue: catalogue(),
         settings: &state.settings,
         now,
@@ -468,10 +479,21 @@ async fn tenant_with_admin(app: &TestApp, days: u8) -> (String, String) {
     )
     .await
     .expect("create");
+    peak_local::seed_accounts(
+        stores,
+        &id,
+        &[
+            ("GLOBEX-1", "Globex One", None),
+            ("ACC-1", "Account One", None),
+        ],
+    )
+    .await
+    .expect("the tenant's accounts");
     let ctx = Ctx {
         users: stores.users.as_ref(),
         profiles: stores.profiles.as_ref(),
         tenants: stores.tenants.as_ref(),
+        accounts: stores.accounts.as_ref(),
         catalogue: catalogue(),
         settings: &app.running.state.settings,
         now,

@@ -3,7 +3,10 @@
 //! validates and authorizes), same status and problem document, same retry
 //! of a version conflict when no `if_match` was given (`preconditions`) —
 //! in the request's order. Operations are independent: each is its own
-//! atomic write, so one refused or failed item undoes nothing else.
+//! atomic write, so one refused or failed item undoes nothing else. They
+//! run as a bounded number of parallel round trips (`users::plan`: items
+//! on different users at once, [`BATCH_CONCURRENCY`] at a time; items on
+//! one user in request order), and each answer still lands in its place.
 //!
 //! The overall answer is 200 with the results, not 207 Multi-Status: 207 is
 //! WebDAV's, with an XML body clients and the OpenAPI document would have to
@@ -20,12 +23,14 @@ use crate::handlers::users::user_id;
 use crate::problem::Problem;
 use crate::request::{IfMatch, json_body, parse_if_match};
 use crate::views::{BatchResultView, BatchView, UserView};
+use futures_util::stream::{self, StreamExt};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use peak_domain::Actor;
-#[cfg(doc)]
-use peak_domain::users::MAX_BATCH_OPERATIONS;
+use peak_domain::model::user::UserId;
 use peak_domain::users::{self, Applied, BatchOperation, BatchRequest, Ctx};
+#[cfg(doc)]
+use peak_domain::users::{BATCH_CONCURRENCY, MAX_BATCH_OPERATIONS};
+use peak_domain::{Actor, Role};
 
 pub async fn user_batch(
     ctx: &Ctx<'_>,
@@ -34,31 +39,60 @@ pub async fn user_batch(
 ) -> Result<Response<Body>, Problem> {
     let input: BatchRequest = json_body(req)?;
     users::check_batch_size(input.operations.len())?;
+    let ops = &input.operations;
     let request_id = ctx.request_id;
+    let (tenant, caller) = (actor.user.tenant_id.clone(), actor.user.id.clone());
+    // Items on different users at once, those on one user (or on what
+    // users share) in request order; see `users::plan`.
+    let plan = users::plan(ops, caller.as_str(), actor.user.role == Role::Admin);
     // Who acts, as each single request would find them: a change to the
-    // caller's own record (possible only where the policy allows it) is
-    // seen by the operations after it, as the next request's
-    // authentication would see it.
+    // caller's own record (possible only where the policy allows it) ends
+    // a segment of the plan and is seen by the segments after it, as the
+    // next request's authentication would see it.
     let mut acting: Result<Actor, Problem> = Ok(actor);
-    let mut results = Vec::with_capacity(input.operations.len());
-    for (index, op) in input.operations.iter().enumerate() {
-        let answer = match &acting {
-            Ok(actor) => run_one(ctx, actor, op).await,
-            Err(refused) => Err(refused.clone()),
-        };
+    let mut answers: Vec<Option<Result<Applied, Problem>>> = ops.iter().map(|_| None).collect();
+    for segment in plan {
+        let last = segment.iter().flatten().copied().max();
+        match &acting {
+            Ok(actor) => {
+                let done: Vec<Vec<(usize, Result<Applied, Problem>)>> = stream::iter(segment)
+                    .map(|chain| async move {
+                        let mut out = Vec::with_capacity(chain.len());
+                        for i in chain {
+                            out.push((i, run_one(ctx, actor, &ops[i]).await));
+                        }
+                        out
+                    })
+                    .buffer_unordered(users::BATCH_CONCURRENCY)
+                    .collect()
+                    .await;
+                for (i, answer) in done.into_iter().flatten() {
+                    answers[i] = Some(answer);
+                }
+            }
+            Err(refused) => {
+                for i in segment.into_iter().flatten() {
+                    answers[i] = Some(Err(refused.clone()));
+                }
+            }
+        }
+        if let Some(last) = last
+            && acting.is_ok()
+            && matches!(answers[last], Some(Ok(_)))
+            && UserId::parse(ops[last].id()).as_ref() == Some(&caller)
+        {
+            acting = users::actor_for_user(ctx, &tenant, &caller)
+                .await
+                .map_err(Problem::from);
+        }
+    }
+    let mut results = Vec::with_capacity(ops.len());
+    for (index, (op, answer)) in ops.iter().zip(answers).enumerate() {
+        let answer = answer.expect("the plan runs every operation once");
         if let Err(p) = &answer
             && let Some(internal) = &p.internal
         {
             tracing::error!(request_id, index, error = %internal, "batch operation failed");
-        }
-        if let Ok(actor) = &acting
-            && answer.is_ok()
-            && op.id() == actor.user.id.as_str()
-        {
-            let (tenant, id) = (actor.user.tenant_id.clone(), actor.user.id.clone());
-            acting = users::actor_for_user(ctx, &tenant, &id)
-                .await
-                .map_err(Problem::from);
         }
         results.push(result_view(op.id(), answer, request_id));
     }

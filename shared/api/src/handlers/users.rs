@@ -111,11 +111,13 @@ pub async fn user_get(
     id: Option<&str>,
 ) -> Result<Response<Body>, Problem> {
     let (user, login) = users::get_user_with_login(ctx, actor, &user_id(id)?).await?;
+    let accounts = users::user_accounts(ctx, actor, &user).await?;
     let mut resp = json(
         StatusCode::OK,
         &UserDetailView {
             user: UserView::from(&user),
             login,
+            accounts,
         },
     );
     resp.headers_mut().insert(header::ETAG, etag(user.version));

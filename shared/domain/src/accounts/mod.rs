@@ -19,6 +19,12 @@
 //!   serve and every descendant (the child-account relation: serving an
 //!   account is serving its children); customers see their own accounts.
 //!   An account outside that is "not found", as users are.
+//! - **Users on accounts.** Invites, edits and bulk rows take only
+//!   accounts the directory holds open ([`check_accounts_open`],
+//!   [`check_added_accounts_open`]: one batched read), checked after the
+//!   delegation rule so a non-admin learns nothing about numbers outside
+//!   their reach; a rep's or partner's reach ([`reach_of`]) is read when
+//!   they sign in and counts every account below theirs.
 //! - **Who writes.** Admins and machine clients with `accounts:write`;
 //!   every change is audited in the same write, the actor being the admin's
 //!   user id or `client:<client id>` (the audit trail takes any subject).
@@ -30,6 +36,6 @@ pub mod use_cases;
 pub use model::{Account, AccountName, AccountStatus, AccountUpsert};
 pub use port::{AccountStore, AccountWrite};
 pub use use_cases::{
-    AccountCaller, MachineClient, check_accounts_open, get_account, list_accounts,
-    served_with_descendants, upsert_account,
+    AccountCaller, MachineClient, check_accounts_open, check_added_accounts_open, get_account,
+    list_accounts, reach_of, served_with_descendants, upsert_account,
 };

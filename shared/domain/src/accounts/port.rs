@@ -37,6 +37,16 @@ pub trait AccountStore: Send + Sync {
         number: &AccountNumber,
     ) -> Result<Option<Account>, StoreError>;
 
+    /// The accounts among `numbers` that exist (any order; each once),
+    /// in one batched read: checking the accounts of an invite or an edit,
+    /// and showing a user's accounts, cost one round trip whatever their
+    /// number (a user holds at most 25).
+    async fn get_accounts(
+        &self,
+        tenant: &TenantId,
+        numbers: &[AccountNumber],
+    ) -> Result<Vec<Account>, StoreError>;
+
     /// Applies `write` atomically (all of it or nothing).
     async fn write_account(&self, write: AccountWrite<'_>) -> Result<(), StoreError>;
 

@@ -92,7 +92,7 @@ mod tests {
         };
         let settings = ProfileSettings::defaults(catalogue());
         let permissions = with_extension_groups(catalogue(), role, &settings, &[]);
-        Actor { user, permissions }
+        Actor::new(user, permissions)
     }
 
     #[test]

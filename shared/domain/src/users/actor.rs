@@ -5,8 +5,7 @@ use crate::context::{Actor, Ctx};
 use crate::error::Error;
 use crate::ids::TenantId;
 use crate::model::user::{User, UserId};
-use crate::permissions::with_extension_groups;
-use crate::users::access::{profile_settings, store_err};
+use crate::users::access::store_err;
 
 /// The signed-in user behind a verified token: must exist in the token's
 /// tenant and be active. Checked on every request, so a suspension is
@@ -45,10 +44,6 @@ pub async fn actor_for_user(ctx: &Ctx<'_>, tenant: &TenantId, id: &UserId) -> Re
 }
 
 async fn actor_of(ctx: &Ctx<'_>, user: User) -> Result<Actor, Error> {
-    let tenant = &user.tenant_id.clone();
     super::signed_in::ensure_active(&user)?;
-    let settings = profile_settings(ctx, tenant, &user.profile_id).await?;
-    let permissions =
-        with_extension_groups(ctx.catalogue, user.role, &settings, &user.extension_groups);
-    Ok(Actor { user, permissions })
+    super::signed_in::loaded_actor(ctx, user).await
 }

@@ -172,6 +172,18 @@ pub async fn edit_user(
             with_extension_groups(ctx.catalogue, next.role, &settings, &next.extension_groups);
         check_grant(ctx.catalogue, actor, &Holding::of(&next, &permissions))?;
     }
+    // Only accounts being added must be open (a user keeps an account
+    // closed since; removing one is always allowed), and only after the
+    // delegation rule, so a number outside a non-admin's reach is "not
+    // yours" before its existence is looked up.
+    crate::accounts::check_added_accounts_open(
+        ctx.accounts,
+        tenant,
+        "customer_accounts",
+        &next.customer_accounts,
+        &current.customer_accounts,
+    )
+    .await?;
     let mut outbox = Vec::new();
     if let Some(e) = email {
         if e.normalized() != current.email.normalized()
@@ -224,6 +236,7 @@ pub async fn edit_self(
             ..actor.user.clone()
         },
         permissions: actor.permissions.clone(),
+        reach: actor.reach.clone(),
     };
     edit_user(ctx, &elevated, &current.id, if_match, as_user_patch)
         .await

@@ -136,7 +136,9 @@ pub async fn invite_with_id(
 
 /// May `actor` invite someone with this role, profile, accounts and
 /// groups? The delegation rule, as [`invite`] applies it (a bulk dry run asks
-/// the same). Answers the profile's id.
+/// the same), then the accounts: each must be in the directory and open
+/// (422 naming each that is not; one batched read). Answers the profile's
+/// id.
 pub async fn check_invite(
     ctx: &Ctx<'_>,
     actor: &Actor,
@@ -158,6 +160,17 @@ pub async fn check_invite(
             permissions: &permissions,
         },
     )?;
+    // After the delegation rule, on purpose: a number outside a non-admin's
+    // reach is refused as not theirs (403 `account_not_served`) before
+    // anything is read, so the 422 below never tells them which numbers
+    // exist elsewhere in the directory.
+    crate::accounts::check_accounts_open(
+        ctx.accounts,
+        &actor.user.tenant_id,
+        "customer_accounts",
+        accounts,
+    )
+    .await?;
     Ok(profile_id)
 }
 

@@ -43,7 +43,8 @@ pub mod wire;
 pub use crate::context::{Actor, Budget, Ctx, UserSettings, tenant_closed};
 pub use actor::{actor_for_user, resolve_actor};
 pub use batch::{
-    Applied, BatchOperation, BatchRequest, MAX_BATCH_OPERATIONS, apply, check_batch_size,
+    Applied, BATCH_CONCURRENCY, BatchOperation, BatchRequest, MAX_BATCH_OPERATIONS, apply,
+    check_batch_size, plan,
 };
 pub use edits::{edit_self, edit_user};
 pub use email_verification::{
@@ -56,7 +57,10 @@ pub use invitations::{
     view_invitation,
 };
 pub use passwords::{request_password_reset, reset_password};
-pub use queries::{LoginSync, get_user, get_user_with_login, list_audit, list_users, login_sync};
+pub use queries::{
+    LoginSync, UserAccount, get_user, get_user_with_login, list_audit, list_users, login_sync,
+    user_accounts,
+};
 pub use recording::changes;
 pub use status::{delete_user, enable_user, suspend_user};
 pub use stuck_work::{

@@ -4,7 +4,9 @@
 //! - Admins act on every user of their tenant (not on another tenant: the
 //!   store is always queried with the caller's tenant).
 //! - Sales reps and partners act on *customer* users of their assigned
-//!   customer accounts, as far as their My Customers settings allow.
+//!   customer accounts and of every account below them (child accounts,
+//!   their children, …: [`Actor::reach`]), as far as their My Customers
+//!   settings allow.
 //! - Customers act on themselves (`/me`), and on the other customer users of
 //!   their own accounts as far as their My Account settings allow (the "User
 //!   Manager" extension group grants those).
@@ -31,6 +33,7 @@ use crate::error::{Error, FieldError};
 use crate::model::user::{AccountNumber, User};
 use crate::permissions::{EffectivePermissions, exceeding};
 use crate::role::Role;
+use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserAction {
@@ -90,15 +93,12 @@ fn invite_setting(role: Role) -> Option<&'static str> {
     }
 }
 
-fn shares_an_account(actor: &User, target: &User) -> bool {
-    target
-        .customer_accounts
-        .iter()
-        .any(|a| actor.customer_accounts.contains(a))
+fn shares_an_account(actor: &Actor, target: &User) -> bool {
+    target.customer_accounts.iter().any(|a| actor.serves(a))
 }
 
-fn serves_all_accounts(actor: &User, accounts: &[AccountNumber]) -> bool {
-    !accounts.is_empty() && accounts.iter().all(|a| actor.customer_accounts.contains(a))
+fn serves_all_accounts(actor: &Actor, accounts: &[AccountNumber]) -> bool {
+    !accounts.is_empty() && accounts.iter().all(|a| actor.serves(a))
 }
 
 /// May `actor` see `target` at all? (Used for lists too.)
@@ -111,7 +111,7 @@ pub fn can_see(actor: &Actor, target: &User) -> bool {
     }
     let allowed = users_setting(actor.user.role)
         .is_some_and(|s| actor.permissions.allows(s, &["view", "manage"]));
-    allowed && target.role == Role::Customer && shares_an_account(&actor.user, target)
+    allowed && target.role == Role::Customer && shares_an_account(actor, target)
 }
 
 pub fn authorize_user(actor: &Actor, action: UserAction, target: &User) -> Result<(), Error> {
@@ -139,7 +139,7 @@ pub fn authorize_user(actor: &Actor, action: UserAction, target: &User) -> Resul
     if myself && action == UserAction::ResetPassword {
         return Ok(());
     }
-    if manages && !myself && serves_all_accounts(&actor.user, &target.customer_accounts) {
+    if manages && !myself && serves_all_accounts(actor, &target.customer_accounts) {
         Ok(())
     } else {
         Err(Error::Forbidden(action.describe()))
@@ -206,7 +206,7 @@ fn excess(
     let accounts: Vec<FieldError> = holding
         .customer_accounts
         .iter()
-        .filter(|a| !me.customer_accounts.contains(a))
+        .filter(|a| !actor.serves(a))
         .map(|a| {
             FieldError::new(
                 "customer_accounts",
@@ -321,8 +321,9 @@ fn admin_only(actor: &Actor, code: &'static str, field: &str, reason: &str) -> R
     })
 }
 
-/// Which accounts a non-admin list may cover; `None` = the whole tenant.
-pub fn list_scope(actor: &Actor) -> Result<Option<&[AccountNumber]>, Error> {
+/// Which accounts a non-admin list may cover (their reach: a rep's served
+/// accounts and their descendants); `None` = the whole tenant.
+pub fn list_scope(actor: &Actor) -> Result<Option<&BTreeSet<AccountNumber>>, Error> {
     let me = &actor.user;
     if me.role == Role::Admin {
         return Ok(None);
@@ -332,5 +333,112 @@ pub fn list_scope(actor: &Actor) -> Result<Option<&[AccountNumber]>, Error> {
     if !allowed {
         return Err(Error::Forbidden("list users"));
     }
-    Ok(Some(&me.customer_accounts))
+    Ok(Some(&actor.reach))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::catalogue;
+    use crate::ids::{ProfileId, TenantId};
+    use crate::model::profile::ProfileSettings;
+    use crate::model::user::{Email, PersonName, UserId, UserStatus};
+    use crate::permissions::with_extension_groups;
+
+    fn n(s: &str) -> AccountNumber {
+        AccountNumber::parse("n", s).unwrap()
+    }
+
+    fn user(role: Role, accounts: &[&str]) -> User {
+        let now = time::OffsetDateTime::now_utc();
+        User {
+            tenant_id: TenantId::parse("t1").unwrap(),
+            id: UserId::generate(),
+            email: Email::parse("a@example.com").unwrap(),
+            pending_email: None,
+            first_name: PersonName::parse("f", "Ada").unwrap(),
+            last_name: PersonName::parse("l", "Lovelace").unwrap(),
+            account_number: None,
+            customer_accounts: accounts.iter().map(|a| n(a)).collect(),
+            role,
+            profile_id: ProfileId::generate(),
+            extension_groups: vec![],
+            status: UserStatus::Active,
+            idp_subject: Some("auth0|x".into()),
+            invitation: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+        }
+    }
+
+    /// A manager of `accounts` (a rep: My Customers; a customer: the User
+    /// Manager's My Account), reaching `reach`.
+    fn manager(role: Role, accounts: &[&str], reach: &[&str]) -> Actor {
+        let key = match role {
+            Role::Customer => "my_account.account_users",
+            _ => "my_customers.customer_users",
+        };
+        let changes = [(key.to_owned(), serde_json::Value::from("manage"))]
+            .into_iter()
+            .collect();
+        let settings = ProfileSettings::defaults(catalogue())
+            .apply(catalogue(), &changes)
+            .unwrap();
+        let permissions = with_extension_groups(catalogue(), role, &settings, &[]);
+        let mut actor = Actor::new(user(role, accounts), permissions);
+        actor.reach.extend(reach.iter().map(|a| n(a)));
+        actor
+    }
+
+    #[test]
+    fn a_rep_reaches_child_accounts_as_if_assigned() {
+        // A above A1 above A1X; B beside A.
+        let rep = manager(Role::SalesRep, &["A"], &["A1", "A1X"]);
+        let grandchild = user(Role::Customer, &["A1X"]);
+        assert!(can_see(&rep, &grandchild));
+        assert!(authorize_user(&rep, UserAction::Edit, &grandchild).is_ok());
+        let sibling = user(Role::Customer, &["B"]);
+        assert!(matches!(
+            authorize_user(&rep, UserAction::View, &sibling),
+            Err(Error::NotFound(_))
+        ));
+        let both = user(Role::Customer, &["A1", "B"]);
+        assert!(authorize_user(&rep, UserAction::View, &both).is_ok());
+        assert!(matches!(
+            authorize_user(&rep, UserAction::Edit, &both),
+            Err(Error::Forbidden(_))
+        ));
+        assert_eq!(
+            list_scope(&rep).unwrap().map(|r| r.len()),
+            Some(3),
+            "A, A1, A1X"
+        );
+        let permissions = rep.permissions.clone();
+        let holding = |accounts| Holding {
+            role: Role::Customer,
+            customer_accounts: accounts,
+            extension_groups: &[],
+            permissions: &permissions,
+        };
+        let child = [n("A1")];
+        assert!(check_grant(catalogue(), &rep, &holding(&child)).is_ok());
+        let beside = [n("A1"), n("B")];
+        let Err(Error::Exceeds { code, errors, .. }) =
+            check_grant(catalogue(), &rep, &holding(&beside))
+        else {
+            panic!("B is not served");
+        };
+        assert_eq!(code, "account_not_served");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].reason, "B: you do not serve this account");
+    }
+
+    #[test]
+    fn a_customer_reaches_only_their_own_accounts() {
+        let customer = manager(Role::Customer, &["A"], &[]);
+        assert!(!can_see(&customer, &user(Role::Customer, &["A1"])));
+        assert!(can_see(&customer, &user(Role::Customer, &["A"])));
+    }
 }

@@ -100,15 +100,85 @@ pub async fn get_user_with_login(
     Ok((user, Some(sync)))
 }
 
+/// One of a user's customer accounts as `GET /users/{id}` shows it: its
+/// name and status from the directory, so an admin sees at once that a
+/// user sits on a closed account (they keep working; their status is the
+/// admins' call).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct UserAccount {
+    pub number: String,
+    /// The directory's name; null when unknown or not shown.
+    pub name: Option<String>,
+    /// `active` or `closed`; `unknown` for a number the directory does not
+    /// hold (put on the user before the directory existed); null for an
+    /// account outside a non-admin caller's reach (what the directory
+    /// says about it is not theirs to read).
+    pub status: Option<&'static str>,
+}
+
+/// `user`'s accounts with their names and statuses, for `actor` (who may
+/// see `user`): one batched read of the directory, nothing when the user
+/// has no accounts. Lists do not carry this: a page of 100 users would
+/// read up to 2,500 accounts (one `BatchGetItem` per 100) on every page of
+/// every list, to repeat what a dropdown or `GET /accounts` shows once.
+pub async fn user_accounts(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    user: &User,
+) -> Result<Vec<UserAccount>, Error> {
+    let admin = actor.user.role == Role::Admin;
+    let shown: Vec<_> = user
+        .customer_accounts
+        .iter()
+        .filter(|a| admin || actor.serves(a))
+        .cloned()
+        .collect();
+    let found = if shown.is_empty() {
+        Vec::new()
+    } else {
+        ctx.accounts
+            .get_accounts(&user.tenant_id, &shown)
+            .await
+            .map_err(|e| Error::from_store(e, "account"))?
+    };
+    Ok(user
+        .customer_accounts
+        .iter()
+        .map(|number| {
+            let account = found.iter().find(|a| &a.number == number);
+            let status = match account {
+                Some(a) => Some(a.status.as_str()),
+                None if shown.contains(number) => Some("unknown"),
+                None => None,
+            };
+            UserAccount {
+                number: number.as_str().to_owned(),
+                name: account.map(|a| a.name.as_str().to_owned()),
+                status,
+            }
+        })
+        .collect())
+}
+
 pub async fn get_user(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<User, Error> {
     let user = load(ctx, &actor.user.tenant_id, id).await?;
     authorize_user(actor, UserAction::View, &user)?;
     Ok(user)
 }
 
-/// A page of the users the actor may see. Non-admins list one of their own
-/// accounts at a time (`account`; optional when they have exactly one), and
-/// see only customer users.
+/// A page of the users the actor may see. Non-admins list one account of
+/// their reach at a time (`account`: one they serve or, for a rep or
+/// partner, any account below one they serve; optional when they are
+/// assigned exactly one), and see only customer users.
+///
+/// Why one account at a time, child accounts included: each account's
+/// users are one index query (the membership partition), so a page is one
+/// Query whatever the tree. Covering a whole subtree in one list would need
+/// either a merge of one query per account on every page (a cursor holding
+/// a position per account, round trips growing with the tree) or each
+/// membership keyed by its account's ancestor path (every member of a
+/// subtree rewritten whenever an account moves). The frontend gets the
+/// accounts to choose from with `GET /accounts` (the rep's whole reach).
 pub async fn list_users(
     ctx: &Ctx<'_>,
     actor: &Actor,
@@ -119,7 +189,9 @@ pub async fn list_users(
         match &query.account {
             Some(a) if mine.contains(a) => {}
             Some(_) => return Err(Error::Forbidden("list users of accounts you do not serve")),
-            None if mine.len() == 1 => query.account = mine.first().cloned(),
+            None if actor.user.customer_accounts.len() == 1 => {
+                query.account = actor.user.customer_accounts.first().cloned();
+            }
             None => {
                 return Err(Error::invalid(
                     "account",

@@ -2,10 +2,20 @@
 //! go through [`CallerStore`], and their effective permissions.
 //!
 //! What one request costs (DynamoDB round trips): an admin 1 (the tenant
-//! record and the subject item, one `BatchGetItem`), anyone else 2 (then
-//! their profile). Nothing is cached across requests: a suspension, a
-//! deletion, a closed tenant and a profile edit all apply to the very next
-//! request.
+//! record and the subject item, one `BatchGetItem`), a customer 2 (then
+//! their profile), a sales rep or partner 3 (their profile and, at the same
+//! time, every served account's subtree, all at once: its path by key, then
+//! one `begins_with` Query per 100 descendants — so a rep serving one
+//! account makes 4 calls, one serving n accounts 2 + 2n, in 3 round trips
+//! while each subtree is under 100). Nothing is cached across
+//! requests: a suspension, a deletion, a closed tenant, a profile edit and
+//! an account moved under (or away from) a rep's account all apply to the
+//! very next request.
+//!
+//! Why the reach is read here, once, and not where a rule needs it: the
+//! policy stays pure (it asks [`Actor::serves`]), every route a rep calls
+//! (lists, gets, invites, edits, batches, bulk rows) sees the same reach,
+//! and a batch of 100 operations pays for it once.
 
 use crate::TenantId;
 use crate::context::{Actor, Ctx, tenant_closed};
@@ -60,15 +70,27 @@ pub async fn signed_in<'a>(
             detail: "your sign-in is valid but you are not a user of this portal".into(),
         })?;
     ensure_active(&user)?;
-    let permissions = if user.role == Role::Admin {
-        EffectivePermissions {
+    if user.role == Role::Admin {
+        let permissions = EffectivePermissions {
             role: Role::Admin,
             settings: Default::default(),
-        }
-    } else {
-        permissions_of(&ctx, &user).await?
-    };
-    Ok((ctx, Actor { user, permissions }))
+        };
+        return Ok((ctx, Actor::new(user, permissions)));
+    }
+    let actor = loaded_actor(&ctx, user).await?;
+    Ok((ctx, actor))
+}
+
+/// A non-admin's permissions and reach, read at the same time.
+pub(crate) async fn loaded_actor(ctx: &Ctx<'_>, user: User) -> Result<Actor, Error> {
+    let (permissions, reach) = join(
+        permissions_of(ctx, &user),
+        crate::accounts::reach_of(ctx.accounts, &user),
+    )
+    .await;
+    let mut actor = Actor::new(user, permissions?);
+    actor.reach = reach?;
+    Ok(actor)
 }
 
 /// `/me`: the actor's own record as stored now (with the last sign-in,

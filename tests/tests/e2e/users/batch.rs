@@ -17,6 +17,8 @@ on_both_stores!(
     delegated_admins_are_refused_item_by_item_as_singly,
     an_idempotent_replay_answers_the_same_and_changes_nothing,
     over_the_limit_or_empty_nothing_runs,
+    one_users_items_and_what_users_share_keep_request_order,
+    a_hundred_deletes_sharing_one_profile_all_land,
 );
 
 async fn batch(app: &TestApp, token: &str, operations: Value) -> Reply {
@@ -370,6 +372,98 @@ async fn over_the_limit_or_empty_nothing_runs(app: TestApp) {
     );
     let (now, user) = read_user(&app, &admin, &x).await.expect("x");
     assert_eq!((now, user["status"].as_str()), (version, Some("active")));
+}
+
+/// Items on different users run at the same time, but those on one user
+/// run in request order (each `if_match` here is the version the item
+/// before it on that user wrote), and so do those touching what users
+/// share: deleting `z` frees the address `w` then takes. Run one after the
+/// other, every item succeeds; so it must here, answered in request order.
+async fn one_users_items_and_what_users_share_keep_request_order(app: TestApp) {
+    let admin = app.token("admin");
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(app.seed_user("customer", &[ACC_A], &[], &[]).await.0);
+    }
+    let (x, y, z, w) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+    let z_email = read_user(&app, &admin, z).await.expect("z").1["email"].clone();
+    let edit = |id: &str, v: u64, name: &str| json!({"op": "update", "id": id, "if_match": format!("\"{v}\""), "patch": {"first_name": name}});
+    let r = batch(
+        &app,
+        &admin,
+        json!([
+            edit(x, 1, "X1"),
+            edit(y, 1, "Y1"),
+            edit(x, 2, "X2"),
+            {"op": "suspend", "id": z},
+            edit(y, 2, "Y2"),
+            edit(x, 3, "X3"),
+            {"op": "delete", "id": z},
+            {"op": "update", "id": w, "if_match": "\"1\"", "patch": {"email": z_email}},
+        ]),
+    )
+    .await;
+    let results = results(&r, 8);
+    assert_eq!(
+        statuses(&results),
+        [200, 200, 200, 200, 200, 200, 204, 200],
+        "{}",
+        r.text
+    );
+    let ids_in_order: Vec<_> = results.iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(ids_in_order, [x, y, x, z, y, x, z, w].map(|id| json!(id)));
+    let etags: Vec<_> = results.iter().map(|r| r["etag"].clone()).collect();
+    assert_eq!(
+        etags,
+        ["\"2\"", "\"2\"", "\"3\"", "\"2\"", "\"3\"", "\"4\""]
+            .map(|e| json!(e))
+            .into_iter()
+            .chain([Value::Null, json!("\"2\"")])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(results[5]["body"]["first_name"], "X3");
+    assert_eq!(results[7]["body"]["pending_email"], z_email, "{}", r.text);
+    let (_, x_now) = read_user(&app, &admin, x).await.expect("x");
+    let (_, y_now) = read_user(&app, &admin, y).await.expect("y");
+    assert_eq!(
+        (&x_now["first_name"], &y_now["first_name"]),
+        (&json!("X3"), &json!("Y2"))
+    );
+}
+
+/// Deleting a user takes them off their profile's holder count, one item
+/// every such write shares (so a batch runs its deletes in request order,
+/// see `users::plan`): a hundred deletes of users of one profile all land
+/// and the count is right.
+async fn a_hundred_deletes_sharing_one_profile_all_land(app: TestApp) {
+    let admin = app.token("admin");
+    let profile = new_profile(&app, "Deleted together").await;
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let body = invitation(
+            "del",
+            &format!("N{i}"),
+            &unique_email("del"),
+            "customer",
+            &[ACC_A],
+            &profile,
+        );
+        ids.push(invite_as_admin(&app, &body).await.id());
+    }
+    assert_eq!(holders(&app, &admin, &profile).await, 100);
+    let ops: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"op": "delete", "id": id}))
+        .collect();
+    let r = batch(&app, &admin, json!(ops)).await;
+    assert_eq!(statuses(&results(&r, 100)), [204; 100], "{}", r.text);
+    assert_eq!(holders(&app, &admin, &profile).await, 0);
+}
+
+async fn holders(app: &TestApp, admin: &str, profile: &str) -> u64 {
+    let r = send(app.with_token(admin, Method::GET, &format!("/profiles/{profile}"))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["user_count"].as_u64().expect("user_count")
 }
 
 /// Auth0 hears of each suspension through the owed-work records, as it

@@ -16,11 +16,11 @@ macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $case() { super::$case(peak_tests::spawn_sqlite().await).await; })*
+              async fn $case() { super::$case(crate::users::with_directory(peak_tests::spawn_sqlite().await).await).await; })*
         }
         mod dynamodb {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $case() { super::$case(peak_tests::spawn_dynamodb().await).await; })*
+              async fn $case() { super::$case(crate::users::with_directory(peak_tests::spawn_dynamodb().await).await).await; })*
         }
     };
 }
@@ -38,6 +38,24 @@ mod permissions;
 const ACC_A: &str = "ACC-A";
 const ACC_B: &str = "ACC-B";
 const ACC_C: &str = "ACC-C";
+/// Above `ACC-A` and `ACC-B` (siblings).
+const ACC_P: &str = "ACC-P";
+/// Below `ACC-A`, and below that.
+const ACC_A1: &str = "ACC-A1";
+const ACC_A1X: &str = "ACC-A1X";
+
+/// The app with the accounts these tests put users on in its directory
+/// (invites and edits refuse accounts it does not hold): `ACC-P` above
+/// `ACC-A` (above `ACC-A1`, above `ACC-A1X`) and `ACC-B`; `ACC-C` and
+/// `ACME` on their own.
+async fn with_directory(app: TestApp) -> TestApp {
+    app.seed_accounts(&[ACC_P, ACC_C, "ACME"]).await;
+    app.seed_account(ACC_A, ACC_A, Some(ACC_P)).await;
+    app.seed_account(ACC_B, ACC_B, Some(ACC_P)).await;
+    app.seed_account(ACC_A1, ACC_A1, Some(ACC_A)).await;
+    app.seed_account(ACC_A1X, ACC_A1X, Some(ACC_A1)).await;
+    app
+}
 
 /// A response read whole: status, headers, raw text and JSON (`Null` when
 /// the body is empty or not JSON).
@@ -210,6 +228,9 @@ async fn other_tenant_with_user(app: &TestApp, email: &str) -> (String, String, 
         .as_str()
         .expect("the other tenant's seeded profile")
         .to_owned();
+    peak_local::seed_accounts(&app.stores, &t2, &[(ACC_A, ACC_A, None)])
+        .await
+        .expect("the other tenant's account");
     let r = send(
         app.with_token(&t2_admin, Method::POST, "/users")
             .json(&invitation(

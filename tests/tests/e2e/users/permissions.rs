@@ -3,7 +3,8 @@
 //! and the delegation rule. Each concern is a table of cells, printed
 //! whole (wrong cells marked) when any is wrong.
 
-use super::{ACC_A, ACC_B, all_items, ids_of, invitation, new_profile, other_tenant_with_user};
+use super::{ACC_A, ACC_A1, ACC_A1X, ACC_B, ACC_C, ACC_P};
+use super::{all_items, ids_of, invitation, new_profile, other_tenant_with_user};
 use super::{quoted, read_user, send, unique_email};
 use peak_tests::TestApp;
 use reqwest::{Method, RequestBuilder};
@@ -16,6 +17,7 @@ on_both_stores!(
     inviting_onto_an_account,
     nobody_suspends_or_deletes_themselves,
     delegation_rule,
+    account_routes_by_actor,
 );
 
 /// One checked request of a table-driven test.
@@ -136,24 +138,36 @@ impl Op {
 /// (Billing Manager) none of the non-admin actors holds — the delegation
 /// rule lets them see that colleague but not act on them
 /// (`user_holds_more_than_you`).
-const TARGETS: [&str; 4] = [
+///
+/// The child-account relation: "child account" and "grandchild acct" are
+/// customers of accounts below the actors' `ACC-A` (`ACC-A1`, `ACC-A1X`),
+/// which a sales rep serves as if assigned and a customer does not;
+/// "parent account" is the account above `ACC-A` (`ACC-P`), which nobody
+/// below it reaches.
+const TARGETS: [&str; 7] = [
     "own account",
     "other account",
     "other tenant",
     "stronger, own acct",
+    "child account",
+    "grandchild acct",
+    "parent account",
 ];
+
+/// Each target's account (the other tenant's is its own).
+const TARGET_ACCOUNTS: [&str; 7] = [ACC_A, ACC_B, ACC_A, ACC_A, ACC_A1, ACC_A1X, ACC_P];
 
 /// Rows: the actors in order (admin, rep+manage, rep default,
 /// cust+user_manager, customer); columns: [`TARGETS`].
 #[rustfmt::skip]
-const MATRIX: &[(Op, [[u16; 4]; 5])] = &[
-    (Op::Get,     [[200, 200, 404, 200], [200, 404, 404, 200], [404, 404, 404, 404], [200, 404, 404, 200], [404, 404, 404, 404]]),
-    (Op::Patch,   [[200, 200, 404, 200], [200, 404, 404, 403], [404, 404, 404, 404], [200, 404, 404, 403], [404, 404, 404, 404]]),
-    (Op::Suspend, [[200, 200, 404, 200], [200, 404, 404, 403], [404, 404, 404, 404], [200, 404, 404, 403], [404, 404, 404, 404]]),
-    (Op::Enable,  [[200, 200, 404, 200], [200, 404, 404, 403], [404, 404, 404, 404], [200, 404, 404, 403], [404, 404, 404, 404]]),
-    (Op::Reset,   [[202, 202, 404, 202], [202, 404, 404, 403], [404, 404, 404, 404], [202, 404, 404, 403], [404, 404, 404, 404]]),
-    (Op::Delete,  [[204, 204, 404, 204], [403, 404, 404, 403], [404, 404, 404, 404], [403, 404, 404, 403], [404, 404, 404, 404]]),
-    (Op::Audit,   [[200, 200, 404, 200], [403, 404, 404, 403], [404, 404, 404, 404], [403, 404, 404, 403], [404, 404, 404, 404]]),
+const MATRIX: &[(Op, [[u16; 7]; 5])] = &[
+    (Op::Get,     [[200, 200, 404, 200, 200, 200, 200], [200, 404, 404, 200, 200, 200, 404], [404, 404, 404, 404, 404, 404, 404], [200, 404, 404, 200, 404, 404, 404], [404, 404, 404, 404, 404, 404, 404]]),
+    (Op::Patch,   [[200, 200, 404, 200, 200, 200, 200], [200, 404, 404, 403, 200, 200, 404], [404, 404, 404, 404, 404, 404, 404], [200, 404, 404, 403, 404, 404, 404], [404, 404, 404, 404, 404, 404, 404]]),
+    (Op::Suspend, [[200, 200, 404, 200, 200, 200, 200], [200, 404, 404, 403, 200, 200, 404], [404, 404, 404, 404, 404, 404, 404], [200, 404, 404, 403, 404, 404, 404], [404, 404, 404, 404, 404, 404, 404]]),
+    (Op::Enable,  [[200, 200, 404, 200, 200, 200, 200], [200, 404, 404, 403, 200, 200, 404], [404, 404, 404, 404, 404, 404, 404], [200, 404, 404, 403, 404, 404, 404], [404, 404, 404, 404, 404, 404, 404]]),
+    (Op::Reset,   [[202, 202, 404, 202, 202, 202, 202], [202, 404, 404, 403, 202, 202, 404], [404, 404, 404, 404, 404, 404, 404], [202, 404, 404, 403, 404, 404, 404], [404, 404, 404, 404, 404, 404, 404]]),
+    (Op::Delete,  [[204, 204, 404, 204, 204, 204, 204], [403, 404, 404, 403, 403, 403, 404], [404, 404, 404, 404, 404, 404, 404], [403, 404, 404, 403, 404, 404, 404], [404, 404, 404, 404, 404, 404, 404]]),
+    (Op::Audit,   [[200, 200, 404, 200, 200, 200, 200], [403, 404, 404, 403, 403, 403, 404], [404, 404, 404, 404, 404, 404, 404], [403, 404, 404, 403, 404, 404, 404], [404, 404, 404, 404, 404, 404, 404]]),
 ];
 
 struct Actor {
@@ -218,7 +232,7 @@ async fn routes_on_a_user_by_actor_and_target(app: TestApp) {
                 let (id, reader) = if ri == 2 {
                     (t2_user.clone(), t2_admin.as_str())
                 } else {
-                    let account = if ri == 1 { ACC_B } else { ACC_A };
+                    let account = TARGET_ACCOUNTS[ri];
                     let groups: &[&str] = if ri == 3 { &["billing_manager"] } else { &[] };
                     let (id, _) = app.seed_user("customer", &[account], &[], groups).await;
                     if *op == Op::Enable {
@@ -325,6 +339,30 @@ async fn listing_an_account(app: TestApp) {
             note,
         });
     }
+    // A child account: a rep lists it as if assigned; a customer of the
+    // parent does not (customers do not get child accounts).
+    let (list_child, _) = app.seed_user("customer", &[ACC_A1], &[], &[]).await;
+    for (actor, expected) in actors.iter().zip([200, 200, 403, 403, 403]) {
+        let path = format!("/users?account={ACC_A1}");
+        let r = send(app.with_token(&actor.token, Method::GET, &path)).await;
+        let mut note = String::new();
+        if r.status == 200 {
+            let ids = ids_of(&all_items(&app, &actor.token, &path, None).await);
+            if ids != [list_child.clone()] {
+                note = format!("listed {ids:?}");
+            }
+        }
+        cells.push(Cell {
+            route: path,
+            actor: actor.name,
+            target: "child account",
+            expected,
+            want_code: code_for(expected),
+            got: r.status,
+            code: r.code().to_owned(),
+            note,
+        });
+    }
     assert_cells("listing an account", &cells);
 }
 
@@ -335,12 +373,21 @@ async fn inviting_onto_an_account(app: TestApp) {
     let admin = &actors[0].token;
     let mut cells = Vec::new();
     let profile = new_profile(&app, "Invitees").await;
-    let invite_expected = [[201, 201], [201, 403], [403, 403], [201, 403], [403, 403]];
+    let invite_expected = [
+        [201, 201, 201],
+        [201, 403, 201],
+        [403, 403, 403],
+        [201, 403, 403],
+        [403, 403, 403],
+    ];
     for (actor, expected) in actors.iter().zip(invite_expected) {
-        for ((account, target), expected) in
-            [(ACC_A, "onto own account"), (ACC_B, "onto other acct")]
-                .into_iter()
-                .zip(expected)
+        for ((account, target), expected) in [
+            (ACC_A, "onto own account"),
+            (ACC_B, "onto other acct"),
+            (ACC_A1, "onto child acct"),
+        ]
+        .into_iter()
+        .zip(expected)
         {
             let email = unique_email("invitee");
             let r = send(
@@ -373,6 +420,9 @@ async fn inviting_onto_an_account(app: TestApp) {
                     (403, ACC_B) if matches!(actor.name, "rep+manage" | "cust+user_manager") => {
                         Some("account_not_served")
                     }
+                    (403, ACC_A1) if actor.name == "cust+user_manager" => {
+                        Some("account_not_served")
+                    }
                     _ => code_for(expected),
                 },
                 got: r.status,
@@ -382,6 +432,97 @@ async fn inviting_onto_an_account(app: TestApp) {
         }
     }
     assert_cells("inviting onto an account", &cells);
+}
+
+/// The account routes: who changes the directory (admins), who reads which
+/// account (a rep: theirs and everything below; a customer: their own;
+/// anything else is not found), and what each one's list holds.
+async fn account_routes_by_actor(app: TestApp) {
+    let actors = actors(&app).await;
+    let mut cells = Vec::new();
+    #[rustfmt::skip]
+    let reads: [(&str, &'static str, [u16; 5]); 5] = [
+        (ACC_A, "own account", [200, 200, 200, 200, 200]),
+        (ACC_A1, "child account", [200, 200, 200, 404, 404]),
+        (ACC_A1X, "grandchild acct", [200, 200, 200, 404, 404]),
+        (ACC_P, "parent account", [200, 404, 404, 404, 404]),
+        (ACC_B, "other account", [200, 404, 404, 404, 404]),
+    ];
+    for (number, target, expected) in reads {
+        for (actor, expected) in actors.iter().zip(expected) {
+            let r = send(app.with_token(&actor.token, Method::GET, &format!("/accounts/{number}")))
+                .await;
+            cells.push(Cell {
+                route: "GET /accounts/{number}".to_owned(),
+                actor: actor.name,
+                target,
+                expected,
+                want_code: code_for(expected),
+                got: r.status,
+                code: r.code().to_owned(),
+                note: String::new(),
+            });
+        }
+    }
+    for (i, (actor, expected)) in actors.iter().zip([201, 403, 403, 403, 403]).enumerate() {
+        let number = format!("NEW-{i}");
+        let r = send(
+            app.with_token(&actor.token, Method::PUT, &format!("/accounts/{number}"))
+                .json(&json!({"name": "New", "parent": ACC_A})),
+        )
+        .await;
+        let stored = send(app.with_token(
+            &actors[0].token,
+            Method::GET,
+            &format!("/accounts/{number}"),
+        ))
+        .await;
+        let note = match (r.status == 201, stored.status) {
+            (true, 200) | (false, 404) => String::new(),
+            (_, s) => format!("afterwards the admin's GET is {s}"),
+        };
+        cells.push(Cell {
+            route: "PUT /accounts/{number}".to_owned(),
+            actor: actor.name,
+            target: "under own account",
+            expected,
+            want_code: code_for(expected),
+            got: r.status,
+            code: r.code().to_owned(),
+            note,
+        });
+    }
+    let admin_sees = [ACC_A, ACC_A1, ACC_A1X, ACC_B, ACC_C, ACC_P, "ACME", "NEW-0"];
+    let rep_sees = [ACC_A, ACC_A1, ACC_A1X, "NEW-0"];
+    for (actor, sees) in
+        actors
+            .iter()
+            .zip([&admin_sees[..], &rep_sees, &rep_sees, &[ACC_A], &[ACC_A]])
+    {
+        let items = all_items(&app, &actor.token, "/accounts", None).await;
+        let mut listed: Vec<&str> = items
+            .iter()
+            .map(|a| a["number"].as_str().unwrap_or(""))
+            .collect();
+        listed.sort_unstable();
+        let mut want = sees.to_vec();
+        want.sort_unstable();
+        cells.push(Cell {
+            route: "GET /accounts".to_owned(),
+            actor: actor.name,
+            target: "-",
+            expected: 200,
+            want_code: None,
+            got: 200,
+            code: String::new(),
+            note: if listed == want {
+                String::new()
+            } else {
+                format!("listed {listed:?}")
+            },
+        });
+    }
+    assert_cells("account routes", &cells);
 }
 
 /// Nobody suspends or deletes themselves, and stays active after trying.
