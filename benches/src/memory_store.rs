@@ -418,6 +418,16 @@ impl OutboxQueue for MemoryStore {
         Err(not_used())
     }
 
+    async fn defer_outbox(
+        &self,
+        _tenant: &TenantId,
+        _id: &str,
+        _reason: &str,
+        _retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        Err(not_used())
+    }
+
     async fn failed_outbox(&self, _limit: u32) -> Result<Vec<FailedEmail>, StoreError> {
         Err(not_used())
     }

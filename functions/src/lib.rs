@@ -89,11 +89,27 @@ pub fn identity_provider_from_env() -> IdpInit {
         if std::env::var("AUTH0_DOMAIN").is_ok_and(|v| !v.is_empty()) {
             let config = peak_auth0::Auth0Config::from_lookup(secrets::setting)
                 .map_err(|e| e.to_string())?;
-            Ok(Arc::new(peak_auth0::Auth0Client::new(config)) as Arc<dyn IdentityProvider>)
+            let client = shared_rate_budget(peak_auth0::Auth0Client::new(config)).await;
+            Ok(Arc::new(client) as Arc<dyn IdentityProvider>)
         } else {
             Ok(Arc::new(Auth0NotConfigured) as Arc<dyn IdentityProvider>)
         }
     })
+}
+
+/// The client spending the Management API's rate budget (`AUTH0_MAX_RPS`)
+/// counted in the table (`TABLE_NAME`), shared by every instance of every
+/// function that calls Auth0: the limit is per Auth0 tenant. Every path
+/// takes it (accept, worker, sweeper, webhook, mailer, reconciliation): one
+/// conditional write per call, small beside the call, and a path that
+/// skipped it would spend budget the others count on.
+async fn shared_rate_budget(client: peak_auth0::Auth0Client) -> peak_auth0::Auth0Client {
+    match std::env::var("TABLE_NAME") {
+        Ok(table) if !table.is_empty() => {
+            client.with_rate_budget(Arc::new(DynamoStore::new(client_from_env().await, table)))
+        }
+        _ => client,
+    }
 }
 
 /// The store and the identity provider, for the Auth0 worker, sweeper and
@@ -123,7 +139,7 @@ pub async fn reconcile_from_env() -> Result<
     secrets::load_auth0_secret().await?;
     let config =
         peak_auth0::Auth0Config::from_lookup(secrets::setting).map_err(|e| e.to_string())?;
-    let client = peak_auth0::Auth0Client::new(config);
+    let client = shared_rate_budget(peak_auth0::Auth0Client::new(config)).await;
     Ok((
         Arc::new(DynamoStore::new(client_from_env().await, table)),
         Arc::new(client.clone()),
@@ -278,7 +294,8 @@ pub async fn run(
 
 /// The mailer as the stream-triggered and scheduled functions build it:
 /// the table (`TABLE_NAME`), SES v2 (`SES_ENDPOINT` for a local stand-in,
-/// `SES_CONFIGURATION_SET`, `SES_MAX_SEND_RATE`), and the per-tenant brands
+/// `SES_CONFIGURATION_SET`, `SES_MAX_SEND_RATE`: the account's rate, spent
+/// as one budget by every instance), and the per-tenant brands
 /// (`EMAIL_BRANDS`, JSON: `{"default": {...}, "tenants": {...}}`).
 pub async fn mailer_from_env() -> Result<peak_mailer::Mailer, lambda_runtime::Error> {
     let table = required("TABLE_NAME")?;
@@ -286,12 +303,16 @@ pub async fn mailer_from_env() -> Result<peak_mailer::Mailer, lambda_runtime::Er
         .map_err(|e| format!("EMAIL_BRANDS: {e}"))?;
     let store = Arc::new(DynamoStore::new(client_from_env().await, table));
     let sender = Arc::new(peak_mailer::SesSender::from_env().await);
+    // SES_MAX_SEND_RATE is the account's rate: one budget for every mailer
+    // instance (whole emails per second, at least 1).
+    let per_second = peak_mailer::RateLimiter::from_env().rate().floor().max(1.0) as u32;
     Ok(peak_mailer::Mailer::new(
         store.clone(),
         store.clone(),
-        store,
+        store.clone(),
         sender,
         brands,
         identity_provider_from_env().await?,
-    ))
+    )
+    .with_send_budget(store, per_second))
 }

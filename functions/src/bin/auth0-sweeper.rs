@@ -1,11 +1,15 @@
 //! Lambda `auth0-sweeper`: every few minutes, performs owed Auth0 work that
 //! is due (retries after a failure or an outage, and anything the stream
-//! missed). Work is never dropped: after five failures each attempt logs
-//! `stuck = true`, which the `Auth0WorkStuckAlarm` counts.
+//! missed), batch after batch until shortly before the invocation's deadline
+//! (`Worker::sweep_until`: a margin of one batch, so no batch is cut off;
+//! work left is taken by the next run). Work is never dropped: after five
+//! failures each attempt logs `stuck = true`, which the
+//! `Auth0WorkStuckAlarm` counts.
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use peak_idp_sync::Worker;
 use serde_json::Value;
+use std::time::SystemTime;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -13,12 +17,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (store, idp) = peak_functions::idp_sync_from_env().await?;
     let worker = Worker::new(store, idp);
     let worker = &worker;
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let summary = worker.run_due(time::OffsetDateTime::now_utc()).await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = event.context.deadline();
+        let remaining = || {
+            deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+        };
+        let summary = worker
+            .sweep_until(time::OffsetDateTime::now_utc(), remaining)
+            .await?;
         tracing::info!(
             done = summary.done,
             failed = summary.failed,
             skipped = summary.skipped,
+            batches = summary.batches,
+            stopped_for_time = summary.stopped_for_time,
             "owed Auth0 work sweep"
         );
         Ok::<_, lambda_runtime::Error>(())

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{Method, StatusCode};
 use peak_aws_env::{Https, SendError};
 use peak_domain::identity::IdpError;
+use peak_domain::ports::RateLimits;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::fmt;
@@ -52,6 +53,8 @@ struct Inner {
     token: tokio::sync::Mutex<Option<CachedToken>>,
     /// No request before this instant (Auth0 said 429).
     not_before: StdMutex<Option<Instant>>,
+    /// The Management API's rate budget, shared with every other instance.
+    budget: std::sync::OnceLock<Arc<dyn RateLimits>>,
 }
 
 struct CachedToken {
@@ -90,8 +93,23 @@ impl Auth0Client {
                 http,
                 token: tokio::sync::Mutex::new(None),
                 not_before: StdMutex::new(None),
+                budget: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Spends [`Auth0Config::max_rps`] per second across every client
+    /// over the same `limits` (every Lambda instance over the table): the
+    /// Management API's limit is per Auth0 tenant, so a per-instance pace
+    /// exceeds it as soon as two instances run. Each Management API request
+    /// takes one hit of the fixed one-second window
+    /// [`RATE_BUDGET_BUCKET`]; when the second's budget is spent, it waits
+    /// for the next second (within its call deadline) instead of sending
+    /// and getting a 429. Token requests (the Authentication API, limited
+    /// apart) and export file downloads (not the Management API) take none.
+    pub fn with_rate_budget(self, limits: Arc<dyn RateLimits>) -> Self {
+        let _ = self.inner.budget.set(limits);
+        self
     }
 
     pub fn config(&self) -> &Auth0Config {
@@ -217,8 +235,13 @@ impl Auth0Client {
             format!("{}{}", self.inner.config.base_url, call.path)
         };
         let mut attempt = Attempt::new(call, deadline, request_timeout, &self.inner.not_before);
+        let budgeted = call.path.starts_with("/api/v2/");
         loop {
-            let timeout = attempt.before_sending().await?;
+            let mut timeout = attempt.before_sending().await?;
+            if budgeted && self.spend_budget(call, deadline).await? {
+                // Waiting for the budget used up part of this attempt's time.
+                timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
+            }
             let request = call.request(&url, bearer).map_err(|e| {
                 IdpError::Unavailable(format!("Auth0 {}: building the request: {e}", call.op))
             })?;
@@ -244,6 +267,78 @@ impl Auth0Client {
         }
     }
 }
+
+impl Auth0Client {
+    /// Takes one hit of the shared budget, waiting for the next second while
+    /// it is spent; `Ok(true)` when it waited. Without a budget, or when the
+    /// store cannot count (it is down), the request goes out unpaced: the
+    /// 429 handling still protects Auth0, and an outage of the table must
+    /// not also stop every Auth0 call.
+    async fn spend_budget(&self, call: &Call, deadline: Instant) -> Result<bool, IdpError> {
+        let Some(limits) = self.inner.budget.get() else {
+            return Ok(false);
+        };
+        let max = self.inner.config.max_rps;
+        let mut waited = false;
+        loop {
+            let now = time::OffsetDateTime::now_utc();
+            let into = Duration::from_nanos(u64::from(now.nanosecond()));
+            // Not in the last moments of a second: Auth0 counts a request
+            // when it arrives, and one sent at 0.99 s arrives in the next
+            // second, on top of that second's budget.
+            if into < Duration::from_secs(1) - RATE_BUDGET_GUARD {
+                match limits
+                    .take_rate_limit(RATE_BUDGET_BUCKET, now, 1, max)
+                    .await
+                {
+                    Ok(true) => {
+                        let after = time::OffsetDateTime::now_utc();
+                        if after.unix_timestamp() == now.unix_timestamp() {
+                            return Ok(waited);
+                        }
+                        // Counting took us into the next second: that hit is
+                        // lost (a request fewer, never one more), take again.
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(
+                            op = call.op,
+                            error = %e,
+                            "the shared Auth0 rate budget cannot be counted; calling unpaced"
+                        );
+                        return Ok(waited);
+                    }
+                }
+            }
+            let next = Duration::from_secs(1).saturating_sub(into);
+            if Instant::now() + next >= deadline {
+                tracing::warn!(
+                    op = call.op,
+                    method = %call.method,
+                    path = call.template,
+                    max_rps = max,
+                    "giving up on an Auth0 call: the shared rate budget is spent past the call deadline"
+                );
+                return Err(IdpError::Unavailable(format!(
+                    "Auth0 {}: the Management API rate budget ({max}/s) is spent until past the call deadline",
+                    call.op
+                )));
+            }
+            waited = true;
+            tokio::time::sleep(next).await;
+        }
+    }
+}
+
+/// The [`RateLimits`] bucket of the Management API's budget (one fixed
+/// one-second window; the store keys each window apart, so the name need not
+/// carry the second).
+pub const RATE_BUDGET_BUCKET: &str = "auth0-mgmt";
+
+/// The end of each second in which no request is sent (see
+/// [`Auth0Client::with_rate_budget`]).
+const RATE_BUDGET_GUARD: Duration = Duration::from_millis(100);
 
 pub(crate) fn user_path(subject: &str) -> String {
     format!("/api/v2/users/{}", encode_segment(subject))

@@ -34,6 +34,10 @@ pub struct Auth0Config {
     pub export_poll: Duration,
     /// How long reconciliation waits for its users-export job.
     pub export_wait: Duration,
+    /// Management API requests per second this Auth0 tenant allows (its
+    /// plan's limit; `AUTH0_MAX_RPS`). Used by a client given a shared
+    /// budget ([`crate::Auth0Client::with_rate_budget`]).
+    pub max_rps: u32,
 }
 
 impl Auth0Config {
@@ -43,6 +47,8 @@ impl Auth0Config {
     pub const DEFAULT_TICKET_RETURN_PATH: &'static str = "/login";
     pub const DEFAULT_EXPORT_POLL: Duration = Duration::from_secs(2);
     pub const DEFAULT_EXPORT_WAIT: Duration = Duration::from_secs(600);
+    /// The free plan's Management API limit (requests per second).
+    pub const DEFAULT_MAX_RPS: u32 = 2;
 
     /// A config with the default audience (`{base_url}/api/v2/`), ticket
     /// return path (`/login`) and lifetime (one day), call deadline (10 s),
@@ -68,13 +74,15 @@ impl Auth0Config {
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             export_poll: Self::DEFAULT_EXPORT_POLL,
             export_wait: Self::DEFAULT_EXPORT_WAIT,
+            max_rps: Self::DEFAULT_MAX_RPS,
         }
     }
 
     /// Reads `AUTH0_DOMAIN` (host or URL), `AUTH0_CLIENT_ID`,
     /// `AUTH0_CLIENT_SECRET`, `AUTH0_CONNECTION` and, optionally,
-    /// `AUTH0_AUDIENCE`, `AUTH0_TICKET_TTL_SECS` and
-    /// `AUTH0_TICKET_RETURN_PATH` (the portal's sign-in route, `/login`).
+    /// `AUTH0_AUDIENCE`, `AUTH0_TICKET_TTL_SECS`,
+    /// `AUTH0_TICKET_RETURN_PATH` (the portal's sign-in route, `/login`) and
+    /// `AUTH0_MAX_RPS` (the plan's Management API requests per second, 2).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -122,6 +130,16 @@ impl Auth0Config {
                         why: "must be a positive number of seconds",
                     })?;
         }
+        if let Some(rps) = get("AUTH0_MAX_RPS") {
+            config.max_rps = rps
+                .parse()
+                .ok()
+                .filter(|&r| r > 0)
+                .ok_or(ConfigError::Invalid {
+                    name: "AUTH0_MAX_RPS",
+                    why: "must be a positive number of requests per second",
+                })?;
+        }
         Ok(config)
     }
 }
@@ -149,6 +167,7 @@ impl fmt::Debug for Auth0Config {
             .field("request_timeout", &self.request_timeout)
             .field("export_poll", &self.export_poll)
             .field("export_wait", &self.export_wait)
+            .field("max_rps", &self.max_rps)
             .finish()
     }
 }
@@ -193,13 +212,16 @@ mod tests {
         assert_eq!(c.ticket_ttl_secs, 86_400);
         assert_eq!(c.ticket_return_path, "/login");
         assert_eq!(c.call_deadline, Duration::from_secs(10));
+        assert_eq!(c.max_rps, 2, "the free plan's limit");
 
         let mut more = ALL.to_vec();
         more[0].1 = "https://login.example.com/";
         more.push(("AUTH0_AUDIENCE", "https://tenant.eu.auth0.com/api/v2/"));
         more.push(("AUTH0_TICKET_TTL_SECS", "3600"));
         more.push(("AUTH0_TICKET_RETURN_PATH", "/sign-in"));
+        more.push(("AUTH0_MAX_RPS", "50"));
         let c = Auth0Config::from_lookup(vars(&more)).unwrap();
+        assert_eq!(c.max_rps, 50);
         assert_eq!(c.ticket_return_path, "/sign-in");
         assert_eq!(c.base_url, "https://login.example.com");
         assert_eq!(c.audience, "https://tenant.eu.auth0.com/api/v2/");
@@ -219,6 +241,12 @@ mod tests {
         bad.push(("AUTH0_TICKET_TTL_SECS", "soon"));
         let err = Auth0Config::from_lookup(vars(&bad)).unwrap_err();
         assert!(err.to_string().contains("AUTH0_TICKET_TTL_SECS"));
+        for rps in ["0", "fast"] {
+            let mut bad = ALL.to_vec();
+            bad.push(("AUTH0_MAX_RPS", rps));
+            let err = Auth0Config::from_lookup(vars(&bad)).unwrap_err();
+            assert!(err.to_string().contains("AUTH0_MAX_RPS"), "{rps}");
+        }
         let mut bad = ALL.to_vec();
         bad.push((
             "AUTH0_TICKET_RETURN_PATH",

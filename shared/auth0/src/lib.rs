@@ -18,7 +18,7 @@ mod retry;
 #[cfg(feature = "fake")]
 pub mod fake;
 
-pub use client::Auth0Client;
+pub use client::{Auth0Client, RATE_BUDGET_BUCKET};
 pub use config::{Auth0Config, ConfigError};
 pub use logins::RESERVED_APP_METADATA_KEYS;
 pub use retry::{BACKOFF_BASE, BACKOFF_CAP};

@@ -728,3 +728,83 @@ async fn a_plan_or_grant_without_session_revocation_is_unsupported_not_retried()
         StepOutcome::Done
     );
 }
+
+/// Two instances (two clients, each with its own connection pool, token and
+/// 429 pause) over one store share one Management API budget: together they
+/// never send more than `max_rps` requests in a second, as Auth0 counts
+/// them (at arrival), and none is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_rate_budget() {
+    // No limit at the fake: it counts what arrives, per second (its own
+    // limit would also count the token requests, which Auth0 limits apart).
+    let fake = FakeAuth0::start().await;
+    let store: Arc<dyn peak_domain::ports::RateLimits> =
+        Arc::new(peak_store_sqlite::SqliteStore::open_in_memory().unwrap());
+    let instance = || {
+        let mut config = fake.config();
+        config.max_rps = 3;
+        config.call_deadline = Duration::from_secs(30);
+        Auth0Client::new(config).with_rate_budget(store.clone())
+    };
+    let (a, b) = (instance(), instance());
+    let calls = (0..8).flat_map(|_| [a.clone(), b.clone()]).map(|c| {
+        tokio::spawn(async move { c.get_user(NO_SUCH).await.map(|found| found.is_none()) })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        assert!(call.await.unwrap().unwrap(), "answered, not refused");
+    }
+    let api: Vec<FakeRequest> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/v2/"))
+        .collect();
+    let seen: Vec<_> = api.iter().map(|r| (r.unix_ms, r.status)).collect();
+    assert_eq!(api.len(), 16, "one request per call: {seen:?}");
+    assert!(api.iter().all(|r| r.status == 404), "{seen:?}");
+    let mut per_second = std::collections::BTreeMap::<u64, u32>::new();
+    for r in &api {
+        *per_second.entry(r.unix_ms / 1000).or_default() += 1;
+    }
+    assert!(
+        per_second.values().all(|&n| n <= 3),
+        "more than the budget in a second: {per_second:?}"
+    );
+    assert!(per_second.len() >= 6, "16 requests at 3/s: {per_second:?}");
+}
+
+/// A call that cannot get a slot of the budget within its deadline gives
+/// up as unavailable without sending anything.
+#[tokio::test]
+async fn a_spent_budget_past_the_deadline_sends_nothing() {
+    let fake = FakeAuth0::start().await;
+    let store = Arc::new(peak_store_sqlite::SqliteStore::open_in_memory().unwrap());
+    let mut config = fake.config();
+    config.max_rps = 1;
+    config.call_deadline = Duration::from_millis(300);
+    let client = Auth0Client::new(config).with_rate_budget(store.clone());
+    // Another instance spent this second's and the next seconds' budget.
+    let now = time::OffsetDateTime::now_utc();
+    // Latest first: the SQLite store drops a bucket's earlier windows.
+    for s in (0..3).rev() {
+        let at = now + time::Duration::seconds(s);
+        use peak_domain::ports::RateLimits;
+        assert!(
+            store
+                .take_rate_limit(peak_auth0::RATE_BUDGET_BUCKET, at, 1, 1)
+                .await
+                .unwrap()
+        );
+    }
+    let err = client.get_user(NO_SUCH).await.unwrap_err();
+    assert!(
+        matches!(&err, IdpError::Unavailable(m) if m.contains("rate budget")),
+        "{err:?}"
+    );
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/api/v2/"))
+            .count(),
+        0
+    );
+}

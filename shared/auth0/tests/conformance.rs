@@ -332,6 +332,7 @@ fn request(method: &str, path: &str, body: Value) -> FakeRequest {
         body: Some(body),
         status: 200,
         at: std::time::Instant::now(),
+        unix_ms: 0,
     }
 }
 

@@ -91,7 +91,8 @@ pub trait IdentityProvider: Send + Sync {
 
     /// Creates the user's login (with an unguessable password nobody knows)
     /// recording our tenant and user id on it; returns its subject, or
-    /// `None` when the address got a login meanwhile (look it up again).
+    /// `None` when the address has a login already (look it up: an accept
+    /// creates first and looks up only then).
     async fn create_login(&self, user: &User) -> Result<Option<String>, IdpError>;
 
     /// Records `user` (a later user record of the same person and tenant)

@@ -8,10 +8,14 @@
 //!    tenant's brand (password resets get the identity provider's link now),
 //! 3. wait for the send rate ([`RateLimiter`]), send it through an
 //!    [`EmailSender`],
+//!    The send rate is the account's: with [`Mailer::with_send_budget`] one
+//!    budget per second counted in the table, shared by every instance.
 //! 4. complete the record (sent, its data dropped), or fail it: transient
 //!    errors are retried with exponential backoff and jitter, permanent
 //!    ones (and transient ones past the last attempt) are listed by the
-//!    store's `failed_outbox`.
+//!    store's `failed_outbox`. A throttled send (SES's rate, or the budget
+//!    spent) is put back without counting an attempt: being throttled never
+//!    fails an email.
 //!
 //! In AWS the DynamoDB stream of the table triggers delivery
 //! ([`Mailer::handle_stream_batch`]); locally, and as a sweeper for emails
@@ -41,7 +45,9 @@ mod stream;
 pub use aws_lambda_events::dynamodb::Event as DynamoDbEvent;
 pub use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 pub use eml::{EmlFolderSender, to_eml};
-pub use mailer::{Delivery, DrainSummary, Mailer, MailerConfig, backoff};
+pub use mailer::{
+    Delivery, DrainRun, DrainSummary, Mailer, MailerConfig, SES_BUDGET_BUCKET, backoff,
+};
 pub use rate::{DEFAULT_SEND_RATE, RateLimiter};
 pub use ses::{SesSender, ses_client_from_env};
 
@@ -80,11 +86,16 @@ pub enum SendError {
     /// configuration set, a bad request): retrying will not help.
     #[error("permanent send failure: {0}")]
     Permanent(String),
+    /// The provider throttled the send (SES `TooManyRequestsException`,
+    /// 429): nothing is wrong with the email; it is retried without
+    /// counting an attempt.
+    #[error("send throttled: {0}")]
+    Throttled(String),
 }
 
 impl SendError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient(_))
+        matches!(self, Self::Transient(_) | Self::Throttled(_))
     }
 }
 

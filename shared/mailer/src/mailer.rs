@@ -5,7 +5,7 @@ use peak_domain::TenantId;
 use peak_domain::identity::{IdentityProvider, IdpError, SetupLink};
 use peak_domain::model::tenant::TenantStatus;
 use peak_domain::outbox::{EmailKind, OutboxClaim, OutboxEmail};
-use peak_domain::ports::{OutboxQueue, StoreError, TenantStore, UserRecords};
+use peak_domain::ports::{OutboxQueue, RateLimits, StoreError, TenantStore, UserRecords};
 use peak_email::Brands;
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,6 +127,18 @@ impl DrainSummary {
     }
 }
 
+/// About how long a throttled email waits before it is due again (half of
+/// it fixed, half random).
+const THROTTLE_WAIT: Duration = Duration::from_secs(2);
+
+/// How a time-boxed drain ([`Mailer::drain_until`]) went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainRun {
+    pub batches: u32,
+    /// Stopped for time, with email possibly still due (the next run's).
+    pub stopped_for_time: bool,
+}
+
 /// The wait before the retry that follows `attempts` earlier failures:
 /// `min(cap, base · 2^attempts)`, half of it fixed and half random
 /// ("equal jitter"), so waits grow and mailers that failed together do not
@@ -149,7 +161,19 @@ pub fn backoff(attempts: u32, base: Duration, cap: Duration) -> Duration {
 enum Failure {
     Transient(String),
     Permanent(String),
+    /// Not sent because sending is throttled (SES's rate, or the account's
+    /// send budget spent): retried soon without counting an attempt.
+    Throttled(String),
 }
+
+/// The [`RateLimits`] bucket of the account's SES send budget (one fixed
+/// one-second window; the store keys each window apart).
+pub const SES_BUDGET_BUCKET: &str = "ses";
+
+/// The end of each second in which no email is sent under the budget: SES
+/// counts a send when it arrives, and one sent at 0.99 s arrives in the next
+/// second, on top of that second's budget.
+const BUDGET_GUARD: Duration = Duration::from_millis(100);
 
 /// Delivers outbox emails. See the crate docs.
 pub struct Mailer {
@@ -164,6 +188,8 @@ pub struct Mailer {
     brands: Arc<Brands>,
     idp: Arc<dyn IdentityProvider>,
     rate: RateLimiter,
+    /// The account's send rate, shared with every other mailer instance.
+    budget: Option<(Arc<dyn RateLimits>, u32)>,
     config: MailerConfig,
 }
 
@@ -197,12 +223,25 @@ impl Mailer {
             brands: Arc::new(brands),
             idp,
             rate: RateLimiter::from_env(),
+            budget: None,
             config: MailerConfig::from_env(),
         }
     }
 
     pub fn with_rate(mut self, rate: RateLimiter) -> Self {
         self.rate = rate;
+        self
+    }
+
+    /// Sends at most `per_second` emails a second across every mailer over
+    /// the same `limits` (every instance over the table): SES's maximum send
+    /// rate is per account and region, so a per-instance rate exceeds it as
+    /// soon as several instances run (one per stream shard, plus the
+    /// sweeper). A send that finds the second's budget spent waits for the
+    /// next second (at most [`MailerConfig::max_wait`]); past that the email
+    /// is put back without counting an attempt.
+    pub fn with_send_budget(mut self, limits: Arc<dyn RateLimits>, per_second: u32) -> Self {
+        self.budget = Some((limits, per_second.max(1)));
         self
     }
 
@@ -228,6 +267,49 @@ impl Mailer {
             summary.count(&delivery);
         }
         Ok(summary)
+    }
+
+    /// [`Mailer::drain_once`] batch after batch until nothing more is due,
+    /// or until `remaining()` (the invocation's time left: the Lambda
+    /// context's deadline) is less than `margin` or than the longest batch
+    /// of this run. Stopping between batches, not being cut off by the
+    /// timeout mid-batch, matters here: an email sent whose record was not
+    /// yet completed is sent again once its lease ends. Whatever is left is
+    /// the next run's. One batch of 100 per 5-minute run drained 1,200
+    /// emails an hour; this drains at the send rate.
+    pub async fn drain_until(
+        &self,
+        limit: u32,
+        margin: Duration,
+        remaining: impl Fn() -> Duration,
+    ) -> Result<(DrainSummary, DrainRun), StoreError> {
+        let mut total = DrainSummary::default();
+        let mut run = DrainRun::default();
+        let mut margin = margin;
+        loop {
+            if remaining() < margin {
+                run.stopped_for_time = true;
+                break;
+            }
+            let started = std::time::Instant::now();
+            let batch = self.drain_once(limit).await?;
+            run.batches += 1;
+            margin = margin.max(started.elapsed());
+            // A short batch took everything due; one that settled nothing
+            // (all held by other mailers, or the store failing) would only
+            // find the same emails again.
+            let more =
+                batch.total() >= limit as usize && batch.sent + batch.retrying + batch.failed > 0;
+            total.sent += batch.sent;
+            total.skipped += batch.skipped;
+            total.retrying += batch.retrying;
+            total.failed += batch.failed;
+            total.unavailable += batch.unavailable;
+            if !more {
+                break;
+            }
+        }
+        Ok((total, run))
     }
 
     /// One delivery attempt of one outbox email. Safe to call any number of
@@ -283,6 +365,40 @@ impl Mailer {
                 Delivery::Sent { message_id }
             }
             Err(Failure::Permanent(reason)) => self.give_up(&email, reason).await,
+            Err(Failure::Throttled(error)) => {
+                // Not a failure of this email: no attempt counted (8 of
+                // them would fail it for good and remove its link). Due
+                // again in a second or two, jittered so the mailers that
+                // were throttled together do not come back together.
+                let wait = backoff(0, THROTTLE_WAIT, THROTTLE_WAIT);
+                let retry_at = OffsetDateTime::now_utc() + wait;
+                match self
+                    .outbox
+                    .defer_outbox(tenant, outbox_id, &error, retry_at)
+                    .await
+                {
+                    Ok(()) => {
+                        tracing::info!(
+                            tenant = %tenant,
+                            outbox_id,
+                            kind,
+                            attempts,
+                            retry_in_ms = wait.as_millis() as u64,
+                            error = %error,
+                            "email throttled, put back without counting an attempt"
+                        );
+                        Delivery::Retrying {
+                            attempts,
+                            retry_at,
+                            error,
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(tenant = %tenant, outbox_id, error = %e, "cannot put back a throttled email");
+                        Delivery::Unavailable(e.to_string())
+                    }
+                }
+            }
             Err(Failure::Transient(error)) => {
                 let attempts = attempts.saturating_add(1);
                 if attempts >= self.config.max_attempts {
@@ -401,10 +517,54 @@ impl Mailer {
             kind: Some(email.kind.as_str().to_owned()),
         };
         self.rate.acquire().await;
+        self.spend_budget().await?;
         self.sender.send(&outgoing).await.map_err(|e| match e {
             SendError::Transient(m) => Failure::Transient(redact_emails(&m)),
             SendError::Permanent(m) => Failure::Permanent(redact_emails(&m)),
+            SendError::Throttled(m) => Failure::Throttled(redact_emails(&m)),
         })
+    }
+
+    /// One send of the account's budget, waiting for the next second while
+    /// it is spent (at most `max_wait`). Without a budget, or when the store
+    /// cannot count, the send goes out unpaced: SES's own throttling is
+    /// still put back without counting an attempt.
+    async fn spend_budget(&self) -> Result<(), Failure> {
+        let Some((limits, max)) = &self.budget else {
+            return Ok(());
+        };
+        let give_up = tokio::time::Instant::now() + self.config.max_wait;
+        loop {
+            let now = OffsetDateTime::now_utc();
+            let into = Duration::from_nanos(u64::from(now.nanosecond()));
+            if into < Duration::from_secs(1) - BUDGET_GUARD {
+                match limits
+                    .take_rate_limit(SES_BUDGET_BUCKET, now, 1, *max)
+                    .await
+                {
+                    Ok(true) => {
+                        if OffsetDateTime::now_utc().unix_timestamp() == now.unix_timestamp() {
+                            return Ok(());
+                        }
+                        // Counting took us into the next second: that hit
+                        // is lost (a send fewer, never one more).
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the shared send budget cannot be counted; sending unpaced");
+                        return Ok(());
+                    }
+                }
+            }
+            let next = Duration::from_secs(1).saturating_sub(into);
+            if tokio::time::Instant::now() + next > give_up {
+                return Err(Failure::Throttled(format!(
+                    "the account's send budget ({max}/s) is spent"
+                )));
+            }
+            tokio::time::sleep(next).await;
+        }
     }
 
     /// Records the sending, retrying a little: the email is out, and a

@@ -13,10 +13,11 @@ pub const DEFAULT_SEND_RATE: f64 = 14.0;
 /// [`acquire`](Self::acquire) takes one token, waiting for it when the
 /// bucket is empty; waiters are served in the order they asked.
 ///
-/// Per process: several mailers running at once (Lambda instances) each
-/// have their own, so the account's rate is shared out by configuration
-/// (`SES_MAX_SEND_RATE` per instance), and SES's own throttling is a
-/// transient failure the mailer retries.
+/// Per process: it smooths one mailer's sends. Several mailers running at
+/// once (Lambda instances) share the account's rate through
+/// [`Mailer::with_send_budget`](crate::Mailer::with_send_budget) (a counter
+/// in the table); SES's own throttling is retried without counting an
+/// attempt.
 #[derive(Debug)]
 pub struct RateLimiter {
     per_sec: f64,

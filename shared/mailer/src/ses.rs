@@ -10,6 +10,13 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, Me
 use peak_aws_env::TimeoutConfig;
 use std::time::Duration;
 
+/// Error codes of SES's rate throttling (also seen as the status 429).
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+];
+
 /// Error codes (outside the modelled ones) that a later attempt may get
 /// past: throttling, server trouble, and credentials or permissions that an
 /// operator can fix without the email being at fault.
@@ -160,9 +167,17 @@ fn classify_service(err: &SendEmailError, status: u16) -> SendError {
         Some(message) => format!("SES {code}: {message}"),
         None => format!("SES {code}: {err}"),
     });
+    // The rate: retried without counting an attempt. (A daily quota or a
+    // paused account is not a rate: those count, as other transient
+    // failures do.)
+    let throttled = matches!(err, SendEmailError::TooManyRequestsException(_))
+        || status == 429
+        || THROTTLING_CODES.contains(&code);
+    if throttled {
+        return SendError::Throttled(text);
+    }
     let transient = match err {
-        SendEmailError::TooManyRequestsException(_)
-        | SendEmailError::LimitExceededException(_)
+        SendEmailError::LimitExceededException(_)
         | SendEmailError::SendingPausedException(_)
         | SendEmailError::AccountSuspendedException(_) => true,
         SendEmailError::MessageRejected(_)
@@ -211,11 +226,22 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let throttled = TooManyRequestsException::builder().build();
-        assert!(
-            classify_service(&SendEmailError::TooManyRequestsException(throttled), 429)
-                .is_transient()
-        );
-        assert!(classify_service(&unhandled("Throttling"), 400).is_transient());
+        assert!(matches!(
+            classify_service(&SendEmailError::TooManyRequestsException(throttled), 429),
+            SendError::Throttled(_)
+        ));
+        assert!(matches!(
+            classify_service(&unhandled("Throttling"), 400),
+            SendError::Throttled(_)
+        ));
+        assert!(matches!(
+            classify_service(&unhandled("Whatever"), 429),
+            SendError::Throttled(_)
+        ));
+        assert!(matches!(
+            classify_service(&unhandled("InternalFailure"), 500),
+            SendError::Transient(_)
+        ));
         assert!(classify_service(&unhandled("InternalFailure"), 500).is_transient());
         assert!(classify_service(&unhandled("Whatever"), 503).is_transient());
         assert!(!classify_service(&unhandled("InvalidParameterValue"), 400).is_transient());

@@ -72,6 +72,7 @@ macro_rules! user_store_contract {
             outbox::outbox_is_written_with_the_change_and_claimed_once,
             outbox::completed_outbox_email_is_never_sent_again,
             outbox::transient_outbox_failure_is_retried_after_its_time,
+            outbox::deferred_outbox_email_counts_no_attempt,
             outbox::permanent_outbox_failure_is_listed_and_not_pending,
             outbox::expired_outbox_lease_can_be_claimed_again,
             outbox::failed_emails_are_listed_per_tenant_and_retired,

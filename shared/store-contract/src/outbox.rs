@@ -168,6 +168,49 @@ pub async fn transient_outbox_failure_is_retried_after_its_time(store: &dyn Full
     );
 }
 
+/// A throttled email is put back without using up an attempt.
+pub async fn deferred_outbox_email_counts_no_attempt(store: &dyn FullStore) {
+    let (t, _, mail) = user_with_email(store).await;
+    let at = now();
+    assert!(matches!(
+        claim(store, &t, &mail.id, at).await,
+        OutboxClaim::Claimed { attempts: 0, .. }
+    ));
+    let retry_at = at + Duration::seconds(2);
+    assert_eq!(
+        store
+            .defer_outbox(&fresh_tenant(), &mail.id, "throttled", retry_at)
+            .await,
+        Err(StoreError::NotFound),
+        "another tenant cannot defer it"
+    );
+    store
+        .defer_outbox(&t, &mail.id, "throttled", retry_at)
+        .await
+        .expect("defer");
+    assert!(
+        !is_pending(store, &mail.id, at + Duration::seconds(1)).await,
+        "not due before its retry time"
+    );
+    assert!(is_pending(store, &mail.id, retry_at).await);
+    assert!(matches!(
+        claim(store, &t, &mail.id, retry_at).await,
+        OutboxClaim::Claimed { attempts: 0, .. }
+    ));
+    store
+        .complete_outbox(&t, &mail.id, "m-1")
+        .await
+        .expect("complete");
+    store
+        .defer_outbox(&t, &mail.id, "throttled", retry_at)
+        .await
+        .expect("a sent email is left as it is");
+    assert_eq!(
+        claim(store, &t, &mail.id, retry_at).await,
+        OutboxClaim::AlreadySent
+    );
+}
+
 pub async fn permanent_outbox_failure_is_listed_and_not_pending(store: &dyn FullStore) {
     let (t, u, mail) = user_with_email(store).await;
     let at = now();

@@ -259,6 +259,51 @@ impl OutboxQueue for DynamoStore {
         }
     }
 
+    async fn defer_outbox(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        reason: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "defer outbox email";
+        if id.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        let (_, gpk, gsk) = index::GSI2;
+        let due = unix_ms(retry_at);
+        // As a transient failure, without counting an attempt.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ui::outbox_key(tenant, id)))
+            .condition_expression("attribute_exists(#gpk)")
+            .update_expression(
+                "SET #due_at = :due, #gsk = :sk, #last_error = :reason REMOVE #leased_until",
+            )
+            .expression_attribute_names("#gpk", gpk)
+            .expression_attribute_names("#gsk", gsk)
+            .expression_attribute_names("#leased_until", attr::LEASED_UNTIL)
+            .expression_attribute_names("#due_at", attr::DUE_AT)
+            .expression_attribute_names("#last_error", attr::LAST_ERROR)
+            .expression_attribute_values(":reason", s(failure_reason(reason)))
+            .expression_attribute_values(":due", n(due))
+            .expression_attribute_values(":sk", s(crate::due::outbox_due_sk(due, id)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => {
+                match self.get_item(OP, ui::outbox_key(tenant, id)).await? {
+                    Some(_) => Ok(()),
+                    None => Err(StoreError::NotFound),
+                }
+            }
+            Err(e) => Err(sdk(OP, &e)),
+        }
+    }
+
     async fn failed_outbox(&self, limit: u32) -> Result<Vec<FailedEmail>, StoreError> {
         const OP: &str = "failed outbox";
         let limit = limit as usize;

@@ -214,6 +214,33 @@ impl OutboxQueue for SqliteStore {
         .await
     }
 
+    async fn defer_outbox(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        reason: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.as_str().to_owned();
+        let id = id.to_owned();
+        let reason = failure_reason(reason);
+        let retry_ms = unix_millis(retry_at);
+        self.run(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE outbox SET due_ms = ?3, last_error = ?4
+                     WHERE tenant_id = ?1 AND id = ?2 AND sent_at IS NULL AND failed_at IS NULL",
+                    params![tenant, id, retry_ms, reason],
+                )
+                .map_err(db_error)?;
+            if changed == 0 && !outbox_exists(conn, &tenant, &id)? {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn failed_outbox(&self, limit: u32) -> Result<Vec<FailedEmail>, StoreError> {
         self.run(move |conn| {
             let rows = conn

@@ -308,6 +308,79 @@ async fn suspend_edit_delete_converge_after_an_outage_on_dynamodb() {
     suspend_edit_delete_converge_after_an_outage(false).await;
 }
 
+/// Management API requests (token requests are the Authentication API's,
+/// outside its rate limit) as (method, path).
+fn api_calls(fake: &FakeAuth0) -> Vec<(String, String)> {
+    fake.requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/v2/"))
+        .map(|r| (r.method, r.path))
+        .collect()
+}
+
+/// An accept costs Auth0 two calls (create, ticket) when the address has no
+/// login — it cost three (find by email, create, ticket) before creating
+/// first — and an address that has a login still gets the lookup (and the
+/// relink) it got before.
+#[tokio::test]
+async fn an_accept_costs_two_auth0_calls() {
+    let e = env(true).await;
+    let (_, token) = e.app.invite_customer("una@acme.example").await;
+    e.fake.clear_requests();
+    let (status, body) = send(
+        e.app
+            .anonymous(Method::POST, &format!("/invitations/{token}/accept")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let calls = api_calls(&e.fake);
+    assert_eq!(
+        calls,
+        vec![
+            ("POST".to_owned(), "/api/v2/users".to_owned()),
+            (
+                "POST".to_owned(),
+                "/api/v2/tickets/password-change".to_owned()
+            ),
+        ],
+        "one accept, two Management API calls"
+    );
+
+    // The address has a login of an earlier user record of this tenant
+    // (deleted here, its login left behind): create answers 409, the
+    // lookup finds the login, and it is relinked to the new user.
+    let earlier = ulid::Ulid::new().to_string();
+    let mut old = FakeUser::new(FakeAuth0::CONNECTION, "vic@acme.example")
+        .with_tenant(&e.app.tenant, &earlier);
+    old.email_verified = true;
+    let subject = e.fake.insert_user(old);
+    let (id, token) = e.app.invite_customer("vic@acme.example").await;
+    e.fake.clear_requests();
+    let (status, body) = send(
+        e.app
+            .anonymous(Method::POST, &format!("/invitations/{token}/accept")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let methods: Vec<_> = api_calls(&e.fake)
+        .into_iter()
+        .map(|(m, p)| format!("{m} {}", p.split('%').next().unwrap_or(&p)))
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "POST /api/v2/users",
+            "GET /api/v2/users-by-email",
+            "PATCH /api/v2/users/auth0",
+            "POST /api/v2/tickets/password-change",
+        ],
+        "an existing login: create refused, looked up, relinked"
+    );
+    assert_eq!(e.fake.users().len(), 2, "no second login for one address");
+    let login = e.fake.user(&subject).expect("the earlier login");
+    assert_eq!(login.app_metadata["peak_user_id"], id.as_str());
+}
+
 #[tokio::test]
 async fn a_429_storm_is_waited_out_not_hammered() {
     let e = env_with(true, Duration::from_secs(20)).await;

@@ -144,6 +144,9 @@ pub struct FakeRequest {
     pub status: u16,
     /// When it arrived.
     pub at: Instant,
+    /// When it arrived, in Unix milliseconds (the second Auth0's rate limit
+    /// counts it in: `unix_ms / 1000`).
+    pub unix_ms: u64,
 }
 
 /// A password-change ticket the fake issued.

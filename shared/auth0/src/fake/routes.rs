@@ -62,10 +62,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-fn unix_secs() -> u64 {
+fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 
@@ -125,7 +125,8 @@ async fn gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -
                 .collect()
         })
         .unwrap_or_default();
-    let now_secs = unix_secs();
+    let now_ms = unix_millis();
+    let now_secs = now_ms / 1000;
     let (index, down, fault, limited, remaining) = {
         let mut s = shared.state();
         s.log.push(FakeRequest {
@@ -135,6 +136,7 @@ async fn gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -
             body: serde_json::from_slice(&bytes).ok(),
             status: 0,
             at: Instant::now(),
+            unix_ms: now_ms,
         });
         let down = s.down;
         let fault = if down { None } else { s.faults.pop_front() };

@@ -60,6 +60,19 @@ pub trait OutboxQueue: Send + Sync {
         retry_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
+    /// Puts the email back without counting an attempt (it was not sent
+    /// because sending is throttled: SES's rate, or the shared send budget
+    /// spent): the lease released, due again at `retry_at`, `reason` kept
+    /// as its last error. An email already sent or failed is left as it
+    /// is; `NotFound` if there is no such email.
+    async fn defer_outbox(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        reason: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
     /// Emails that failed for good, across tenants (for operators), the
     /// most recently created first.
     async fn failed_outbox(&self, limit: u32) -> Result<Vec<FailedEmail>, StoreError>;
