@@ -583,7 +583,9 @@ pub async fn lists_over_a_set_of_accounts_give_each_user_once(store: &dyn FullSt
             ..Default::default()
         })
         .await,
-        ["Adams", "Baker", "Clark", "Davis", "Foster", "Green", "Irwin"]
+        [
+            "Adams", "Baker", "Clark", "Davis", "Foster", "Green", "Irwin"
+        ]
     );
     assert_eq!(
         names(UserQuery {

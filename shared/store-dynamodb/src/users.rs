@@ -8,9 +8,9 @@ use crate::user_item::{self as ui, attr, index};
 use crate::user_write::{Verdict, plan_user_write};
 use crate::{DynamoStore, build_error, names};
 use async_trait::async_trait;
+use futures_util::future::try_join_all;
 use peak_domain::cursor;
 use peak_domain::ids::TenantId;
-use futures_util::future::try_join_all;
 use peak_domain::model::user::{AccountNumber, Email, User, UserId, UserQuery};
 use peak_domain::ports::{Page, PageRequest, StoreError, UserRecords, UserWrite};
 use std::collections::{BTreeSet, HashMap};
@@ -153,7 +153,10 @@ fn list_plan(
             s(p.as_str()),
         );
     }
-    let any_of: Vec<&AccountNumber> = account.into_iter().chain(any_of.into_iter().flatten()).collect();
+    let any_of: Vec<&AccountNumber> = account
+        .into_iter()
+        .chain(any_of.into_iter().flatten())
+        .collect();
     if let [a] = any_of[..] {
         add(
             format!("contains(#{}, :account)", attr::CUSTOMER_ACCOUNTS),
@@ -173,7 +176,10 @@ fn list_plan(
     if any_of.len() > 1 {
         let mut any = Vec::new();
         for (i, a) in any_of.iter().enumerate() {
-            any.push(format!("contains(#{}, :account{i})", attr::CUSTOMER_ACCOUNTS));
+            any.push(format!(
+                "contains(#{}, :account{i})",
+                attr::CUSTOMER_ACCOUNTS
+            ));
             values.insert(format!(":account{i}"), s(a.as_str()));
         }
         expr_names.extend(names(&[attr::CUSTOMER_ACCOUNTS]));
@@ -417,9 +423,8 @@ impl UserRecords for DynamoStore {
     ) -> Result<Page<User>, StoreError> {
         let plans = list_plans(tenant, query);
         let limit = page.limit as usize;
-        let cursor_of = |tag: &str, sk: String| {
-            cursor::encode(tenant, USERS_LIST, &format!("{tag}{sk}"))
-        };
+        let cursor_of =
+            |tag: &str, sk: String| cursor::encode(tenant, USERS_LIST, &format!("{tag}{sk}"));
         let (found, next_cursor) = match &plans[..] {
             [] => {
                 // Still refuse a foreign or broken cursor.

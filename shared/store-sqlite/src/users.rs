@@ -200,7 +200,10 @@ fn select_users(
     // `= ?` for one account; `IN (…)` for a set (in email order only).
     let account_in = |args: &mut Args| match &accounts {
         Some(set) if set.len() == 1 => {
-            let a = set.first().map(|a| a.as_str().to_owned()).unwrap_or_default();
+            let a = set
+                .first()
+                .map(|a| a.as_str().to_owned())
+                .unwrap_or_default();
             format!("= {}", args.push(a))
         }
         Some(set) => format!(
@@ -512,17 +515,15 @@ mod tests {
                     .collect::<Result<_, _>>()
                     .unwrap();
                 let text = plan.join("\n");
-                let merged = q.email_prefix.is_none()
-                    && q.account_set().is_some_and(|s| s.len() > 1);
+                let merged =
+                    q.email_prefix.is_none() && q.account_set().is_some_and(|s| s.len() > 1);
                 if merged {
                     // One bounded search per account (the only scans are
                     // of their at most `fetch` rows each), then a sort of
                     // those rows.
                     let searches = plan
                         .iter()
-                        .filter(|l| {
-                            l.contains("user_accounts_by_name (tenant_id=? AND account=?")
-                        })
+                        .filter(|l| l.contains("user_accounts_by_name (tenant_id=? AND account=?"))
                         .count();
                     assert_eq!(searches, 2, "{q:?}: one search per account\n{text}");
                     assert!(

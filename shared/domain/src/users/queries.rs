@@ -1,19 +1,19 @@
 //! Reading users: one user, a page of them, audit trails, and where a
 //! user's login stands with the identity provider. Nothing here writes.
 
+use crate::accounts::use_cases::all_descendants;
 use crate::audit::AuditEvent;
 use crate::context::{Actor, Ctx};
 use crate::error::Error;
 use crate::idp_work::IdpWorkItem;
-use crate::accounts::use_cases::all_descendants;
 use crate::model::user::{AccountNumber, User, UserId, UserQuery};
-use std::collections::BTreeSet;
 use crate::ports::{Page, PageRequest};
 use crate::role::Role;
 use crate::users::access::{USER, load, store_err};
 use crate::users::policy::{UserAction, authorize_user, list_scope};
 use crate::users::recording::rfc3339;
 use crate::users::signed_in::join;
+use std::collections::BTreeSet;
 
 /// Where a user's login stands with the identity provider
 /// (`GET /users/{id}/identity`): read from the owed-work record the user's
@@ -204,7 +204,10 @@ pub async fn list_users(
 ) -> Result<Page<User>, Error> {
     let scope = list_scope(actor)?;
     if query.account.is_some() && under.is_some() {
-        return Err(Error::invalid("under", "give `account` or `under`, not both"));
+        return Err(Error::invalid(
+            "under",
+            "give `account` or `under`, not both",
+        ));
     }
     if let Some(top) = under {
         if scope.is_some_and(|mine| !mine.contains(&top)) {
