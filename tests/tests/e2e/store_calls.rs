@@ -416,7 +416,8 @@ async fn store_calls_per_operation() {
     app.seed_account("HOLD-A1", "HOLD-A1", Some("HOLD-A")).await;
     app.seed_account("HOLD-B", "HOLD-B", Some("HOLD")).await;
     app.seed_user("customer", &["HOLD-A1"], &[], &[]).await;
-    app.seed_user("customer", &["HOLD", "HOLD-B"], &[], &[]).await;
+    app.seed_user("customer", &["HOLD", "HOLD-B"], &[], &[])
+        .await;
     let (_, holder) = app
         .seed_user(
             "sales_rep",
