@@ -362,6 +362,24 @@ impl UserQuery {
 mod tests {
     use super::*;
 
+    /// What the stores read: `account` and `accounts` together are their
+    /// intersection; an empty set is nobody, no account filter is anyone.
+    #[test]
+    fn the_account_set_is_both_filters_at_once() {
+        let n = |s: &str| AccountNumber::parse("a", s).unwrap();
+        let set = |xs: &[&str]| Some(xs.iter().map(|x| n(x)).collect());
+        let q = |account: Option<&str>, accounts| UserQuery {
+            account: account.map(n),
+            accounts,
+            ..Default::default()
+        };
+        assert_eq!(q(None, None).account_set(), None);
+        assert_eq!(q(Some("A"), None).account_set(), set(&["A"]));
+        assert_eq!(q(None, set(&["A", "B"])).account_set(), set(&["A", "B"]));
+        assert_eq!(q(Some("A"), set(&["A", "B"])).account_set(), set(&["A"]));
+        assert_eq!(q(Some("C"), set(&["A", "B"])).account_set(), set(&[]));
+    }
+
     /// One comparison everywhere: ASCII case only. Addresses that only
     /// Unicode case folding would make equal (the Kelvin sign folds to
     /// `k`, dotted capital I to `i̇`) cannot exist, so a "case-only
