@@ -46,7 +46,11 @@ const USER_FILTERS: &[Q] = &[
     Q::string("profile", "a profile id"),
     Q::string(
         "account",
-        "a customer account number (required for non-admins with several accounts)",
+        "a customer account number: its users only (non-admins: one of their reach)",
+    ),
+    Q::string(
+        "under",
+        "a customer account number: users of it and of every account below it (non-admins: one of their reach); without `account` or `under` a non-admin lists their whole reach; at most 50 accounts in one list (else 422)",
     ),
     Q::string("q", "prefix of \"last first\" name, case-insensitive").length(1, 100),
     Q::string(

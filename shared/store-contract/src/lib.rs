@@ -68,6 +68,7 @@ macro_rules! user_store_contract {
             users::changes_move_the_lookups_and_holder_counts,
             users::delete_removes_the_user_and_personal_data,
             users::lists_filter_by_index_in_a_stable_order,
+            users::lists_over_a_set_of_accounts_give_each_user_once,
             audit::audit_lists_newest_first_per_user_and_tenant,
             outbox::outbox_is_written_with_the_change_and_claimed_once,
             outbox::completed_outbox_email_is_never_sent_again,

@@ -550,6 +550,101 @@ pub async fn lists_filter_by_index_in_a_stable_order(store: &dyn FullStore) {
     );
 }
 
+/// A list over a set of accounts (`under=`, a non-admin's whole reach):
+/// paged 2 at a time it gives every user of any of the accounts once, in
+/// name order — a user on two of them once — and nobody else; with other
+/// filters and in email order too; an empty set is nobody.
+pub async fn lists_over_a_set_of_accounts_give_each_user_once(store: &dyn FullStore) {
+    let t = fresh_tenant();
+    let p = profile(store, &t, "One").await;
+    let acct = |a: &str| AccountNumber::parse("a", a).expect("acct");
+    for (last, accounts, role) in [
+        ("Adams", vec!["P"], Role::Customer),
+        ("Baker", vec!["C1"], Role::Customer),
+        ("Clark", vec!["P", "C1"], Role::Customer),
+        ("Davis", vec!["C2"], Role::Customer),
+        ("Evans", vec!["SIB"], Role::Customer),
+        ("Foster", vec!["C2", "SIB"], Role::Customer),
+        ("Green", vec!["C1"], Role::SalesRep),
+        ("Hall", vec![], Role::Customer),
+        ("Irwin", vec!["P", "C1", "C2"], Role::Customer),
+    ] {
+        let email = format!("{}@x.example", last.to_lowercase());
+        let mut u = sample_user(&t, &p, "Pat", last, &email);
+        u.role = role;
+        u.customer_accounts = accounts.into_iter().map(acct).collect();
+        create(store, &u).await.expect("create");
+    }
+    let set = |accounts: &[&str]| Some(accounts.iter().map(|a| acct(a)).collect());
+    let names = |q: UserQuery| list_names(store, &t, q);
+    assert_eq!(
+        names(UserQuery {
+            accounts: set(&["P", "C1", "C2"]),
+            ..Default::default()
+        })
+        .await,
+        [
+            "Adams", "Baker", "Clark", "Davis", "Foster", "Green", "Irwin"
+        ]
+    );
+    assert_eq!(
+        names(UserQuery {
+            accounts: set(&["P", "C1", "C2"]),
+            role: Some(Role::Customer),
+            ..Default::default()
+        })
+        .await,
+        ["Adams", "Baker", "Clark", "Davis", "Foster", "Irwin"]
+    );
+    assert_eq!(
+        names(UserQuery {
+            accounts: set(&["C1", "C2"]),
+            name_prefix: Some("pat".into()),
+            ..Default::default()
+        })
+        .await,
+        Vec::<String>::new(),
+        "the name key is \"last first\""
+    );
+    assert_eq!(
+        names(UserQuery {
+            accounts: set(&["C1", "C2", "NOPE"]),
+            name_prefix: Some("c".into()),
+            ..Default::default()
+        })
+        .await,
+        ["Clark"]
+    );
+    assert_eq!(
+        names(UserQuery {
+            accounts: set(&["P", "SIB"]),
+            email_prefix: Some("".into()),
+            ..Default::default()
+        })
+        .await,
+        ["Adams", "Clark", "Evans", "Foster", "Irwin"],
+        "in email order (the same here)"
+    );
+    assert_eq!(
+        names(UserQuery {
+            account: Some(acct("C1")),
+            accounts: set(&["P", "C2"]),
+            ..Default::default()
+        })
+        .await,
+        Vec::<String>::new(),
+        "`account` and `accounts` both hold"
+    );
+    assert_eq!(
+        names(UserQuery {
+            accounts: set(&[]),
+            ..Default::default()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+}
+
 /// Every page of `q` at 2 per page: the last names, in list order.
 async fn list_names(store: &dyn FullStore, t: &TenantId, q: UserQuery) -> Vec<String> {
     let mut out = Vec::new();

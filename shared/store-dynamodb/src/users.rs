@@ -8,11 +8,12 @@ use crate::user_item::{self as ui, attr, index};
 use crate::user_write::{Verdict, plan_user_write};
 use crate::{DynamoStore, build_error, names};
 use async_trait::async_trait;
+use futures_util::future::try_join_all;
 use peak_domain::cursor;
 use peak_domain::ids::TenantId;
-use peak_domain::model::user::{Email, User, UserId, UserQuery};
+use peak_domain::model::user::{AccountNumber, Email, User, UserId, UserQuery};
 use peak_domain::ports::{Page, PageRequest, StoreError, UserRecords, UserWrite};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use time::OffsetDateTime;
 
 /// The list name user cursors are issued for.
@@ -55,12 +56,39 @@ struct ListPlan {
     values: Item,
 }
 
-/// Picks the most selective source for `q`: account memberships, then the
-/// profile, role and status indexes, then all users by name (GSI1); any
+/// The sources a user list reads, merged in sort order: one per account
+/// when the list covers a set of accounts (each account's memberships are
+/// its own partition, all sorted by the same name key), else one (see
+/// [`list_plan`]). In email order a set of accounts is a filter on the one
+/// email-ordered source (memberships are not in email order). Empty when
+/// nothing can match.
+fn list_plans(tenant: &TenantId, q: &UserQuery) -> Vec<ListPlan> {
+    match q.account_set() {
+        Some(set) if q.email_prefix.is_none() => set
+            .iter()
+            .filter_map(|a| list_plan(tenant, q, Some(a), None))
+            .collect(),
+        set => list_plan(tenant, q, None, set.as_ref())
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// Picks the most selective source for `q`: `source`'s memberships, then
+/// the profile, role and status indexes, then all users by name (GSI1); any
 /// email prefix needs the email order (GSI2). The name prefix narrows the
-/// key of every name-ordered source; the other filters become a filter
-/// expression. `None` when nothing can match.
-fn list_plan(tenant: &TenantId, q: &UserQuery) -> Option<ListPlan> {
+/// key of every name-ordered source; the other filters (`any_of`: users on
+/// one of these accounts) become a filter expression. `None` when nothing
+/// can match.
+fn list_plan(
+    tenant: &TenantId,
+    q: &UserQuery,
+    source: Option<&AccountNumber>,
+    any_of: Option<&BTreeSet<AccountNumber>>,
+) -> Option<ListPlan> {
+    if any_of.is_some_and(BTreeSet::is_empty) {
+        return None;
+    }
     let name_prefix = prefix(q.name_prefix.as_ref());
     let email_prefix = prefix(q.email_prefix.as_ref());
     // Stored keys hold no control characters (and KEY_SEP is one).
@@ -70,13 +98,13 @@ fn list_plan(tenant: &TenantId, q: &UserQuery) -> Option<ListPlan> {
         return None;
     }
     let (mut status, mut role, mut profile, mut account) =
-        (q.status, q.role, q.profile.as_ref(), q.account.as_ref());
+        (q.status, q.role, q.profile.as_ref(), source);
     let mut table_source = false;
-    let (index, pk) = if q.email_prefix.is_some() {
-        (index::GSI2, ui::users_pk(tenant))
-    } else if let Some(a) = account.take() {
+    let (index, pk) = if let Some(a) = account.take().filter(|_| q.email_prefix.is_none()) {
         table_source = true;
         (("", PK, SK), ui::account_pk(tenant, a))
+    } else if q.email_prefix.is_some() {
+        (index::GSI2, ui::users_pk(tenant))
     } else if let Some(p) = profile.take() {
         (index::GSI5, ui::profile_users_pk(tenant, p))
     } else if let Some(r) = role.take() {
@@ -125,7 +153,11 @@ fn list_plan(tenant: &TenantId, q: &UserQuery) -> Option<ListPlan> {
             s(p.as_str()),
         );
     }
-    if let Some(a) = account {
+    let any_of: Vec<&AccountNumber> = account
+        .into_iter()
+        .chain(any_of.into_iter().flatten())
+        .collect();
+    if let [a] = any_of[..] {
         add(
             format!("contains(#{}, :account)", attr::CUSTOMER_ACCOUNTS),
             attr::CUSTOMER_ACCOUNTS,
@@ -140,6 +172,18 @@ fn list_plan(tenant: &TenantId, q: &UserQuery) -> Option<ListPlan> {
             ":name_prefix",
             s(p),
         );
+    }
+    if any_of.len() > 1 {
+        let mut any = Vec::new();
+        for (i, a) in any_of.iter().enumerate() {
+            any.push(format!(
+                "contains(#{}, :account{i})",
+                attr::CUSTOMER_ACCOUNTS
+            ));
+            values.insert(format!(":account{i}"), s(a.as_str()));
+        }
+        expr_names.extend(names(&[attr::CUSTOMER_ACCOUNTS]));
+        filters.push(format!("({})", any.join(" OR ")));
     }
     Some(ListPlan {
         index: (!table_source).then_some(index.0),
@@ -377,24 +421,83 @@ impl UserRecords for DynamoStore {
         query: &UserQuery,
         page: &PageRequest,
     ) -> Result<Page<User>, StoreError> {
-        const OP: &str = "list users";
-        let Some(plan) = list_plan(tenant, query) else {
-            // Still refuse a foreign or broken cursor.
-            if let Some(raw) = &page.cursor {
-                cursor::decode(tenant, USERS_LIST, raw)?;
-            }
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
-        };
-        let mut start = page
-            .cursor
-            .as_deref()
-            .map(|raw| plan.start_key(tenant, raw))
-            .transpose()?;
+        let plans = list_plans(tenant, query);
         let limit = page.limit as usize;
-        let want = limit + 1;
+        let cursor_of =
+            |tag: &str, sk: String| cursor::encode(tenant, USERS_LIST, &format!("{tag}{sk}"));
+        let (found, next_cursor) = match &plans[..] {
+            [] => {
+                // Still refuse a foreign or broken cursor.
+                if let Some(raw) = &page.cursor {
+                    cursor::decode(tenant, USERS_LIST, raw)?;
+                }
+                return Ok(Page {
+                    items: Vec::new(),
+                    next_cursor: None,
+                });
+            }
+            [plan] => {
+                let start = page
+                    .cursor
+                    .as_deref()
+                    .map(|raw| plan.start_key(tenant, raw))
+                    .transpose()?;
+                let read = self
+                    .read_source(plan, start, limit + 1, self.filtered_read_bound)
+                    .await?;
+                let stop = read.stop(plan)?;
+                let mut found = read.found;
+                let more = found.len() > limit;
+                found.truncate(limit);
+                let resume_at = match found.last() {
+                    Some((sk, _)) if more => Some(sk.clone()),
+                    // The read bound stopped the page short: resume after
+                    // the last item read, matched or not.
+                    _ => stop,
+                };
+                (found, resume_at.map(|sk| cursor_of(plan.tag(), sk)))
+            }
+            plans => {
+                let (found, resume_at) = self.merge_sources(tenant, plans, page).await?;
+                (found, resume_at.map(|sk| cursor_of(BY_NAME, sk)))
+            }
+        };
+        let mut items: Vec<User> = found.into_iter().map(|(_, u)| u).collect();
+        self.with_last_logins(&mut items).await?;
+        Ok(Page { items, next_cursor })
+    }
+}
+
+/// What one source gave for a page: items with their sort keys, where
+/// reading stopped, and whether the read bound stopped it.
+struct SourceRead {
+    found: Vec<(String, User)>,
+    rest: Option<Item>,
+    bounded: bool,
+}
+
+impl SourceRead {
+    /// The sort key the read bound stopped this source at (every item up
+    /// to it was read), if it did.
+    fn stop(&self, plan: &ListPlan) -> Result<Option<String>, StoreError> {
+        match &self.rest {
+            Some(key) if self.bounded => Ok(Some(get_s(key, plan.sk_attr)?.to_owned())),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// Up to `want` items of `plan` after `start`, reading (evaluating) at
+    /// most `bound` items when a filter expression may drop some.
+    async fn read_source(
+        &self,
+        plan: &ListPlan,
+        mut start: Option<Item>,
+        want: usize,
+        bound: usize,
+    ) -> Result<SourceRead, StoreError> {
+        const OP: &str = "list users";
         let mut found: Vec<(String, User)> = Vec::with_capacity(want);
         let mut key_condition = "#kpk = :kpk".to_owned();
         let mut expr_names = plan.names.clone();
@@ -412,7 +515,7 @@ impl UserRecords for DynamoStore {
             let batch = if plan.filter.is_some() {
                 (want - found.len())
                     .max(FILTERED_BATCH)
-                    .min(self.filtered_read_bound - evaluated)
+                    .min(bound - evaluated)
             } else {
                 want - found.len()
             };
@@ -442,25 +545,68 @@ impl UserRecords for DynamoStore {
             if found.len() >= want || start.is_none() {
                 break;
             }
-            if plan.filter.is_some() && evaluated >= self.filtered_read_bound {
+            if plan.filter.is_some() && evaluated >= bound {
                 bounded = true;
                 break;
             }
         }
+        Ok(SourceRead {
+            found,
+            rest: start,
+            bounded,
+        })
+    }
+
+    /// A page of users from several name-ordered sources (one per account
+    /// of the list): each read at the same time from the cursor's sort key
+    /// (the same name order in every account's partition, so one key
+    /// resumes them all), merged, a user on two accounts kept once, the
+    /// first `limit` kept. The read bound is shared between the sources;
+    /// when it stops one short, nothing past that point is known of it, so
+    /// the page ends at the smallest such point and the cursor resumes
+    /// there. Returns the page and the sort key to resume after.
+    async fn merge_sources(
+        &self,
+        tenant: &TenantId,
+        plans: &[ListPlan],
+        page: &PageRequest,
+    ) -> Result<(Vec<(String, User)>, Option<String>), StoreError> {
+        let limit = page.limit as usize;
+        let bound = (self.filtered_read_bound / plans.len()).max(1);
+        let mut reads = Vec::with_capacity(plans.len());
+        for plan in plans {
+            let start = page
+                .cursor
+                .as_deref()
+                .map(|raw| plan.start_key(tenant, raw))
+                .transpose()?;
+            reads.push(self.read_source(plan, start, limit + 1, bound));
+        }
+        let reads = try_join_all(reads).await?;
+        let mut stop: Option<String> = None;
+        for (read, plan) in reads.iter().zip(plans) {
+            if let Some(sk) = read.stop(plan)? {
+                stop = Some(match stop {
+                    Some(s) if s <= sk => s,
+                    _ => sk,
+                });
+            }
+        }
+        let mut found: Vec<(String, User)> = reads
+            .into_iter()
+            .flat_map(|r| r.found)
+            .filter(|(sk, _)| stop.as_ref().is_none_or(|s| sk <= s))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        // The sort key ends with the user id: equal keys are one user.
+        found.dedup_by(|a, b| a.0 == b.0);
         let more = found.len() > limit;
         found.truncate(limit);
-        let resume_at = match (more, found.last(), &start) {
-            (true, Some((sk, _)), _) => Some(sk.clone()),
-            // The read bound stopped the page short: resume after the last
-            // item read, matched or not.
-            (false, _, Some(key)) if bounded => Some(get_s(key, plan.sk_attr)?.to_owned()),
-            _ => None,
+        let resume_at = match found.last() {
+            Some((sk, _)) if more => Some(sk.clone()),
+            _ => stop,
         };
-        let next_cursor =
-            resume_at.map(|sk| cursor::encode(tenant, USERS_LIST, &format!("{}{sk}", plan.tag())));
-        let mut items: Vec<User> = found.into_iter().map(|(_, u)| u).collect();
-        self.with_last_logins(&mut items).await?;
-        Ok(Page { items, next_cursor })
+        Ok((found, resume_at))
     }
 }
 
@@ -473,6 +619,11 @@ mod tests {
     use peak_domain::model::user::{AccountNumber, UserStatus};
     use peak_domain::role::Role;
 
+    /// The (first) source a list reads.
+    fn first_plan(t: &TenantId, q: &UserQuery) -> Option<ListPlan> {
+        list_plans(t, q).into_iter().next()
+    }
+
     #[test]
     fn lists_read_the_most_selective_source() {
         let t = TenantId::parse("acme").unwrap();
@@ -483,10 +634,11 @@ mod tests {
             role: Some(Role::Customer),
             profile: Some(p.clone()),
             account: Some(acct.clone()),
+            accounts: None,
             name_prefix: Some("Lo".into()),
             email_prefix: None,
         };
-        let plan = list_plan(&t, &all).unwrap();
+        let plan = first_plan(&t, &all).unwrap();
         assert_eq!(plan.index, None);
         assert_eq!(plan.pk, "TENANT#acme#ACCOUNT#ACME");
         assert_eq!(plan.key_prefix.as_deref(), Some("lo"));
@@ -498,7 +650,7 @@ mod tests {
         );
         assert!(!filter.contains("customer_accounts"));
 
-        let plan = list_plan(
+        let plan = first_plan(
             &t,
             &UserQuery {
                 account: None,
@@ -507,7 +659,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plan.index, Some("GSI5"));
-        let plan = list_plan(
+        let plan = first_plan(
             &t,
             &UserQuery {
                 status: Some(UserStatus::Active),
@@ -516,14 +668,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!((plan.index, plan.filter), (Some("GSI3"), None));
-        let plan = list_plan(&t, &UserQuery::default()).unwrap();
+        let plan = first_plan(&t, &UserQuery::default()).unwrap();
         assert_eq!((plan.index, plan.key_prefix), (Some("GSI1"), None));
 
         let by_email = UserQuery {
             email_prefix: Some("A".into()),
             ..all.clone()
         };
-        let plan = list_plan(&t, &by_email).unwrap();
+        let plan = first_plan(&t, &by_email).unwrap();
         assert_eq!((plan.index, plan.by_email), (Some("GSI2"), true));
         assert_eq!(plan.key_prefix.as_deref(), Some("a"));
         let filter = plan.filter.unwrap();
@@ -536,14 +688,14 @@ mod tests {
             name_prefix: Some(format!("lo{KEY_SEP}")),
             ..Default::default()
         };
-        assert!(list_plan(&t, &nothing).is_none());
+        assert!(first_plan(&t, &nothing).is_none());
     }
 
     #[test]
     fn cursors_only_resume_their_own_order_and_prefix() {
         let t = TenantId::parse("acme").unwrap();
         let id = UserId::generate();
-        let by_name = list_plan(&t, &UserQuery::default()).unwrap();
+        let by_name = first_plan(&t, &UserQuery::default()).unwrap();
         let c = cursor::encode(
             &t,
             USERS_LIST,
@@ -554,7 +706,7 @@ mod tests {
         assert_eq!(key[PK], s(ui::user_pk(&t, &id)));
         assert_eq!(key[SK], s(USER_SK));
 
-        let by_email = list_plan(
+        let by_email = first_plan(
             &t,
             &UserQuery {
                 email_prefix: Some(String::new()),
@@ -563,7 +715,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(by_email.start_key(&t, &c), Err(StoreError::InvalidCursor));
-        let prefixed = list_plan(
+        let prefixed = first_plan(
             &t,
             &UserQuery {
                 name_prefix: Some("t".into()),

@@ -766,3 +766,62 @@ async fn a_filtered_list_reads_a_bounded_number_of_users_per_page() {
     assert_eq!(whole.items.len(), 2);
     assert!(whole.next_cursor.is_none());
 }
+
+/// A list over several accounts shares the read bound between their
+/// Queries: where one stops short the page ends at the smallest stopping
+/// point and the cursor resumes there for all of them, so paging on finds
+/// every match exactly once, in order (a user on two accounts once), as
+/// the unbounded read does in one page.
+#[tokio::test]
+async fn a_list_over_several_accounts_pages_within_the_read_bound() {
+    let client = client().await;
+    let table = table(&client).await;
+    let bounded = DynamoStore::new(client.clone(), table).with_filtered_read_bound(6);
+    let unbounded = DynamoStore::new(client, table);
+    let t = fresh_tenant();
+    let p = profile(&bounded, &t, "Standard").await;
+    let numbers = ["A", "B", "C"];
+    let acct = |a: &str| AccountNumber::parse("a", a).expect("acct");
+    let mut expected = Vec::new();
+    for i in 0..30 {
+        let mut u = sample_user(
+            &t,
+            &p,
+            "Pat",
+            &format!("Name{i:02}"),
+            &format!("p{i}@example.com"),
+        );
+        let mut accounts = vec![acct(numbers[i % 3])];
+        if i % 5 == 0 {
+            accounts.push(acct(numbers[(i + 1) % 3]));
+        }
+        u.customer_accounts = accounts;
+        if i % 4 == 1 {
+            u.status = UserStatus::Suspended;
+            expected.push(format!("Pat Name{i:02}"));
+        }
+        create(&bounded, &u).await.expect("create");
+    }
+    let q = UserQuery {
+        accounts: Some(numbers.iter().map(|a| acct(a)).collect()),
+        status: Some(UserStatus::Suspended),
+        ..Default::default()
+    };
+    let first = bounded
+        .list_users(&t, &q, &PageRequest::first(25))
+        .await
+        .expect("list");
+    assert!(
+        first.items.len() < expected.len() && first.next_cursor.is_some(),
+        "the bound stops the first page short, with a cursor"
+    );
+    assert_eq!(all_pages(&bounded, &t, &q, 25).await, expected);
+    assert_eq!(all_pages(&bounded, &t, &q, 2).await, expected);
+    let whole = unbounded
+        .list_users(&t, &q, &PageRequest::first(25))
+        .await
+        .expect("list");
+    assert!(whole.next_cursor.is_none());
+    let whole: Vec<String> = whole.items.iter().map(User::full_name).collect();
+    assert_eq!(whole, expected);
+}

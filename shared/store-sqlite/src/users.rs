@@ -70,7 +70,7 @@ impl Driver {
     pub(crate) fn of(q: &UserQuery) -> Self {
         if q.email_prefix.is_some() {
             Driver::Email
-        } else if q.account.is_some() {
+        } else if q.account_set().is_some() {
             Driver::Account
         } else if q.profile.is_some() {
             Driver::Profile
@@ -137,23 +137,92 @@ pub(crate) fn push_prefix(
 /// The statement for one page of users: the [`Driver`] index gives the
 /// tenant, the driving filter and the order; the keyset `(key, id) > after`
 /// resumes after the last item; `fetch` rows at most.
+///
+/// A set of accounts in name order (`under=`, a non-admin's whole reach) is
+/// one bounded index search per account — at most `fetch` memberships each,
+/// from the keyset, filtered as one account's list is — merged by `UNION`
+/// (which also keeps a user on two of the accounts once) and sorted: a sort
+/// of at most `fetch` rows per account, not of every member of the subtree
+/// (an `IN (…)` over the memberships would sort them all on every page).
 pub(crate) fn plan_user_list(
     tenant: &str,
     q: &UserQuery,
     after: Option<&(String, String)>,
     fetch: i64,
 ) -> (String, Vec<Value>) {
-    let driver = Driver::of(q);
     let mut args = Args::default();
-    let mut conditions = Vec::new();
     let tenant = args.push(tenant.to_owned());
+    let sql = match q.account_set() {
+        Some(set) if set.len() > 1 && q.email_prefix.is_none() => {
+            let parts: Vec<String> = set
+                .iter()
+                .map(|a| {
+                    let one = UserQuery {
+                        account: Some(a.clone()),
+                        accounts: None,
+                        ..q.clone()
+                    };
+                    let part = select_users(
+                        &mut args,
+                        &tenant,
+                        &one,
+                        after,
+                        fetch,
+                        "a.name_key AS k, a.user_id AS i",
+                    );
+                    format!("SELECT k, i FROM ({part})")
+                })
+                .collect();
+            let limit = args.push(fetch);
+            format!(
+                "SELECT {} FROM ({}) AS s CROSS JOIN users AS u
+                 WHERE u.tenant_id = {tenant} AND u.id = s.i ORDER BY s.k, s.i LIMIT {limit}",
+                user_columns("u."),
+                parts.join(" UNION ")
+            )
+        }
+        _ => select_users(&mut args, &tenant, q, after, fetch, &user_columns("u.")),
+    };
+    (sql, args.0)
+}
+
+/// One index search of users (see [`plan_user_list`]), selecting `columns`.
+fn select_users(
+    args: &mut Args,
+    tenant: &str,
+    q: &UserQuery,
+    after: Option<&(String, String)>,
+    fetch: i64,
+    columns: &str,
+) -> String {
+    let driver = Driver::of(q);
+    let accounts = q.account_set();
+    // `= ?` for one account; `IN (…)` for a set (in email order only).
+    let account_in = |args: &mut Args| match &accounts {
+        Some(set) if set.len() == 1 => {
+            let a = set
+                .first()
+                .map(|a| a.as_str().to_owned())
+                .unwrap_or_default();
+            format!("= {}", args.push(a))
+        }
+        Some(set) => format!(
+            "IN ({})",
+            set.iter()
+                .map(|a| args.push(a.as_str().to_owned()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => String::new(),
+    };
+    let mut conditions = Vec::new();
     let users_by = |index: &str| format!("users AS u INDEXED BY {index}");
     let (from, key, id) = match driver {
         Driver::Account => {
             conditions.push(format!("a.tenant_id = {tenant}"));
-            if let Some(account) = &q.account {
-                let account = args.push(account.as_str().to_owned());
-                conditions.push(format!("a.account = {account}"));
+            if accounts.is_some() {
+                let account = account_in(args);
+                conditions.push(format!("a.account {account}"));
             }
             conditions.push("u.tenant_id = a.tenant_id AND u.id = a.user_id".to_owned());
             // CROSS JOIN keeps the memberships as the outer loop, in order.
@@ -197,13 +266,11 @@ pub(crate) fn plan_user_list(
         let s = args.push(status.as_str().to_owned());
         conditions.push(format!("u.status = {s}"));
     }
-    if driver != Driver::Account
-        && let Some(account) = &q.account
-    {
-        let a = args.push(account.as_str().to_owned());
+    if driver != Driver::Account && accounts.is_some() {
+        let a = account_in(args);
         conditions.push(format!(
             "EXISTS (SELECT 1 FROM user_accounts AS m
-                     WHERE m.tenant_id = u.tenant_id AND m.account = {a} AND m.user_id = u.id)"
+                     WHERE m.tenant_id = u.tenant_id AND m.account {a} AND m.user_id = u.id)"
         ));
     }
     // The prefix on the driving index's key, and the other one (the name
@@ -216,7 +283,7 @@ pub(crate) fn plan_user_list(
     if let Some(prefix) = other_prefix {
         push_prefix(
             &mut conditions,
-            &mut args,
+            args,
             "u.name_key",
             &prefix.to_lowercase(),
             true,
@@ -235,7 +302,7 @@ pub(crate) fn plan_user_list(
             .is_none_or(|p| after_key.as_str() >= p)
     });
     if let Some(prefix) = &key_prefix {
-        push_prefix(&mut conditions, &mut args, key, prefix, keyset.is_none());
+        push_prefix(&mut conditions, args, key, prefix, keyset.is_none());
     }
     if let Some((after_key, after_id)) = keyset {
         let k = args.push(after_key.clone());
@@ -243,12 +310,10 @@ pub(crate) fn plan_user_list(
         conditions.push(format!("({key}, {id}) > ({k}, {i})"));
     }
     let limit = args.push(fetch);
-    let sql = format!(
-        "SELECT {} FROM {from} WHERE {} ORDER BY {key}, {id} LIMIT {limit}",
-        user_columns("u."),
+    format!(
+        "SELECT {columns} FROM {from} WHERE {} ORDER BY {key}, {id} LIMIT {limit}",
         conditions.join(" AND ")
-    );
-    (sql, args.0)
+    )
 }
 
 #[async_trait]
@@ -345,6 +410,12 @@ impl UserRecords for SqliteStore {
             }
             None => None,
         };
+        if query.account_set().is_some_and(|s| s.is_empty()) {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
         let (limit, fetch) = page_size(page);
         let (sql, args) = plan_user_list(tenant.as_str(), query, after.as_ref(), fetch);
         let tenant = tenant.clone();
@@ -408,7 +479,11 @@ mod tests {
         let account = AccountNumber::parse("a", "ACME").unwrap();
         let profile = ProfileId::generate();
         let mut out = Vec::new();
-        for mask in 0..64u32 {
+        let set: std::collections::BTreeSet<_> = ["ACME", "ACME-EU"]
+            .iter()
+            .map(|a| AccountNumber::parse("a", a).unwrap())
+            .collect();
+        for mask in 0..128u32 {
             let on = |bit: u32| mask & (1 << bit) != 0;
             out.push(UserQuery {
                 status: on(0).then_some(UserStatus::Active),
@@ -417,6 +492,7 @@ mod tests {
                 account: on(3).then(|| account.clone()),
                 name_prefix: on(4).then(|| "lo".to_owned()),
                 email_prefix: on(5).then(|| "a".to_owned()),
+                accounts: on(6).then(|| set.clone()),
             });
         }
         out
@@ -439,6 +515,28 @@ mod tests {
                     .collect::<Result<_, _>>()
                     .unwrap();
                 let text = plan.join("\n");
+                let merged =
+                    q.email_prefix.is_none() && q.account_set().is_some_and(|s| s.len() > 1);
+                if merged {
+                    // One bounded search per account (the only scans are
+                    // of their at most `fetch` rows each), then a sort of
+                    // those rows.
+                    let searches = plan
+                        .iter()
+                        .filter(|l| l.contains("user_accounts_by_name (tenant_id=? AND account=?"))
+                        .count();
+                    assert_eq!(searches, 2, "{q:?}: one search per account\n{text}");
+                    assert!(
+                        plan.iter().all(|line| !line.starts_with("SCAN")
+                            || line.starts_with("SCAN s")
+                            || line.starts_with("SCAN (subquery")),
+                        "{q:?}: scans\n{text}"
+                    );
+                    if cursor.is_some() {
+                        assert!(text.contains(")>(?,?)"), "{q:?}: no keyset\n{text}");
+                    }
+                    continue;
+                }
                 assert!(!text.contains("TEMP B-TREE"), "{q:?}: sorts\n{text}");
                 assert!(
                     plan.iter().all(|line| !line.starts_with("SCAN")),

@@ -23,6 +23,7 @@ mod link_pages;
 mod profiles_api;
 mod store_calls;
 mod stuck_work;
+mod subtree_lists;
 mod tenants;
 mod unconditional_writes;
 mod users;

@@ -406,6 +406,36 @@ async fn store_calls_per_operation() {
             async |_| send(&admin, Method::GET, "/users?limit=10").await,
         )
         .await;
+    // A rep serving HOLD, which has 3 descendants (HOLD-A above HOLD-A1,
+    // HOLD-B), lists the subtree: sign-in as above (their reach), then
+    // HOLD's path (GetItem) and its subtree (one Query), then one Query
+    // per account — 4, sent at once, so one round trip — then the page's
+    // last sign-ins.
+    app.seed_account("HOLD", "HOLD", None).await;
+    app.seed_account("HOLD-A", "HOLD-A", Some("HOLD")).await;
+    app.seed_account("HOLD-A1", "HOLD-A1", Some("HOLD-A")).await;
+    app.seed_account("HOLD-B", "HOLD-B", Some("HOLD")).await;
+    app.seed_user("customer", &["HOLD-A1"], &[], &[]).await;
+    app.seed_user("customer", &["HOLD", "HOLD-B"], &[], &[])
+        .await;
+    let (_, holder) = app
+        .seed_user(
+            "sales_rep",
+            &["HOLD"],
+            &[("my_customers.customer_users", "view")],
+            &[],
+        )
+        .await;
+    probe.reset();
+    probe
+        .measure_between(
+            "`GET /users?under=HOLD` (sales rep; 4 accounts)",
+            &[("BatchGetItem", 2), ("GetItem", 3), ("Query", 6)],
+            6..=7,
+            200,
+            async |_| send(&holder, Method::GET, "/users?under=HOLD").await,
+        )
+        .await;
     probe
         .measure(
             "`GET /profiles/{id}` (admin)",

@@ -23,8 +23,9 @@ pub(crate) fn user_response(status: StatusCode, u: &User) -> Response<Body> {
     resp
 }
 
-/// `?status=&role=&profile=&account=&q=&email=&limit=&cursor=`
-fn user_query(req: &Request) -> Result<UserQuery, Problem> {
+/// `?status=&role=&profile=&account=&under=&q=&email=&limit=&cursor=`;
+/// `under` apart (the domain expands it into accounts).
+fn user_query(req: &Request) -> Result<(UserQuery, Option<AccountNumber>), Problem> {
     let q = query(req);
     let mut errors = Vec::new();
     let mut out = UserQuery::default();
@@ -57,6 +58,11 @@ fn user_query(req: &Request) -> Result<UserQuery, Problem> {
             .map_err(|e| errors.push(e))
             .ok();
     }
+    let under = q.get("under").and_then(|a| {
+        AccountNumber::parse("under", a)
+            .map_err(|e| errors.push(e))
+            .ok()
+    });
     let prefix = |name: &str, errors: &mut Vec<FieldError>| {
         let v = q.get(name)?.trim().to_lowercase();
         if v.is_empty() || v.chars().count() > 100 {
@@ -68,7 +74,7 @@ fn user_query(req: &Request) -> Result<UserQuery, Problem> {
     out.name_prefix = prefix("q", &mut errors);
     out.email_prefix = prefix("email", &mut errors);
     if errors.is_empty() {
-        Ok(out)
+        Ok((out, under))
     } else {
         Err(Problem::invalid_fields(errors))
     }
@@ -79,9 +85,9 @@ pub async fn user_list(
     actor: &Actor,
     req: &Request,
 ) -> Result<Response<Body>, Problem> {
-    let q = user_query(req)?;
+    let (q, under) = user_query(req)?;
     let page = page_request(req)?;
-    let result = users::list_users(ctx, actor, q, &page).await?;
+    let result = users::list_users(ctx, actor, q, under, &page).await?;
     Ok(json(
         StatusCode::OK,
         &PageView {

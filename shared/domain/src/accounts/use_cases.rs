@@ -110,8 +110,9 @@ async fn read(
     store.get_account(t, n).await.map_err(store_err)
 }
 
-/// Every page of `descendants` of `number`.
-async fn all_descendants(
+/// Every page of `descendants` of `number` (stopping once more than `cap`
+/// are read).
+pub(crate) async fn all_descendants(
     store: &dyn AccountStore,
     tenant: &TenantId,
     number: &AccountNumber,

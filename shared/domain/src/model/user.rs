@@ -319,19 +319,34 @@ pub struct UserQuery {
     pub role: Option<Role>,
     pub profile: Option<ProfileId>,
     pub account: Option<AccountNumber>,
+    /// Users on at least one of these accounts (`GET /users?under=` and a
+    /// non-admin's whole reach); with `account` too, both must hold (see
+    /// [`UserQuery::account_set`]). An empty set matches nobody.
+    pub accounts: Option<std::collections::BTreeSet<AccountNumber>>,
     pub name_prefix: Option<String>,
     pub email_prefix: Option<String>,
 }
 
 impl UserQuery {
+    /// The accounts a listed user must be on (any of them): `None` when the
+    /// list is not limited by account. What the stores read: `account` and
+    /// `accounts` together are their intersection.
+    pub fn account_set(&self) -> Option<std::collections::BTreeSet<AccountNumber>> {
+        match (&self.account, &self.accounts) {
+            (None, None) => None,
+            (Some(a), None) => Some([a.clone()].into()),
+            (None, Some(set)) => Some(set.clone()),
+            (Some(a), Some(set)) => Some(set.iter().filter(|x| *x == a).cloned().collect()),
+        }
+    }
+
     pub fn matches(&self, u: &User) -> bool {
         self.status.is_none_or(|s| s == u.status)
             && self.role.is_none_or(|r| r == u.role)
             && self.profile.as_ref().is_none_or(|p| *p == u.profile_id)
             && self
-                .account
-                .as_ref()
-                .is_none_or(|a| u.customer_accounts.contains(a))
+                .account_set()
+                .is_none_or(|set| u.customer_accounts.iter().any(|a| set.contains(a)))
             && self
                 .name_prefix
                 .as_ref()
@@ -346,6 +361,24 @@ impl UserQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the stores read: `account` and `accounts` together are their
+    /// intersection; an empty set is nobody, no account filter is anyone.
+    #[test]
+    fn the_account_set_is_both_filters_at_once() {
+        let n = |s: &str| AccountNumber::parse("a", s).unwrap();
+        let set = |xs: &[&str]| Some(xs.iter().map(|x| n(x)).collect());
+        let q = |account: Option<&str>, accounts| UserQuery {
+            account: account.map(n),
+            accounts,
+            ..Default::default()
+        };
+        assert_eq!(q(None, None).account_set(), None);
+        assert_eq!(q(Some("A"), None).account_set(), set(&["A"]));
+        assert_eq!(q(None, set(&["A", "B"])).account_set(), set(&["A", "B"]));
+        assert_eq!(q(Some("A"), set(&["A", "B"])).account_set(), set(&["A"]));
+        assert_eq!(q(Some("C"), set(&["A", "B"])).account_set(), set(&[]));
+    }
 
     /// One comparison everywhere: ASCII case only. Addresses that only
     /// Unicode case folding would make equal (the Kelvin sign folds to

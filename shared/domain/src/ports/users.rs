@@ -60,7 +60,10 @@ pub trait UserRecords: Send + Sync {
     async fn find_user_by_invitation(&self, token_hash: &str) -> Result<Option<User>, StoreError>;
 
     /// A page of users matching `query`, ordered by (name key, id), or by
-    /// (normalized email, id) when `email_prefix` is set.
+    /// (normalized email, id) when `email_prefix` is set. A set of accounts
+    /// ([`UserQuery::account_set`]) lists each user on any of them once;
+    /// stores read each account's memberships (one index range each) and
+    /// merge them rather than scan the tenant.
     async fn list_users(
         &self,
         tenant: &TenantId,

@@ -1,17 +1,19 @@
 //! Reading users: one user, a page of them, audit trails, and where a
 //! user's login stands with the identity provider. Nothing here writes.
 
+use crate::accounts::use_cases::all_descendants;
 use crate::audit::AuditEvent;
 use crate::context::{Actor, Ctx};
 use crate::error::Error;
 use crate::idp_work::IdpWorkItem;
-use crate::model::user::{User, UserId, UserQuery};
+use crate::model::user::{AccountNumber, User, UserId, UserQuery};
 use crate::ports::{Page, PageRequest};
 use crate::role::Role;
 use crate::users::access::{USER, load, store_err};
 use crate::users::policy::{UserAction, authorize_user, list_scope};
 use crate::users::recording::rfc3339;
 use crate::users::signed_in::join;
+use std::collections::BTreeSet;
 
 /// Where a user's login stands with the identity provider
 /// (`GET /users/{id}/identity`): read from the owed-work record the user's
@@ -166,39 +168,73 @@ pub async fn get_user(ctx: &Ctx<'_>, actor: &Actor, id: &UserId) -> Result<User,
     Ok(user)
 }
 
-/// A page of the users the actor may see. Non-admins list one account of
-/// their reach at a time (`account`: one they serve or, for a rep or
-/// partner, any account below one they serve; optional when they are
-/// assigned exactly one), and see only customer users.
+/// At most this many accounts in one user list (`under=` or a non-admin's
+/// whole reach). Each account is one Query per page on DynamoDB, all sent
+/// at once and merged: 50 Queries of at most 101 items is about 50 × 13
+/// read units and one round trip per page, which keeps a page well inside
+/// the function's time and memory, and under DynamoDB's per-partition and
+/// the SDK client's connection limits (a rep serving hundreds of accounts
+/// would otherwise fan out hundreds of Queries on every page). Past it the
+/// caller narrows the list with `account` or `under`.
+pub const LIST_ACCOUNTS_BOUND: usize = 50;
+
+/// A page of the users the actor may see. `under`: users of that account
+/// and of every account below it (an admin may name any account; an
+/// unknown one is an empty list, as `account=` is). Non-admins list
+/// accounts of their reach only (a rep or partner: the accounts they serve
+/// and everything below them; a customer: their own accounts): `account`
+/// one of them, `under` one of them with what is below it (within the
+/// reach), neither their whole reach — at most [`LIST_ACCOUNTS_BOUND`]
+/// accounts in one list, else 422. They see only customer users.
 ///
-/// Why one account at a time, child accounts included: each account's
-/// users are one index query (the membership partition), so a page is one
-/// Query whatever the tree. Covering a whole subtree in one list would need
-/// either a merge of one query per account on every page (a cursor holding
-/// a position per account, round trips growing with the tree) or each
-/// membership keyed by its account's ancestor path (every member of a
-/// subtree rewritten whenever an account moves). The frontend gets the
-/// accounts to choose from with `GET /accounts` (the rep's whole reach).
+/// How a subtree is listed without a scan: the subtree's numbers come from
+/// the account directory (one key range per 100 descendants, by ancestor
+/// path), then each account's users are one index query (its membership
+/// partition), all sent at once and merged in name order by the store (see
+/// `UserRecords::list_users`). Keying memberships by the account's path
+/// instead would make a subtree one range, but every member of a subtree
+/// would be rewritten whenever an account moves; the merge costs one Query
+/// per account per page, hence the bound.
 pub async fn list_users(
     ctx: &Ctx<'_>,
     actor: &Actor,
     mut query: UserQuery,
+    under: Option<AccountNumber>,
     page: &PageRequest,
 ) -> Result<Page<User>, Error> {
-    if let Some(mine) = list_scope(actor)? {
+    let scope = list_scope(actor)?;
+    if query.account.is_some() && under.is_some() {
+        return Err(Error::invalid(
+            "under",
+            "give `account` or `under`, not both",
+        ));
+    }
+    if let Some(top) = under {
+        if scope.is_some_and(|mine| !mine.contains(&top)) {
+            return Err(Error::Forbidden("list users of accounts you do not serve"));
+        }
+        let below = all_descendants(
+            ctx.accounts,
+            &actor.user.tenant_id,
+            &top,
+            LIST_ACCOUNTS_BOUND,
+        )
+        .await?;
+        let mut set: BTreeSet<AccountNumber> = below.into_iter().map(|a| a.number).collect();
+        set.insert(top);
+        // A customer reaches their own accounts, not what is below them.
+        if let Some(mine) = scope {
+            set.retain(|a| mine.contains(a));
+        }
+        query.accounts = Some(bounded(set, "under")?);
+    } else if let Some(mine) = scope {
         match &query.account {
             Some(a) if mine.contains(a) => {}
             Some(_) => return Err(Error::Forbidden("list users of accounts you do not serve")),
-            None if actor.user.customer_accounts.len() == 1 => {
-                query.account = actor.user.customer_accounts.first().cloned();
-            }
-            None => {
-                return Err(Error::invalid(
-                    "account",
-                    "choose one of your customer accounts to list",
-                ));
-            }
+            None => query.accounts = Some(bounded(mine.clone(), "account")?),
         }
+    }
+    if scope.is_some() {
         match query.role {
             None | Some(Role::Customer) => query.role = Some(Role::Customer),
             Some(_) => {
@@ -213,6 +249,20 @@ pub async fn list_users(
         .list_users(&actor.user.tenant_id, &query, page)
         .await
         .map_err(store_err)
+}
+
+/// `set` when it is within [`LIST_ACCOUNTS_BOUND`], else a 422 on `field`.
+fn bounded(set: BTreeSet<AccountNumber>, field: &str) -> Result<BTreeSet<AccountNumber>, Error> {
+    if set.len() > LIST_ACCOUNTS_BOUND {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "this list would cover more than {LIST_ACCOUNTS_BOUND} accounts: \
+                 choose one with `account`, or a smaller subtree with `under`"
+            ),
+        ));
+    }
+    Ok(set)
 }
 
 /// Audit events, newest first: one user's history or the tenant's. Admins
