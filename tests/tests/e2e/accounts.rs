@@ -2,21 +2,9 @@
 //! an admin and the billing sync's machine client keep it, the invite
 //! form searches it, and each role sees its own part of it.
 
-use peak_tests::{TestApp, problem, spawn_dynamodb, spawn_sqlite};
+use peak_tests::{TestApp, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// Runs every case below once on SQLite and once on DynamoDB Local.
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $case() { super::$case(super::spawn_sqlite().await).await; })*
-        }
-        mod dynamodb {
-            $(#[tokio::test] async fn $case() { super::$case(super::spawn_dynamodb().await).await; })*
-        }
-    };
-}
 
 on_both_stores!(
     admin_creates_reads_changes_and_closes_accounts,

@@ -6,20 +6,9 @@
 //! its child accounts' users, but not a sibling's; and nobody outside an
 //! account learns from a 422 whether it exists.
 
-use peak_tests::{TestApp, problem, spawn_dynamodb, spawn_sqlite};
+use peak_tests::{TestApp, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $case() { super::$case(super::spawn_sqlite().await).await; })*
-        }
-        mod dynamodb {
-            $(#[tokio::test] async fn $case() { super::$case(super::spawn_dynamodb().await).await; })*
-        }
-    };
-}
 
 on_both_stores!(
     search_pick_two_and_invite,

@@ -4,6 +4,20 @@
 //! runs them as well as eight. Run one file with e.g.
 //! `scripts/test.sh --test e2e users::lifecycle::`.
 
+/// Runs each named case (an `async fn(TestApp)` of the module) once on
+/// SQLite and once on DynamoDB Local, as `sqlite::<case>` and
+/// `dynamodb::<case>`. Defined before the modules so every one can use it.
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $case() { super::$case(peak_tests::spawn_sqlite().await).await; })*
+        }
+        mod dynamodb {
+            $(#[tokio::test] async fn $case() { super::$case(peak_tests::spawn_dynamodb().await).await; })*
+        }
+    };
+}
+
 mod account_store_calls;
 mod accounts;
 mod association;

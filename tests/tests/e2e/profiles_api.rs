@@ -1,21 +1,9 @@
 //! The profile API end to end, over HTTP, on both stores: what a portal
 //! frontend and an admin see.
 
-use peak_tests::{TestApp, problem, spawn_dynamodb, spawn_sqlite};
+use peak_tests::{TestApp, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// Runs every case below once on SQLite and once on DynamoDB Local.
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $case() { super::$case(super::spawn_sqlite().await).await; })*
-        }
-        mod dynamodb {
-            $(#[tokio::test] async fn $case() { super::$case(super::spawn_dynamodb().await).await; })*
-        }
-    };
-}
 
 on_both_stores!(
     walk_through_create_list_view_edit_stale_edit_delete,

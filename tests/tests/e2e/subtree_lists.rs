@@ -6,20 +6,9 @@
 //! `account=` is; a customer's list stays on their own accounts; and one
 //! list covers at most 50 accounts.
 
-use peak_tests::{TestApp, problem, spawn_dynamodb, spawn_sqlite};
+use peak_tests::{TestApp, problem};
 use reqwest::Method;
 use std::collections::BTreeSet;
-
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $case() { super::$case(super::spawn_sqlite().await).await; })*
-        }
-        mod dynamodb {
-            $(#[tokio::test] async fn $case() { super::$case(super::spawn_dynamodb().await).await; })*
-        }
-    };
-}
 
 on_both_stores!(
     a_rep_lists_a_subtree_or_their_whole_reach,
