@@ -584,6 +584,18 @@ async fn built_functions_answer_their_sample_events_on_the_runtime_api() {
     let admin = peak_local::seed_admin(&stores, &tenant, "auth0|admin", "admin@tenant.example")
         .await
         .expect("seed the tenant's admin");
+    // The accounts the sample events name: invites and edits refuse an
+    // account the directory does not hold.
+    peak_local::seed_accounts(
+        &stores,
+        &tenant,
+        &[
+            ("ACME", "Acme", None),
+            ("ACME-EU", "Acme Europe", Some("ACME")),
+        ],
+    )
+    .await
+    .expect("seed the sample events' accounts");
     let tenant_id = peak_domain::TenantId::parse(&tenant).expect("tenant id");
     let standard = stores
         .profiles
