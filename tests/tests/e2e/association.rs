@@ -70,6 +70,37 @@ async fn invite(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// An invite by `token` that must succeed (201): the new user.
+async fn invited(
+    app: &TestApp,
+    token: &str,
+    email: &str,
+    profile: &str,
+    accounts: &[&str],
+) -> Value {
+    json_of(
+        invite(app, token, &invitation(email, profile, accounts)).await,
+        201,
+    )
+    .await
+}
+
+/// An invite by `token` that must be refused with `status`: the problem.
+async fn refused(
+    app: &TestApp,
+    token: &str,
+    email: &str,
+    profile: &str,
+    accounts: &[&str],
+    status: u16,
+) -> Value {
+    problem(
+        invite(app, token, &invitation(email, profile, accounts)).await,
+        status,
+    )
+    .await
+}
+
 async fn json_of(resp: reqwest::Response, status: u16) -> Value {
     let got = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
@@ -117,16 +148,7 @@ async fn search_pick_two_and_invite(app: TestApp) {
         .collect();
     assert_eq!(picked, ["ACME-EU", "ACME-US"]);
     let profile = standard(&app).await;
-    let user = json_of(
-        invite(
-            &app,
-            &admin,
-            &invitation("ivy@acme.example", &profile, &picked),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let user = invited(&app, &admin, "ivy@acme.example", &profile, &picked).await;
     assert_eq!(user["customer_accounts"], json!(["ACME-EU", "ACME-US"]));
     // The user shows each account with its name and status.
     let id = user["id"].as_str().unwrap();
@@ -152,17 +174,12 @@ async fn unknown_and_closed_accounts_are_refused_by_name(app: TestApp) {
     let admin = app.token("admin");
     let profile = standard(&app).await;
     let before = user_count(&app).await;
-    let p = problem(
-        invite(
-            &app,
-            &admin,
-            &invitation(
-                "nobody@acme.example",
-                &profile,
-                &["ACME", "ACME-XX", "ACORN"],
-            ),
-        )
-        .await,
+    let p = refused(
+        &app,
+        &admin,
+        "nobody@acme.example",
+        &profile,
+        &["ACME", "ACME-XX", "ACORN"],
         422,
     )
     .await;
@@ -182,16 +199,7 @@ async fn unknown_and_closed_accounts_are_refused_by_name(app: TestApp) {
     assert_eq!(user_count(&app).await, before, "nothing written");
 
     // A user on ACME-US keeps it when it closes; GET shows it closed.
-    let user = json_of(
-        invite(
-            &app,
-            &admin,
-            &invitation("kept@acme.example", &profile, &["ACME-US"]),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let user = invited(&app, &admin, "kept@acme.example", &profile, &["ACME-US"]).await;
     let path = format!("/users/{}", user["id"].as_str().unwrap());
     let resp = app
         .admin(Method::PUT, "/accounts/ACME-US")
@@ -302,16 +310,7 @@ async fn a_rep_serves_child_accounts_and_not_a_siblings(app: TestApp) {
     assert_eq!(numbers, ["ACME-EU", "ACME-EU-DE"]);
 
     // Invites into the child account, then lists, reads and edits there.
-    let de = json_of(
-        invite(
-            &app,
-            &rep,
-            &invitation("de@acme.example", &profile, &["ACME-EU-DE"]),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let de = invited(&app, &rep, "de@acme.example", &profile, &["ACME-EU-DE"]).await;
     let de_path = format!("/users/{}", de["id"].as_str().unwrap());
     let listed = app.all_items(&rep, "/users?account=ACME-EU-DE").await;
     assert_eq!(listed.len(), 1);
@@ -348,16 +347,7 @@ async fn a_rep_serves_child_accounts_and_not_a_siblings(app: TestApp) {
 
     // The sibling's users: not found; its list: forbidden; inviting there:
     // not theirs.
-    let us = json_of(
-        invite(
-            &app,
-            &admin,
-            &invitation("us@acme.example", &profile, &["ACME-US"]),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let us = invited(&app, &admin, "us@acme.example", &profile, &["ACME-US"]).await;
     let us_path = format!("/users/{}", us["id"].as_str().unwrap());
     problem(
         app.with_token(&rep, Method::GET, &us_path)
@@ -394,27 +384,16 @@ async fn a_rep_serves_child_accounts_and_not_a_siblings(app: TestApp) {
         403,
     )
     .await;
-    let p = problem(
-        invite(
-            &app,
-            &rep,
-            &invitation("sib@acme.example", &profile, &["ACME-US"]),
-        )
-        .await,
-        403,
-    )
-    .await;
+    let p = refused(&app, &rep, "sib@acme.example", &profile, &["ACME-US"], 403).await;
     assert_eq!(p["code"], "account_not_served");
     // A user on the child and the sibling: visible (a shared account),
     // not changeable (not all of theirs).
-    let both = json_of(
-        invite(
-            &app,
-            &admin,
-            &invitation("both@acme.example", &profile, &["ACME-EU-DE", "ACME-US"]),
-        )
-        .await,
-        201,
+    let both = invited(
+        &app,
+        &admin,
+        "both@acme.example",
+        &profile,
+        &["ACME-EU-DE", "ACME-US"],
     )
     .await;
     let both_path = format!("/users/{}", both["id"].as_str().unwrap());
@@ -449,25 +428,22 @@ async fn a_rep_serves_child_accounts_and_not_a_siblings(app: TestApp) {
     let (_, manager) = app
         .seed_user("customer", &["ACME-EU"], &[], &["user_manager"])
         .await;
-    let p = problem(
-        invite(
-            &app,
-            &manager,
-            &invitation("cm@acme.example", &profile, &["ACME-EU-DE"]),
-        )
-        .await,
+    let p = refused(
+        &app,
+        &manager,
+        "cm@acme.example",
+        &profile,
+        &["ACME-EU-DE"],
         403,
     )
     .await;
     assert_eq!(p["code"], "account_not_served");
-    let de_only = json_of(
-        invite(
-            &app,
-            &admin,
-            &invitation("deonly@acme.example", &profile, &["ACME-EU-DE"]),
-        )
-        .await,
-        201,
+    let de_only = invited(
+        &app,
+        &admin,
+        "deonly@acme.example",
+        &profile,
+        &["ACME-EU-DE"],
     )
     .await;
     problem(
@@ -508,13 +484,12 @@ async fn out_of_reach_numbers_are_not_yours_before_they_are_looked_up(app: TestA
         // "no such account" (which would map the directory for them).
         let mut answers = Vec::new();
         for (i, other) in ["GLOBEX", "ACORN", "NO-SUCH-CO"].iter().enumerate() {
-            let p = problem(
-                invite(
-                    &app,
-                    token,
-                    &invitation(&format!("x{i}@acme.example"), &profile, &["ACME-EU", other]),
-                )
-                .await,
+            let p = refused(
+                &app,
+                token,
+                &format!("x{i}@acme.example"),
+                &profile,
+                &["ACME-EU", other],
                 403,
             )
             .await;
@@ -532,16 +507,7 @@ async fn out_of_reach_numbers_are_not_yours_before_they_are_looked_up(app: TestA
         }
     }
     // Editing a user of theirs to add one: the same.
-    let user = json_of(
-        invite(
-            &app,
-            &rep,
-            &invitation("mine@acme.example", &profile, &["ACME-EU"]),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let user = invited(&app, &rep, "mine@acme.example", &profile, &["ACME-EU"]).await;
     let path = format!("/users/{}", user["id"].as_str().unwrap());
     for other in ["GLOBEX", "NO-SUCH-CO"] {
         let p = problem(
