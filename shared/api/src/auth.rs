@@ -6,7 +6,6 @@
 use crate::problem::Problem;
 use crate::request::bearer_token;
 use crate::state::AppState;
-use http::StatusCode;
 use lambda_http::Request;
 use peak_auth::AuthError;
 use peak_domain::Actor;
@@ -29,15 +28,10 @@ pub async fn authenticate(
         Problem::unauthenticated("send an access token as `Authorization: Bearer <token>`")
     })?;
     let verified = state.verifier.verify(token).await.map_err(|e| match e {
-        AuthError::KeysUnavailable(msg) => {
-            let mut p = Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "the identity provider's signing keys could not be fetched; retry shortly",
-            );
-            p.internal = Some(msg);
-            p
-        }
+        AuthError::KeysUnavailable(msg) => Problem::unavailable(
+            "the identity provider's signing keys could not be fetched; retry shortly",
+            msg,
+        ),
         other => Problem::unauthenticated(describe(&other)),
     })?;
     let tenant = TenantId::parse(&verified.tenant).ok_or_else(|| {

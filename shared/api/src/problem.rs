@@ -15,9 +15,18 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
     /// Text for the log only (internal errors).
     pub internal: Option<String>,
-    /// One extra response header (`Allow` for 405, `Retry-After` for 429).
+    /// One extra response header (`Allow` for 405, `Retry-After` for 429
+    /// and 503).
     pub header: Option<Box<(http::HeaderName, String)>>,
 }
+
+/// `Retry-After` of a 503: by the time a request answers 503 the SDK has
+/// already retried the call (3 attempts with backoff), so the throttle or
+/// outage has lasted about a second. DynamoDB's throttling (a hot partition
+/// splitting, on-demand capacity doubling) and SES's per-second rate clear
+/// within seconds, and a portal user is waiting: 2 s lets the burst pass
+/// without making the person wait long. Clients should add jitter.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 2;
 
 #[derive(Serialize)]
 struct Body9457<'a> {
@@ -83,6 +92,23 @@ impl Problem {
             format!("this route accepts: {allow}"),
         );
         p.header = Some(Box::new((header::ALLOW, allow)));
+        p
+    }
+
+    /// 503 `temporarily_unavailable` with `Retry-After`: a backend (the
+    /// store, the signing keys) is throttled or unreachable after the SDK's
+    /// own retries. The wait is [`UNAVAILABLE_RETRY_AFTER_SECS`].
+    pub fn unavailable(detail: impl Into<String>, log_text: impl Into<String>) -> Self {
+        let mut p = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            detail,
+        );
+        p.internal = Some(log_text.into());
+        p.header = Some(Box::new((
+            header::RETRY_AFTER,
+            UNAVAILABLE_RETRY_AFTER_SECS.to_string(),
+        )));
         p
     }
 
@@ -180,13 +206,7 @@ impl From<Error> for Problem {
                 Problem::new(StatusCode::BAD_REQUEST, code, detail)
             }
             Error::Unavailable(msg) => {
-                let mut p = Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "a backend is temporarily unavailable; retry shortly",
-                );
-                p.internal = Some(msg);
-                p
+                Problem::unavailable("a backend is temporarily unavailable; retry shortly", msg)
             }
             Error::Internal(msg) => Problem::internal(msg),
         }
@@ -196,6 +216,22 @@ impl From<Error> for Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unavailable_backend_is_503_with_retry_after_and_no_internal_text() {
+        let resp = Problem::from(Error::Unavailable(
+            "get: ProvisionedThroughputExceededException".into(),
+        ))
+        .into_response("req-2");
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "2");
+        let Body::Text(text) = resp.body() else {
+            panic!("text body")
+        };
+        assert!(!text.contains("ProvisionedThroughput"));
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(v["code"], "temporarily_unavailable");
+    }
 
     #[test]
     fn internal_text_never_reaches_the_client() {

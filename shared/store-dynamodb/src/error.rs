@@ -11,6 +11,8 @@ const RETRYABLE_CODES: &[&str] = &[
     "ThrottlingException",
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
+    // A single-item write on an item a transaction holds.
+    "TransactionConflictException",
     "InternalServerError",
     "ServiceUnavailable",
     "TransactionInProgressException",
@@ -122,6 +124,16 @@ mod tests {
             service("get", Some("ThrottlingException"), 400),
             StoreError::Unavailable(_)
         ));
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "RequestLimitExceeded",
+            "TransactionConflictException",
+        ] {
+            assert!(matches!(
+                service("put", Some(code), 400),
+                StoreError::Unavailable(_)
+            ));
+        }
         assert!(matches!(
             service("get", None, 503),
             StoreError::Unavailable(_)

@@ -48,6 +48,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use peak_domain::ports::StoreError;
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// The cancellation reason of an item whose condition failed.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
@@ -56,9 +57,43 @@ const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 /// environment (see `peak_aws_env` for why not aws-config). When
 /// `DYNAMODB_ENDPOINT` is set (DynamoDB Local), requests go there, with
 /// dummy credentials and region `us-east-1` if none are set.
+///
+/// Every call is bounded so that a throttled or unreachable DynamoDB turns
+/// into `Unavailable` (503 with `Retry-After`) before the API function's
+/// 10 s timeout, never into a Lambda timeout (a bare 5xx from API Gateway):
+/// [`ATTEMPT_TIMEOUT`] per attempt, [`CALL_TIMEOUT`] for a call with its
+/// retries, and the SDK's standard retries (3 attempts; throttling,
+/// 5xx, timeouts and reset connections are retried) with a short backoff.
 pub async fn client_from_env() -> Client {
-    Client::new(&peak_aws_env::sdk_config("DYNAMODB_ENDPOINT", None))
+    let timeouts = peak_aws_env::TimeoutConfig::builder()
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(CALL_TIMEOUT)
+        .build();
+    let config = peak_aws_env::sdk_config("DYNAMODB_ENDPOINT", Some(timeouts));
+    let retry = aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(RETRY_BACKOFF)
+        .with_max_backoff(RETRY_BACKOFF_CAP);
+    Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .retry_config(retry)
+            .build(),
+    )
 }
+
+/// One attempt of a DynamoDB call. DynamoDB answers in milliseconds (a
+/// 1 MB Query page in well under a second); 3 s leaves room for DynamoDB
+/// Local on a loaded laptop.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A call with its retries: below the API functions' 10 s, with time left
+/// for the request's other work.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(6);
+/// The first retry waits up to this (full jitter), doubling to
+/// [`RETRY_BACKOFF_CAP`]: the SDK's default (1 s, to 20 s) would spend a
+/// request's whole time waiting. AWS's own DynamoDB clients start at 25 ms
+/// (500 ms when throttled); this sits between.
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(200);
+pub const RETRY_BACKOFF_CAP: Duration = Duration::from_secs(1);
 
 /// Every store port of the domain ([`UserStore`](peak_domain::ports::UserStore),
 /// [`ProfileStore`](peak_domain::ports::ProfileStore),
