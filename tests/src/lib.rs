@@ -2,6 +2,8 @@
 //! `peak_local::start` the `peak-local` binary uses) on `127.0.0.1:0` over a
 //! chosen store, and talk to it over real HTTP.
 
+pub mod fault_proxy;
+
 use peak_auth::DevIdentityProvider;
 use peak_domain::outbox::OutboxEmail;
 use peak_domain::ports::UserWrite;

@@ -31,6 +31,7 @@ mod bulk_jobs;
 mod delegated_admin;
 mod delegation;
 mod email_e2e;
+mod faults;
 mod invitation_expiry;
 mod json_bodies;
 mod link_pages;
