@@ -189,7 +189,10 @@ server_launch() {
         main=(-jar "$JAR")
     fi
     cd "$JAR_DIR"
-    exec setsid java -Djava.library.path="$LIB_DIR" "${main[@]}" -inMemory -port "$1"
+    # DYNAMODB_LOCAL_JAVA_OPTS: extra JVM flags (e.g. -Xmx4g for the
+    # 1M-user search benchmark, scripts/bench-drain.sh).
+    # shellcheck disable=SC2086
+    exec setsid java ${DYNAMODB_LOCAL_JAVA_OPTS:-} -Djava.library.path="$LIB_DIR" "${main[@]}" -inMemory -port "$1"
 }
 
 # True once the server answers HTTP (any status: an unsigned GET gets a 400).

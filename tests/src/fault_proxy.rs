@@ -106,6 +106,9 @@ pub struct FaultCounts {
     pub delayed: AtomicU64,
     /// The upstream could not be reached or answered nothing (a 502).
     pub upstream_failures: AtomicU64,
+    /// Items DynamoDB read for the forwarded Queries and Scans: the sum of
+    /// their responses' `ScannedCount` (what a request is billed for).
+    pub scanned: AtomicU64,
 }
 
 /// A snapshot of [`FaultCounts`].
@@ -118,6 +121,7 @@ pub struct Counted {
     pub resets: u64,
     pub delayed: u64,
     pub upstream_failures: u64,
+    pub scanned: u64,
 }
 
 impl Counted {
@@ -207,6 +211,7 @@ impl FaultProxy {
             resets: l(&c.resets),
             delayed: l(&c.delayed),
             upstream_failures: l(&c.upstream_failures),
+            scanned: l(&c.scanned),
         }
     }
 }
@@ -265,7 +270,14 @@ async fn serve(
     }
     counts.forwarded.fetch_add(1, Ordering::SeqCst);
     let response = match forward(upstream, &request).await {
-        Ok(resp) if !resp.is_empty() => resp,
+        Ok(resp) if !resp.is_empty() => {
+            if service == Service::DynamoDb {
+                counts
+                    .scanned
+                    .fetch_add(scanned_count(&resp), Ordering::SeqCst);
+            }
+            resp
+        }
         _ => {
             counts.upstream_failures.fetch_add(1, Ordering::SeqCst);
             response(502, "Bad Gateway", &[], b"")
@@ -343,6 +355,19 @@ fn with_connection_close(message: &[u8]) -> Vec<u8> {
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(&message[end + 4..]);
     bytes
+}
+
+/// `"ScannedCount":N` of a Query or Scan response (0 for other calls).
+fn scanned_count(response: &[u8]) -> u64 {
+    const KEY: &[u8] = b"\"ScannedCount\":";
+    let Some(i) = find(response, KEY) else {
+        return 0;
+    };
+    response[i + KEY.len()..]
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'))
 }
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
@@ -437,6 +462,13 @@ mod tests {
     fn draws_are_spread_over_the_unit_interval() {
         let below: usize = (0..10_000).filter(|n| uniform(*n) < 0.1).count();
         assert!((800..1200).contains(&below), "{below}");
+    }
+
+    #[test]
+    fn scanned_count_is_read_from_a_query_response() {
+        let r = b"HTTP/1.1 200 OK\r\n\r\n{\"Count\":2,\"Items\":[],\"ScannedCount\": 100}";
+        assert_eq!(scanned_count(r), 100);
+        assert_eq!(scanned_count(b"HTTP/1.1 200 OK\r\n\r\n{}"), 0);
     }
 
     #[test]
