@@ -46,13 +46,18 @@ async fn main() -> Result<(), BoxError> {
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
-    let upstream = std::env::var("DYNAMODB_ENDPOINT").map_err(|_| "DYNAMODB_ENDPOINT is not set")?;
+    let upstream =
+        std::env::var("DYNAMODB_ENDPOINT").map_err(|_| "DYNAMODB_ENDPOINT is not set")?;
     let proxy = FaultProxy::start(Service::DynamoDb, &upstream, FaultRates::NONE).await;
     let direct = peak_store_dynamodb::client_from_env().await;
     let table = format!("search-{}", ulid::Ulid::new());
     peak_store_dynamodb::create_table(&direct, &table).await?;
     let proxied = aws_sdk_dynamodb::Client::from_conf(
-        direct.config().to_builder().endpoint_url(&proxy.url).build(),
+        direct
+            .config()
+            .to_builder()
+            .endpoint_url(&proxy.url)
+            .build(),
     );
     let app = peak_tests::spawn(Stores::from(DynamoStore::new(proxied, table.clone()))).await;
     let tenant = peak_domain::TenantId::parse(&app.tenant).ok_or("tenant")?;
@@ -62,8 +67,8 @@ async fn main() -> Result<(), BoxError> {
         .into_iter()
         .find(|p| p["name"] == "Standard")
         .ok_or("Standard profile")?;
-    let profile = peak_domain::ProfileId::parse(standard["id"].as_str().ok_or("id")?)
-        .ok_or("profile id")?;
+    let profile =
+        peak_domain::ProfileId::parse(standard["id"].as_str().ok_or("id")?).ok_or("profile id")?;
 
     // 1. Generate.
     let started = Instant::now();
