@@ -7,18 +7,20 @@
 #   scripts/bench-drain.sh                # the README's runs
 #   ROWS=100000 WINDOW=300 USERS=1000000 scripts/bench-drain.sh
 #
-# ROWS (bulk-invite rows, default 2000), WINDOW (seconds of accepts at each
-# Auth0 rate, default 120), RATES (default 2,16), USERS (search tenant size,
-# default 200000), REQUESTS (per filter, default 200), FAULTS / SES_FAULTS
+# ROWS (bulk-invite rows, default 600), WINDOW (seconds of accepts at each
+# Auth0 rate, default 90), RATES (default 2,16), LOAD (API requests of the
+# load run under heavier faults, default 600; 0 for none), USERS (search
+# tenant size, default 1000000: about 7 minutes, 1 GB of DynamoDB Local), REQUESTS (per filter, default 200), FAULTS / SES_FAULTS
 # (fault-proxy rates; `none` for none). Debug build, as the e2e tests: the
 # time goes to DynamoDB Local and moto (Java and Python on the same cores),
 # not to our code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROWS="${ROWS:-2000}"
-WINDOW="${WINDOW:-120}"
+ROWS="${ROWS:-600}"
+WINDOW="${WINDOW:-90}"
 RATES="${RATES:-2,16}"
-USERS="${USERS:-200000}"
+LOAD="${LOAD:-600}"
+USERS="${USERS:-1000000}"
 REQUESTS="${REQUESTS:-200}"
 FAULTS="${FAULTS:-throttle=0.03,500=0.01,reset=0.01,latency=0.03,latency_ms=100}"
 SES_FAULTS="${SES_FAULTS:-throttle=0.1,500=0.02,reset=0.02}"
@@ -38,7 +40,7 @@ fresh() {
 }
 # JSON log lines (warnings of retried calls) go to a file, figures to stdout.
 fresh
-time target/debug/examples/drain_bench --rows "$ROWS" --window "$WINDOW" --rates "$RATES" \
+time target/debug/examples/drain_bench --rows "$ROWS" --window "$WINDOW" --rates "$RATES" --load "$LOAD" \
   ${FAULTS:+--faults "$FAULTS"} ${SES_FAULTS:+--ses-faults "$SES_FAULTS"} 2>>target/bench-drain.log
 fresh
 time target/debug/examples/search_bench --users "$USERS" --requests "$REQUESTS" 2>>target/bench-drain.log
