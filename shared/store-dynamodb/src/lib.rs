@@ -64,10 +64,23 @@ const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 /// [`ATTEMPT_TIMEOUT`] per attempt, [`CALL_TIMEOUT`] for a call with its
 /// retries, and the SDK's standard retries (3 attempts; throttling,
 /// 5xx, timeouts and reset connections are retried) with a short backoff.
+///
+/// Against a stand-in (`DYNAMODB_ENDPOINT` set: DynamoDB Local) the bounds
+/// are [`STAND_IN_ATTEMPT_TIMEOUT`] and [`STAND_IN_CALL_TIMEOUT`]: DynamoDB
+/// Local serialises on one SQLite database, and under the whole e2e suite on
+/// a loaded 2-core machine a BatchWriteItem took longer than 6 s (a bulk
+/// job's report write timed out). The bound exists for Lambda's timeout,
+/// which a laptop does not have.
 pub async fn client_from_env() -> Client {
+    let stand_in = std::env::var("DYNAMODB_ENDPOINT").is_ok_and(|v| !v.is_empty());
+    let (attempt, call) = if stand_in {
+        (STAND_IN_ATTEMPT_TIMEOUT, STAND_IN_CALL_TIMEOUT)
+    } else {
+        (ATTEMPT_TIMEOUT, CALL_TIMEOUT)
+    };
     let timeouts = peak_aws_env::TimeoutConfig::builder()
-        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-        .operation_timeout(CALL_TIMEOUT)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(call)
         .build();
     let config = peak_aws_env::sdk_config("DYNAMODB_ENDPOINT", Some(timeouts));
     let retry = aws_sdk_dynamodb::config::retry::RetryConfig::standard()
@@ -88,6 +101,9 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 /// A call with its retries: below the API functions' 10 s, with time left
 /// for the request's other work.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(6);
+/// The bounds against DynamoDB Local (see [`client_from_env`]).
+pub const STAND_IN_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const STAND_IN_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The first retry waits up to this (full jitter), doubling to
 /// [`RETRY_BACKOFF_CAP`]: the SDK's default (1 s, to 20 s) would spend a
 /// request's whole time waiting. AWS's own DynamoDB clients start at 25 ms
