@@ -21,7 +21,7 @@ mod accounts;
 mod audit;
 mod caller;
 mod deliveries;
-mod due;
+pub mod due;
 mod error;
 mod idempotency;
 mod idp_work;
@@ -32,6 +32,7 @@ mod outbox;
 mod profiles;
 mod rate_limits;
 pub mod record_item;
+mod shard;
 pub mod table;
 mod tenants;
 pub mod user_item;
@@ -70,6 +71,8 @@ pub struct DynamoStore {
     /// Users a filtered list reads at most per request
     /// ([`DynamoStore::with_filtered_read_bound`]).
     filtered_read_bound: usize,
+    /// When the pre-sharding pending partitions were found empty.
+    legacy_pending: due::LegacyPending,
 }
 
 /// Why a transaction failed.
@@ -110,6 +113,7 @@ impl DynamoStore {
             client,
             table: table.into(),
             filtered_read_bound: users::FILTERED_READ_BOUND,
+            legacy_pending: due::LegacyPending::default(),
         }
     }
 
