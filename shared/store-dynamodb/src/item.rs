@@ -13,8 +13,9 @@
 //! items. A user write adds ±1 to one shard (from a hash of the user's id),
 //! never to the profile item: on one item, about 30–50 transactions a
 //! second conflicted (two bulk jobs on one profile), and the profile item
-//! is what every holder's request reads. A shard is created by the first
-//! write that needs it, in a transaction that checks the profile exists;
+//! is what every holder's request reads. A profile is created with its
+//! shards; a profile from before them gets each from the first write that
+//! needs it, in a transaction that checks the profile exists;
 //! the shards sort right after their profile, so the profile read (one
 //! Query) brings them along at no more read capacity (they are tiny). One
 //! shard's count may go below zero (a user counted on the profile item,

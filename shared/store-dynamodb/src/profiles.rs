@@ -168,10 +168,17 @@ impl ProfileStore for DynamoStore {
     async fn insert_profile(&self, profile: &Profile) -> Result<(), StoreError> {
         const OP: &str = "insert profile";
         let item = ProfileItem::try_from(profile)?;
-        let items = vec![
+        let mut items = vec![
             self.put(item.0, "attribute_not_exists(PK)")?,
             self.put(name_guard(profile), "attribute_not_exists(PK)")?,
         ];
+        // Its holder shards at once, so the first writes of a bulk job on
+        // a new profile do not each find their shard missing (profiles
+        // from before the shards get theirs as writes need them).
+        for k in 0..HOLDER_SHARDS {
+            let shard = holder_shard(&profile.tenant_id, &profile.id, k);
+            items.push(self.put(shard, "attribute_not_exists(PK)")?);
+        }
         let reasons = match self.transact(OP, items).await {
             Ok(()) => return Ok(()),
             Err(TxError::Failed(e)) => return Err(e),
