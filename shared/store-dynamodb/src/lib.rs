@@ -6,8 +6,10 @@
 //!
 //! Profiles live under their tenant's partition (`PK = TENANT#<tenant>`):
 //! the profile itself at `SK = PROFILE#<id>`, and a name guard at
-//! `SK = PROFILENAME#<lowercased name>` that keeps names unique per tenant.
-//! Every write that touches both is one transaction.
+//! `SK = PROFILENAME#<lowercased name>` that keeps names unique per tenant,
+//! and its holder count spread over shards at `SK = PROFILE#<id>#HOLDERS#<k>`
+//! (see [`item`]). Every write that touches more than one is one
+//! transaction.
 //!
 //! Users have a partition each (`TENANT#<tenant>#USER#<id>`) and are listed
 //! through five secondary indexes and per-account membership copies; their
