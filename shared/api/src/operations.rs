@@ -60,7 +60,10 @@ const USER_FILTERS: &[Q] = &[
     .length(1, 100),
 ];
 const BULK_CREATE: &[Q] = &[
-    Q::boolean("dry_run", "true: check and report only"),
+    Q::boolean(
+        "dry_run",
+        "true: a job that checks and reports every row and writes nothing else",
+    ),
     Q::string("file_name", "the uploaded file's name"),
     Q::string(
         "upload_id",
@@ -79,7 +82,10 @@ const BULK_JOB_CREATE: &[Q] = &[
         "update (users to change) or account_import (customer accounts)",
     )
     .one_of(&["update", "account_import"]),
-    Q::boolean("dry_run", "true: check and report only"),
+    Q::boolean(
+        "dry_run",
+        "true: a job that checks and reports every row and writes nothing else",
+    ),
     Q::string("file_name", "the uploaded file's name"),
     Q::string(
         "upload_id",
@@ -314,7 +320,7 @@ pub const OPERATIONS: &[Op] = &[
         .answers(201, None)
         .bulk_bucket(&["s3:PutObject"]),
     Op::new(BulkInviteCreate, Post, "/bulk-invites", "bulk-invite-create", WriteQuery,
-        "Upload a .csv or .xlsx of people to invite: ?dry_run=true reports every row and writes nothing; otherwise 202 with a job")
+        "Upload a .csv or .xlsx of people to invite: 202 with a queued job the runner reads and works (?dry_run=true: a job that checks and reports every row, inviting no one)")
         .creates()
         .takes(File)
         .query(BULK_CREATE)
@@ -332,14 +338,14 @@ pub const OPERATIONS: &[Op] = &[
         .answers(200, JOB),
     Op::new(BulkInviteReport, Get, "/bulk-invites/{id}/report", "bulk-invite-report", ReadQuery,
         "A finished bulk invite's report (CSV: row, email, outcome, column, code, reason)"),
-    // Bulk updates and account imports: one function parses both kinds'
-    // files (each file-parsing function links the spreadsheet reader).
+    // Bulk updates and account imports. No HTTP function parses a file
+    // (only bulk-runner links the spreadsheet reader).
     Op::new(BulkJobTemplate, Get, "/bulk-jobs/template", "bulk-job-template", ReadQuery,
         "The CSV template of a bulk update or an account import")
         .query(JOB_KIND)
         .sample_query(&[("kind", "update")]),
     Op::new(BulkJobCreate, Post, "/bulk-jobs", "bulk-job-create", WriteQuery,
-        "Upload a .csv or .xlsx of users to change (kind=update: each row as PATCH /users/{id} and suspend/enable would, as the uploader) or of customer accounts (kind=account_import, admins: each row as PUT /accounts/{number}): ?dry_run=true reports every row and writes nothing; otherwise 202 with a job")
+        "Upload a .csv or .xlsx of users to change (kind=update: as PATCH /users/{id} and suspend/enable would, as the uploader) or of customer accounts (kind=account_import, admins: as PUT /accounts/{number}): 202 with a queued job (?dry_run=true: check only)")
         .creates()
         .takes(File)
         .query(BULK_JOB_CREATE)
