@@ -528,15 +528,9 @@ pub async fn run_job(
             RunEnd::LostLease
         });
     }
-    if job.total_rows != total {
-        let mut next = job.clone();
-        next.total_rows = total;
-        next.version += 1;
-        next.updated_at = OffsetDateTime::now_utc().max(ctx.now);
-        if !save(jobs, &mut job, next).await? {
-            return Ok(RunEnd::LostLease);
-        }
-    }
+    // Stored with the first checkpoint (no write of its own): progress
+    // shows from the first chunk on.
+    job.total_rows = total;
     let dry_run = job.dry_run;
     // Every row is checked from the first (cheap), so duplicates within
     // the file are told apart the same way after a resume; only rows from

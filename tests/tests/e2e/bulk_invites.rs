@@ -93,7 +93,7 @@ async fn dry_run_reports_every_row_and_writes_nothing(app: TestApp) {
     assert!(
         job["report"]
             .as_str()
-            .is_some_and(|r| r.starts_with("/bulk-jobs/")),
+            .is_some_and(|r| r.starts_with("/bulk-invites/")),
         "{job}"
     );
     // The report, as the bulk invite's own route gives it too: a value a

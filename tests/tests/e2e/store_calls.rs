@@ -558,7 +558,7 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
     let resp = app
         .admin(Method::POST, "/bulk-invites")
         .header("content-type", "text/csv")
-        .body(csv)
+        .body(csv.clone())
         .send()
         .await
         .unwrap();
@@ -610,6 +610,44 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
     .map(|op| run.get(*op).copied().unwrap_or(0))
     .sum();
     eprintln!("write requests per 1,000 rows: {}", writes * 10);
+
+    // The same file as a dry run: a job too; per row the checks a single
+    // invite makes (reads only), per chunk the report entries and the
+    // checkpoint — no user transaction.
+    let resp = app
+        .admin(Method::POST, "/bulk-invites?dry_run=true")
+        .header("content-type", "text/csv")
+        .body(csv.replace("@calls.example", "@dry.calls.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let job: Value = resp.json().await.unwrap();
+    counter.take();
+    let end = peak_bulk_jobs::run(
+        &ctx,
+        state.jobs.as_ref(),
+        state.files.as_ref(),
+        &tenant,
+        job["id"].as_str().unwrap(),
+        &peak_bulk::Limits::default(),
+        |_| true,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&end, peak_bulk_jobs::RunEnd::Finished(j) if j.dry_run && j.counts.invited == 100),
+        "{end:?}"
+    );
+    let dry = counter.take();
+    eprintln!("dry run of 100 rows: {dry:?}");
+    assert_eq!(
+        dry.get("TransactWriteItems"),
+        None,
+        "nothing written: {dry:?}"
+    );
+    assert_eq!(dry["BatchWriteItem"], 4, "the report's entries: {dry:?}");
+    assert_eq!(dry["PutItem"], 1 + 4 + 1, "{dry:?}");
 }
 
 /// Runs of the batch of 100 below, with the delay and as many without.
