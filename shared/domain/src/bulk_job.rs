@@ -25,8 +25,10 @@ pub enum JobStatus {
     Running,
     /// Every row has an outcome; the report is complete.
     Done,
-    /// The file could not be read to the end (a file-level error); rows
-    /// before it were processed and are in the report.
+    /// The runner refused the file (a file-level error: bad header, over
+    /// the limits, unreadable — it reads the whole file before acting on
+    /// any row, so nothing was written), or the starter may no longer run
+    /// it.
     Failed,
 }
 

@@ -14,7 +14,7 @@
 //! (non-empty, the size limit, CSV or `.xlsx` by the first bytes, name and
 //! type; the kind; the caller's permission to start it), stores the file
 //! and queues a job; `bulk-runner` reads it. So no HTTP function links the
-//! spreadsheet reader (calamine, zip, quick-xml: ~0.3 MB each artefact
+//! spreadsheet reader (calamine, zip, quick-xml: ~450 KB each artefact
 //! carried, putting two over the 5 MB target), and a dry run of a large
 //! file is worked in checkpointed chunks instead of timing out a 10 s
 //! request at about 2,000 rows. A file the runner refuses (bad header, over
