@@ -725,3 +725,51 @@ pub async fn run_due(ctx: &Ctx<'_>, ports: Ports<'_>, limits: &Limits) -> Result
     }
     Ok(finished)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(bytes: &[u8], name: Option<&str>, ty: Option<&str>, limits: &Limits) -> String {
+        match check_upload(
+            &Upload {
+                bytes,
+                file_name: name,
+                content_type: ty,
+            },
+            limits,
+        ) {
+            Ok(()) => "ok".into(),
+            Err(Error::Validation(errors)) => {
+                assert!(errors.iter().all(|e| e.field == "file"), "{errors:?}");
+                errors[0].reason.clone()
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    /// What a request refuses without parsing: an empty file, one over the
+    /// size limit, one that is no spreadsheet by its bytes, name or type.
+    /// A bad header is not judged here (the runner's).
+    #[test]
+    fn an_upload_is_checked_without_parsing_it() {
+        let l = Limits::default();
+        let csv = Some("text/csv");
+        assert_eq!(check(b"Name\nx\n", Some("a.csv"), csv, &l), "ok");
+        assert_eq!(check(b"PK\x03\x04junk", Some("a.csv"), None, &l), "ok");
+        assert_eq!(check(b"a,b", None, None, &l), "ok");
+        assert!(check(b"", Some("a.csv"), csv, &l).contains("empty"));
+        let small = Limits {
+            max_file_bytes: 4,
+            ..l
+        };
+        assert!(check(b"a,b,c,d", None, csv, &small).ends_with("(file_too_large)"));
+        assert!(check(b"%PDF-1.4", Some("a.pdf"), None, &l).ends_with("(unsupported_file_type)"));
+        assert!(check(b"x", None, Some("image/png"), &l).ends_with("(unsupported_file_type)"));
+        assert!(check(b"First name", Some("a.xlsx"), None, &l).ends_with("(invalid_xlsx)"));
+        assert!(
+            check(&[0xD0, 0xCF, 0x11, 0xE0, 0, 0], Some("a.xls"), None, &l)
+                .ends_with("(legacy_excel)")
+        );
+    }
+}
