@@ -15,10 +15,15 @@
 //!   the delay the figures would hide much of what round trips cost on a
 //!   network.
 //!
+//! - **capacity**: read and write units by table and index, as DynamoDB
+//!   Local reports them (`store_capacity.rs`), the same in every run and
+//!   pinned in `docs/capacity.json`.
+//!
 //! The numbers are the README's "Store calls and round trips per operation"
 //! table; a change that adds a call or a round trip to a hot path fails
 //! here and must update both.
 
+use crate::store_capacity::{self, AskCapacity, Units};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::{
@@ -27,6 +32,9 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
 use peak_local::Stores;
 use peak_tests::{TestApp, spawn};
 use reqwest::{Method, Response};
@@ -89,6 +97,8 @@ struct Wire {
     spans: Arc<Mutex<Vec<(Instant, Instant)>>>,
     /// [`DELAY`] or none (to show what the local server alone costs).
     delayed: Arc<AtomicBool>,
+    /// Capacity the responses reported.
+    units: Arc<Mutex<Units>>,
 }
 
 #[derive(Debug)]
@@ -96,6 +106,7 @@ struct WireConnector {
     inner: SharedHttpConnector,
     spans: Arc<Mutex<Vec<(Instant, Instant)>>>,
     delayed: Arc<AtomicBool>,
+    units: Arc<Mutex<Units>>,
 }
 
 impl HttpClient for Wire {
@@ -108,20 +119,45 @@ impl HttpClient for Wire {
             inner: self.inner.http_connector(settings, components),
             spans: self.spans.clone(),
             delayed: self.delayed.clone(),
+            units: self.units.clone(),
         })
     }
 }
 
 impl HttpConnector for WireConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let (inner, spans) = (self.inner.clone(), self.spans.clone());
+        let (inner, spans, units) = (self.inner.clone(), self.spans.clone(), self.units.clone());
         let delayed = self.delayed.load(Ordering::Relaxed);
+        let op = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("?")
+            .to_owned();
+        units
+            .lock()
+            .unwrap()
+            .add_request(&op, request.body().bytes());
         HttpConnectorFuture::new(async move {
             let start = Instant::now();
             if delayed {
                 tokio::time::sleep(DELAY).await;
             }
-            let out = inner.call(request).await;
+            let mut out = inner.call(request).await;
+            // The whole body, read here to take its ConsumedCapacity, then
+            // handed on as it came.
+            if let Ok(resp) = &mut out {
+                let body = ByteStream::new(resp.take_body())
+                    .collect()
+                    .await
+                    .map_err(|e| ConnectorError::io(e.into()))?
+                    .into_bytes();
+                units
+                    .lock()
+                    .unwrap()
+                    .add_response(&op, resp.status().as_u16(), &body);
+                *resp.body_mut() = SdkBody::from(body);
+            }
             spans.lock().unwrap().push((start, Instant::now()));
             out
         })
@@ -129,6 +165,11 @@ impl HttpConnector for WireConnector {
 }
 
 impl Wire {
+    /// Capacity reported since the last take.
+    fn take_units(&self) -> Units {
+        std::mem::take(&mut *self.units.lock().unwrap())
+    }
+
     /// Round trips since the last take: requests overlapping in time are
     /// one (the union of their spans is one interval).
     fn take(&self) -> usize {
@@ -153,12 +194,33 @@ struct Probe {
     counter: CallCounter,
     wire: Wire,
     rows: Vec<String>,
+    /// `docs/capacity.json`'s entries, by operation.
+    capacity: BTreeMap<String, Value>,
 }
 
 impl Probe {
     fn reset(&self) {
         self.counter.take();
         self.wire.take();
+        self.wire.take_units();
+    }
+
+    /// Records what `name` consumed (the same in every run) for
+    /// `docs/capacity.json`, compared by [`Probe::pin`].
+    fn record(
+        &mut self,
+        name: &str,
+        calls: &BTreeMap<String, usize>,
+        round_trips: Option<usize>,
+        units: &Units,
+    ) {
+        self.capacity
+            .insert(name.to_owned(), units.to_json(calls, round_trips));
+    }
+
+    /// Fails unless `docs/capacity.json` holds what was recorded.
+    fn pin(&self) {
+        store_capacity::pin(&self.capacity);
     }
 
     /// Runs `op` [`REPS`] times with the delay and as many without (`op(i)`
@@ -192,6 +254,7 @@ impl Probe {
     ) {
         let mut times = Vec::new();
         let mut local = Vec::new();
+        let mut first: Option<Units> = None;
         for i in 0..2 * REPS {
             let delayed = i < REPS;
             self.wire.delayed.store(delayed, Ordering::Relaxed);
@@ -208,6 +271,15 @@ impl Probe {
             assert_eq!(got_status, status, "{name}: {body}");
             let got = self.counter.take();
             assert_eq!(got, counts(calls), "{name} (run {i}): calls");
+            let units = self.wire.take_units();
+            assert_eq!(
+                units.failed, 0,
+                "{name} (run {i}): a DynamoDB request failed"
+            );
+            match &first {
+                Some(first) => assert_eq!(&units, first, "{name} (run {i}): capacity"),
+                None => first = Some(units),
+            }
             let trips = self.wire.take();
             assert!(
                 round_trips.contains(&trips),
@@ -223,17 +295,21 @@ impl Probe {
         let best = ms(*times.iter().min().unwrap());
         let total: usize = calls.iter().map(|(_, n)| n).sum();
         let detail: Vec<String> = calls.iter().map(|(op, n)| format!("{n} {op}")).collect();
+        let most_trips = *round_trips.end();
         let round_trips = if round_trips.start() == round_trips.end() {
             round_trips.start().to_string()
         } else {
             format!("{}–{}", round_trips.start(), round_trips.end())
         };
+        let units = first.expect("at least one run");
         self.rows.push(format!(
-            "| {name} | {total} ({}) | {round_trips} | {:.0} ms | {:.0} ms ({best:.0} ms) |",
+            "| {name} | {total} ({}) | {round_trips} | {:.0} ms | {:.0} ms ({best:.0} ms) | {} |",
             detail.join(", "),
             median(local),
             median(times),
+            units.cells(),
         ));
+        self.record(name, &counts(calls), Some(most_trips), &units);
     }
 }
 
@@ -255,11 +331,13 @@ async fn app_with_probe() -> (TestApp, Probe) {
             .expect("the client's HTTP client"),
         spans: Arc::default(),
         delayed: Arc::new(AtomicBool::new(true)),
+        units: Arc::default(),
     };
     let conf = base
         .config()
         .to_builder()
         .interceptor(counter.clone())
+        .interceptor(AskCapacity)
         .http_client(wire.clone())
         .build();
     let client = aws_sdk_dynamodb::Client::from_conf(conf);
@@ -274,6 +352,7 @@ async fn app_with_probe() -> (TestApp, Probe) {
         counter,
         wire,
         rows: Vec::new(),
+        capacity: BTreeMap::new(),
     };
     probe.reset();
     (app, probe)
@@ -533,10 +612,11 @@ async fn store_calls_per_operation() {
         .await;
 
     eprintln!(
-        "store calls, round trips and latency (+{} ms per DynamoDB request) per operation:\n{}",
+        "store calls, round trips, latency (+{} ms per DynamoDB request) and read | write units per operation:\n{}",
         DELAY.as_millis(),
         probe.rows.join("\n")
     );
+    probe.pin();
 }
 
 /// A bulk invite of 100 rows, end to end: the upload (accepted and
@@ -547,8 +627,8 @@ async fn store_calls_per_operation() {
 /// "per 1,000 rows" figures are these times ten.
 #[tokio::test]
 async fn bulk_invite_store_calls_per_row_and_chunk() {
-    let (app, probe) = app_with_probe().await;
-    let counter = &probe.counter;
+    let (app, mut probe) = app_with_probe().await;
+    let counter = probe.counter.clone();
     let mut csv = String::from("First name,Last name,Email,Role,Profile,Customer accounts\n");
     for i in 0..100 {
         csv.push_str(&format!(
@@ -572,6 +652,14 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
         "{upload:?}"
     );
     assert_eq!(probe.wire.take(), 2, "upload: round trips");
+    let units = probe.wire.take_units();
+    assert_eq!(units.failed, 0, "upload: a DynamoDB request failed");
+    probe.record(
+        "`POST /bulk-invites` (upload, admin)",
+        &upload,
+        Some(2),
+        &units,
+    );
 
     let state = app.running.state.clone();
     let ctx = state.ctx("calls");
@@ -592,7 +680,14 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
         "{end:?}"
     );
     let run = counter.take();
-    eprintln!("bulk invite of 100 rows: {run:?}");
+    let units = probe.wire.take_units();
+    eprintln!(
+        "bulk invite of 100 rows: {run:?}; read | write units: {}",
+        units.cells()
+    );
+    assert_eq!(units.failed, 0, "job: a DynamoDB request failed");
+    probe.record("bulk invite job of 100 rows", &run, None, &units);
+    probe.pin();
     assert_eq!(
         run["TransactWriteItems"], 100,
         "one transaction per invited row"
@@ -625,7 +720,7 @@ const BATCH_REPS: usize = 3;
 /// measured figure is usually lower). Timings are printed, not asserted.
 #[tokio::test]
 async fn batch_of_100_updates_store_calls_and_round_trips() {
-    let (app, probe) = app_with_probe().await;
+    let (app, mut probe) = app_with_probe().await;
     let admin = app.token("admin");
     let mut ids = Vec::new();
     for _ in 0..100 {
@@ -635,6 +730,7 @@ async fn batch_of_100_updates_store_calls_and_round_trips() {
     let width = peak_domain::users::BATCH_CONCURRENCY;
     let bound = 1 + 2 * 100_usize.div_ceil(width);
     let (mut delayed, mut local, mut trips) = (Vec::new(), Vec::new(), Vec::new());
+    let mut first: Option<Units> = None;
     for i in 0..2 * BATCH_REPS {
         let with_delay = i < BATCH_REPS;
         probe.wire.delayed.store(with_delay, Ordering::Relaxed);
@@ -674,6 +770,12 @@ async fn batch_of_100_updates_store_calls_and_round_trips() {
             "run {i}: calls"
         );
         trips.push(probe.wire.take());
+        let units = probe.wire.take_units();
+        assert_eq!(units.failed, 0, "run {i}: a DynamoDB request failed");
+        match &first {
+            Some(first) => assert_eq!(&units, first, "run {i}: capacity"),
+            None => first = Some(units),
+        }
         if with_delay {
             delayed.push(took);
         } else {
@@ -691,4 +793,20 @@ async fn batch_of_100_updates_store_calls_and_round_trips() {
     for (i, t) in trips.iter().enumerate() {
         assert!(*t <= bound, "run {i}: {t} round trips, over {bound}");
     }
+    let units = first.expect("runs");
+    eprintln!(
+        "batch of 100 updates: read | write units: {}",
+        units.cells()
+    );
+    probe.record(
+        "`POST /users/batch` of 100 updates, one per user (admin)",
+        &counts(&[
+            ("BatchGetItem", 1),
+            ("Query", 100),
+            ("TransactWriteItems", 100),
+        ]),
+        Some(bound),
+        &units,
+    );
+    probe.pin();
 }
