@@ -87,10 +87,9 @@ LOG_BYTES = {"access": 330, "app": 300, "platform": 700}
 
 # Transactions: DynamoDB Local reports 4 × ⌈Σ item sizes / 1 KB⌉ per table
 # and index; AWS charges 2 × Σ ⌈item size / 1 KB⌉ (README, "Store calls and
-# round trips per operation"). The hand check of the invite (Local 76, AWS
-# 42) gives AWS ≈ 0.55 × Local; the model applies it to the writes of the
-# request mix (an edit that renames moves the user's entry in all 5 indexes,
-# by name: nearer 0.6).
+# round trips per operation"). The hand checks there, the invite (Local 76,
+# AWS 42) and a rename (Local 92, AWS 48), give AWS ≈ 0.52-0.55 × Local; the
+# model applies the higher to the writes of the request mix.
 AWS_TX = 0.55
 
 
