@@ -92,7 +92,7 @@ impl CallCounter {
 /// (asynchronously, so concurrent requests wait together) and records when
 /// each one started and ended.
 #[derive(Debug, Clone)]
-struct Wire {
+pub(crate) struct Wire {
     inner: SharedHttpClient,
     spans: Arc<Mutex<Vec<(Instant, Instant)>>>,
     /// [`DELAY`] or none (to show what the local server alone costs).
@@ -165,8 +165,21 @@ impl HttpConnector for WireConnector {
 }
 
 impl Wire {
+    /// Wraps `client`'s HTTP client, without the delay.
+    pub(crate) fn around(client: &aws_sdk_dynamodb::Client) -> Self {
+        Wire {
+            inner: client
+                .config()
+                .http_client()
+                .expect("the client's HTTP client"),
+            spans: Arc::default(),
+            delayed: Arc::new(AtomicBool::new(false)),
+            units: Arc::default(),
+        }
+    }
+
     /// Capacity reported since the last take.
-    fn take_units(&self) -> Units {
+    pub(crate) fn take_units(&self) -> Units {
         std::mem::take(&mut *self.units.lock().unwrap())
     }
 
@@ -324,15 +337,8 @@ async fn app_with_probe() -> (TestApp, Probe) {
         .await
         .expect("table");
     let counter = CallCounter::default();
-    let wire = Wire {
-        inner: base
-            .config()
-            .http_client()
-            .expect("the client's HTTP client"),
-        spans: Arc::default(),
-        delayed: Arc::new(AtomicBool::new(true)),
-        units: Arc::default(),
-    };
+    let wire = Wire::around(&base);
+    wire.delayed.store(true, Ordering::Relaxed);
     let conf = base
         .config()
         .to_builder()
