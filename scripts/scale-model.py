@@ -45,7 +45,6 @@ ASSUMED = {
     "stream_shards": (4, "DynamoDB stream shards of the table (grows with its partitions)"),
     "stream_retention_h": (24, "AWS: a DynamoDB stream keeps records 24 hours"),
     "auth0_calls_per_push": (1, "a rename/email sync; a suspension is 3 (README)"),
-    "rows_per_s_per_job": (None, "computed: a bulk job's row is 2 sequential reads + 1 transaction"),
     "page_size": (25, "the default page a filtered list fills"),
     "filter_selectivity": (0.001, "share of a tenant's users a role+status filter matches"),
     "logins_per_user_day": (1, "recorded sign-ins per user per day"),
@@ -301,7 +300,7 @@ def walls(a, s, cap):
         f"{secs(read_b):.1f} s (timeout {s['timeout_s']} s)",
         f"reads at most {fmt(s['filtered_bound'])} items: {fmt(rcu(read_a))} RCU, {secs(read_a):.2f} s, "
         f"a short page with a cursor",
-        f"{a.searches} searches/s at selectivity {A['filter_selectivity']:.1%} in {a.users:,} users",
+        f"{fmt(a.searches)} search(es)/s at selectivity {A['filter_selectivity']:.1%} in {a.users:,} users",
         max(secs(read_b) / s["timeout_s"], a.searches / per_s(read_b)),
         max(secs(read_a) / s["timeout_s"], a.searches / per_s(read_a)),
         f"{fmt(per_s(read_b), 1)} → {fmt(per_s(read_a), 1)} searches/s saturate a "
@@ -321,7 +320,9 @@ def walls(a, s, cap):
     ))
 
     # 6. Hot items: the pending-work index partition, the profile item.
-    job_rows_s = 1 / (3 * rt)
+    # A bulk job's rows a second: its measured calls per row, one after another.
+    job = cap["bulk invite job of 100 rows"]
+    job_rows_s = 1 / (sum(job["calls"].values()) / 100 * rt)
     pending_wcu_per_row = 2 * math.ceil(600 / 1024) + 1  # the outbox entry in a tx, its removal
     jobs_b = A["partition_wcu"] / (job_rows_s * pending_wcu_per_row)
     jobs_a = jobs_b * s["pending_shards"]
@@ -342,7 +343,8 @@ def walls(a, s, cap):
         f"{a.jobs} bulk job(s) at ≈ {fmt(job_rows_s)} rows/s each; {a.users:,} users on one profile",
         max(a.jobs / jobs_b, a.jobs / conflict_jobs, a.users / users_per_profile),
         max(a.jobs / jobs_after, a.users / users_per_profile),
-        f"{fmt(min(jobs_b, conflict_jobs), 1)} → {fmt(jobs_after, 1)} concurrent imports; the profile read "
+        f"{fmt(min(jobs_b, conflict_jobs), 1)} → {fmt(jobs_after, 1)} concurrent imports on one profile "
+        f"(the pending partition alone: {fmt(jobs_b, 1)} → {fmt(jobs_a, 1)}); the profile read "
         f"at {fmt(users_per_profile)} holders",
     ))
 
@@ -432,8 +434,13 @@ def cost(a, s, cap):
 
 # ---------------------------------------------------------------- output
 
+def first_wall(rows, column):
+    return max(rows, key=lambda r: r[column])
+
+
 def render(a):
     s = settings()
+    s["ses_rate"] = a.ses_rate
     cap = capacity()
     out = []
     w = out.append
@@ -478,11 +485,21 @@ def render(a):
     for name, b, af, scen, ub, ua, bites in rows:
         w(f"| {name} | {b} | {af} | {scen} | {ub:.2f} | {ua:.2f} | {bites} |")
     w("")
-    first_b = max(rows, key=lambda r: r[4])
-    first_a = max(rows, key=lambda r: r[5])
-    w(f"**First wall before:** {first_b[0]} (load {first_b[4]:.2f}). "
-      f"**After:** {first_a[0]} (load {first_a[5]:.2f}); "
-      f"{'nothing is hit' if first_a[5] < 1 else 'hit'} at this scenario.")
+    first_b, first_a = first_wall(rows, 4), first_wall(rows, 5)
+    w(f"**First wall before:** {first_b[0]} (load {first_b[4]:.2f}; bites at {first_b[6].split(' → ')[0]}). "
+      f"**After:** {first_a[0]} (load {first_a[5]:.2f}; "
+      f"{'hit at this scenario' if first_a[5] >= 1 else 'not hit at this scenario'}; bites at "
+      f"{first_a[6]}).")
+    w("")
+    w("The first wall after the fixes for other bulk sizes and Auth0 budgets (same tenant):")
+    w("")
+    w("| bulk rows | Auth0 req/s | first wall after | load |")
+    w("|---|---|---|---|")
+    for bulk in (10_000, 100_000, 1_000_000):
+        for rps in (2, 16, 50):
+            other = argparse.Namespace(**{**vars(a), "bulk": bulk, "auth0_rps": rps})
+            r = first_wall(walls(other, s, cap), 5)
+            w(f"| {bulk:,} | {rps} | {r[0]} | {r[5]:.2f} |")
     w("")
     A = {k: v[0] for k, v in ASSUMED.items()}
     busy_m = s["mailer_sweeper_timeout"] - s["mailer_sweep_margin"]
@@ -582,6 +599,7 @@ def main():
     p.add_argument("--accept-share", type=float, default=0.15, help="share accepting in the peak hour")
     p.add_argument("--jobs", type=int, default=2, help="bulk jobs at once")
     p.add_argument("--auth0-rps", type=float, default=s["auth0_rps"])
+    p.add_argument("--ses-rate", type=float, default=s["ses_rate"], help="SES emails a second")
     p.add_argument("--junk-rps", type=int, default=5_000)
     p.add_argument("--searches", type=float, default=1, help="filtered searches a second")
     p.add_argument("--tenants", type=int, default=100)
