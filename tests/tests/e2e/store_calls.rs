@@ -99,6 +99,11 @@ pub(crate) struct Wire {
     delayed: Arc<AtomicBool>,
     /// Capacity the responses reported.
     units: Arc<Mutex<Units>>,
+    /// Whether transactions are priced by AWS's rules (their items read
+    /// before and after: more requests beside the client, which would
+    /// blur the timings and the overlap of concurrent requests, so the
+    /// timed runs go without).
+    priced: Arc<AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -107,6 +112,7 @@ struct WireConnector {
     spans: Arc<Mutex<Vec<(Instant, Instant)>>>,
     delayed: Arc<AtomicBool>,
     units: Arc<Mutex<Units>>,
+    priced: Arc<AtomicBool>,
 }
 
 impl HttpClient for Wire {
@@ -120,6 +126,7 @@ impl HttpClient for Wire {
             spans: self.spans.clone(),
             delayed: self.delayed.clone(),
             units: self.units.clone(),
+            priced: self.priced.clone(),
         })
     }
 }
@@ -138,7 +145,20 @@ impl HttpConnector for WireConnector {
             .lock()
             .unwrap()
             .add_request(&op, request.body().bytes());
+        // A transaction's items are read before and after it (beside the
+        // client: neither counted nor timed as its requests) to compute
+        // what AWS would charge, which DynamoDB Local does not report.
+        let priced = self.priced.load(Ordering::Relaxed);
+        let actions = match (op.as_str(), request.body().bytes()) {
+            ("TransactWriteItems", Some(body)) if priced => store_capacity::actions(body),
+            _ => Vec::new(),
+        };
+        let template = request.try_clone();
         HttpConnectorFuture::new(async move {
+            let mut before = Vec::new();
+            for a in &actions {
+                before.push(read_item(&inner, template.as_ref(), a).await);
+            }
             let start = Instant::now();
             if delayed {
                 tokio::time::sleep(DELAY).await;
@@ -159,9 +179,44 @@ impl HttpConnector for WireConnector {
                 *resp.body_mut() = SdkBody::from(body);
             }
             spans.lock().unwrap().push((start, Instant::now()));
+            if !actions.is_empty() && out.as_ref().is_ok_and(|r| r.status().as_u16() == 200) {
+                let mut images = Vec::new();
+                for (a, old) in actions.into_iter().zip(before) {
+                    let new = read_item(&inner, template.as_ref(), &a).await;
+                    images.push((a, old, new));
+                }
+                let aws = store_capacity::aws_transaction_units(&images);
+                units.lock().unwrap().add_aws(&aws);
+            }
             out
         })
     }
+}
+
+/// The item `action` names, read with a copy of the transaction's request
+/// (its headers; DynamoDB Local does not check the signature).
+async fn read_item(
+    inner: &SharedHttpConnector,
+    template: Option<&HttpRequest>,
+    action: &store_capacity::Action,
+) -> Option<serde_json::Map<String, Value>> {
+    let mut req = template?.try_clone()?;
+    let body = action.get_body();
+    req.headers_mut()
+        .insert("x-amz-target", "DynamoDB_20120810.GetItem");
+    req.headers_mut()
+        .insert("content-length", body.len().to_string());
+    *req.body_mut() = SdkBody::from(body);
+    let mut resp = inner.call(req).await.expect("read an item");
+    let status = resp.status().as_u16();
+    let bytes = ByteStream::new(resp.take_body())
+        .collect()
+        .await
+        .expect("its body")
+        .into_bytes();
+    let v: Value = serde_json::from_slice(&bytes).expect("JSON");
+    assert_eq!(status, 200, "read an item: {v}");
+    v.get("Item")?.as_object().cloned()
 }
 
 impl Wire {
@@ -175,6 +230,7 @@ impl Wire {
             spans: Arc::default(),
             delayed: Arc::new(AtomicBool::new(false)),
             units: Arc::default(),
+            priced: Arc::new(AtomicBool::new(true)),
         }
     }
 
@@ -237,9 +293,10 @@ impl Probe {
     }
 
     /// Runs `op` [`REPS`] times with the delay and as many without (`op(i)`
-    /// for run `i`, which must answer `status`); every run must make
-    /// exactly `calls` in `round_trips`. Records the row of the README
-    /// table.
+    /// for run `i`, which must answer `status`), then once more, untimed,
+    /// pricing its transactions by AWS's rules; every run must make
+    /// exactly `calls` in `round_trips` and consume the same units.
+    /// Records the row of the README table.
     async fn measure(
         &mut self,
         name: &str,
@@ -268,9 +325,12 @@ impl Probe {
         let mut times = Vec::new();
         let mut local = Vec::new();
         let mut first: Option<Units> = None;
-        for i in 0..2 * REPS {
+        let mut priced_units = None;
+        for i in 0..=2 * REPS {
             let delayed = i < REPS;
+            let priced = i == 2 * REPS;
             self.wire.delayed.store(delayed, Ordering::Relaxed);
+            self.wire.priced.store(priced, Ordering::Relaxed);
             self.reset();
             let started = Instant::now();
             let resp = op(i).await;
@@ -278,7 +338,7 @@ impl Probe {
             let body = resp.text().await.unwrap();
             if delayed {
                 times.push(started.elapsed());
-            } else {
+            } else if !priced {
                 local.push(started.elapsed());
             }
             assert_eq!(got_status, status, "{name}: {body}");
@@ -290,10 +350,14 @@ impl Probe {
                 "{name} (run {i}): a DynamoDB request failed"
             );
             match &first {
-                Some(first) => assert_eq!(&units, first, "{name} (run {i}): capacity"),
-                None => first = Some(units),
+                Some(first) => assert_eq!(&units.local(), first, "{name} (run {i}): capacity"),
+                None => first = Some(units.local()),
             }
             let trips = self.wire.take();
+            if priced {
+                priced_units = Some(units);
+                continue;
+            }
             assert!(
                 round_trips.contains(&trips),
                 "{name} (run {i}): {trips} round trips, not within {round_trips:?}"
@@ -314,7 +378,7 @@ impl Probe {
         } else {
             format!("{}–{}", round_trips.start(), round_trips.end())
         };
-        let units = first.expect("at least one run");
+        let units = priced_units.expect("the priced run");
         self.rows.push(format!(
             "| {name} | {total} ({}) | {round_trips} | {:.0} ms | {:.0} ms ({best:.0} ms) | {} |",
             detail.join(", "),
@@ -339,6 +403,7 @@ async fn app_with_probe() -> (TestApp, Probe) {
     let counter = CallCounter::default();
     let wire = Wire::around(&base);
     wire.delayed.store(true, Ordering::Relaxed);
+    wire.priced.store(false, Ordering::Relaxed);
     let conf = base
         .config()
         .to_builder()
@@ -593,7 +658,8 @@ async fn store_calls_per_operation() {
         .await;
     // A batch: the auth reads once, then per operation what its single
     // route makes beyond them (one read, one transaction), one after the
-    // other. The user's version after the edits above is 2 * REPS + 1.
+    // other. The user's version after the edits above (2 * REPS + 1 runs)
+    // is 2 * REPS + 2.
     probe
         .measure(
             "`POST /users/batch` of 3 edits (admin)",
@@ -601,7 +667,7 @@ async fn store_calls_per_operation() {
             7,
             200,
             async |i| {
-                let v = 2 * REPS + 1 + 3 * i;
+                let v = 2 * REPS + 2 + 3 * i;
                 let ops: Vec<Value> = (0..3)
                     .map(|k| {
                         json!({"op": "update", "id": user["id"], "if_match": format!("\"{}\"", v + k),
@@ -634,6 +700,8 @@ async fn store_calls_per_operation() {
 #[tokio::test]
 async fn bulk_invite_store_calls_per_row_and_chunk() {
     let (app, mut probe) = app_with_probe().await;
+    // Untimed: its transactions are priced by AWS's rules as they run.
+    probe.wire.priced.store(true, Ordering::Relaxed);
     let counter = probe.counter.clone();
     let mut csv = String::from("First name,Last name,Email,Role,Profile,Customer accounts\n");
     for i in 0..100 {
@@ -736,10 +804,13 @@ async fn batch_of_100_updates_store_calls_and_round_trips() {
     let width = peak_domain::users::BATCH_CONCURRENCY;
     let bound = 1 + 2 * 100_usize.div_ceil(width);
     let (mut delayed, mut local, mut trips) = (Vec::new(), Vec::new(), Vec::new());
-    let mut first: Option<Units> = None;
-    for i in 0..2 * BATCH_REPS {
+    let (mut first, mut priced_units): (Option<Units>, _) = (None, None);
+    // The last run, untimed, prices the transactions by AWS's rules.
+    for i in 0..=2 * BATCH_REPS {
         let with_delay = i < BATCH_REPS;
+        let priced = i == 2 * BATCH_REPS;
         probe.wire.delayed.store(with_delay, Ordering::Relaxed);
+        probe.wire.priced.store(priced, Ordering::Relaxed);
         probe.reset();
         // Seeded at version 1; each run bumps every user once.
         let ops: Vec<Value> = ids
@@ -775,13 +846,18 @@ async fn batch_of_100_updates_store_calls_and_round_trips() {
             ]),
             "run {i}: calls"
         );
-        trips.push(probe.wire.take());
+        let run_trips = probe.wire.take();
         let units = probe.wire.take_units();
         assert_eq!(units.failed, 0, "run {i}: a DynamoDB request failed");
         match &first {
-            Some(first) => assert_eq!(&units, first, "run {i}: capacity"),
-            None => first = Some(units),
+            Some(first) => assert_eq!(&units.local(), first, "run {i}: capacity"),
+            None => first = Some(units.local()),
         }
+        if priced {
+            priced_units = Some(units);
+            continue;
+        }
+        trips.push(run_trips);
         if with_delay {
             delayed.push(took);
         } else {
@@ -799,7 +875,7 @@ async fn batch_of_100_updates_store_calls_and_round_trips() {
     for (i, t) in trips.iter().enumerate() {
         assert!(*t <= bound, "run {i}: {t} round trips, over {bound}");
     }
-    let units = first.expect("runs");
+    let units = priced_units.expect("the priced run");
     eprintln!(
         "batch of 100 updates: read | write units: {}",
         units.cells()
