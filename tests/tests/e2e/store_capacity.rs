@@ -4,7 +4,10 @@
 //! to the JSON body before signing; production code never asks), and the
 //! HTTP connector wrapper reads `ConsumedCapacity` from each response body
 //! (an object, or a list for the batch and transaction operations): the
-//! table's and each index's units.
+//! table's and each index's units. Local prices transactions differently
+//! from AWS (README), so a priced run also reads each transaction's items
+//! before and after it and computes AWS's charge
+//! ([`aws_transaction_units`]).
 //!
 //! The figures are pinned in `docs/capacity.json`, which the scale model
 //! (`scripts/scale-model.py`) reads and whose figures the README's table
