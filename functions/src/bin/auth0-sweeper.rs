@@ -34,6 +34,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             done = summary.done,
             failed = summary.failed,
             skipped = summary.skipped,
+            deferred = summary.deferred,
             batches = summary.batches,
             stopped_for_time = summary.stopped_for_time,
             "owed Auth0 work sweep"

@@ -325,7 +325,7 @@ impl Auth0Client {
                     max_rps = max,
                     "giving up on an Auth0 call: the shared rate budget is spent past the call deadline"
                 );
-                return Err(IdpError::Unavailable(format!(
+                return Err(IdpError::Throttled(format!(
                     "Auth0 {}: the Management API rate budget ({max}/s) is spent until past the call deadline",
                     call.op
                 )));

@@ -830,7 +830,7 @@ async fn a_spent_budget_past_the_deadline_sends_nothing() {
     }
     let err = client.get_user(NO_SUCH).await.unwrap_err();
     assert!(
-        matches!(&err, IdpError::Unavailable(m) if m.contains("rate budget")),
+        matches!(&err, IdpError::Throttled(m) if m.contains("rate budget")),
         "{err:?}"
     );
     assert_eq!(
