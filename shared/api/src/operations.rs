@@ -8,7 +8,7 @@ use crate::account_view::AccountView;
 use crate::spec::Method::{Delete, Get, Patch, Post, Put};
 use crate::spec::RequestBody::{File, Json};
 use crate::spec::Table::{Nothing, Read, ReadQuery, ReadQueryBatch, Write, WriteQuery};
-use crate::spec::{Operation, QueryParam as Q, SampleBody, Throttle, schema};
+use crate::spec::{Operation, QueryParam as Q, SampleBody, Sizing, Throttle, schema};
 use crate::views::{
     BatchView, JobView, MeView, PageView, PasswordResetRequest, ProfileSummary, ProfileView,
     SettingsView, UserDetailView, UserView,
@@ -297,7 +297,8 @@ pub const OPERATIONS: &[Op] = &[
         "Accept an invitation: where to set the password, as JSON, or as 303 See Other to a browser's form post")
         .public(Throttle::PublicRoute)
         .pages()
-        .auth0(),
+        .auth0()
+        .sized(Sizing::AUTH0_CALLS),
     Op::new(EmailVerificationView, Get, "/email-verifications/{token}", "email-verification-view", Read,
         "What an email-verification link shows, never consuming it: an HTML page to a browser, JSON otherwise")
         .public(Throttle::PublicRoute)
@@ -382,6 +383,7 @@ pub const OPERATIONS: &[Op] = &[
         "Auth0 deliveries: Actions signed in the Standard Webhooks scheme, or Event Streams CloudEvents with a bearer token")
         .public(Throttle::Webhook)
         .auth0()
+        .sized(Sizing::WEBHOOK)
         // An Event Streams delivery: the sample user's login was blocked in
         // the Auth0 dashboard (signed Actions deliveries expire after five
         // minutes: see events/auth0/ and scripts/sign-webhook-event.py).
