@@ -308,7 +308,7 @@ def walls(a, s, cap):
         f"as jobs in the bulk runner ({usable:.0f} s per run, checkpoint per {s['chunk_rows']} rows, resumed)",
         f"{a.bulk:,} rows: {hours(a.bulk * rt / 3600)} of reads",
         a.bulk / rows_b, 0.0,
-        f"{fmt(rows_b)} rows → none (time only; wall 5 is another helper's change)",
+        f"{fmt(rows_b)} rows → none (a request only stores the file; the runner checks)",
     ))
 
     # 6. Hot items: the pending-work index partition, the profile item.
@@ -330,8 +330,8 @@ def walls(a, s, cap):
         f"all tenants' pending outbox/owed work in 1 index partition; profile holder count in every "
         f"user transaction (conflicts past ~{A['holder_tx_conflicts_per_s']} tx/s)",
         f"pending keys in {s['pending_shards']} shard(s); holder count "
-        f"{'still in every user transaction' if holder_hot else 'off the hot path'} (both read from the code; "
-        f"wall 6 is another helper's change)",
+        f"{'still in every user transaction' if holder_hot else 'off the hot path: 8 holder shards'} "
+        f"(both read from the code)",
         f"{a.jobs} bulk job(s) at ≈ {fmt(job_rows_s)} rows/s each; {a.users:,} users on one profile",
         max(a.jobs / jobs_b, a.jobs / conflict_jobs, a.users / users_per_profile),
         max(a.jobs / jobs_after, a.users / users_per_profile),
