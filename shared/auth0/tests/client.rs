@@ -527,6 +527,7 @@ async fn a_call_ends_with_its_invocation_not_its_own_budget() {
     let fake = FakeAuth0::start().await;
     let client = client_with(&fake, 10_000, 500);
     warm(&client).await;
+    fake.clear_requests();
     fake.set_down(true);
     let invocation_ends = tokio::time::Instant::now() + Duration::from_millis(1500);
     let start = Instant::now();
@@ -537,10 +538,10 @@ async fn a_call_ends_with_its_invocation_not_its_own_budget() {
     assert!(matches!(err, IdpError::Unavailable(_)), "{err:?}");
     // Its own budget is 10 s; the invocation's 1.5 s is what it spent.
     assert!(elapsed <= Duration::from_millis(1500 + 1500), "{elapsed:?}");
-    assert!(
-        elapsed >= Duration::from_millis(1000),
-        "gave up early: {elapsed:?}"
-    );
+    // (It may stop before 1.5 s: a retry whose backoff would end past the
+    // deadline is not waited for.) It did try, more than once:
+    let tries = fake.requests().len();
+    assert!(tries >= 2, "{tries} tries");
 
     // Outside an invocation the same call keeps its own budget: it outlasts
     // a short outage that the capped call could not.
