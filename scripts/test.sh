@@ -20,7 +20,8 @@
 # Extra arguments go to `cargo test` instead of `--workspace`, e.g.
 # `scripts/test.sh -p peak-store-dynamodb` runs that package's tests only.
 #
-# It first runs `cargo xtask shape` (no import circles between a crate's
+# It first runs `scripts/scale-model.py --check` (the scale model's document
+# matches the measured capacity) and `cargo xtask shape` (no import circles between a crate's
 # modules, no non-test source file over 800 lines) and stops when it finds
 # any; SHAPE_CHECK=0 skips it (e.g. while a split is half done).
 set -euo pipefail
@@ -31,6 +32,11 @@ cd "$REPO_ROOT"
 if [[ "${SHAPE_CHECK:-1}" == 1 ]]; then
     cargo xtask shape
 fi
+
+# docs/scale.md and the README's read/write-unit cells are what
+# scripts/scale-model.py computes from docs/capacity.json (which the e2e
+# capacity test pins) and the template: a drift test, stdlib Python only.
+python3 scripts/scale-model.py --check
 
 scripts/dynamodb-local.sh install
 scripts/moto.sh install

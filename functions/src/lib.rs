@@ -316,3 +316,12 @@ pub async fn mailer_from_env() -> Result<peak_mailer::Mailer, lambda_runtime::Er
     )
     .with_send_budget(store, per_second))
 }
+
+/// The invocation's deadline (less the time to answer), for
+/// [`peak_aws_env::invocation::within`]: every Auth0 call made for the event
+/// ends before Lambda stops the function.
+pub fn deadline(context: &lambda_runtime::Context) -> Option<tokio::time::Instant> {
+    Some(peak_aws_env::invocation::from_epoch_millis(
+        context.deadline,
+    ))
+}

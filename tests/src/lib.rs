@@ -404,6 +404,121 @@ impl TestApp {
     }
 }
 
+/// A dry run, worked to its end: the finished job's view, its report
+/// (CSV), and the report as the synchronous dry run used to answer it
+/// (`counts` and `entries` with `issues`), so tests keep their checks.
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    pub job: serde_json::Value,
+    pub report: String,
+    pub body: serde_json::Value,
+}
+
+/// The fields of one line of a job report (every field quoted but the row).
+pub fn report_fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    out.push(field);
+    out
+}
+
+impl TestApp {
+    /// Runs the bulk job `id` of this tenant to its end here, as the runner
+    /// would (with the account directory); panics unless it finishes.
+    pub async fn run_bulk_job(&self, id: &str) -> peak_domain::bulk_job::BulkJob {
+        let state = self.running.state.clone();
+        let tenant = peak_domain::TenantId::parse(&self.tenant).expect("tenant");
+        let ctx = state.ctx("dry-run-test");
+        let ports = peak_bulk_jobs::Ports {
+            jobs: state.jobs.as_ref(),
+            files: state.files.as_ref(),
+            accounts: Some(state.accounts.as_ref()),
+        };
+        let end = peak_bulk_jobs::run_job(
+            &ctx,
+            ports,
+            &tenant,
+            id,
+            &peak_bulk::Limits::default(),
+            |_| true,
+        )
+        .await
+        .expect("run");
+        match end {
+            peak_bulk_jobs::RunEnd::Finished(job) => *job,
+            other => panic!("the job did not finish: {other:?}"),
+        }
+    }
+
+    /// Sends a `?dry_run=true` upload (it must answer 202 with a queued
+    /// dry-run job), runs the job and reads its view and report as the
+    /// admin (who sees every job of the tenant).
+    pub async fn dry_run(&self, upload: RequestBuilder) -> DryRun {
+        let resp = upload.send().await.expect("send");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("text");
+        assert_eq!(status, 202, "a dry run is a job: {text}");
+        let queued: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(queued["dry_run"], true, "{text}");
+        assert_eq!(queued["status"], "queued", "{text}");
+        let id = queued["id"].as_str().expect("id").to_owned();
+        self.run_bulk_job(&id).await;
+        let job: serde_json::Value = self
+            .admin(Method::GET, &format!("/bulk-jobs/{id}"))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        let resp = self
+            .admin(Method::GET, &format!("/bulk-jobs/{id}/report"))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 200, "report");
+        let report = resp.text().await.expect("text");
+        let mut counts = serde_json::Map::new();
+        for k in ["total", "valid", "skipped", "failed"] {
+            counts.insert(k.into(), 0.into());
+        }
+        let mut entries = Vec::new();
+        for line in report.lines().skip(1) {
+            let f = report_fields(line);
+            let Ok(row) = f[0].parse::<u64>() else {
+                continue; // the file error's line
+            };
+            for k in ["total", f[2].as_str()] {
+                let n = counts.entry(k).or_insert(0.into());
+                *n = (n.as_u64().unwrap_or(0) + 1).into();
+            }
+            let issues = if f[4].is_empty() {
+                vec![]
+            } else {
+                vec![serde_json::json!({"column": f[3], "code": f[4], "reason": f[5]})]
+            };
+            entries.push(serde_json::json!({
+                "row": row, "email": f[1], "outcome": f[2], "issues": issues,
+            }));
+        }
+        let body = serde_json::json!({ "counts": counts, "entries": entries });
+        DryRun { job, report, body }
+    }
+}
+
 /// The body of a problem+json answer, after checking its status and type.
 pub async fn problem(resp: Response, status: u16) -> serde_json::Value {
     assert_eq!(resp.status(), status, "status");

@@ -3,7 +3,7 @@
 //! workers and Outputs are hand-written and left as they are).
 
 use peak_api::operations::Op as Operation;
-use peak_api::spec::{Access, Throttle};
+use peak_api::spec::{Access, Sizing, Throttle};
 use peak_api::{OPERATIONS, cors};
 
 const AUTH0_ENV: &str = "          AUTH0_DOMAIN: !Ref Auth0Domain
@@ -172,13 +172,18 @@ fn function(op: &Operation) -> Result<String, String> {
         resource = resource_name(op.function),
         function = op.function,
     );
-    // Longer than Globals' 10 s where a function applies what Auth0 tells
-    // it: more than one Management API call's deadline (10 s), so a call
-    // that runs to its deadline is answered, and less than the delivery
-    // lease (30 s), so a delivery held by a timed-out invocation is free
-    // again once it is dead (functions/src/tests/template.rs checks both).
-    if op.function == "auth0-webhook" {
-        out += "      Timeout: 20\n";
+    // Globals hold `Sizing::REQUEST` (and say why); a function sized
+    // otherwise says its own reason (functions/src/tests/template.rs checks
+    // the limits each must respect).
+    let sizing = op.sizing;
+    if sizing != Sizing::REQUEST {
+        out += &comment("      ", sizing.why);
+        if sizing.memory_mb != Sizing::REQUEST.memory_mb {
+            out += &format!("      MemorySize: {}\n", sizing.memory_mb);
+        }
+        if sizing.timeout_secs != Sizing::REQUEST.timeout_secs {
+            out += &format!("      Timeout: {}\n", sizing.timeout_secs);
+        }
     }
     if !op.authenticated() {
         out += "      ReservedConcurrentExecutions: !If
@@ -230,4 +235,25 @@ pub fn render(current: &str) -> Result<String, String> {
     }
     out += &current[end..];
     Ok(out)
+}
+
+/// `text` as YAML comment lines of at most ~78 columns, each starting with
+/// `indent`.
+fn comment(indent: &str, text: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent.len() + 2 + line.len() + 1 + word.len() > 78 {
+            out += &format!("{indent}# {line}\n");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out += &format!("{indent}# {line}\n");
+    }
+    out
 }

@@ -7,6 +7,7 @@
 //! `Auth0WorkStuckAlarm` counts.
 
 use lambda_runtime::{LambdaEvent, service_fn};
+use peak_aws_env::invocation;
 use peak_idp_sync::Worker;
 use serde_json::Value;
 use std::time::SystemTime;
@@ -24,13 +25,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .duration_since(SystemTime::now())
                 .unwrap_or_default()
         };
-        let summary = worker
-            .sweep_until(time::OffsetDateTime::now_utc(), remaining)
-            .await?;
+        let summary = invocation::within(
+            peak_functions::deadline(&event.context),
+            worker.sweep_until(time::OffsetDateTime::now_utc(), remaining),
+        )
+        .await?;
         tracing::info!(
             done = summary.done,
             failed = summary.failed,
             skipped = summary.skipped,
+            deferred = summary.deferred,
             batches = summary.batches,
             stopped_for_time = summary.stopped_for_time,
             "owed Auth0 work sweep"

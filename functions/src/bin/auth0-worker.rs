@@ -5,6 +5,7 @@
 //! failure is reported as a batch item failure.
 
 use lambda_runtime::{LambdaEvent, service_fn};
+use peak_aws_env::invocation;
 use peak_idp_sync::Worker;
 
 #[tokio::main]
@@ -15,7 +16,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let worker = &worker;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<aws_lambda_events::event::dynamodb::Event>| async move {
-            Ok::<_, lambda_runtime::Error>(worker.handle_stream_batch(event.payload).await)
+            let deadline = peak_functions::deadline(&event.context);
+            let failures =
+                invocation::within(deadline, worker.handle_stream_batch(event.payload)).await;
+            Ok::<_, lambda_runtime::Error>(failures)
         },
     ))
     .await

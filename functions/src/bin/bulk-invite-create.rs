@@ -1,4 +1,4 @@
-//! Lambda `bulk-invite-create`: Upload a .csv or .xlsx of people to invite: ?dry_run=true reports every row and writes nothing; otherwise 202 with a job.
+//! Lambda `bulk-invite-create`: Upload a .csv or .xlsx of people to invite: 202 with a queued job the runner reads and works (?dry_run=true: a job that checks and reports every row, inviting no one).
 
 use peak_api::{Handler, Route, handlers};
 use peak_functions::{Ports, no_identity_provider, s3_files};

@@ -1,4 +1,4 @@
-//! Lambda `bulk-job-create`: Upload a .csv or .xlsx of users to change (kind=update: each row as PATCH /users/{id} and suspend/enable would, as the uploader) or of customer accounts (kind=account_import, admins: each row as PUT /accounts/{number}): ?dry_run=true reports every row and writes nothing; otherwise 202 with a job.
+//! Lambda `bulk-job-create`: Upload a .csv or .xlsx of users to change (kind=update: as PATCH /users/{id} and suspend/enable would, as the uploader) or of customer accounts (kind=account_import, admins: as PUT /accounts/{number}): 202 with a queued job (?dry_run=true: check only).
 
 use peak_api::{Handler, Route, handlers};
 use peak_functions::{Ports, no_identity_provider, s3_files};

@@ -6,6 +6,7 @@
 //! the next run's).
 
 use lambda_runtime::{LambdaEvent, service_fn};
+use peak_aws_env::invocation;
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
 
@@ -29,7 +30,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .duration_since(SystemTime::now())
                 .unwrap_or_default()
         };
-        let (summary, run) = mailer.drain_until(BATCH, BATCH_MARGIN, remaining).await?;
+        let (summary, run) = invocation::within(
+            peak_functions::deadline(&event.context),
+            mailer.drain_until(BATCH, BATCH_MARGIN, remaining),
+        )
+        .await?;
         tracing::info!(
             handled = summary.total(),
             sent = summary.sent,

@@ -4,6 +4,7 @@
 //! those records are retried.
 
 use lambda_runtime::{LambdaEvent, service_fn};
+use peak_aws_env::invocation;
 use peak_mailer::DynamoDbEvent;
 
 #[tokio::main]
@@ -13,7 +14,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let mailer = &mailer;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<DynamoDbEvent>| async move {
-            Ok::<_, lambda_runtime::Error>(mailer.handle_stream_batch(event.payload).await)
+            let deadline = peak_functions::deadline(&event.context);
+            let failures =
+                invocation::within(deadline, mailer.handle_stream_batch(event.payload)).await;
+            Ok::<_, lambda_runtime::Error>(failures)
         },
     ))
     .await

@@ -205,6 +205,51 @@ fn the_webhook_outlives_an_auth0_call_and_its_lease_outlives_it() {
     );
 }
 
+/// API Gateway's HTTP API waits at most 30 s for a function: one that runs
+/// longer leaves the person with API Gateway's bare 503/504 instead of our
+/// answer. Every HTTP function has its route spec's sizing (Globals are
+/// `Sizing::REQUEST`), answers within that, and one that waits on Auth0
+/// while answering outlives one Management API call.
+#[test]
+fn every_http_function_is_sized_as_its_route_says_and_answers_in_time() {
+    use peak_api::spec::Sizing;
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(
+        globals["MemorySize"].as_u64(),
+        Some(Sizing::REQUEST.memory_mb.into())
+    );
+    assert_eq!(
+        globals["Timeout"].as_u64(),
+        Some(Sizing::REQUEST.timeout_secs.into())
+    );
+    let call = peak_auth0::Auth0Config::DEFAULT_CALL_DEADLINE.as_secs();
+    for op in peak_api::OPERATIONS {
+        let (name, res) = t["Resources"]
+            .as_mapping()
+            .expect("Resources")
+            .iter()
+            .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(op.function))
+            .unwrap_or_else(|| panic!("no function for {}", op.function));
+        let p = &res["Properties"];
+        let memory = p["MemorySize"].as_u64().or(globals["MemorySize"].as_u64());
+        let timeout = p["Timeout"].as_u64().or(globals["Timeout"].as_u64());
+        assert_eq!(memory, Some(op.sizing.memory_mb.into()), "{name:?}");
+        assert_eq!(timeout, Some(op.sizing.timeout_secs.into()), "{name:?}");
+        let timeout = timeout.unwrap_or_default();
+        assert!(
+            timeout < 30,
+            "{name:?}: Timeout {timeout} s is past API Gateway's 30 s"
+        );
+        if op.auth0 {
+            assert!(
+                timeout > call,
+                "{name:?} waits on Auth0: Timeout {timeout} s must exceed one call's {call} s"
+            );
+        }
+    }
+}
+
 /// A creating route's request holds its Idempotency-Key by a lease; the
 /// function must be stopped (its `Timeout`) before the lease ends, or a
 /// client's retry could run the request a second time beside the first.

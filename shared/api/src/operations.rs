@@ -8,7 +8,7 @@ use crate::account_view::AccountView;
 use crate::spec::Method::{Delete, Get, Patch, Post, Put};
 use crate::spec::RequestBody::{File, Json};
 use crate::spec::Table::{Nothing, Read, ReadQuery, ReadQueryBatch, Write, WriteQuery};
-use crate::spec::{Operation, QueryParam as Q, SampleBody, Throttle, schema};
+use crate::spec::{Operation, QueryParam as Q, SampleBody, Sizing, Throttle, schema};
 use crate::views::{
     BatchView, JobView, MeView, PageView, PasswordResetRequest, ProfileSummary, ProfileView,
     SettingsView, UserDetailView, UserView,
@@ -60,7 +60,10 @@ const USER_FILTERS: &[Q] = &[
     .length(1, 100),
 ];
 const BULK_CREATE: &[Q] = &[
-    Q::boolean("dry_run", "true: check and report only"),
+    Q::boolean(
+        "dry_run",
+        "true: a job that checks and reports every row and writes nothing else",
+    ),
     Q::string("file_name", "the uploaded file's name"),
     Q::string(
         "upload_id",
@@ -79,7 +82,10 @@ const BULK_JOB_CREATE: &[Q] = &[
         "update (users to change) or account_import (customer accounts)",
     )
     .one_of(&["update", "account_import"]),
-    Q::boolean("dry_run", "true: check and report only"),
+    Q::boolean(
+        "dry_run",
+        "true: a job that checks and reports every row and writes nothing else",
+    ),
     Q::string("file_name", "the uploaded file's name"),
     Q::string(
         "upload_id",
@@ -291,7 +297,8 @@ pub const OPERATIONS: &[Op] = &[
         "Accept an invitation: where to set the password, as JSON, or as 303 See Other to a browser's form post")
         .public(Throttle::PublicRoute)
         .pages()
-        .auth0(),
+        .auth0()
+        .sized(Sizing::AUTH0_CALLS),
     Op::new(EmailVerificationView, Get, "/email-verifications/{token}", "email-verification-view", Read,
         "What an email-verification link shows, never consuming it: an HTML page to a browser, JSON otherwise")
         .public(Throttle::PublicRoute)
@@ -314,7 +321,7 @@ pub const OPERATIONS: &[Op] = &[
         .answers(201, None)
         .bulk_bucket(&["s3:PutObject"]),
     Op::new(BulkInviteCreate, Post, "/bulk-invites", "bulk-invite-create", WriteQuery,
-        "Upload a .csv or .xlsx of people to invite: ?dry_run=true reports every row and writes nothing; otherwise 202 with a job")
+        "Upload a .csv or .xlsx of people to invite: 202 with a queued job the runner reads and works (?dry_run=true: a job that checks and reports every row, inviting no one)")
         .creates()
         .takes(File)
         .query(BULK_CREATE)
@@ -332,14 +339,14 @@ pub const OPERATIONS: &[Op] = &[
         .answers(200, JOB),
     Op::new(BulkInviteReport, Get, "/bulk-invites/{id}/report", "bulk-invite-report", ReadQuery,
         "A finished bulk invite's report (CSV: row, email, outcome, column, code, reason)"),
-    // Bulk updates and account imports: one function parses both kinds'
-    // files (each file-parsing function links the spreadsheet reader).
+    // Bulk updates and account imports. No HTTP function parses a file
+    // (only bulk-runner links the spreadsheet reader).
     Op::new(BulkJobTemplate, Get, "/bulk-jobs/template", "bulk-job-template", ReadQuery,
         "The CSV template of a bulk update or an account import")
         .query(JOB_KIND)
         .sample_query(&[("kind", "update")]),
     Op::new(BulkJobCreate, Post, "/bulk-jobs", "bulk-job-create", WriteQuery,
-        "Upload a .csv or .xlsx of users to change (kind=update: each row as PATCH /users/{id} and suspend/enable would, as the uploader) or of customer accounts (kind=account_import, admins: each row as PUT /accounts/{number}): ?dry_run=true reports every row and writes nothing; otherwise 202 with a job")
+        "Upload a .csv or .xlsx of users to change (kind=update: as PATCH /users/{id} and suspend/enable would, as the uploader) or of customer accounts (kind=account_import, admins: as PUT /accounts/{number}): 202 with a queued job (?dry_run=true: check only)")
         .creates()
         .takes(File)
         .query(BULK_JOB_CREATE)
@@ -376,6 +383,7 @@ pub const OPERATIONS: &[Op] = &[
         "Auth0 deliveries: Actions signed in the Standard Webhooks scheme, or Event Streams CloudEvents with a bearer token")
         .public(Throttle::Webhook)
         .auth0()
+        .sized(Sizing::WEBHOOK)
         // An Event Streams delivery: the sample user's login was blocked in
         // the Auth0 dashboard (signed Actions deliveries expire after five
         // minutes: see events/auth0/ and scripts/sign-webhook-event.py).

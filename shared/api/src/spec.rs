@@ -83,6 +83,45 @@ pub enum Throttle {
     Webhook,
 }
 
+/// An operation's function's memory and timeout, and why (the template
+/// writes the reason beside the figures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizing {
+    pub memory_mb: u32,
+    pub timeout_secs: u32,
+    pub why: &'static str,
+}
+
+impl Sizing {
+    /// The template's `Globals`: every function not sized otherwise.
+    pub const REQUEST: Sizing = Sizing {
+        memory_mb: 256,
+        timeout_secs: 10,
+        why: "a request is a few store calls (each bounded by the SDK's \
+              timeouts) and no heavy CPU: 20-30 MB of memory, milliseconds of \
+              CPU; 10 s stays well under API Gateway's 30 s, so a stuck call \
+              ends as this function's own 503, and under the idempotency lease",
+    };
+    /// Waits on the Auth0 Management API while answering.
+    pub const AUTH0_CALLS: Sizing = Sizing {
+        memory_mb: 256,
+        timeout_secs: 25,
+        why: "two Management API calls (10 s budget each, cut to what is left \
+              of the invocation) and the store fit; under API Gateway's 30 s, \
+              so the person gets this function's answer (a 503 with \
+              Retry-After), never API Gateway's 504",
+    };
+    /// Applies what Auth0 tells it, holding a delivery by a lease.
+    pub const WEBHOOK: Sizing = Sizing {
+        memory_mb: 256,
+        timeout_secs: 20,
+        why: "more than one Management API call's budget (10 s), so a call that \
+              runs to it is answered, and less than the delivery lease (30 s), \
+              so a delivery held by a stopped invocation is free again once it \
+              is dead",
+    };
+}
+
 /// What a function may do to the table. There is no default: each
 /// operation names its own, and the template grants exactly that. Every
 /// access reads users, and a user is read with one query of its partition
@@ -267,6 +306,8 @@ pub struct Operation<R> {
     pub pages: bool,
     /// S3 actions on the bulk bucket's `bulk/` prefix (and `BULK_BUCKET`).
     pub bulk_bucket: &'static [&'static str],
+    /// Memory and timeout ([`Sizing::REQUEST`] unless said).
+    pub sizing: Sizing,
     pub sample: Sample,
 }
 
@@ -298,6 +339,7 @@ impl<R: Copy> Operation<R> {
             auth0: false,
             pages: false,
             bulk_bucket: &[],
+            sizing: Sizing::REQUEST,
             sample: Sample {
                 query: &[],
                 body: SampleBody::None,
@@ -351,6 +393,11 @@ impl<R: Copy> Operation<R> {
 
     pub const fn bulk_bucket(mut self, actions: &'static [&'static str]) -> Self {
         self.bulk_bucket = actions;
+        self
+    }
+
+    pub const fn sized(mut self, sizing: Sizing) -> Self {
+        self.sizing = sizing;
         self
     }
 

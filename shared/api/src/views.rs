@@ -210,19 +210,29 @@ pub struct JobView {
     pub kind: peak_domain::bulk_job::JobKind,
     pub status: peak_domain::bulk_job::JobStatus,
     pub file_name: String,
-    /// Data rows in the file.
+    /// A dry run: rows are checked and reported, nothing else is written.
+    pub dry_run: bool,
+    /// Data rows in the file: 0 until the runner has read it (the request
+    /// does not parse the file).
     pub total_rows: u32,
     /// `invited` counts the rows acted on, whatever the kind (kept under
-    /// that name for bulk invites' clients); `applied` says the same.
+    /// that name for bulk invites' clients); `applied` says the same. In a
+    /// dry run: the rows that passed every check (`valid`).
     pub counts: peak_domain::bulk_job::JobCounts,
-    /// Rows acted on: invited, changed, or imported.
+    /// Rows acted on: invited, changed, or imported (a dry run: 0).
     pub applied: u32,
+    /// A dry run's rows that passed every check (a real run: 0).
+    pub valid: u32,
     /// Rows with an outcome so far.
     pub processed: u32,
-    /// `processed / total_rows`, 0 to 1.
+    /// `processed / total_rows`, 0 to 1 (0 while the row total is unknown).
     pub progress: f64,
     /// Why the job failed, if it did.
     pub error: Option<String>,
+    /// The file the runner refused (bad header, over the limits,
+    /// unreadable), with the code and message a request used to answer
+    /// 422 with; nothing was written.
+    pub file_error: Option<FileErrorView>,
     /// Where the report is, once finished.
     pub report: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -233,6 +243,14 @@ pub struct JobView {
     pub updated_at: OffsetDateTime,
 }
 
+/// A file-level error of a job.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct FileErrorView {
+    /// `bad_header`, `too_many_rows`, `no_rows`, `invalid_xlsx`, ...
+    pub code: String,
+    pub message: String,
+}
+
 impl From<&peak_domain::bulk_job::BulkJob> for JobView {
     fn from(j: &peak_domain::bulk_job::BulkJob) -> Self {
         let processed = j.counts.processed();
@@ -241,16 +259,27 @@ impl From<&peak_domain::bulk_job::BulkJob> for JobView {
             kind: j.kind,
             status: j.status,
             file_name: j.file_name.clone(),
+            dry_run: j.dry_run,
             total_rows: j.total_rows,
             counts: j.counts,
-            applied: j.counts.invited,
+            applied: if j.dry_run { 0 } else { j.counts.invited },
+            valid: if j.dry_run { j.counts.invited } else { 0 },
             processed,
+            // Unknown until the runner has read the file.
             progress: if j.total_rows == 0 {
-                1.0
+                if j.status.is_finished() { 1.0 } else { 0.0 }
             } else {
                 (f64::from(processed) / f64::from(j.total_rows)).min(1.0)
             },
             error: j.error.clone(),
+            file_error: j
+                .error
+                .as_ref()
+                .zip(j.error_code.as_ref())
+                .map(|(message, code)| FileErrorView {
+                    code: code.clone(),
+                    message: format!("{message} ({code})"),
+                }),
             report: j.status.is_finished().then(|| match j.kind {
                 peak_domain::bulk_job::JobKind::Invite => {
                     format!("/bulk-invites/{}/report", j.id)

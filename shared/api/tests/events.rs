@@ -499,6 +499,33 @@ async fn non_admins_are_refused_whatever_they_send() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
+/// Works a dry-run job the sample event queued, as the runner would.
+async fn run_dry(h: &Harness, queued: &serde_json::Value) -> peak_domain::bulk_job::BulkJob {
+    let ctx = h.state.ctx("events-runner");
+    let ports = peak_bulk_jobs::Ports {
+        jobs: h.state.jobs.as_ref(),
+        files: h.state.files.as_ref(),
+        accounts: Some(h.state.accounts.as_ref()),
+    };
+    let end = peak_bulk_jobs::run_job(
+        &ctx,
+        ports,
+        &tenant(),
+        queued["id"].as_str().expect("job id"),
+        &peak_bulk::Limits::default(),
+        |_| true,
+    )
+    .await
+    .expect("run");
+    match end {
+        peak_bulk_jobs::RunEnd::Finished(job) => {
+            assert!(job.dry_run);
+            *job
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Feeds event files to their functions, recording what each answered.
 struct Cases<'h> {
     h: &'h Harness,
@@ -746,17 +773,24 @@ async fn every_function_answers_its_sample_event() {
     let settings = c.run("settings-update.json", &admin, StatusCode::OK).await;
     assert_eq!(settings["invitation_ttl_days"], 14, "{settings}");
 
-    // Bulk invites: the template, a dry run (one good row, one bad), the
-    // finished job and its report; this deployment has no upload bucket.
+    // Bulk invites: the template, a dry run (a job; one good row, one bad),
+    // the finished job and its report; this deployment has no upload
+    // bucket.
     c.run("bulk-invite-template.json", &admin, StatusCode::OK)
         .await;
-    let checked = c
-        .run("bulk-invite-create.json", &admin, StatusCode::OK)
+    let queued = c
+        .run("bulk-invite-create.json", &admin, StatusCode::ACCEPTED)
         .await;
-    assert_eq!(checked["counts"]["total"], 2, "{checked}");
     assert_eq!(
-        checked["counts"]["failed"], 2,
-        "no profile `Standard` here, and a bad email: {checked}"
+        (&queued["status"], &queued["dry_run"]),
+        (&serde_json::json!("queued"), &serde_json::json!(true)),
+        "{queued}"
+    );
+    let checked = run_dry(&h, &queued).await;
+    assert_eq!(checked.total_rows, 2, "{checked:?}");
+    assert_eq!(
+        checked.counts.failed, 2,
+        "no profile `Standard` here, and a bad email: {checked:?}"
     );
     let job = c.run("bulk-invite-get.json", &admin, StatusCode::OK).await;
     assert_eq!(job["status"], "done");
@@ -770,16 +804,19 @@ async fn every_function_answers_its_sample_event() {
     // generic job routes, which show the sample bulk invite too.
     c.run("bulk-job-template.json", &admin, StatusCode::OK)
         .await;
-    let checked = c.run("bulk-job-create.json", &admin, StatusCode::OK).await;
+    let queued = c
+        .run("bulk-job-create.json", &admin, StatusCode::ACCEPTED)
+        .await;
+    let checked = run_dry(&h, &queued).await;
     assert_eq!(
-        (&checked["counts"]["valid"], &checked["counts"]["failed"]),
-        (&serde_json::json!(1), &serde_json::json!(1)),
-        "{checked}"
+        (checked.counts.invited, checked.counts.failed),
+        (1, 1),
+        "one valid row, one naming nobody: {checked:?}"
     );
-    assert_eq!(
-        checked["entries"][1]["issues"][0]["code"], "not_found",
-        "{checked}"
-    );
+    let entries = peak_bulk_jobs::all_entries(h.state.jobs.as_ref(), &checked)
+        .await
+        .unwrap();
+    assert_eq!(entries[1].code, "not_found", "{entries:?}");
     let job = c.run("bulk-job-get.json", &admin, StatusCode::OK).await;
     assert_eq!(
         (&job["kind"], &job["applied"]),

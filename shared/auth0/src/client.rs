@@ -22,8 +22,10 @@ use tokio::time::Instant;
 /// share the HTTP connection pool, the cached access token and the rate-limit
 /// wait).
 ///
-/// Every call has one time budget, [`Auth0Config::call_deadline`], that
-/// covers fetching a token, every attempt and every wait:
+/// Every call has one time budget, [`Auth0Config::call_deadline`] (cut
+/// short by the Lambda invocation's own deadline,
+/// [`peak_aws_env::invocation`]), that covers fetching a token, every
+/// attempt and every wait:
 /// - 429: waits `Retry-After` seconds (else until `x-ratelimit-reset`, else a
 ///   backoff), and makes every other call through this client wait as well;
 /// - 5xx, timeouts ([`Auth0Config::request_timeout`] per attempt) and
@@ -119,7 +121,10 @@ impl Auth0Client {
     /// A call with a token: fetches one if needed, and fetches a new one
     /// (once) when Auth0 answers 401.
     pub(crate) async fn api(&self, call: Call) -> Result<Answer, IdpError> {
-        let deadline = Instant::now() + self.inner.config.call_deadline;
+        // Never past the invocation's own deadline (less the time to answer):
+        // a call started late gets what is left, not its full budget.
+        let deadline =
+            peak_aws_env::invocation::cap(Instant::now() + self.inner.config.call_deadline);
         let mut token_refreshed = false;
         loop {
             let token = self.token(call.op, deadline).await?;
@@ -320,7 +325,7 @@ impl Auth0Client {
                     max_rps = max,
                     "giving up on an Auth0 call: the shared rate budget is spent past the call deadline"
                 );
-                return Err(IdpError::Unavailable(format!(
+                return Err(IdpError::Throttled(format!(
                     "Auth0 {}: the Management API rate budget ({max}/s) is spent until past the call deadline",
                     call.op
                 )));

@@ -518,6 +518,40 @@ async fn an_outage_past_the_deadline_is_unavailable_in_time() {
     assert_eq!(fresh.get_user(NO_SUCH).await.unwrap(), None);
 }
 
+/// The accept function runs two Management API calls of 10 s each in a
+/// Lambda that may have less left: a call started late gets what remains of
+/// the invocation, so the function answers (503) instead of being stopped
+/// mid-call by Lambda.
+#[tokio::test]
+async fn a_call_ends_with_its_invocation_not_its_own_budget() {
+    let fake = FakeAuth0::start().await;
+    let client = client_with(&fake, 10_000, 500);
+    warm(&client).await;
+    fake.clear_requests();
+    fake.set_down(true);
+    let invocation_ends = tokio::time::Instant::now() + Duration::from_millis(1500);
+    let start = Instant::now();
+    let err = peak_aws_env::invocation::within(Some(invocation_ends), client.get_user(NO_SUCH))
+        .await
+        .unwrap_err();
+    let elapsed = start.elapsed();
+    assert!(matches!(err, IdpError::Unavailable(_)), "{err:?}");
+    // Its own budget is 10 s; the invocation's 1.5 s is what it spent.
+    assert!(elapsed <= Duration::from_millis(1500 + 1500), "{elapsed:?}");
+    // (It may stop before 1.5 s: a retry whose backoff would end past the
+    // deadline is not waited for.) It did try, more than once:
+    let tries = fake.requests().len();
+    assert!(tries >= 2, "{tries} tries");
+
+    // Outside an invocation the same call keeps its own budget: it outlasts
+    // a short outage that the capped call could not.
+    let (answer, ()) = tokio::join!(client.get_user(NO_SUCH), async {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        fake.set_down(false);
+    });
+    assert_eq!(answer.unwrap(), None);
+}
+
 #[tokio::test]
 async fn a_stopped_provider_is_unavailable() {
     let fake = FakeAuth0::start().await;
@@ -797,7 +831,7 @@ async fn a_spent_budget_past_the_deadline_sends_nothing() {
     }
     let err = client.get_user(NO_SUCH).await.unwrap_err();
     assert!(
-        matches!(&err, IdpError::Unavailable(m) if m.contains("rate budget")),
+        matches!(&err, IdpError::Throttled(m) if m.contains("rate budget")),
         "{err:?}"
     );
     assert_eq!(

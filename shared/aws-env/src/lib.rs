@@ -28,6 +28,7 @@ use aws_types::region::Region;
 pub use aws_types::sdk_config::TimeoutConfig;
 
 mod https;
+pub mod invocation;
 pub use https::{
     CONNECT_TIMEOUT, Https, MAX_RESPONSE_BYTES, SendError, USER_AGENT, https, roots_from_pem,
 };

@@ -4,17 +4,26 @@
 //! (`kinds.rs`, which also says how each kind avoids applying a row twice
 //! after a crash). For invites:
 //!
-//! - [`dry_run`]: every row checked — against the catalogue, the tenant's
-//!   profiles, the caller's permission to invite that row, and the existing
-//!   users — and reported; nothing is written.
-//! - [`start`]: the file is read once to refuse what cannot work (not a
-//!   spreadsheet, bad header, over the limits), stored, and a queued job
-//!   created; the request answers 202 with it.
-//! - [`run`]: a runner takes the job with a lease and works it in chunks of
-//!   [`CHUNK_ROWS`]: each valid row is invited (its email queued through the
-//!   outbox, so sending drains at the SES rate; Auth0 is not called until
-//!   people accept), each chunk's report entries are stored in one batch,
-//!   then the checkpoint moves. After a crash the next runner resumes at the
+//! - [`start`]: the request refuses only what needs no parser (an empty
+//!   file, one over the size limit, one that is neither CSV nor `.xlsx` by
+//!   its first bytes, name and type: [`check_upload`]), stores the file and
+//!   creates a queued job; the request answers 202 with it. A dry run is a
+//!   job too ([`JobSpec::dry_run`]). The HTTP functions therefore link no
+//!   spreadsheet reader (calamine, zip, quick-xml, csv): they stay under
+//!   the 5 MB artefact target, and a dry run of 100,000 rows is no longer
+//!   bound by a request's 10 s (one store read per row, in sequence, ran
+//!   out at about 2,000 rows).
+//! - [`run`]: a runner takes the job with a lease, reads the whole file
+//!   once (a file error — bad header, over the limits, unreadable — fails
+//!   the job with the error's code and text, nothing written; the row
+//!   total becomes known), then works it in chunks of [`CHUNK_ROWS`]: each
+//!   valid row is invited (its email queued through the outbox, so sending
+//!   drains at the SES rate; Auth0 is not called until people accept), or,
+//!   in a dry run, checked as a single invite would be — against the
+//!   catalogue, the tenant's profiles, the caller's permission to invite
+//!   that row, and the existing users — with nothing written but the
+//!   report. Each chunk's report entries are stored in one batch, then the
+//!   checkpoint moves. After a crash the next runner resumes at the
 //!   checkpoint; rows redone find the users they invited (the user id comes
 //!   from the job and the row) instead of inviting again.
 //!
@@ -51,23 +60,6 @@ pub struct Upload<'a> {
     pub bytes: &'a [u8],
     pub file_name: Option<&'a str>,
     pub content_type: Option<&'a str>,
-}
-
-/// A dry run's answer.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DryRun {
-    pub counts: peak_bulk::Counts,
-    pub entries: Vec<Entry>,
-    /// Why the file stopped being read, if it did (nothing can be invited
-    /// from a file that cannot be read to the end).
-    pub file_error: Option<peak_bulk::FileFailure>,
-}
-
-fn file_error(e: &FileError) -> Error {
-    Error::Validation(vec![peak_domain::FieldError::new(
-        "file",
-        format!("{} ({})", e, e.code()),
-    )])
 }
 
 /// Every profile of the tenant, by name (the file names profiles).
@@ -187,122 +179,61 @@ pub fn may_start(actor: &Actor, kind: JobKind) -> Result<(), Error> {
     }
 }
 
-/// [`dry_run`] for a job of any kind: every row checked as the job would
-/// apply it — the single use cases' checks, nothing written — and reported.
-pub async fn dry_run_kind(
-    ctx: &Ctx<'_>,
-    actor: &Actor,
-    accounts: Option<&dyn AccountStore>,
-    kind: JobKind,
-    upload: Upload<'_>,
-    limits: &Limits,
-) -> Result<DryRun, Error> {
-    if kind == JobKind::Invite {
-        return dry_run(ctx, actor, upload, limits).await;
+/// What to start: the kind, and whether it is a dry run. A bare
+/// [`JobKind`] is a real run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSpec {
+    pub kind: JobKind,
+    /// Check every row and report; write nothing else.
+    pub dry_run: bool,
+}
+
+impl From<JobKind> for JobSpec {
+    fn from(kind: JobKind) -> Self {
+        Self {
+            kind,
+            dry_run: false,
+        }
     }
-    may_start(actor, kind)?;
-    let open = || {
-        peak_bulk::open_bytes_sheet(
-            sheet(kind),
-            upload.bytes,
-            upload.file_name,
-            upload.content_type,
-            limits,
-        )
+}
+
+/// A file error as the request that refuses it, or the job it fails, says
+/// it: field `file`, the message and its code.
+fn file_error(e: &FileError) -> Error {
+    Error::Validation(vec![peak_domain::FieldError::new(
+        "file",
+        format!("{} ({})", e, e.code()),
+    )])
+}
+
+/// What the request can refuse without reading the file (the HTTP
+/// functions link no spreadsheet reader, so the rows, the header and an
+/// `.xlsx`'s insides are the runner's to judge): an empty file, one over
+/// the size limit, and one that is neither CSV nor `.xlsx` by its first
+/// bytes, name and type ([`peak_bulk::Format::detect`], which reads no
+/// more than the first 8 bytes).
+pub fn check_upload(upload: &Upload<'_>, limits: &Limits) -> Result<(), Error> {
+    if upload.bytes.is_empty() {
+        return Err(Error::Validation(vec![peak_domain::FieldError::new(
+            "file",
+            "the file is empty (no_header)",
+        )]));
+    }
+    if upload.bytes.len() as u64 > limits.max_file_bytes {
+        return Err(file_error(&FileError::TooLarge {
+            max_bytes: limits.max_file_bytes,
+        }));
+    }
+    let head = &upload.bytes[..upload.bytes.len().min(8)];
+    peak_bulk::Format::detect(upload.file_name, upload.content_type, head)
+        .map(|_| ())
         .map_err(|e| file_error(&e))
-    };
-    let rows = open()?;
-    let mut report = peak_bulk::Report::default();
-    match kind {
-        JobKind::Update => {
-            let profiles = profiles_by_name(ctx, &actor.user.tenant_id).await?;
-            let mut validator = Validator::new(ctx.catalogue, profiles, limits);
-            for row in rows {
-                let row = match row {
-                    Ok(r) => r,
-                    Err(e) => {
-                        report.fail_file(&e);
-                        break;
-                    }
-                };
-                report.push(match validator.check_update(&row) {
-                    Ok(c) => kinds::check_update(ctx, actor, &c).await?,
-                    Err(r) => Entry::rejected(&r),
-                });
-            }
-        }
-        _ => {
-            let store = accounts.ok_or_else(|| {
-                Error::Internal("an account import's dry run needs the directory".into())
-            })?;
-            // Every number the file defines (a parent may come later).
-            let mut in_file = std::collections::HashSet::new();
-            let mut numbers = AccountRows::new(limits);
-            for row in open()?.flatten() {
-                if let Ok(c) = numbers.check(&row) {
-                    in_file.insert(c.number.as_str().to_owned());
-                }
-            }
-            let mut check = AccountRows::new(limits);
-            for row in rows {
-                let row = match row {
-                    Ok(r) => r,
-                    Err(e) => {
-                        report.fail_file(&e);
-                        break;
-                    }
-                };
-                report.push(match check.check(&row) {
-                    Ok(c) => kinds::check_account(store, actor, &in_file, &c).await?,
-                    Err(r) => Entry::rejected(&r),
-                });
-            }
-        }
-    }
-    Ok(DryRun {
-        counts: report.counts,
-        entries: report.entries,
-        file_error: report.file_error,
-    })
 }
 
-/// Checks every row and reports; writes nothing.
-pub async fn dry_run(
-    ctx: &Ctx<'_>,
-    actor: &Actor,
-    upload: Upload<'_>,
-    limits: &Limits,
-) -> Result<DryRun, Error> {
-    may_invite(actor)?;
-    let tenant = &actor.user.tenant_id;
-    let rows = peak_bulk::open_bytes(upload.bytes, upload.file_name, upload.content_type, limits)
-        .map_err(|e| file_error(&e))?;
-    let profiles = profiles_by_name(ctx, tenant).await?;
-    let mut validator = Validator::new(ctx.catalogue, profiles, limits);
-    let mut report = peak_bulk::Report::default();
-    for row in rows {
-        let row = match row {
-            Ok(r) => r,
-            Err(e) => {
-                report.fail_file(&e);
-                break;
-            }
-        };
-        let entry = match validator.check(&row) {
-            RowOutcome::Valid(c) => check_candidate(ctx, actor, &c).await?,
-            invalid => Entry::from_check(&invalid),
-        };
-        report.push(entry);
-    }
-    Ok(DryRun {
-        counts: report.counts,
-        entries: report.entries,
-        file_error: report.file_error,
-    })
-}
-
-/// Reads the file through once (file-level problems are refused now, not
-/// found later by the job), stores it, and creates the queued job.
+/// Stores the file and creates the queued job (a dry run too); refuses
+/// only what needs no parsing ([`check_upload`]). The runner reads the
+/// file: a bad header, a file over the row limit or one it cannot read
+/// fails the job with the file error, before any row is acted on.
 pub async fn start(
     ctx: &Ctx<'_>,
     actor: &Actor,
@@ -314,36 +245,19 @@ pub async fn start(
     start_kind(ctx, actor, jobs, files, JobKind::Invite, upload, limits).await
 }
 
-/// [`start`] for a job of any kind.
+/// [`start`] for a job of any kind, or a dry run ([`JobSpec`]).
 pub async fn start_kind(
     ctx: &Ctx<'_>,
     actor: &Actor,
     jobs: &dyn JobStore,
     files: &dyn FileStore,
-    kind: JobKind,
+    spec: impl Into<JobSpec>,
     upload: Upload<'_>,
     limits: &Limits,
 ) -> Result<BulkJob, Error> {
+    let JobSpec { kind, dry_run } = spec.into();
     may_start(actor, kind)?;
-    let rows = peak_bulk::open_bytes_sheet(
-        sheet(kind),
-        upload.bytes,
-        upload.file_name,
-        upload.content_type,
-        limits,
-    )
-    .map_err(|e| file_error(&e))?;
-    let mut total = 0u32;
-    for row in rows {
-        row.map_err(|e| file_error(&e))?;
-        total += 1;
-    }
-    if total == 0 {
-        return Err(Error::Validation(vec![peak_domain::FieldError::new(
-            "file",
-            "the file has a header but no rows",
-        )]));
-    }
+    check_upload(&upload, limits)?;
     let tenant = &actor.user.tenant_id;
     let id = peak_domain::ids::monotonic_ulid().to_string();
     let file_key = format!("bulk/{}/{id}", tenant.as_str());
@@ -365,10 +279,12 @@ pub async fn start_kind(
             .filter(|c| !c.is_control())
             .take(200)
             .collect(),
-        total_rows: total,
+        total_rows: 0,
         next_row: 0,
         counts: JobCounts::default(),
         error: None,
+        error_code: None,
+        dry_run,
         lease_until: None,
         version: 1,
         created_at: ctx.now,
@@ -377,7 +293,7 @@ pub async fn start_kind(
     jobs.create_job(&job)
         .await
         .map_err(|e| Error::from_store(e, kind.noun()))?;
-    tracing::info!(tenant = %tenant, job_id = %job.id, kind = kind.as_str(), rows = total, "bulk job queued");
+    tracing::info!(tenant = %tenant, job_id = %job.id, kind = kind.as_str(), dry_run, "bulk job queued");
     Ok(job)
 }
 
@@ -508,10 +424,11 @@ pub async fn run_job(
     }
     tracing::info!(tenant = %tenant, job_id, kind = job.kind.as_str(), from_row = job.next_row, "bulk job running");
 
-    let finish = |job: &BulkJob, status: JobStatus, error: Option<String>| {
+    let finish = |job: &BulkJob, status: JobStatus, error: Option<(String, Option<&str>)>| {
         let mut next = job.clone();
         next.status = status;
-        next.error = error;
+        next.error_code = error.as_ref().and_then(|(_, c)| c.map(str::to_owned));
+        next.error = error.map(|(e, _)| e);
         next.lease_until = None;
         next.version += 1;
         next.updated_at = OffsetDateTime::now_utc();
@@ -532,7 +449,8 @@ pub async fn run_job(
     let (ctx, actor) = match started_by.await {
         Ok(found) => found,
         Err(e @ (Error::AccessDenied { .. } | Error::NotFound(_) | Error::Forbidden(_))) => {
-            let next = finish(&job, JobStatus::Failed, Some(e.to_string()));
+            // Not a file error: no code (the view's `file_error` stays empty).
+            let next = finish(&job, JobStatus::Failed, Some((e.to_string(), None)));
             return Ok(if save(jobs, &mut job, next).await? {
                 RunEnd::Finished(Box::new(job))
             } else {
@@ -548,16 +466,72 @@ pub async fn run_job(
         .await
         .map_err(|e| Error::from_store(e, "file"))?
         .ok_or_else(|| Error::Internal(format!("the file of {noun} {job_id} is gone")))?;
-    let name = Some(job.file_name.as_str());
-    let open = || peak_bulk::open_bytes_sheet(sheet(job.kind), &bytes, name, None, limits);
+    let file_name = job.file_name.clone();
+    let name = Some(file_name.as_str());
+    let kind = job.kind;
+    let open = || peak_bulk::open_bytes_sheet(sheet(kind), &bytes, name, None, limits);
+    let failed_file = |job: &BulkJob, e: &FileError| {
+        finish(
+            job,
+            JobStatus::Failed,
+            Some((e.to_string(), Some(e.code()))),
+        )
+    };
     let rows = match open() {
         Ok(r) => r,
         Err(e) => {
-            let next = finish(&job, JobStatus::Failed, Some(e.to_string()));
+            let next = failed_file(&job, &e);
             save(jobs, &mut job, next).await?;
             return Ok(RunEnd::Finished(Box::new(job)));
         }
     };
+    // The whole file is read once before any row is acted on (the request
+    // that accepted it did not parse it, so the HTTP functions link no
+    // spreadsheet reader): a file error anywhere — a bad header, too many
+    // rows, a row that is not UTF-8 — fails the job with nothing written,
+    // as the request used to refuse it; and the row total becomes known.
+    // An account import's dry run also notes every number the file
+    // defines (a parent may come later in the file).
+    let mut total = 0u32;
+    let mut in_file = std::collections::HashSet::new();
+    let mut numbers = AccountRows::new(limits);
+    for row in open().map_err(|e| file_error(&e))? {
+        match row {
+            Ok(row) => {
+                total += 1;
+                if job.dry_run
+                    && job.kind == JobKind::AccountImport
+                    && let Ok(c) = numbers.check(&row)
+                {
+                    in_file.insert(c.number.as_str().to_owned());
+                }
+            }
+            Err(e) => {
+                let next = failed_file(&job, &e);
+                return Ok(if save(jobs, &mut job, next).await? {
+                    RunEnd::Finished(Box::new(job))
+                } else {
+                    RunEnd::LostLease
+                });
+            }
+        }
+    }
+    if total == 0 {
+        let next = finish(
+            &job,
+            JobStatus::Failed,
+            Some(("the file has a header but no rows".into(), Some("no_rows"))),
+        );
+        return Ok(if save(jobs, &mut job, next).await? {
+            RunEnd::Finished(Box::new(job))
+        } else {
+            RunEnd::LostLease
+        });
+    }
+    // Stored with the first checkpoint (no write of its own): progress
+    // shows from the first chunk on.
+    job.total_rows = total;
+    let dry_run = job.dry_run;
     // Every row is checked from the first (cheap), so duplicates within
     // the file are told apart the same way after a resume; only rows from
     // the checkpoint on are acted on.
@@ -600,7 +574,7 @@ pub async fn run_job(
         let row = match rows.next() {
             None => break,
             Some(Err(e)) => {
-                file_failure = Some(e.to_string());
+                file_failure = Some((e.to_string(), Some(e.code())));
                 break;
             }
             Some(Ok(r)) => r,
@@ -612,6 +586,7 @@ pub async fn run_job(
                     continue;
                 }
                 match outcome {
+                    RowOutcome::Valid(c) if dry_run => check_candidate(ctx, &actor, &c).await?,
                     RowOutcome::Valid(c) => invite_row(ctx, &actor, &job, &c).await?,
                     invalid => Entry::from_check(&invalid),
                 }
@@ -622,6 +597,7 @@ pub async fn run_job(
                     continue;
                 }
                 match outcome {
+                    Ok(c) if dry_run => kinds::check_update(ctx, &actor, &c).await?,
                     Ok(c) => kinds::apply_update(ctx, &actor, &job, &c, unsure > 0).await?,
                     Err(r) => Entry::rejected(&r),
                 }
@@ -632,6 +608,7 @@ pub async fn run_job(
                     continue;
                 }
                 match outcome {
+                    Ok(c) if dry_run => kinds::check_account(*store, &actor, &in_file, &c).await?,
                     Ok(c) => {
                         kinds::apply_account(*store, &actor, &job.id, ahead, &c, ctx.now).await?
                     }
@@ -663,7 +640,7 @@ pub async fn run_job(
         return Ok(RunEnd::LostLease);
     }
     tracing::info!(
-        tenant = %tenant, job_id, kind = job.kind.as_str(), status = job.status.as_str(),
+        tenant = %tenant, job_id, kind = job.kind.as_str(), dry_run, status = job.status.as_str(),
         applied = job.counts.invited, skipped = job.counts.skipped, failed = job.counts.failed,
         "bulk job finished"
     );
@@ -715,9 +692,10 @@ async fn checkpoint(
     let mut next = job.clone();
     for e in chunk.iter() {
         match e.outcome {
-            Outcome::Invited | Outcome::Applied => next.counts.invited += 1,
+            // A dry run's valid row is one the job would act on.
+            Outcome::Invited | Outcome::Applied | Outcome::Valid => next.counts.invited += 1,
             Outcome::Skipped => next.counts.skipped += 1,
-            Outcome::Failed | Outcome::Valid => next.counts.failed += 1,
+            Outcome::Failed => next.counts.failed += 1,
         }
     }
     chunk.clear();
@@ -746,4 +724,52 @@ pub async fn run_due(ctx: &Ctx<'_>, ports: Ports<'_>, limits: &Limits) -> Result
         }
     }
     Ok(finished)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(bytes: &[u8], name: Option<&str>, ty: Option<&str>, limits: &Limits) -> String {
+        match check_upload(
+            &Upload {
+                bytes,
+                file_name: name,
+                content_type: ty,
+            },
+            limits,
+        ) {
+            Ok(()) => "ok".into(),
+            Err(Error::Validation(errors)) => {
+                assert!(errors.iter().all(|e| e.field == "file"), "{errors:?}");
+                errors[0].reason.clone()
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    /// What a request refuses without parsing: an empty file, one over the
+    /// size limit, one that is no spreadsheet by its bytes, name or type.
+    /// A bad header is not judged here (the runner's).
+    #[test]
+    fn an_upload_is_checked_without_parsing_it() {
+        let l = Limits::default();
+        let csv = Some("text/csv");
+        assert_eq!(check(b"Name\nx\n", Some("a.csv"), csv, &l), "ok");
+        assert_eq!(check(b"PK\x03\x04junk", Some("a.csv"), None, &l), "ok");
+        assert_eq!(check(b"a,b", None, None, &l), "ok");
+        assert!(check(b"", Some("a.csv"), csv, &l).contains("empty"));
+        let small = Limits {
+            max_file_bytes: 4,
+            ..l
+        };
+        assert!(check(b"a,b,c,d", None, csv, &small).ends_with("(file_too_large)"));
+        assert!(check(b"%PDF-1.4", Some("a.pdf"), None, &l).ends_with("(unsupported_file_type)"));
+        assert!(check(b"x", None, Some("image/png"), &l).ends_with("(unsupported_file_type)"));
+        assert!(check(b"First name", Some("a.xlsx"), None, &l).ends_with("(invalid_xlsx)"));
+        assert!(
+            check(&[0xD0, 0xCF, 0x11, 0xE0, 0, 0], Some("a.xls"), None, &l)
+                .ends_with("(legacy_excel)")
+        );
+    }
 }

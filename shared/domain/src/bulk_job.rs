@@ -25,8 +25,10 @@ pub enum JobStatus {
     Running,
     /// Every row has an outcome; the report is complete.
     Done,
-    /// The file could not be read to the end (a file-level error); rows
-    /// before it were processed and are in the report.
+    /// The runner refused the file (a file-level error: bad header, over
+    /// the limits, unreadable — it reads the whole file before acting on
+    /// any row, so nothing was written), or the starter may no longer run
+    /// it.
     Failed,
 }
 
@@ -138,7 +140,9 @@ pub struct BulkJob {
     pub file_key: String,
     /// The uploaded file's name, as given (for the report's name).
     pub file_name: String,
-    /// Data rows in the file (counted when it was accepted).
+    /// Data rows in the file: 0 until the runner has read it (the request
+    /// that accepts a file does not parse it, so the HTTP functions need
+    /// no spreadsheet reader), then the count.
     pub total_rows: u32,
     /// Spreadsheet row number from which work resumes: every row before it
     /// has its report entry stored and is counted.
@@ -146,6 +150,14 @@ pub struct BulkJob {
     pub counts: JobCounts,
     /// Why the job failed (a file-level error), if it did.
     pub error: Option<String>,
+    /// The stable code of `error` (`bad_header`, `too_many_rows`, ... for a
+    /// file the runner refused), when it has one.
+    pub error_code: Option<String>,
+    /// A dry run: every row checked as the job would apply it, reported,
+    /// and nothing else written. Ends `done` (or `failed` for a file
+    /// error) like any job; its report's outcomes are `valid`, `skipped`
+    /// and `failed`.
+    pub dry_run: bool,
     /// A runner holds the job until then.
     pub lease_until: Option<OffsetDateTime>,
     /// Bumped by every write; writes are conditional on it.

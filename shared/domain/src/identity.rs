@@ -12,6 +12,12 @@ pub enum IdpError {
     /// Down, throttled or timing out: retry later.
     #[error("identity provider unavailable: {0}")]
     Unavailable(String),
+    /// Not sent: our own shared rate budget for the provider stayed spent
+    /// until past the call's deadline. Retry later; owed work does not count
+    /// it as a failed attempt (the provider never saw it), so a busy hour
+    /// does not make work look stuck.
+    #[error("identity provider call not sent (rate budget spent): {0}")]
+    Throttled(String),
     /// Refused the request; retrying will not help.
     #[error("identity provider refused: {0}")]
     Rejected(String),

@@ -48,6 +48,9 @@ pub enum Outcome {
     NotDue,
     /// The provider failed; kept, due again after a backoff.
     Failed { attempts: u32, stuck: bool },
+    /// Not sent: the shared rate budget stayed spent. No attempt counted;
+    /// the claim's lease runs out and the work is due again then.
+    Deferred,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +58,9 @@ pub struct SweepSummary {
     pub done: u32,
     pub failed: u32,
     pub skipped: u32,
+    /// Not sent because the shared rate budget stayed spent (no attempt
+    /// counted; the batch stops there, as the budget is in full use).
+    pub deferred: u32,
     /// Recorded deliveries from the provider applied by this sweep.
     pub deliveries_applied: u32,
     /// Recorded deliveries that failed again (kept for the next sweep).
@@ -71,6 +77,7 @@ impl SweepSummary {
         self.done += other.done;
         self.failed += other.failed;
         self.skipped += other.skipped;
+        self.deferred += other.deferred;
         self.deliveries_applied += other.deliveries_applied;
         self.deliveries_failed += other.deliveries_failed;
     }
@@ -135,12 +142,25 @@ impl Worker {
                     Outcome::Superseded
                 })
             }
+            Err(IdpError::Throttled(reason)) => {
+                // Nothing reached the provider: leave the claim to lapse
+                // (the lease is the retry delay) rather than count an
+                // attempt, so a busy hour cannot make work look stuck.
+                tracing::info!(
+                    tenant = %work.tenant_id, user_id = %work.user_id, op = work.op.as_str(),
+                    attempts = item.attempts, reason = %reason,
+                    retry_after_secs = self.config.lease_secs,
+                    "identity-provider work deferred: the shared rate budget is spent"
+                );
+                Ok(Outcome::Deferred)
+            }
             Err(e) => {
                 let attempts = item.attempts + 1;
                 let retry_at = now + retry_delay(item.attempts);
                 let reason = match &e {
                     IdpError::Unavailable(m) => format!("unavailable: {m}"),
                     IdpError::Rejected(m) => format!("rejected: {m}"),
+                    IdpError::Throttled(m) => format!("throttled: {m}"),
                 };
                 self.store.fail_idp_work(work, &reason, retry_at).await?;
                 let stuck = attempts >= STUCK_AFTER_ATTEMPTS;
@@ -304,6 +324,10 @@ impl Worker {
                 Outcome::Done | Outcome::Superseded => summary.done += 1,
                 Outcome::Failed { .. } => summary.failed += 1,
                 Outcome::NotDue => summary.skipped += 1,
+                Outcome::Deferred => {
+                    summary.deferred += 1;
+                    break;
+                }
             }
         }
         let deliveries = self
@@ -340,7 +364,7 @@ impl Worker {
         }
         // Records held by another worker come back in the next batch
         // unchanged: a batch with no progress ends the sweep.
-        let more = (full && summary.done + summary.failed > 0)
+        let more = (full && summary.deferred == 0 && summary.done + summary.failed > 0)
             || (deliveries_full && summary.deliveries_applied + summary.deliveries_failed > 0);
         Ok((summary, more))
     }

@@ -21,6 +21,9 @@ use time::OffsetDateTime;
 /// done.
 struct GoneLogins {
     lookups: AtomicU32,
+    /// Lookups answered before the shared rate budget "runs out" (then
+    /// every call is `Throttled`).
+    budget: AtomicU32,
 }
 
 #[async_trait]
@@ -49,6 +52,11 @@ impl IdentityProvider for GoneLogins {
         Ok(())
     }
     async fn get_user(&self, _: &str) -> Result<Option<IdpAccount>, IdpError> {
+        let left = self.budget.load(Ordering::Relaxed);
+        if left == 0 {
+            return Err(IdpError::Throttled("budget spent".into()));
+        }
+        self.budget.store(left - 1, Ordering::Relaxed);
         self.lookups.fetch_add(1, Ordering::Relaxed);
         Ok(None)
     }
@@ -97,6 +105,7 @@ async fn owing(n: usize) -> Arc<SqliteStore> {
 fn worker(store: &Arc<SqliteStore>) -> (Worker, Arc<GoneLogins>) {
     let idp = Arc::new(GoneLogins {
         lookups: AtomicU32::new(0),
+        budget: AtomicU32::new(u32::MAX),
     });
     (Worker::new(store.clone(), idp.clone()), idp)
 }
@@ -157,5 +166,47 @@ async fn a_sweep_out_of_time_stops_between_batches_and_loses_nothing() {
         .unwrap();
     assert_eq!(summary.done, 250, "{summary:?}");
     assert_eq!(idp.lookups.load(Ordering::Relaxed), 350, "each once");
+    assert!(store.list_idp_work(1000).await.unwrap().is_empty());
+}
+
+/// The shared Auth0 budget spent (by other instances, a busy hour): the
+/// work that could not be sent is not a failed attempt, so nothing drifts
+/// towards "stuck"; the sweep stops there (the budget is in full use) and
+/// the work is due again when its claim lapses.
+#[tokio::test]
+async fn a_spent_rate_budget_defers_work_without_counting_an_attempt() {
+    let store = owing(30).await;
+    let (worker, idp) = worker(&store);
+    idp.budget.store(10, Ordering::Relaxed);
+    let now = OffsetDateTime::now_utc();
+    let summary = worker
+        .sweep_until(now, || Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.done, summary.deferred, summary.failed),
+        (10, 1, 0),
+        "{summary:?}"
+    );
+    let left = store.list_idp_work(1000).await.unwrap();
+    assert_eq!(left.len(), 20);
+    assert!(
+        left.iter()
+            .all(|w| w.attempts == 0 && w.last_error.is_none()),
+        "{left:?}"
+    );
+    let later: Vec<_> = left.iter().filter(|w| w.due_at > now).collect();
+    assert_eq!(later.len(), 1, "only the deferred one waits, for its lease");
+
+    // The budget back, after the lease: everything is done, each once.
+    idp.budget.store(u32::MAX, Ordering::Relaxed);
+    let summary = worker
+        .sweep_until(now + time::Duration::seconds(61), || {
+            Duration::from_secs(3600)
+        })
+        .await
+        .unwrap();
+    assert_eq!(summary.done, 20, "{summary:?}");
+    assert_eq!(idp.lookups.load(Ordering::Relaxed), 30);
     assert!(store.list_idp_work(1000).await.unwrap().is_empty());
 }

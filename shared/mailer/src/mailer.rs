@@ -485,6 +485,10 @@ impl Mailer {
                         IdpError::Rejected(m) => Failure::Permanent(redact_emails(&format!(
                             "identity provider refused the password link: {m}"
                         ))),
+                        // The shared Auth0 budget, like SES's: not an attempt.
+                        IdpError::Throttled(m) => Failure::Throttled(redact_emails(&format!(
+                            "identity provider call not sent: {m}"
+                        ))),
                     })?;
                 Some(link)
             }

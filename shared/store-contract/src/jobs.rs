@@ -38,6 +38,8 @@ pub fn sample_job(tenant: &TenantId) -> BulkJob {
         next_row: 0,
         counts: JobCounts::default(),
         error: None,
+        error_code: None,
+        dry_run: false,
         lease_until: None,
         version: 1,
         created_at: t,
@@ -68,6 +70,7 @@ fn finished(job: &BulkJob, status: JobStatus) -> BulkJob {
         j.next_row = j.total_rows + 2;
         if status == JobStatus::Failed {
             j.error = Some("the file ends in the middle of a row".into());
+            j.error_code = Some("unreadable".into());
         }
     })
 }
@@ -146,6 +149,8 @@ pub async fn job_round_trips_and_ids_are_unique(store: &dyn JobStore) {
         failed: 2,
     };
     full.error = Some("partial".into());
+    full.error_code = Some("bad_header".into());
+    full.dry_run = true;
     full.lease_until = Some(
         OffsetDateTime::now_utc().to_offset(time::macros::offset!(+05:30)) + Duration::minutes(2),
     );
@@ -157,18 +162,23 @@ pub async fn job_round_trips_and_ids_are_unique(store: &dyn JobStore) {
     let stored = get(store, &full).await.expect("stored");
     assert_eq!(stored, full);
     assert_eq!(stored.updated_at.offset(), full.updated_at.offset());
-    // The kind is kept through updates (a runner never changes it).
+    // The kind and the dry-run flag are kept through updates (a runner
+    // never changes them); the row total the runner learns is stored.
     let mut update = sample_job(&t);
     update.kind = JobKind::Update;
+    update.dry_run = true;
+    update.total_rows = 0;
     create(store, &update).await;
-    let taken = running(&update, OffsetDateTime::now_utc() + Duration::minutes(2));
+    let mut taken = running(&update, OffsetDateTime::now_utc() + Duration::minutes(2));
+    taken.total_rows = 100_000;
     store
         .update_job(update.version, &taken)
         .await
         .expect("update");
+    let stored = get(store, &update).await.expect("stored");
     assert_eq!(
-        get(store, &update).await.map(|j| j.kind),
-        Some(JobKind::Update)
+        (stored.kind, stored.dry_run, stored.total_rows),
+        (JobKind::Update, true, 100_000)
     );
 
     let missing = monotonic_ulid().to_string();

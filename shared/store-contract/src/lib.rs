@@ -91,6 +91,11 @@ macro_rules! user_store_contract {
             $crate::users::concurrent_creates_of_one_email_make_one_user(store).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_profile_is_never_deleted_under_a_user_taking_it_up() {
+            let store: std::sync::Arc<dyn $crate::users::FullStore> = $make.await;
+            $crate::users::a_profile_is_never_deleted_under_a_user_taking_it_up(store).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_edits_of_one_version_let_one_win() {
             let store: std::sync::Arc<dyn $crate::users::FullStore> = $make.await;
             $crate::users::concurrent_edits_of_one_version_let_one_win(store).await;

@@ -723,3 +723,64 @@ pub async fn concurrent_edits_of_one_version_let_one_win(store: Arc<dyn FullStor
         "the winner's edit is what is stored"
     );
 }
+
+/// A profile delete racing users who take the profile up: either the
+/// delete wins (and no user holds the deleted profile: every later write
+/// is refused `ProfileMissing`) or it is refused `InUse` with the count of
+/// those who got in, never both. Rounds start the delete at different
+/// points among the writes.
+pub async fn a_profile_is_never_deleted_under_a_user_taking_it_up(store: Arc<dyn FullStore>) {
+    for round in 0..6 {
+        let t = fresh_tenant();
+        let p = profile(store.as_ref(), &t, "Contested").await;
+        let mut creates = Vec::new();
+        let mut delete = None;
+        for i in 0..12 {
+            if i == round * 2 {
+                let (store, t, p) = (Arc::clone(&store), t.clone(), p.clone());
+                delete = Some(tokio::spawn(async move {
+                    store.delete_profile(&t, &p, None).await
+                }));
+            }
+            let store = Arc::clone(&store);
+            let u = sample_user(
+                &t,
+                &p,
+                "Racer",
+                &format!("No{i}"),
+                &format!("racer{i}@example.com"),
+            );
+            creates.push(tokio::spawn(
+                async move { create(store.as_ref(), &u).await },
+            ));
+        }
+        let mut held = 0;
+        for task in creates {
+            match task.await.expect("join") {
+                Ok(()) => held += 1,
+                Err(StoreError::ProfileMissing) | Err(StoreError::Unavailable(_)) => {}
+                Err(e) => panic!("round {round}: unexpected {e:?}"),
+            }
+        }
+        let deleted = delete.expect("spawned").await.expect("join");
+        let users = store
+            .list_users(&t, &UserQuery::default(), &PageRequest::first(100))
+            .await
+            .expect("list");
+        assert_eq!(users.items.len(), held, "round {round}");
+        match deleted {
+            Ok(()) => {
+                assert_eq!(held, 0, "round {round}: users hold a deleted profile");
+                assert!(store.get_profile(&t, &p).await.expect("get").is_none());
+            }
+            Err(StoreError::InUse { holders: h }) => {
+                assert!(h >= 1, "round {round}");
+                assert_eq!(holders(store.as_ref(), &t, &p).await, held as u64);
+            }
+            Err(StoreError::Unavailable(_)) => {
+                assert_eq!(holders(store.as_ref(), &t, &p).await, held as u64);
+            }
+            Err(e) => panic!("round {round}: unexpected {e:?}"),
+        }
+    }
+}

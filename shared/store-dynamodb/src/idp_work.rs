@@ -3,7 +3,7 @@
 //!
 //! | item            | PK                          | SK        | GSI2 (sparse, while owed)             |
 //! |-----------------|-----------------------------|-----------|---------------------------------------|
-//! | owed work       | `IDPWORK#<t>#<user id>`     | `IDPWORK` | `IDPWORK#PENDING` / due ms + key      |
+//! | owed work       | `IDPWORK#<t>#<user id>`     | `IDPWORK` | `IDPWORK#PENDING#<k>` / due ms + key  |
 //!
 //! Owed work is also in GSI3 (sparse, while owed) under
 //! `TENANT#<t>#IDPWORK` / user id: one tenant's admins list theirs
@@ -13,7 +13,8 @@
 //! One owed-work item per user, upserted (unconditionally) by the user
 //! write's transaction — its one-off `steps` (a string set) are ADDed, so a
 //! newer change keeps an older one's sign-out; workers find due items by a
-//! GSI2 query, take one with a conditional update (a lease), and finish it
+//! query of every GSI2 shard (`k` from a hash of tenant and user, see
+//! src/due.rs), take one with a conditional update (a lease), and finish it
 //! with a write conditioned on the `seq` they handled, so newer work
 //! written meanwhile stays. A finished sync stays (`done`, out of GSI2, with
 //! its `notes`) as the user's sync state; a finished delete goes.
@@ -37,8 +38,19 @@ use time::OffsetDateTime;
 
 pub const IDP_WORK_SK: &str = "IDPWORK";
 pub const IDP_WORK_ENTITY: &str = "idp_work";
-/// The sparse GSI2 partition of every owed-work item.
+/// The sparse GSI2 partitions of owed work are this followed by `#<k>`, a
+/// shard of [`crate::due::PENDING_SHARDS`] (items from before the sharding
+/// wait in this partition itself, read too until it is empty).
 pub const IDP_WORK_PENDING: &str = "IDPWORK#PENDING";
+
+/// The pending partition of one user's owed work (by tenant and user, so
+/// the same user's work always lands in the same shard).
+pub fn work_pending_pk(work: &IdpWork) -> String {
+    crate::due::pending_pk(
+        IDP_WORK_PENDING,
+        &format!("{}#{}", work.tenant_id.as_str(), work.user_id.as_str()),
+    )
+}
 
 pub(crate) const SUBJECT: &str = "subject";
 pub(crate) const OP: &str = "op";
@@ -120,7 +132,7 @@ pub fn work_upsert(table: &str, work: &IdpWork) -> Result<Update, StoreError> {
         .expression_attribute_names("#last_error", LAST_ERROR)
         .expression_attribute_names("#notes", NOTES)
         .expression_attribute_values(":entity", s(IDP_WORK_ENTITY))
-        .expression_attribute_values(":gpk", s(IDP_WORK_PENDING))
+        .expression_attribute_values(":gpk", s(work_pending_pk(work)))
         .expression_attribute_values(":gsk", s(due_sk(0, work)))
         .expression_attribute_values(":tenant", s(work.tenant_id.as_str()))
         .expression_attribute_values(":user", s(work.user_id.as_str()))
@@ -186,7 +198,7 @@ impl DynamoStore {
         limit: u32,
         bound: Option<String>,
     ) -> Result<Vec<IdpWorkItem>, StoreError> {
-        self.gsi2_items(
+        self.pending_items(
             "list owed identity-provider work",
             IDP_WORK_PENDING,
             bound,

@@ -4,7 +4,23 @@
 //! | item        | PK               | SK                        |
 //! |-------------|------------------|---------------------------|
 //! | profile     | `TENANT#<tenant>`| `PROFILE#<id>`            |
+//! | holder shard| `TENANT#<tenant>`| `PROFILE#<id>#HOLDERS#<k>`|
 //! | name guard  | `TENANT#<tenant>`| `PROFILENAME#<name_key>`  |
+//!
+//! How many users hold a profile is the profile item's `holder_count`
+//! (what it held when user writes stopped changing it: profiles from
+//! before the shards) plus the `holders` of its [`HOLDER_SHARDS`] shard
+//! items. A user write adds ±1 to one shard (from a hash of the user's id),
+//! never to the profile item: on one item, about 30–50 transactions a
+//! second conflicted (two bulk jobs on one profile), and the profile item
+//! is what every holder's request reads. A profile is created with its
+//! shards; a profile from before them gets each from the first write that
+//! needs it, in a transaction that checks the profile exists;
+//! the shards sort right after their profile, so the profile read (one
+//! Query) brings them along at no more read capacity (they are tiny). One
+//! shard's count may go below zero (a user counted on the profile item,
+//! before the shards, is taken off a shard when they let go of it); only
+//! the sum means anything.
 
 use crate::error::malformed;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -24,6 +40,18 @@ pub const PROFILE_PREFIX: &str = "PROFILE#";
 pub const PROFILE_NAME_PREFIX: &str = "PROFILENAME#";
 pub const PROFILE_ENTITY: &str = "profile";
 pub const PROFILE_NAME_ENTITY: &str = "profile_name";
+pub const HOLDER_SHARD_ENTITY: &str = "profile_holders";
+/// After a profile's id in a holder shard's sort key.
+pub const HOLDER_SHARD_INFIX: &str = "#HOLDERS#";
+
+/// The items a profile's holder count is spread over. Why 8: a profile
+/// delete must check every shard, the profile and its name guard in one
+/// transaction, and DynamoDB Local 1.11 (which the tests run on) takes at
+/// most 10 items in one (DynamoDB itself 100). Eight items take about eight
+/// times the ~30–50 user transactions a second one item took before they
+/// conflicted (a few hundred a second on one profile: more than the bulk
+/// jobs and the Auth0 rate let through).
+pub const HOLDER_SHARDS: u32 = 8;
 
 /// Attribute names of a profile item.
 pub mod attr {
@@ -35,7 +63,10 @@ pub mod attr {
     pub const DESCRIPTION: &str = "description";
     pub const SETTINGS: &str = "settings";
     pub const VERSION: &str = "version";
+    /// The count from before the shards (profiles created since hold 0).
     pub const HOLDER_COUNT: &str = "holder_count";
+    /// On a holder shard: its part of the count (may be negative).
+    pub const HOLDERS: &str = "holders";
     pub const CREATED_AT: &str = "created_at";
     pub const UPDATED_AT: &str = "updated_at";
     /// On a name guard: the profile holding the name.
@@ -68,6 +99,76 @@ pub fn profile_key(tenant: &TenantId, id: &ProfileId) -> Item {
         (PK.to_owned(), s(tenant_pk(tenant))),
         (SK.to_owned(), s(profile_sk(id))),
     ])
+}
+
+/// The primary key of holder shard `k` of a profile.
+pub fn holder_shard_key(tenant: &TenantId, id: &ProfileId, k: u32) -> Item {
+    HashMap::from([
+        (PK.to_owned(), s(tenant_pk(tenant))),
+        (
+            SK.to_owned(),
+            s(format!("{}{HOLDER_SHARD_INFIX}{k}", profile_sk(id))),
+        ),
+    ])
+}
+
+/// The holder shard a user is counted in.
+pub fn holder_shard_of(user: &peak_domain::model::user::UserId) -> u32 {
+    crate::shard::shard_of(user.as_str(), HOLDER_SHARDS)
+}
+
+/// A fresh holder shard (count 0).
+pub fn holder_shard(tenant: &TenantId, id: &ProfileId, k: u32) -> Item {
+    let mut item = holder_shard_key(tenant, id, k);
+    item.insert(attr::ENTITY.to_owned(), s(HOLDER_SHARD_ENTITY));
+    item.insert(attr::HOLDERS.to_owned(), n(0));
+    item
+}
+
+/// A profile read with its holder shards: the items of one Query of
+/// `begins_with(SK, PROFILE#<id>)`, the profile first.
+#[derive(Debug, Default)]
+pub struct ProfileRead {
+    /// The profile item.
+    pub item: Option<Item>,
+    /// Each shard that exists: (k, its count).
+    pub shards: Vec<(u32, i64)>,
+}
+
+impl ProfileRead {
+    /// Adds one item of the profile's collection; `false` if it is neither
+    /// the profile nor one of its shards.
+    pub fn add(&mut self, id_sk: &str, item: Item) -> Result<bool, StoreError> {
+        let sk = get_s(&item, SK)?;
+        if sk == id_sk {
+            self.item = Some(item);
+            return Ok(true);
+        }
+        let Some(k) = sk
+            .strip_prefix(id_sk)
+            .and_then(|rest| rest.strip_prefix(HOLDER_SHARD_INFIX))
+        else {
+            return Ok(false);
+        };
+        let k = k.parse().map_err(|_| malformed("invalid holder shard"))?;
+        self.shards.push((k, get_i64(&item, attr::HOLDERS)?));
+        Ok(true)
+    }
+
+    /// The profile with its holder count (its own count plus its shards').
+    pub fn profile(self) -> Result<Option<Profile>, StoreError> {
+        let shards: i64 = self.shards.iter().map(|(_, h)| h).sum();
+        self.item
+            .map(|item| {
+                let mut p = Profile::try_from(ProfileItem(item))?;
+                let total = i64::try_from(p.holder_count)
+                    .unwrap_or(i64::MAX)
+                    .saturating_add(shards);
+                p.holder_count = u64::try_from(total.max(0)).unwrap_or(0);
+                Ok(p)
+            })
+            .transpose()
+    }
 }
 
 /// The primary key of the item reserving a name (by its unique key).

@@ -63,6 +63,10 @@ const INVITED: &str = "invited";
 const SKIPPED: &str = "skipped";
 const FAILED: &str = "failed";
 const ERROR: &str = "error";
+/// Absent when the error has no code (and on jobs from before codes).
+const ERROR_CODE: &str = "error_code";
+/// Present (true) on dry runs only: jobs from before dry-run jobs are not.
+const DRY_RUN: &str = "dry_run";
 const LEASE_UNTIL: &str = "lease_until";
 const ROW: &str = "row";
 const OUTCOME: &str = "outcome";
@@ -176,6 +180,10 @@ pub fn job_item(job: &BulkJob) -> Result<Item, StoreError> {
     put_text(&mut item, FILE_KEY, &job.file_key);
     put_text(&mut item, FILE_NAME, &job.file_name);
     put_opt_text(&mut item, ERROR, job.error.as_deref());
+    put_opt_text(&mut item, ERROR_CODE, job.error_code.as_deref());
+    if job.dry_run {
+        item.insert(DRY_RUN.to_owned(), AttributeValue::Bool(true));
+    }
     if let Some(until) = job.lease_until {
         item.insert(LEASE_UNTIL.to_owned(), s(timestamp(until)?));
     }
@@ -225,6 +233,12 @@ pub fn job_from_item(item: &Item) -> Result<BulkJob, StoreError> {
             failed: get_u32(item, FAILED)?,
         },
         error: get_opt_text(item, ERROR)?,
+        error_code: get_opt_text(item, ERROR_CODE)?,
+        dry_run: match item.get(DRY_RUN) {
+            None => false,
+            Some(AttributeValue::Bool(b)) => *b,
+            Some(_) => return Err(malformed("invalid `dry_run`")),
+        },
         lease_until: match item.get(LEASE_UNTIL) {
             None => None,
             Some(_) => Some(get_time(item, LEASE_UNTIL)?),
@@ -519,6 +533,8 @@ mod tests {
                 failed: 3,
             },
             error: None,
+            error_code: None,
+            dry_run: false,
             lease_until: None,
             version: 4,
             created_at: t,

@@ -6,8 +6,10 @@
 //!
 //! Profiles live under their tenant's partition (`PK = TENANT#<tenant>`):
 //! the profile itself at `SK = PROFILE#<id>`, and a name guard at
-//! `SK = PROFILENAME#<lowercased name>` that keeps names unique per tenant.
-//! Every write that touches both is one transaction.
+//! `SK = PROFILENAME#<lowercased name>` that keeps names unique per tenant,
+//! and its holder count spread over shards at `SK = PROFILE#<id>#HOLDERS#<k>`
+//! (see [`item`]). Every write that touches more than one is one
+//! transaction.
 //!
 //! Users have a partition each (`TENANT#<tenant>#USER#<id>`) and are listed
 //! through five secondary indexes and per-account membership copies; their
@@ -21,7 +23,7 @@ mod accounts;
 mod audit;
 mod caller;
 mod deliveries;
-mod due;
+pub mod due;
 mod error;
 mod idempotency;
 mod idp_work;
@@ -32,6 +34,7 @@ mod outbox;
 mod profiles;
 mod rate_limits;
 pub mod record_item;
+mod shard;
 pub mod table;
 mod tenants;
 pub mod user_item;
@@ -121,6 +124,8 @@ pub struct DynamoStore {
     /// Users a filtered list reads at most per request
     /// ([`DynamoStore::with_filtered_read_bound`]).
     filtered_read_bound: usize,
+    /// When the pre-sharding pending partitions were found empty.
+    legacy_pending: due::LegacyPending,
 }
 
 /// Why a transaction failed.
@@ -161,6 +166,7 @@ impl DynamoStore {
             client,
             table: table.into(),
             filtered_read_bound: users::FILTERED_READ_BOUND,
+            legacy_pending: due::LegacyPending::default(),
         }
     }
 

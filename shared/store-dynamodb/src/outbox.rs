@@ -31,7 +31,7 @@ impl OutboxQueue for DynamoStore {
         limit: u32,
         now: OffsetDateTime,
     ) -> Result<Vec<OutboxEmail>, StoreError> {
-        self.gsi2_items(
+        self.pending_items(
             "pending outbox",
             OUTBOX_PENDING,
             Some(crate::due::outbox_due_bound(unix_ms(now))),

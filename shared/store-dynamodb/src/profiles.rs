@@ -1,17 +1,18 @@
 //! [`ProfileStore`] on the single table: the profile at
 //! `TENANT#<tenant>` / `PROFILE#<id>` and its name guard at
-//! `PROFILENAME#<lowercased name>`, written together in one transaction.
+//! `PROFILENAME#<lowercased name>`, written together in one transaction;
+//! its holder count spread over shard items right after it (src/item.rs).
 
 use crate::error::sdk;
 use crate::item;
 use crate::item::{
-    Item, PROFILE_PREFIX, ProfileItem, attr, get_s, get_u64, n, name_guard, name_guard_key,
-    profile_key, s, tenant_pk,
+    HOLDER_SHARDS, Item, PROFILE_PREFIX, ProfileItem, ProfileRead, attr, get_s, get_u64,
+    holder_shard, holder_shard_key, n, name_guard, name_guard_key, profile_key, profile_sk, s,
+    tenant_pk,
 };
 use crate::{DynamoStore, TxError, build_error, names};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use peak_domain::cursor;
 use peak_domain::ids::{ProfileId, TenantId};
 use peak_domain::model::profile::Profile;
@@ -51,6 +52,73 @@ impl DynamoStore {
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// A profile and its holder shards: one strongly consistent Query of
+    /// the items whose sort key starts with `PROFILE#<id>` (ids have one
+    /// length, so no other profile's).
+    pub(crate) async fn read_profile(
+        &self,
+        op: &str,
+        tenant: &TenantId,
+        id: &ProfileId,
+    ) -> Result<ProfileRead, StoreError> {
+        let id_sk = profile_sk(id);
+        let mut read = ProfileRead::default();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
+                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+                .expression_attribute_values(":sk", s(&id_sk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk(op, &e))?;
+            for item in out.items.unwrap_or_default() {
+                read.add(&id_sk, item)?;
+            }
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                return Ok(read);
+            }
+        }
+    }
+
+    /// Makes sure holder shard `k` of a profile exists: created (count 0)
+    /// in a transaction that checks the profile exists, so a shard never
+    /// outlives a delete it raced with. `false` if the profile is gone.
+    pub(crate) async fn ensure_holder_shard(
+        &self,
+        tenant: &TenantId,
+        id: &ProfileId,
+        k: u32,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "create a profile holder shard";
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(tenant, id)))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(build_error)?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            self.put(holder_shard(tenant, id, k), "attribute_not_exists(PK)")?,
+        ];
+        match self.transact(OP, items).await {
+            Ok(()) => Ok(true),
+            Err(TxError::Failed(e)) => Err(e),
+            Err(TxError::Cancelled(r)) if TxError::condition_failed(&r, 0) => Ok(false),
+            // Created meanwhile by another write, or a conflict: the
+            // caller's write is tried again.
+            Err(TxError::Cancelled(_)) => {
+                Ok(self.get_item(OP, profile_key(tenant, id)).await?.is_some())
+            }
+        }
     }
 
     /// Decides between `NotFound` and `VersionMismatch` after a write
@@ -100,10 +168,17 @@ impl ProfileStore for DynamoStore {
     async fn insert_profile(&self, profile: &Profile) -> Result<(), StoreError> {
         const OP: &str = "insert profile";
         let item = ProfileItem::try_from(profile)?;
-        let items = vec![
+        let mut items = vec![
             self.put(item.0, "attribute_not_exists(PK)")?,
             self.put(name_guard(profile), "attribute_not_exists(PK)")?,
         ];
+        // Its holder shards at once, so the first writes of a bulk job on
+        // a new profile do not each find their shard missing (profiles
+        // from before the shards get theirs as writes need them).
+        for k in 0..HOLDER_SHARDS {
+            let shard = holder_shard(&profile.tenant_id, &profile.id, k);
+            items.push(self.put(shard, "attribute_not_exists(PK)")?);
+        }
         let reasons = match self.transact(OP, items).await {
             Ok(()) => return Ok(()),
             Err(TxError::Failed(e)) => return Err(e),
@@ -140,10 +215,9 @@ impl ProfileStore for DynamoStore {
         tenant: &TenantId,
         id: &ProfileId,
     ) -> Result<Option<Profile>, StoreError> {
-        self.get_item("get profile", profile_key(tenant, id))
+        self.read_profile("get profile", tenant, id)
             .await?
-            .map(|item| Profile::try_from(ProfileItem(item)))
-            .transpose()
+            .profile()
     }
 
     async fn list_profiles(
@@ -161,9 +235,12 @@ impl ProfileStore for DynamoStore {
             }
         };
         let limit = page.limit as usize;
-        // One more than asked: if it comes, there is a next page.
+        // One more than asked: if it comes, there is a next page. Each
+        // profile is followed by its holder shards: reading on to the
+        // next profile's item means the last one's count is complete.
         let want = limit + 1;
-        let mut items: Vec<Item> = Vec::with_capacity(want);
+        let per_profile = 1 + HOLDER_SHARDS as usize;
+        let mut reads: Vec<(String, ProfileRead)> = Vec::with_capacity(want);
         loop {
             let out = self
                 .client
@@ -174,23 +251,39 @@ impl ProfileStore for DynamoStore {
                 .expression_attribute_values(":prefix", s(PROFILE_PREFIX))
                 .scan_index_forward(true)
                 .consistent_read(true)
-                .limit(i32::try_from(want - items.len()).unwrap_or(i32::MAX))
+                .limit(
+                    i32::try_from((want - reads.len().min(limit)) * per_profile)
+                        .unwrap_or(i32::MAX),
+                )
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| sdk(OP, &e))?;
-            items.extend(out.items.unwrap_or_default());
+            for item in out.items.unwrap_or_default() {
+                let sk = get_s(&item, crate::item::SK)?.to_owned();
+                let added = match reads.last_mut() {
+                    Some((id_sk, read)) => read.add(id_sk, item.clone())?,
+                    None => false,
+                };
+                // Not the last profile's shard: a profile (or the shards
+                // of the one the cursor names, which are skipped).
+                if !added && !sk.contains(crate::item::HOLDER_SHARD_INFIX) {
+                    let mut read = ProfileRead::default();
+                    read.add(&sk, item)?;
+                    reads.push((sk, read));
+                }
+            }
             // A page can also end at 1 MB before the limit: keep reading.
             start = out.last_evaluated_key.filter(|k| !k.is_empty());
-            if items.len() >= want || start.is_none() {
+            if reads.len() >= want || start.is_none() {
                 break;
             }
         }
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let profiles = items
+        let more = reads.len() > limit;
+        reads.truncate(limit);
+        let profiles = reads
             .into_iter()
-            .map(|item| Profile::try_from(ProfileItem(item)))
+            .filter_map(|(_, read)| read.profile().transpose())
             .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = match (more, profiles.last()) {
             (true, Some(last)) => Some(cursor::encode(tenant, PROFILES_LIST, last.id.as_str())),
@@ -299,6 +392,13 @@ impl ProfileStore for DynamoStore {
         Err(verdict)
     }
 
+    /// Reads the profile with its holder shards (one Query): refused while
+    /// their sum is above zero. Otherwise one transaction deletes the
+    /// profile, its name guard and every shard, each conditioned on what
+    /// was read (a shard not read must still be absent): a user write that
+    /// took the profile up in between changed a shard, so the delete is
+    /// cancelled and reads again; one after it finds its shard gone and is
+    /// refused (`ProfileMissing`, see src/user_write.rs).
     async fn delete_profile(
         &self,
         tenant: &TenantId,
@@ -307,14 +407,17 @@ impl ProfileStore for DynamoStore {
     ) -> Result<(), StoreError> {
         const OP: &str = "delete profile";
         for _ in 0..DELETE_ATTEMPTS {
-            let Some(current) = self.get_item(OP, profile_key(tenant, id)).await? else {
+            let read = self.read_profile(OP, tenant, id).await?;
+            let Some(current) = read.item.clone() else {
                 return Err(StoreError::NotFound);
             };
             let version = get_u64(&current, attr::VERSION)?;
             if expected_version.is_some_and(|v| v != version) {
                 return Err(StoreError::VersionMismatch);
             }
-            let holders = get_u64(&current, attr::HOLDER_COUNT)?;
+            let own = get_u64(&current, attr::HOLDER_COUNT)?;
+            let shards = read.shards.clone();
+            let holders = read.profile()?.map_or(0, |p| p.holder_count);
             if holders > 0 {
                 return Err(StoreError::InUse { holders });
             }
@@ -323,19 +426,33 @@ impl ProfileStore for DynamoStore {
                 .table_name(&self.table)
                 .set_key(Some(profile_key(tenant, id)))
                 .condition_expression(format!(
-                    "#{} = :version AND #{} = :zero",
+                    "#{} = :version AND #{} = :own",
                     attr::VERSION,
                     attr::HOLDER_COUNT
                 ))
                 .set_expression_attribute_names(Some(names(&[attr::VERSION, attr::HOLDER_COUNT])))
                 .expression_attribute_values(":version", n(version))
-                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":own", n(own))
                 .build()
                 .map_err(build_error)?;
-            let items = vec![
+            let mut items = vec![
                 TransactWriteItem::builder().delete(delete).build(),
                 self.delete_guard(tenant, name_key, id)?,
             ];
+            for k in 0..HOLDER_SHARDS {
+                let b = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(holder_shard_key(tenant, id, k)));
+                let b = match shards.iter().find(|(i, _)| *i == k) {
+                    Some((_, count)) => b
+                        .condition_expression(format!("#{} = :count", attr::HOLDERS))
+                        .set_expression_attribute_names(Some(names(&[attr::HOLDERS])))
+                        .expression_attribute_values(":count", n(*count)),
+                    None => b.condition_expression("attribute_not_exists(PK)"),
+                };
+                let delete = b.build().map_err(build_error)?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            }
             match self.transact(OP, items).await {
                 Ok(()) => return Ok(()),
                 Err(TxError::Failed(e)) => return Err(e),
@@ -345,12 +462,15 @@ impl ProfileStore for DynamoStore {
                             "{OP}: the name is reserved by another profile"
                         )));
                     }
-                    let ours = reasons.is_empty() || TxError::condition_failed(&reasons, 0);
+                    let ours = reasons.is_empty()
+                        || reasons.iter().any(|r| r == crate::CONDITION_FAILED)
+                        || reasons.iter().any(|r| r == "TransactionConflict");
                     if !ours {
                         return Err(TxError::into_store_error(&reasons, OP));
                     }
-                    // The profile changed since it was read: read again,
-                    // which reports the right error or tries again.
+                    // The profile or a shard changed since it was read:
+                    // read again, which reports the right error or tries
+                    // again.
                 }
             }
         }
@@ -359,6 +479,10 @@ impl ProfileStore for DynamoStore {
         )))
     }
 
+    /// `ADD holders <delta>` on the profile's first shard, conditioned on
+    /// the count read (so the sum never goes below zero), with the profile
+    /// checked in the same transaction. For operators and tests: user
+    /// writes change their own shard (src/user_write.rs).
     async fn change_profile_holders(
         &self,
         tenant: &TenantId,
@@ -366,39 +490,62 @@ impl ProfileStore for DynamoStore {
         delta: i64,
     ) -> Result<(), StoreError> {
         const OP: &str = "change profile holders";
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(tenant, id)))
-            .update_expression(format!("ADD #{} :delta", attr::HOLDER_COUNT))
-            .set_expression_attribute_names(Some(names(&[attr::HOLDER_COUNT])))
-            .expression_attribute_values(":delta", n(delta));
-        // The count never goes below zero.
-        request = if delta < 0 {
-            request
-                .condition_expression(format!(
-                    "attribute_exists(PK) AND #{} >= :least",
-                    attr::HOLDER_COUNT
+        for _ in 0..DELETE_ATTEMPTS {
+            let read = self.read_profile(OP, tenant, id).await?;
+            if read.item.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let first = read.shards.iter().find(|(k, _)| *k == 0).map(|(_, c)| *c);
+            let total = read.profile()?.map_or(0, |p| p.holder_count);
+            if i64::try_from(total)
+                .unwrap_or(i64::MAX)
+                .saturating_add(delta)
+                < 0
+            {
+                return Err(StoreError::Backend(format!(
+                    "{OP}: the holder count cannot go below zero"
+                )));
+            }
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(profile_key(tenant, id)))
+                .condition_expression("attribute_exists(PK)")
+                .build()
+                .map_err(build_error)?;
+            let b = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(holder_shard_key(tenant, id, 0)))
+                .update_expression(format!(
+                    "SET #{} = :entity ADD #{} :delta",
+                    attr::ENTITY,
+                    attr::HOLDERS
                 ))
-                .expression_attribute_values(":least", n(delta.unsigned_abs()))
-        } else {
-            request.condition_expression("attribute_exists(PK)")
-        };
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => {
-                    if delta >= 0 || self.get_item(OP, profile_key(tenant, id)).await?.is_none() {
-                        Err(StoreError::NotFound)
-                    } else {
-                        Err(StoreError::Backend(format!(
-                            "{OP}: the holder count cannot go below zero"
-                        )))
-                    }
+                .set_expression_attribute_names(Some(names(&[attr::ENTITY, attr::HOLDERS])))
+                .expression_attribute_values(":entity", s(crate::item::HOLDER_SHARD_ENTITY))
+                .expression_attribute_values(":delta", n(delta));
+            let b = match first {
+                Some(count) => b
+                    .condition_expression(format!("#{} = :count", attr::HOLDERS))
+                    .expression_attribute_values(":count", n(count)),
+                None => b.condition_expression("attribute_not_exists(PK)"),
+            };
+            let update = b.build().map_err(build_error)?;
+            let items = vec![
+                TransactWriteItem::builder().condition_check(check).build(),
+                TransactWriteItem::builder().update(update).build(),
+            ];
+            match self.transact(OP, items).await {
+                Ok(()) => return Ok(()),
+                Err(TxError::Failed(e)) => return Err(e),
+                Err(TxError::Cancelled(r)) if TxError::condition_failed(&r, 0) => {
+                    return Err(StoreError::NotFound);
                 }
-                _ => Err(sdk(OP, &e)),
-            },
+                // The shard changed since it was read: again.
+                Err(TxError::Cancelled(_)) => {}
+            }
         }
+        Err(StoreError::Unavailable(format!(
+            "{OP}: the count keeps changing, retry"
+        )))
     }
 }

@@ -95,7 +95,10 @@ pub fn outbox_item(m: &OutboxEmail) -> Result<Item, StoreError> {
         item.insert(name.to_owned(), value);
     };
     put(attr::ENTITY, s(OUTBOX_ENTITY));
-    put(index::GSI2.1, s(OUTBOX_PENDING));
+    put(
+        index::GSI2.1,
+        s(crate::due::pending_pk(OUTBOX_PENDING, &m.id)),
+    );
     put(index::GSI2.2, s(outbox_due_sk(0, &m.id)));
     put(attr::TENANT_ID, s(m.tenant_id.as_str()));
     put(attr::ID, s(&m.id));
@@ -224,7 +227,8 @@ mod tests {
         };
         let item = outbox_item(&m).unwrap();
         assert_eq!(item[attr::KIND], s("email_change_verification"));
-        assert_eq!(item["GSI2PK"], s(OUTBOX_PENDING));
+        let shard = crate::due::shard_of(&m.id, crate::due::PENDING_SHARDS);
+        assert_eq!(item["GSI2PK"], s(format!("OUTBOX#PENDING#{shard}")));
         assert_eq!(item["GSI2SK"], s(format!("0000000000000#{}", m.id)));
         assert_eq!(outbox_from_item(&item).unwrap(), m);
         let mut sent = item.clone();

@@ -44,8 +44,11 @@ pub const GUARD_SK: &str = "GUARD";
 pub const OUTBOX_SK: &str = "OUTBOX";
 pub const IDEMPOTENCY_SK: &str = "KEY";
 pub const RATE_SK: &str = "RATE";
-/// The sparse index partition of outbox emails not yet sent nor failed for
-/// good (on GSI2), sorted by [`outbox_due_sk`].
+/// The sparse index partitions of outbox emails not yet sent nor failed
+/// for good (on GSI2) are this followed by `#<k>`, a shard of
+/// [`crate::due::PENDING_SHARDS`] from a hash of the email's id, each
+/// sorted by [`crate::due::outbox_due_sk`]. Emails queued before the
+/// sharding wait in this partition itself, read too until it is empty.
 pub const OUTBOX_PENDING: &str = "OUTBOX#PENDING";
 /// The sparse index partition of outbox emails that failed for good (on
 /// GSI3), sorted by id.

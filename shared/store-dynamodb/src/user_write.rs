@@ -1,7 +1,8 @@
 //! A user write on the single table: one `TransactWriteItems` with the user
 //! item (conditioned on its version), the guards that moved (email,
-//! subject, invitation), the account memberships, the holder counts of the
-//! profiles involved, the owed identity-provider work, and the write's
+//! subject, invitation), the account memberships, ±1 on a holder shard of
+//! each profile taken up or let go (never the profile item itself, see
+//! src/item.rs), the owed identity-provider work, and the write's
 //! audit events and outbox emails. A refusal is told apart by the per-item
 //! cancellation reasons; a conflict with a concurrent transaction is
 //! retried a few times with jittered backoff before it becomes
@@ -48,8 +49,11 @@ pub(crate) enum Part {
     InvitationDelete,
     MembershipPut,
     MembershipDelete,
-    /// `ADD holder_count 1` if the profile exists: `ProfileMissing`.
+    /// `ADD holders 1` on the user's holder shard of the new profile, if
+    /// the shard exists: when refused, the shard is created if the profile
+    /// exists (and the write tried again), else `ProfileMissing`.
     HolderAdd,
+    /// `ADD holders -1` on the user's shard of the old profile, likewise.
     HolderRemove,
     Audit,
     Outbox,
@@ -168,7 +172,10 @@ impl Plan {
         Ok(())
     }
 
-    /// `ADD holder_count <delta>` on a profile item.
+    /// `ADD holders <delta>` on holder shard `key` of a profile, which
+    /// must exist (a shard is created only while its profile exists, and a
+    /// profile delete removes its shards: a write that finds one gone is
+    /// refused rather than counted in a deleted profile).
     pub(crate) fn holders(
         &mut self,
         table: &str,
@@ -176,24 +183,14 @@ impl Plan {
         delta: i64,
         part: Part,
     ) -> Result<(), StoreError> {
-        let holder_count = item::attr::HOLDER_COUNT;
-        let mut cond = Cond::new(if delta < 0 {
-            format!("attribute_exists(PK) AND #{holder_count} >= :least")
-        } else {
-            "attribute_exists(PK)".to_owned()
-        })
-        .name(holder_count)
-        .value(":delta", n(delta));
-        if delta < 0 {
-            cond = cond.value(":least", n(delta.unsigned_abs()));
-        }
+        let holders = item::attr::HOLDERS;
         let update = Update::builder()
             .table_name(table)
             .set_key(Some(key))
-            .update_expression(format!("ADD #{holder_count} :delta"))
-            .condition_expression(&cond.expression)
-            .set_expression_attribute_names(cond.names_opt())
-            .set_expression_attribute_values(cond.values_opt())
+            .update_expression(format!("ADD #{holders} :delta"))
+            .condition_expression("attribute_exists(PK)")
+            .set_expression_attribute_names(Some(names(&[holders])))
+            .expression_attribute_values(":delta", n(delta))
             .build()
             .map_err(build_error)?;
         self.items
@@ -346,14 +343,26 @@ pub(crate) fn plan_user_write(table: &str, w: &UserWrite<'_>) -> Result<Plan, St
         plan.put(table, m, None, Part::MembershipPut)?;
     }
 
-    // Holder counts: +1 on the new profile (which must exist), -1 on the old.
+    // Holder counts: +1 on the new profile (which must exist), -1 on the
+    // old, each on the user's own shard.
     let profiles = (prev.map(|u| &u.profile_id), next.map(|u| &u.profile_id));
     if profiles.0 != profiles.1 {
+        let k = item::holder_shard_of(id);
         if let Some(p) = profiles.1 {
-            plan.holders(table, item::profile_key(tenant, p), 1, Part::HolderAdd)?;
+            plan.holders(
+                table,
+                item::holder_shard_key(tenant, p, k),
+                1,
+                Part::HolderAdd,
+            )?;
         }
         if let Some(p) = profiles.0 {
-            plan.holders(table, item::profile_key(tenant, p), -1, Part::HolderRemove)?;
+            plan.holders(
+                table,
+                item::holder_shard_key(tenant, p, k),
+                -1,
+                Part::HolderRemove,
+            )?;
         }
     }
 
@@ -459,8 +468,8 @@ impl DynamoStore {
         if plan.failed(reasons, Part::EmailPut) {
             return Ok(Verdict::Refused(StoreError::EmailTaken));
         }
-        if plan.failed(reasons, Part::HolderAdd) {
-            return Ok(Verdict::Refused(StoreError::ProfileMissing));
+        if plan.failed(reasons, Part::HolderAdd) || plan.failed(reasons, Part::HolderRemove) {
+            return self.open_holder_shards(w, plan).await;
         }
         if let Some((part, _)) = plan
             .parts
@@ -531,11 +540,38 @@ impl DynamoStore {
                 return Ok(Verdict::Refused(StoreError::EmailTaken));
             }
         }
-        if let (true, Some(next)) = (plan.has(Part::HolderAdd), w.next) {
-            let key = item::profile_key(tenant, &next.profile_id);
-            if self.get_item(OP, key).await?.is_none() {
-                return Ok(Verdict::Refused(StoreError::ProfileMissing));
-            }
+        if plan.has(Part::HolderAdd) || plan.has(Part::HolderRemove) {
+            return self.open_holder_shards(w, plan).await;
+        }
+        Ok(Verdict::Retry)
+    }
+
+    /// After a holder shard refused the write (it does not exist yet):
+    /// creates the shards the write needs while their profiles exist, and
+    /// tries again. A new profile that is gone is `ProfileMissing`; an old
+    /// one gone cannot be (a held profile is not deleted) and is an error.
+    pub(crate) async fn open_holder_shards(
+        &self,
+        w: &UserWrite<'_>,
+        plan: &Plan,
+    ) -> Result<Verdict, StoreError> {
+        let user = subject_of(w)?;
+        let (tenant, k) = (&user.tenant_id, item::holder_shard_of(&user.id));
+        if let (true, Some(next)) = (plan.has(Part::HolderAdd), w.next)
+            && !self
+                .ensure_holder_shard(tenant, &next.profile_id, k)
+                .await?
+        {
+            return Ok(Verdict::Refused(StoreError::ProfileMissing));
+        }
+        if let (true, Some(prev)) = (plan.has(Part::HolderRemove), w.previous)
+            && !self
+                .ensure_holder_shard(tenant, &prev.profile_id, k)
+                .await?
+        {
+            return Ok(Verdict::Refused(StoreError::Backend(
+                "write user: the profile the user leaves is gone".into(),
+            )));
         }
         Ok(Verdict::Retry)
     }

@@ -825,3 +825,116 @@ async fn a_list_over_several_accounts_pages_within_the_read_bound() {
     let whole: Vec<String> = whole.items.iter().map(User::full_name).collect();
     assert_eq!(whole, expected);
 }
+
+/// A profile stored before the holder shards (its count on the profile
+/// item, no shard items): users taking it up get their shard created (with
+/// the profile checked), the count is the item's plus the shards', and a
+/// delete still waits for the sum to reach zero, then removes the shards.
+#[tokio::test]
+async fn a_profile_from_before_the_holder_shards_keeps_its_count() {
+    use peak_domain::ports::ProfileStore;
+    use peak_store_dynamodb::item::ProfileItem;
+    let store = make_store().await;
+    let t = fresh_tenant();
+    let mut old = peak_store_contract::sample_profile(&t, "Legacy");
+    old.holder_count = 1; // a holder from before, counted on the item
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(ProfileItem::try_from(&old).unwrap().0))
+        .send()
+        .await
+        .expect("put an old profile item");
+    let held = |store: Arc<DynamoStore>| {
+        let (t, id) = (t.clone(), old.id.clone());
+        async move {
+            store
+                .get_profile(&t, &id)
+                .await
+                .unwrap()
+                .unwrap()
+                .holder_count
+        }
+    };
+    let u = sample_user(&t, &old.id, "New", "Holder", "new@example.com");
+    let create = UserWrite {
+        previous: None,
+        next: Some(&u),
+        audit: &[],
+        outbox: &[],
+    };
+    store
+        .write_user(create)
+        .await
+        .expect("create on an old profile");
+    assert_eq!(held(store.clone()).await, 2);
+    assert_eq!(
+        store.delete_profile(&t, &old.id, None).await,
+        Err(StoreError::InUse { holders: 2 })
+    );
+    // The new holder leaves: their shard goes back to 0.
+    let gone = UserWrite {
+        previous: Some(&u),
+        next: None,
+        audit: &[],
+        outbox: &[],
+    };
+    store.write_user(gone).await.expect("delete the user");
+    assert_eq!(held(store.clone()).await, 1);
+    // The old holder leaves (as a user write would, from another shard):
+    // one shard goes below zero, the sum to zero.
+    let other = sample_user(&t, &old.id, "Old", "Holder", "old@example.com");
+    let mut moved = other.clone();
+    moved.profile_id = profile(store.as_ref(), &t, "Elsewhere").await;
+    moved.version += 1;
+    // Stored as if from before: the user item alone, then moved away.
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(
+            peak_store_dynamodb::user_item::user_item(&other).unwrap(),
+        ))
+        .send()
+        .await
+        .expect("put an old user item");
+    store
+        .write_user(UserWrite {
+            previous: Some(&other),
+            next: Some(&moved),
+            audit: &[],
+            outbox: &[],
+        })
+        .await
+        .expect("move the old holder away");
+    assert_eq!(held(store.clone()).await, 0);
+    store
+        .delete_profile(&t, &old.id, None)
+        .await
+        .expect("delete once nobody holds it");
+    let left = store
+        .client()
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("TENANT#{t}")))
+        .expression_attribute_values(":sk", AttributeValue::S(format!("PROFILE#{}", old.id)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.count(), 0, "the profile and every shard are gone");
+    let late = sample_user(&t, &old.id, "Late", "Comer", "late@example.com");
+    assert_eq!(
+        store
+            .write_user(UserWrite {
+                previous: None,
+                next: Some(&late),
+                audit: &[],
+                outbox: &[],
+            })
+            .await,
+        Err(StoreError::ProfileMissing)
+    );
+}

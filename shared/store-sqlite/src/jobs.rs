@@ -29,7 +29,7 @@ const RETENTION_MS: i64 = JOB_RETENTION_DAYS * 86_400_000;
 
 const JOB_COLUMNS: &str = "tenant_id, id, created_by, status, file_key, file_name, total_rows, \
      next_row, invited_count, skipped_count, failed_count, error, lease_until, version, \
-     created_at, updated_at, kind";
+     created_at, updated_at, kind, error_code, dry_run";
 
 const ENTRY_COLUMNS: &str = "row_num, email, outcome, column_name, code, reason";
 
@@ -63,6 +63,8 @@ struct JobRow {
     skipped: i64,
     failed: i64,
     error: Option<String>,
+    error_code: Option<String>,
+    dry_run: bool,
     lease_until: Option<String>,
     version: i64,
     created_at: String,
@@ -98,6 +100,8 @@ impl JobRow {
             skipped: i64::from(job.counts.skipped),
             failed: i64::from(job.counts.failed),
             error: job.error.clone(),
+            error_code: job.error_code.clone(),
+            dry_run: job.dry_run,
             lease_until: job
                 .lease_until
                 .map(|t| format_time(t, "lease_until"))
@@ -125,6 +129,8 @@ type RawJob = (
     String,
     String,
     String,
+    Option<String>,
+    bool,
 );
 
 /// Reads the columns of [`JOB_COLUMNS`], in that order.
@@ -149,6 +155,8 @@ fn read_job(row: &Row<'_>) -> rusqlite::Result<RawJob> {
         row.get(14)?,
         row.get(15)?,
         row.get(16)?,
+        row.get(17)?,
+        row.get(18)?,
     ))
 }
 
@@ -167,6 +175,8 @@ fn decode_job(raw: RawJob) -> Result<BulkJob, StoreError> {
         c,
         u,
         kind,
+        error_code,
+        dry_run,
     ) = raw;
     let bad = |what: &str| StoreError::Backend(format!("stored bulk job has a bad {what}"));
     let count = |value: i64, what: &str| u32::try_from(value).map_err(|_| bad(what));
@@ -187,6 +197,8 @@ fn decode_job(raw: RawJob) -> Result<BulkJob, StoreError> {
             failed: count(failed, "failed count")?,
         },
         error,
+        error_code,
+        dry_run,
         lease_until: lease.map(|t| parse_time(&t, "lease_until")).transpose()?,
         version: to_u64(version, "version")?,
         created_at: parse_time(&c, "created_at")?,
@@ -250,7 +262,7 @@ fn create(conn: &mut Connection, job: &JobRow, now_ms: i64) -> Result<(), StoreE
         .prepare_cached(&format!(
             "INSERT INTO bulk_jobs ({JOB_COLUMNS}, due_ms, expires_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?19,
-                     ?17, ?18)
+                     ?20, ?21, ?17, ?18)
              ON CONFLICT (tenant_id, id) DO NOTHING"
         ))
         .map_err(db_error)?
@@ -274,6 +286,8 @@ fn create(conn: &mut Connection, job: &JobRow, now_ms: i64) -> Result<(), StoreE
             job.due_ms,
             job.expires_ms,
             job.kind,
+            job.error_code,
+            job.dry_run,
         ])
         .map_err(db_error)?;
     // The sweep is kept either way.
@@ -308,7 +322,8 @@ fn update(
                  created_by = ?3, status = ?4, file_key = ?5, file_name = ?6, total_rows = ?7,
                  next_row = ?8, invited_count = ?9, skipped_count = ?10, failed_count = ?11,
                  error = ?12, lease_until = ?13, version = ?14, created_at = ?15,
-                 updated_at = ?16, due_ms = ?17, expires_ms = ?18
+                 updated_at = ?16, due_ms = ?17, expires_ms = ?18, error_code = ?21,
+                 dry_run = ?22
              WHERE tenant_id = ?1 AND id = ?2 AND version = ?19
                AND (expires_ms IS NULL OR expires_ms > ?20)",
         )
@@ -334,6 +349,8 @@ fn update(
             job.expires_ms,
             previous_version,
             now_ms,
+            job.error_code,
+            job.dry_run,
         ])
         .map_err(db_error)?;
     if changed == 0 {
@@ -541,6 +558,8 @@ mod tests {
             next_row: 2,
             counts: JobCounts::default(),
             error: None,
+            error_code: None,
+            dry_run: false,
             lease_until: None,
             version: 1,
             created_at: t,
@@ -569,7 +588,8 @@ mod tests {
     #[test]
     fn a_job_stored_before_kinds_reads_as_an_invite() {
         let mut conn = Connection::open_in_memory().unwrap();
-        let before = crate::schema::MIGRATIONS.len() - 1;
+        // Up to migration 11: the schema just before kinds.
+        let before = 11;
         let tx = conn.transaction().unwrap();
         for sql in &crate::schema::MIGRATIONS[..before] {
             tx.execute_batch(sql).unwrap();

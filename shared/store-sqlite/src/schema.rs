@@ -290,6 +290,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // runner); every job stored before is an invite, the only kind there
     // was.
     "ALTER TABLE bulk_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'invite';",
+    // 13: dry runs are jobs (the HTTP functions no longer parse files, the
+    // runner does), and a job the runner failed for its file keeps the
+    // error's code beside its text. Jobs stored before are not dry runs.
+    "ALTER TABLE bulk_jobs ADD COLUMN dry_run INTEGER NOT NULL DEFAULT 0 CHECK (dry_run IN (0, 1));
+     ALTER TABLE bulk_jobs ADD COLUMN error_code TEXT;",
 ];
 
 /// The schema version this build writes and understands: the number of

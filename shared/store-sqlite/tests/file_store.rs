@@ -225,6 +225,12 @@ async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
         import.kind = peak_domain::bulk_job::JobKind::AccountImport;
         store.create_job(&import).await.unwrap();
         assert_eq!(store.get_job(&t, &import.id).await.unwrap(), Some(import));
+        // Migration 13: dry runs are jobs; a file error keeps its code.
+        let mut dry = peak_store_contract::jobs::sample_job(&t);
+        dry.dry_run = true;
+        dry.error_code = Some("bad_header".into());
+        store.create_job(&dry).await.unwrap();
+        assert_eq!(store.get_job(&t, &dry.id).await.unwrap(), Some(dry));
     }
     {
         use peak_domain::accounts::AccountStore;
@@ -239,7 +245,7 @@ async fn a_profiles_only_database_upgrades_keeping_its_profiles() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 12);
+    assert_eq!(SCHEMA_VERSION, 13);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -157,22 +157,24 @@ async fn an_admin_bulk_updates_users_from_csv_and_xlsx(app: TestApp) {
         v
     };
 
-    // The dry run: every row reported, nothing written.
-    let (status, body, text) = send(upload(
-        &app,
-        &admin,
-        "?kind=update&dry_run=true",
-        "text/csv",
-        csv.clone().into_bytes(),
-    ))
-    .await;
-    assert_eq!(status, 200, "{text}");
+    // The dry run: a job whose report has every row; nothing written.
+    let dry = app
+        .dry_run(upload(
+            &app,
+            &admin,
+            "?kind=update&dry_run=true",
+            "text/csv",
+            csv.clone().into_bytes(),
+        ))
+        .await;
+    let body = &dry.body;
+    assert_eq!(dry.job["kind"], "update");
     assert_eq!(
         (&body["counts"]["valid"], &body["counts"]["failed"]),
         (&json!(5), &json!(1)),
         "{body}"
     );
-    assert_eq!(entry(&body, 7)["issues"][0]["code"], "not_found", "{body}");
+    assert_eq!(entry(body, 7)["issues"][0]["code"], "not_found", "{body}");
     for ((id, _), version) in people.iter().zip(&versions) {
         let u = user(&app, id).await;
         assert_eq!(&u["version"], version, "a dry run writes nothing");
@@ -274,7 +276,8 @@ async fn an_admin_bulk_updates_users_from_csv_and_xlsx(app: TestApp) {
         "{report}"
     );
 
-    // A file of the wrong sheet is refused as a whole.
+    // A file of the wrong sheet fails as a whole: its job (the request
+    // does not parse the file) ends with the header error, no row applied.
     let (status, body, _) = send(upload(
         &app,
         &admin,
@@ -283,7 +286,21 @@ async fn an_admin_bulk_updates_users_from_csv_and_xlsx(app: TestApp) {
         b"First name,Phone\nA,1\n".to_vec(),
     ))
     .await;
-    assert_eq!(status, 422, "{body}");
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let RunEnd::Finished(failed) = run(&app, &id, 0, |_| true).await else {
+        panic!("not finished");
+    };
+    assert_eq!(
+        (
+            failed.status,
+            failed.error_code.as_deref(),
+            failed.counts.processed()
+        ),
+        (JobStatus::Failed, Some("bad_header"), 0)
+    );
+    let (_, view, _) = send(app.admin(Method::GET, &format!("/bulk-jobs/{id}"))).await;
+    assert_eq!(view["file_error"]["code"], "bad_header", "{view}");
     let (status, _, _) = send(upload(
         &app,
         &admin,
@@ -336,17 +353,24 @@ async fn a_reps_row_is_refused_exactly_as_the_single_patch_refuses_it(app: TestA
         "Email,Last name\n{},Bulk\n{},Bulk\n",
         mine[1].1, theirs[0].1
     );
-    let (status, body, text) = send(upload(
-        &app,
-        &rep,
-        "?kind=update&dry_run=true",
-        "text/csv",
-        csv.clone().into_bytes(),
-    ))
-    .await;
-    assert_eq!(status, 200, "{text}");
-    assert_eq!(entry(&body, 2)["outcome"], "valid", "{body}");
-    assert_eq!(entry(&body, 3)["issues"][0]["code"], single[1].1, "{body}");
+    let mine_before = user(&app, &mine[1].0).await;
+    let dry = app
+        .dry_run(upload(
+            &app,
+            &rep,
+            "?kind=update&dry_run=true",
+            "text/csv",
+            csv.clone().into_bytes(),
+        ))
+        .await;
+    let body = &dry.body;
+    assert_eq!(entry(body, 2)["outcome"], "valid", "{body}");
+    assert_eq!(entry(body, 3)["issues"][0]["code"], single[1].1, "{body}");
+    assert_eq!(
+        user(&app, &mine[1].0).await,
+        mine_before,
+        "a dry run writes nothing"
+    );
     let (status, job, text) = send(upload(
         &app,
         &rep,
@@ -458,15 +482,16 @@ async fn an_account_import_takes_a_parent_after_its_child(app: TestApp) {
                IMP-EU,Imp Europe,IMP,\n\
                IMP,Imp Holdings,,\n\
                IMP-EU-DE,Imp Germany again,IMP-EU,closed\n";
-    let (status, body, text) = send(upload(
-        &app,
-        &admin,
-        "?kind=account_import&dry_run=true",
-        "text/csv",
-        csv.as_bytes().to_vec(),
-    ))
-    .await;
-    assert_eq!(status, 200, "{text}");
+    let dry = app
+        .dry_run(upload(
+            &app,
+            &admin,
+            "?kind=account_import&dry_run=true",
+            "text/csv",
+            csv.as_bytes().to_vec(),
+        ))
+        .await;
+    let body = &dry.body;
     assert_eq!(
         (
             &body["counts"]["valid"],
@@ -476,7 +501,7 @@ async fn an_account_import_takes_a_parent_after_its_child(app: TestApp) {
         (&json!(3), &json!(1), &json!(1)),
         "{body}"
     );
-    assert_eq!(entry(&body, 3)["issues"][0]["column"], "parent", "{body}");
+    assert_eq!(entry(body, 3)["issues"][0]["column"], "parent", "{body}");
     let (status, _, _) = send(app.admin(Method::GET, "/accounts/IMP")).await;
     assert_eq!(status, 404, "a dry run writes nothing");
 
@@ -586,8 +611,8 @@ async fn who_may_start_and_see_bulk_jobs(app: TestApp) {
         got,
         [
             "template 200 200 200 200",
-            "update dry run 200 200 200 200",
-            "import dry run 200 403 403 403",
+            "update dry run 202 202 202 202",
+            "import dry run 202 403 403 403",
             "admin's job 200 404 404 404",
             // Not finished (nobody ran it): the admin is told so.
             "admin's report 409 404 404 404",
@@ -595,15 +620,56 @@ async fn who_may_start_and_see_bulk_jobs(app: TestApp) {
     );
     // A non-admin's update dry run reports the admin row as the single
     // PATCH would answer them.
-    let (_, body, _) = send(
-        app.as_role(
-            "customer",
-            Method::POST,
-            "/bulk-jobs?kind=update&dry_run=true",
+    let dry = app
+        .dry_run(
+            app.as_role(
+                "customer",
+                Method::POST,
+                "/bulk-jobs?kind=update&dry_run=true",
+            )
+            .header("content-type", "text/csv")
+            .body("Email,Last name\nadmin@tenant.example,X\n"),
         )
-        .header("content-type", "text/csv")
-        .body("Email,Last name\nadmin@tenant.example,X\n"),
-    )
-    .await;
-    assert_eq!(body["counts"]["failed"], 1, "{body}");
+        .await;
+    assert_eq!(dry.body["counts"]["failed"], 1, "{}", dry.body);
+    // A sales rep's dry-run job is theirs and the admins' (404 to anyone
+    // else, as any job), and it changed no one.
+    let me = || async { send(app.as_role("sales_rep", Method::GET, "/me")).await.1 };
+    let rep_before = me().await;
+    let dry = app
+        .dry_run(
+            app.as_role(
+                "sales_rep",
+                Method::POST,
+                "/bulk-jobs?kind=update&dry_run=true",
+            )
+            .header("content-type", "text/csv")
+            .body(format!(
+                "Email,Last name\n{},Renamed\n",
+                rep_before["email"].as_str().unwrap()
+            )),
+        )
+        .await;
+    // (Refused as their own PATCH is: a rep may not edit themselves.)
+    assert_eq!(dry.body["counts"]["total"], 1, "{}", dry.body);
+    let id = dry.job["id"].as_str().unwrap();
+    let mut seen = Vec::new();
+    for role in roles {
+        for path in [
+            format!("/bulk-jobs/{id}"),
+            format!("/bulk-jobs/{id}/report"),
+        ] {
+            seen.push(send(app.as_role(role, Method::GET, &path)).await.0);
+        }
+    }
+    assert_eq!(seen, [200, 200, 200, 200, 404, 404, 404, 404]);
+    let (_, other_admin) = app.other_tenant_admin().await;
+    let (status, _, _) =
+        send(app.with_token(&other_admin, Method::GET, &format!("/bulk-jobs/{id}"))).await;
+    assert_eq!(status, 404, "another tenant's admin");
+    assert_eq!(
+        me().await["version"],
+        rep_before["version"],
+        "nothing written"
+    );
 }

@@ -37,6 +37,7 @@ mod json_bodies;
 mod link_pages;
 mod profiles_api;
 mod store_calls;
+mod store_capacity;
 mod stuck_work;
 mod subtree_lists;
 mod tenants;

@@ -15,10 +15,15 @@
 //!   the delay the figures would hide much of what round trips cost on a
 //!   network.
 //!
+//! - **capacity**: read and write units by table and index, as DynamoDB
+//!   Local reports them (`store_capacity.rs`), the same in every run and
+//!   pinned in `docs/capacity.json`.
+//!
 //! The numbers are the README's "Store calls and round trips per operation"
 //! table; a change that adds a call or a round trip to a hot path fails
 //! here and must update both.
 
+use crate::store_capacity::{self, AskCapacity, Units};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::{
@@ -27,6 +32,9 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
 use peak_local::Stores;
 use peak_tests::{TestApp, spawn};
 use reqwest::{Method, Response};
@@ -84,11 +92,18 @@ impl CallCounter {
 /// (asynchronously, so concurrent requests wait together) and records when
 /// each one started and ended.
 #[derive(Debug, Clone)]
-struct Wire {
+pub(crate) struct Wire {
     inner: SharedHttpClient,
     spans: Arc<Mutex<Vec<(Instant, Instant)>>>,
     /// [`DELAY`] or none (to show what the local server alone costs).
     delayed: Arc<AtomicBool>,
+    /// Capacity the responses reported.
+    units: Arc<Mutex<Units>>,
+    /// Whether transactions are priced by AWS's rules (their items read
+    /// before and after: more requests beside the client, which would
+    /// blur the timings and the overlap of concurrent requests, so the
+    /// timed runs go without).
+    priced: Arc<AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -96,6 +111,8 @@ struct WireConnector {
     inner: SharedHttpConnector,
     spans: Arc<Mutex<Vec<(Instant, Instant)>>>,
     delayed: Arc<AtomicBool>,
+    units: Arc<Mutex<Units>>,
+    priced: Arc<AtomicBool>,
 }
 
 impl HttpClient for Wire {
@@ -108,27 +125,120 @@ impl HttpClient for Wire {
             inner: self.inner.http_connector(settings, components),
             spans: self.spans.clone(),
             delayed: self.delayed.clone(),
+            units: self.units.clone(),
+            priced: self.priced.clone(),
         })
     }
 }
 
 impl HttpConnector for WireConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let (inner, spans) = (self.inner.clone(), self.spans.clone());
+        let (inner, spans, units) = (self.inner.clone(), self.spans.clone(), self.units.clone());
         let delayed = self.delayed.load(Ordering::Relaxed);
+        let op = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("?")
+            .to_owned();
+        units
+            .lock()
+            .unwrap()
+            .add_request(&op, request.body().bytes());
+        // A transaction's items are read before and after it (beside the
+        // client: neither counted nor timed as its requests) to compute
+        // what AWS would charge, which DynamoDB Local does not report.
+        let priced = self.priced.load(Ordering::Relaxed);
+        let actions = match (op.as_str(), request.body().bytes()) {
+            ("TransactWriteItems", Some(body)) if priced => store_capacity::actions(body),
+            _ => Vec::new(),
+        };
+        let template = request.try_clone();
         HttpConnectorFuture::new(async move {
+            let mut before = Vec::new();
+            for a in &actions {
+                before.push(read_item(&inner, template.as_ref(), a).await);
+            }
             let start = Instant::now();
             if delayed {
                 tokio::time::sleep(DELAY).await;
             }
-            let out = inner.call(request).await;
+            let mut out = inner.call(request).await;
+            // The whole body, read here to take its ConsumedCapacity, then
+            // handed on as it came.
+            if let Ok(resp) = &mut out {
+                let body = ByteStream::new(resp.take_body())
+                    .collect()
+                    .await
+                    .map_err(|e| ConnectorError::io(e.into()))?
+                    .into_bytes();
+                units
+                    .lock()
+                    .unwrap()
+                    .add_response(&op, resp.status().as_u16(), &body);
+                *resp.body_mut() = SdkBody::from(body);
+            }
             spans.lock().unwrap().push((start, Instant::now()));
+            if !actions.is_empty() && out.as_ref().is_ok_and(|r| r.status().as_u16() == 200) {
+                let mut images = Vec::new();
+                for (a, old) in actions.into_iter().zip(before) {
+                    let new = read_item(&inner, template.as_ref(), &a).await;
+                    images.push((a, old, new));
+                }
+                let aws = store_capacity::aws_transaction_units(&images);
+                units.lock().unwrap().add_aws(&aws);
+            }
             out
         })
     }
 }
 
+/// The item `action` names, read with a copy of the transaction's request
+/// (its headers; DynamoDB Local does not check the signature).
+async fn read_item(
+    inner: &SharedHttpConnector,
+    template: Option<&HttpRequest>,
+    action: &store_capacity::Action,
+) -> Option<serde_json::Map<String, Value>> {
+    let mut req = template?.try_clone()?;
+    let body = action.get_body();
+    req.headers_mut()
+        .insert("x-amz-target", "DynamoDB_20120810.GetItem");
+    req.headers_mut()
+        .insert("content-length", body.len().to_string());
+    *req.body_mut() = SdkBody::from(body);
+    let mut resp = inner.call(req).await.expect("read an item");
+    let status = resp.status().as_u16();
+    let bytes = ByteStream::new(resp.take_body())
+        .collect()
+        .await
+        .expect("its body")
+        .into_bytes();
+    let v: Value = serde_json::from_slice(&bytes).expect("JSON");
+    assert_eq!(status, 200, "read an item: {v}");
+    v.get("Item")?.as_object().cloned()
+}
+
 impl Wire {
+    /// Wraps `client`'s HTTP client, without the delay.
+    pub(crate) fn around(client: &aws_sdk_dynamodb::Client) -> Self {
+        Wire {
+            inner: client
+                .config()
+                .http_client()
+                .expect("the client's HTTP client"),
+            spans: Arc::default(),
+            delayed: Arc::new(AtomicBool::new(false)),
+            units: Arc::default(),
+            priced: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Capacity reported since the last take.
+    pub(crate) fn take_units(&self) -> Units {
+        std::mem::take(&mut *self.units.lock().unwrap())
+    }
+
     /// Round trips since the last take: requests overlapping in time are
     /// one (the union of their spans is one interval).
     fn take(&self) -> usize {
@@ -153,18 +263,40 @@ struct Probe {
     counter: CallCounter,
     wire: Wire,
     rows: Vec<String>,
+    /// `docs/capacity.json`'s entries, by operation.
+    capacity: BTreeMap<String, Value>,
 }
 
 impl Probe {
     fn reset(&self) {
         self.counter.take();
         self.wire.take();
+        self.wire.take_units();
+    }
+
+    /// Records what `name` consumed (the same in every run) for
+    /// `docs/capacity.json`, compared by [`Probe::pin`].
+    fn record(
+        &mut self,
+        name: &str,
+        calls: &BTreeMap<String, usize>,
+        round_trips: Option<usize>,
+        units: &Units,
+    ) {
+        self.capacity
+            .insert(name.to_owned(), units.to_json(calls, round_trips));
+    }
+
+    /// Fails unless `docs/capacity.json` holds what was recorded.
+    fn pin(&self) {
+        store_capacity::pin(&self.capacity);
     }
 
     /// Runs `op` [`REPS`] times with the delay and as many without (`op(i)`
-    /// for run `i`, which must answer `status`); every run must make
-    /// exactly `calls` in `round_trips`. Records the row of the README
-    /// table.
+    /// for run `i`, which must answer `status`), then once more, untimed,
+    /// pricing its transactions by AWS's rules; every run must make
+    /// exactly `calls` in `round_trips` and consume the same units.
+    /// Records the row of the README table.
     async fn measure(
         &mut self,
         name: &str,
@@ -192,9 +324,13 @@ impl Probe {
     ) {
         let mut times = Vec::new();
         let mut local = Vec::new();
-        for i in 0..2 * REPS {
+        let mut first: Option<Units> = None;
+        let mut priced_units = None;
+        for i in 0..=2 * REPS {
             let delayed = i < REPS;
+            let priced = i == 2 * REPS;
             self.wire.delayed.store(delayed, Ordering::Relaxed);
+            self.wire.priced.store(priced, Ordering::Relaxed);
             self.reset();
             let started = Instant::now();
             let resp = op(i).await;
@@ -202,13 +338,26 @@ impl Probe {
             let body = resp.text().await.unwrap();
             if delayed {
                 times.push(started.elapsed());
-            } else {
+            } else if !priced {
                 local.push(started.elapsed());
             }
             assert_eq!(got_status, status, "{name}: {body}");
             let got = self.counter.take();
             assert_eq!(got, counts(calls), "{name} (run {i}): calls");
+            let units = self.wire.take_units();
+            assert_eq!(
+                units.failed, 0,
+                "{name} (run {i}): a DynamoDB request failed"
+            );
+            match &first {
+                Some(first) => assert_eq!(&units.local(), first, "{name} (run {i}): capacity"),
+                None => first = Some(units.local()),
+            }
             let trips = self.wire.take();
+            if priced {
+                priced_units = Some(units);
+                continue;
+            }
             assert!(
                 round_trips.contains(&trips),
                 "{name} (run {i}): {trips} round trips, not within {round_trips:?}"
@@ -223,17 +372,21 @@ impl Probe {
         let best = ms(*times.iter().min().unwrap());
         let total: usize = calls.iter().map(|(_, n)| n).sum();
         let detail: Vec<String> = calls.iter().map(|(op, n)| format!("{n} {op}")).collect();
+        let most_trips = *round_trips.end();
         let round_trips = if round_trips.start() == round_trips.end() {
             round_trips.start().to_string()
         } else {
             format!("{}–{}", round_trips.start(), round_trips.end())
         };
+        let units = priced_units.expect("the priced run");
         self.rows.push(format!(
-            "| {name} | {total} ({}) | {round_trips} | {:.0} ms | {:.0} ms ({best:.0} ms) |",
+            "| {name} | {total} ({}) | {round_trips} | {:.0} ms | {:.0} ms ({best:.0} ms) | {} |",
             detail.join(", "),
             median(local),
             median(times),
+            units.cells(),
         ));
+        self.record(name, &counts(calls), Some(most_trips), &units);
     }
 }
 
@@ -248,18 +401,14 @@ async fn app_with_probe() -> (TestApp, Probe) {
         .await
         .expect("table");
     let counter = CallCounter::default();
-    let wire = Wire {
-        inner: base
-            .config()
-            .http_client()
-            .expect("the client's HTTP client"),
-        spans: Arc::default(),
-        delayed: Arc::new(AtomicBool::new(true)),
-    };
+    let wire = Wire::around(&base);
+    wire.delayed.store(true, Ordering::Relaxed);
+    wire.priced.store(false, Ordering::Relaxed);
     let conf = base
         .config()
         .to_builder()
         .interceptor(counter.clone())
+        .interceptor(AskCapacity)
         .http_client(wire.clone())
         .build();
     let client = aws_sdk_dynamodb::Client::from_conf(conf);
@@ -274,6 +423,7 @@ async fn app_with_probe() -> (TestApp, Probe) {
         counter,
         wire,
         rows: Vec::new(),
+        capacity: BTreeMap::new(),
     };
     probe.reset();
     (app, probe)
@@ -335,9 +485,10 @@ async fn store_calls_per_operation() {
     probe
         .measure_between(
             "`GET /profile-catalogue` (sales rep)",
-            // Then the profile and, at the same time, the rep's reach:
-            // ACME's path (GetItem), then its subtree (one Query).
-            &[("BatchGetItem", 1), ("GetItem", 2), ("Query", 1)],
+            // Then the profile (one Query: the profile and its holder
+            // shards) and, at the same time, the rep's reach: ACME's path
+            // (GetItem), then its subtree (one Query).
+            &[("BatchGetItem", 1), ("GetItem", 1), ("Query", 2)],
             2..=3,
             200,
             async |_| send(&rep, Method::GET, "/profile-catalogue").await,
@@ -357,7 +508,7 @@ async fn store_calls_per_operation() {
     probe
         .measure_between(
             "`GET /profile-catalogue` (sales rep of 3 accounts)",
-            &[("BatchGetItem", 1), ("GetItem", 4), ("Query", 3)],
+            &[("BatchGetItem", 1), ("GetItem", 3), ("Query", 4)],
             2..=3,
             200,
             async |_| send(&rep3, Method::GET, "/profile-catalogue").await,
@@ -367,7 +518,7 @@ async fn store_calls_per_operation() {
         .measure(
             "`GET /me` (admin)",
             // The user (with the last sign-in) and the profile, at once.
-            &[("BatchGetItem", 1), ("GetItem", 1), ("Query", 1)],
+            &[("BatchGetItem", 1), ("Query", 2)],
             2,
             200,
             async |_| send(&admin, Method::GET, "/me").await,
@@ -390,7 +541,7 @@ async fn store_calls_per_operation() {
             "`GET /users/{id}` (sales rep)",
             // Sign-in as above (at most 3 round trips), then the user,
             // then their accounts.
-            &[("BatchGetItem", 2), ("GetItem", 2), ("Query", 2)],
+            &[("BatchGetItem", 2), ("GetItem", 1), ("Query", 3)],
             4..=5,
             200,
             async |_| send(&rep, Method::GET, &user_path).await,
@@ -430,7 +581,7 @@ async fn store_calls_per_operation() {
     probe
         .measure_between(
             "`GET /users?under=HOLD` (sales rep; 4 accounts)",
-            &[("BatchGetItem", 2), ("GetItem", 3), ("Query", 6)],
+            &[("BatchGetItem", 2), ("GetItem", 2), ("Query", 7)],
             6..=7,
             200,
             async |_| send(&holder, Method::GET, "/users?under=HOLD").await,
@@ -439,7 +590,7 @@ async fn store_calls_per_operation() {
     probe
         .measure(
             "`GET /profiles/{id}` (admin)",
-            &[("BatchGetItem", 1), ("GetItem", 1)],
+            &[("BatchGetItem", 1), ("Query", 1)],
             2,
             200,
             async |_| send(&admin, Method::GET, &profile_path).await,
@@ -452,7 +603,8 @@ async fn store_calls_per_operation() {
             "`POST /users` (invite, admin)",
             &[
                 ("BatchGetItem", 2),
-                ("GetItem", 2),
+                ("GetItem", 1),
+                ("Query", 1),
                 ("TransactWriteItems", 1),
             ],
             5,
@@ -472,8 +624,9 @@ async fn store_calls_per_operation() {
             "`POST /users` with `Idempotency-Key`",
             &[
                 ("BatchGetItem", 2),
-                ("GetItem", 2),
+                ("GetItem", 1),
                 ("PutItem", 1),
+                ("Query", 1),
                 ("TransactWriteItems", 1),
                 ("UpdateItem", 1),
             ],
@@ -508,7 +661,8 @@ async fn store_calls_per_operation() {
         .await;
     // A batch: the auth reads once, then per operation what its single
     // route makes beyond them (one read, one transaction), one after the
-    // other. The user's version after the edits above is 2 * REPS + 1.
+    // other. The user's version after the edits above (2 * REPS + 1 runs)
+    // is 2 * REPS + 2.
     probe
         .measure(
             "`POST /users/batch` of 3 edits (admin)",
@@ -516,7 +670,7 @@ async fn store_calls_per_operation() {
             7,
             200,
             async |i| {
-                let v = 2 * REPS + 1 + 3 * i;
+                let v = 2 * REPS + 2 + 3 * i;
                 let ops: Vec<Value> = (0..3)
                     .map(|k| {
                         json!({"op": "update", "id": user["id"], "if_match": format!("\"{}\"", v + k),
@@ -533,10 +687,11 @@ async fn store_calls_per_operation() {
         .await;
 
     eprintln!(
-        "store calls, round trips and latency (+{} ms per DynamoDB request) per operation:\n{}",
+        "store calls, round trips, latency (+{} ms per DynamoDB request) and read | write units per operation:\n{}",
         DELAY.as_millis(),
         probe.rows.join("\n")
     );
+    probe.pin();
 }
 
 /// A bulk invite of 100 rows, end to end: the upload (accepted and
@@ -547,8 +702,10 @@ async fn store_calls_per_operation() {
 /// "per 1,000 rows" figures are these times ten.
 #[tokio::test]
 async fn bulk_invite_store_calls_per_row_and_chunk() {
-    let (app, probe) = app_with_probe().await;
-    let counter = &probe.counter;
+    let (app, mut probe) = app_with_probe().await;
+    // Untimed: its transactions are priced by AWS's rules as they run.
+    probe.wire.priced.store(true, Ordering::Relaxed);
+    let counter = probe.counter.clone();
     let mut csv = String::from("First name,Last name,Email,Role,Profile,Customer accounts\n");
     for i in 0..100 {
         csv.push_str(&format!(
@@ -558,7 +715,7 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
     let resp = app
         .admin(Method::POST, "/bulk-invites")
         .header("content-type", "text/csv")
-        .body(csv)
+        .body(csv.clone())
         .send()
         .await
         .unwrap();
@@ -572,6 +729,14 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
         "{upload:?}"
     );
     assert_eq!(probe.wire.take(), 2, "upload: round trips");
+    let units = probe.wire.take_units();
+    assert_eq!(units.failed, 0, "upload: a DynamoDB request failed");
+    probe.record(
+        "`POST /bulk-invites` (upload, admin)",
+        &upload,
+        Some(2),
+        &units,
+    );
 
     let state = app.running.state.clone();
     let ctx = state.ctx("calls");
@@ -592,7 +757,14 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
         "{end:?}"
     );
     let run = counter.take();
-    eprintln!("bulk invite of 100 rows: {run:?}");
+    let units = probe.wire.take_units();
+    eprintln!(
+        "bulk invite of 100 rows: {run:?}; read | write units: {}",
+        units.cells()
+    );
+    assert_eq!(units.failed, 0, "job: a DynamoDB request failed");
+    probe.record("bulk invite job of 100 rows", &run, None, &units);
+    probe.pin();
     assert_eq!(
         run["TransactWriteItems"], 100,
         "one transaction per invited row"
@@ -610,6 +782,44 @@ async fn bulk_invite_store_calls_per_row_and_chunk() {
     .map(|op| run.get(*op).copied().unwrap_or(0))
     .sum();
     eprintln!("write requests per 1,000 rows: {}", writes * 10);
+
+    // The same file as a dry run: a job too; per row the checks a single
+    // invite makes (reads only), per chunk the report entries and the
+    // checkpoint — no user transaction.
+    let resp = app
+        .admin(Method::POST, "/bulk-invites?dry_run=true")
+        .header("content-type", "text/csv")
+        .body(csv.replace("@calls.example", "@dry.calls.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let job: Value = resp.json().await.unwrap();
+    counter.take();
+    let end = peak_bulk_jobs::run(
+        &ctx,
+        state.jobs.as_ref(),
+        state.files.as_ref(),
+        &tenant,
+        job["id"].as_str().unwrap(),
+        &peak_bulk::Limits::default(),
+        |_| true,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&end, peak_bulk_jobs::RunEnd::Finished(j) if j.dry_run && j.counts.invited == 100),
+        "{end:?}"
+    );
+    let dry = counter.take();
+    eprintln!("dry run of 100 rows: {dry:?}");
+    assert_eq!(
+        dry.get("TransactWriteItems"),
+        None,
+        "nothing written: {dry:?}"
+    );
+    assert_eq!(dry["BatchWriteItem"], 4, "the report's entries: {dry:?}");
+    assert_eq!(dry["PutItem"], 1 + 4 + 1, "{dry:?}");
 }
 
 /// Runs of the batch of 100 below, with the delay and as many without.
@@ -625,7 +835,7 @@ const BATCH_REPS: usize = 3;
 /// measured figure is usually lower). Timings are printed, not asserted.
 #[tokio::test]
 async fn batch_of_100_updates_store_calls_and_round_trips() {
-    let (app, probe) = app_with_probe().await;
+    let (app, mut probe) = app_with_probe().await;
     let admin = app.token("admin");
     let mut ids = Vec::new();
     for _ in 0..100 {
@@ -635,9 +845,13 @@ async fn batch_of_100_updates_store_calls_and_round_trips() {
     let width = peak_domain::users::BATCH_CONCURRENCY;
     let bound = 1 + 2 * 100_usize.div_ceil(width);
     let (mut delayed, mut local, mut trips) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..2 * BATCH_REPS {
+    let (mut first, mut priced_units): (Option<Units>, _) = (None, None);
+    // The last run, untimed, prices the transactions by AWS's rules.
+    for i in 0..=2 * BATCH_REPS {
         let with_delay = i < BATCH_REPS;
+        let priced = i == 2 * BATCH_REPS;
         probe.wire.delayed.store(with_delay, Ordering::Relaxed);
+        probe.wire.priced.store(priced, Ordering::Relaxed);
         probe.reset();
         // Seeded at version 1; each run bumps every user once.
         let ops: Vec<Value> = ids
@@ -673,7 +887,18 @@ async fn batch_of_100_updates_store_calls_and_round_trips() {
             ]),
             "run {i}: calls"
         );
-        trips.push(probe.wire.take());
+        let run_trips = probe.wire.take();
+        let units = probe.wire.take_units();
+        assert_eq!(units.failed, 0, "run {i}: a DynamoDB request failed");
+        match &first {
+            Some(first) => assert_eq!(&units.local(), first, "run {i}: capacity"),
+            None => first = Some(units.local()),
+        }
+        if priced {
+            priced_units = Some(units);
+            continue;
+        }
+        trips.push(run_trips);
         if with_delay {
             delayed.push(took);
         } else {
@@ -691,4 +916,20 @@ async fn batch_of_100_updates_store_calls_and_round_trips() {
     for (i, t) in trips.iter().enumerate() {
         assert!(*t <= bound, "run {i}: {t} round trips, over {bound}");
     }
+    let units = priced_units.expect("the priced run");
+    eprintln!(
+        "batch of 100 updates: read | write units: {}",
+        units.cells()
+    );
+    probe.record(
+        "`POST /users/batch` of 100 updates, one per user (admin)",
+        &counts(&[
+            ("BatchGetItem", 1),
+            ("Query", 100),
+            ("TransactWriteItems", 100),
+        ]),
+        Some(bound),
+        &units,
+    );
+    probe.pin();
 }

@@ -41,7 +41,8 @@ pub trait ProfileStore: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Adds `delta` (may be negative) to the number of users holding the
-    /// profile. User assignment calls this; the count guards deletion.
+    /// profile (for operators and tests: a user write changes the count
+    /// itself, in its own transaction). The count guards deletion.
     async fn change_profile_holders(
         &self,
         tenant: &TenantId,

@@ -79,7 +79,7 @@ pub(crate) async fn ensure_reach(
 
 pub(crate) fn idp_err(e: IdpError) -> Error {
     match e {
-        IdpError::Unavailable(m) => Error::Unavailable(m),
+        IdpError::Unavailable(m) | IdpError::Throttled(m) => Error::Unavailable(m),
         IdpError::Rejected(m) => Error::Internal(format!("identity provider rejected: {m}")),
     }
 }
