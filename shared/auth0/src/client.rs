@@ -292,6 +292,7 @@ impl Auth0Client {
             // when it arrives, and one sent at 0.99 s arrives in the next
             // second, on top of that second's budget.
             if into < Duration::from_secs(1) - RATE_BUDGET_GUARD {
+                let asked = Instant::now();
                 match limits
                     .take_rate_limit(RATE_BUDGET_BUCKET, now, 1, max)
                     .await
@@ -302,7 +303,24 @@ impl Auth0Client {
                             return Ok(waited);
                         }
                         // Counting took us into the next second: that hit is
-                        // lost (a request fewer, never one more), take again.
+                        // lost (a request fewer, never one more), take again
+                        // — unless the store is too slow to pace at all
+                        // (every take would cross again): then unpaced, as
+                        // when it cannot count; and never past the deadline.
+                        if asked.elapsed() >= SLOW_COUNT {
+                            tracing::warn!(
+                                op = call.op,
+                                took_ms = asked.elapsed().as_millis() as u64,
+                                "the shared Auth0 rate budget is too slow to count; calling unpaced"
+                            );
+                            return Ok(waited);
+                        }
+                        if Instant::now() >= deadline {
+                            return Err(IdpError::Throttled(format!(
+                                "Auth0 {}: the Management API rate budget could not be counted before the call deadline",
+                                call.op
+                            )));
+                        }
                         continue;
                     }
                     Ok(false) => {}
@@ -344,6 +362,10 @@ pub const RATE_BUDGET_BUCKET: &str = "auth0-mgmt";
 /// The end of each second in which no request is sent (see
 /// [`Auth0Client::with_rate_budget`]).
 const RATE_BUDGET_GUARD: Duration = Duration::from_millis(100);
+
+/// A budget count slower than this that ends in the next second means the
+/// store cannot pace calls now (a count takes milliseconds).
+const SLOW_COUNT: Duration = Duration::from_millis(500);
 
 pub(crate) fn user_path(subject: &str) -> String {
     format!("/api/v2/users/{}", encode_segment(subject))

@@ -153,3 +153,57 @@ async fn two_mailers_share_one_send_budget() {
     );
     assert!(per_second.len() >= 5, "10 sends at 2/s: {per_second:?}");
 }
+
+/// The budget's store answering slower than a second (an overloaded table):
+/// every count ends in the next second, so taking again would cross again,
+/// forever, with the email held. A store too slow to pace lets the email go
+/// out unpaced, as one that cannot count at all.
+struct SlowBudget {
+    inner: Arc<peak_store_sqlite::SqliteStore>,
+    counts: AtomicU32,
+}
+
+#[async_trait]
+impl peak_domain::ports::RateLimits for SlowBudget {
+    async fn take_rate_limit(
+        &self,
+        bucket: &str,
+        now: OffsetDateTime,
+        window_secs: u64,
+        max: u32,
+    ) -> Result<bool, peak_domain::ports::StoreError> {
+        self.counts.fetch_add(1, Ordering::SeqCst);
+        // Longer than a second: the count always ends in a later second
+        // than the one it counted in.
+        let taken = self
+            .inner
+            .take_rate_limit(bucket, now, window_secs, max)
+            .await;
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        taken
+    }
+}
+
+#[tokio::test]
+async fn a_budget_too_slow_to_count_does_not_hold_the_email() {
+    let (store, t, p) = store().await;
+    let to = unique_address("slowbudget");
+    let (_, mail) = user_with_email(&store, &t, &p, &to, EmailKind::Invitation).await;
+    let budget = Arc::new(SlowBudget {
+        inner: store.clone(),
+        counts: AtomicU32::new(0),
+    });
+    let sender = Arc::new(Stamped::default());
+    let mailer =
+        mailer(store.clone(), sender.clone(), brands()).with_send_budget(budget.clone(), 14);
+    let delivery = tokio::time::timeout(Duration::from_secs(20), mailer.deliver(&t, &mail.id))
+        .await
+        .expect("the delivery ends (before: it took the budget again and again)");
+    assert!(matches!(delivery, Delivery::Sent { .. }), "{delivery:?}");
+    assert_eq!(sender.at.lock().unwrap().len(), 1, "sent once");
+    assert_eq!(
+        budget.counts.load(Ordering::SeqCst),
+        1,
+        "counted once, then sent"
+    );
+}
