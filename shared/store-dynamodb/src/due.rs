@@ -102,33 +102,18 @@ impl DynamoStore {
         limit: u32,
         read: impl Fn(&Item) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
-        let (name, pk_attr, sk_attr) = index::GSI2;
         let limit = limit as usize;
         let mut found = Vec::new();
         let mut start = None;
         while found.len() < limit {
-            let mut q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(name)
-                .expression_attribute_names("#kpk", pk_attr)
-                .expression_attribute_values(":kpk", s(partition))
-                .scan_index_forward(true)
-                .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start);
-            q = match &due_before {
-                Some(b) => q
-                    .key_condition_expression("#kpk = :kpk AND #ksk < :due")
-                    .expression_attribute_names("#ksk", sk_attr)
-                    .expression_attribute_values(":due", s(b.clone())),
-                None => q.key_condition_expression("#kpk = :kpk"),
-            };
-            let out = q.send().await.map_err(|e| sdk(what, &e))?;
-            for item in out.items() {
+            let want = i32::try_from(limit - found.len()).unwrap_or(i32::MAX);
+            let (items, next) = self
+                .query_gsi2_page(what, partition, due_before.clone(), want, start)
+                .await?;
+            for item in &items {
                 found.push(read(item)?);
             }
-            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            start = next;
             if start.is_none() {
                 break;
             }
