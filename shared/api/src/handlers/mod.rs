@@ -51,6 +51,17 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body
     resp
 }
 
+/// JSON that is already text (a document built into the binary).
+pub(crate) fn json_text(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(text.to_owned()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
 pub(crate) fn empty(status: StatusCode) -> Response<Body> {
     let mut resp = Response::new(Body::Empty);
     *resp.status_mut() = status;

@@ -263,5 +263,5 @@ crate::dispatch::routes! {
     public EmailVerificationView |c| email_verification_view(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
     public EmailVerificationConfirm |c| email_verification_confirm(&c.ctx(), c.state, &c.req, &c.token, c.request_id).await;
     public PasswordResetRequest |c| password_reset_request(&c.ctx(), &c.req).await;
-    public Openapi |_c| Ok(super::json(http::StatusCode::OK, &crate::openapi::document()));
+    public Openapi |_c| Ok(super::json_text(http::StatusCode::OK, crate::openapi::SERVED));
 }
