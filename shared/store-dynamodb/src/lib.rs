@@ -200,6 +200,31 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// A strongly consistent Query of one partition of the table from
+    /// `start`: the items whose sort key starts with `sk_prefix` (all of
+    /// them when `None`), in sort-key order. Callers add a limit or a
+    /// direction and page on `last_evaluated_key`.
+    fn partition_query(
+        &self,
+        pk: String,
+        sk_prefix: Option<&str>,
+        start: Option<Item>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", item::s(pk))
+            .consistent_read(true)
+            .set_exclusive_start_key(start);
+        match sk_prefix {
+            Some(prefix) => query
+                .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
+                .expression_attribute_values(":sk", item::s(prefix)),
+            None => query.key_condition_expression("PK = :pk"),
+        }
+    }
+
     async fn transact(&self, op: &str, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         // The SDK adds an idempotency token (ClientRequestToken) and reuses
         // it when it retries, so a retried write cannot fail its own

@@ -68,14 +68,7 @@ impl DynamoStore {
         let mut start = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
-                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-                .expression_attribute_values(":sk", s(&id_sk))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
+                .partition_query(tenant_pk(tenant), Some(&id_sk), start)
                 .send()
                 .await
                 .map_err(|e| sdk(op, &e))?;
@@ -243,19 +236,11 @@ impl ProfileStore for DynamoStore {
         let mut reads: Vec<(String, ProfileRead)> = Vec::with_capacity(want);
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-                .expression_attribute_values(":prefix", s(PROFILE_PREFIX))
-                .scan_index_forward(true)
-                .consistent_read(true)
+                .partition_query(tenant_pk(tenant), Some(PROFILE_PREFIX), start)
                 .limit(
                     i32::try_from((want - reads.len().min(limit)) * per_profile)
                         .unwrap_or(i32::MAX),
                 )
-                .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| sdk(OP, &e))?;

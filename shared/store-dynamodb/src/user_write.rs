@@ -587,13 +587,7 @@ impl DynamoStore {
         let mut start = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(ui::audit_pk(tenant, Some(user))))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
+                .partition_query(ui::audit_pk(tenant, Some(user)), None, start)
                 .send()
                 .await
                 .map_err(|e| sdk(OP, &e))?;

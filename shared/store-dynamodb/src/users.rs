@@ -268,12 +268,7 @@ impl DynamoStore {
         id: &UserId,
     ) -> Result<Option<User>, StoreError> {
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(ui::user_pk(tenant, id)))
-            .consistent_read(true)
+            .partition_query(ui::user_pk(tenant, id), None, None)
             .send()
             .await
             .map_err(|e| sdk(op, &e))?;
