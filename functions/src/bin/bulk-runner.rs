@@ -3,8 +3,9 @@
 //! stream when a job is queued (it runs that job) and every minute (it runs
 //! every runnable job: queued ones the stream missed, and running ones
 //! whose runner died — their lease ran out). It stops taking chunks a
-//! minute before the invocation's deadline; the job resumes at its
-//! checkpoint on the next run, without applying any row twice.
+//! minute before the invocation's deadline and gives the job back (its
+//! lease ends at once), so the next minute's run resumes it at its
+//! checkpoint, without applying any row twice.
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use peak_domain::TenantId;

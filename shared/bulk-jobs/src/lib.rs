@@ -307,6 +307,10 @@ pub enum RunEnd {
     /// This runner lost the job mid-way (its lease ran out and another took
     /// it): it stopped without moving the checkpoint.
     LostLease,
+    /// The chunk hook asked to stop (the invocation is near its deadline):
+    /// the checkpoint is stored and the job given back, its lease ended,
+    /// so the next run takes it at once rather than after the lease.
+    Paused,
 }
 
 fn to_job_entry(e: &Entry) -> JobEntry {
@@ -624,7 +628,7 @@ pub async fn run_job(
                 return Ok(RunEnd::LostLease);
             }
             if !chunk_hook(&job) {
-                return Ok(RunEnd::LostLease);
+                return pause(ctx, jobs, &mut job).await;
             }
         }
     }
@@ -670,6 +674,28 @@ async fn invite_row(
             Err(e) => Entry::failed(c, "invite_refused", e.to_string()),
         },
     )
+}
+
+/// Gives a running job back at its checkpoint: still `running` (its
+/// progress shows), its lease ended now, so it is runnable at once. A
+/// bulk-runner invocation stops a minute before its deadline; holding the
+/// lease would keep the job idle for up to its 120 s, on every invocation
+/// of a long job. The next run treats its first chunk as it does after a
+/// crash (an update job reads each row's audit trail before applying it):
+/// one chunk's extra reads.
+async fn pause(ctx: &Ctx<'_>, jobs: &dyn JobStore, job: &mut BulkJob) -> Result<RunEnd, Error> {
+    let mut next = job.clone();
+    let now = OffsetDateTime::now_utc();
+    // Ended by the run's own clock too (a runner's `now` is when its
+    // invocation began), so a runner asking at that time finds it due.
+    next.lease_until = Some(now.min(ctx.now));
+    next.version += 1;
+    next.updated_at = now;
+    Ok(if save(jobs, job, next).await? {
+        RunEnd::Paused
+    } else {
+        RunEnd::LostLease
+    })
 }
 
 /// Stores the chunk's entries, then moves the checkpoint past them and
