@@ -16,7 +16,7 @@
 //!    - `GET /users?role=partner&status=suspended` (0.15 % match: the role
 //!      index serves the role, status is filtered, so the bound decides);
 //!    - `GET /users?role=customer&status=active` (89 % match);
-//!    - `GET /users?email_prefix=u&role=partner&status=suspended` (0.15 %
+//!    - `GET /users?email=u&role=partner&status=suspended` (0.15 %
 //!      match, and no index narrows it: an email prefix is served only by
 //!      the email order, every generated email starts with `u`, so role and
 //!      status are both filtered).
@@ -167,7 +167,7 @@ async fn main() -> Result<(), BoxError> {
         ("role=partner&status=suspended", "0.15 % match"),
         ("role=customer&status=active", "89 % match"),
         (
-            "email_prefix=u&role=partner&status=suspended",
+            "email=u&role=partner&status=suspended",
             "0.15 % match, no index narrows it",
         ),
     ] {
